@@ -1,0 +1,98 @@
+"""Settings: a TOML file, overridden by ``SANITISER_*`` environment variables.
+
+The file is ``/etc/sanitiser/config.toml`` unless ``SANITISER_CONFIG_FILE`` names another; a
+missing file is fine (defaults apply). Unknown keys are errors, so a typo never passes silently.
+
+Example ``config.toml``::
+
+    data_dir = "/var/lib/sanitiser"
+    database_url = "postgresql+psycopg://bench@db.example/sanitiser"
+    station = "bench-01"
+    organisation = "Example Borough Council"
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from sanitiser.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("/etc/sanitiser/config.toml")
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sanitiser"
+
+
+def config_file() -> Path:
+    """The config file in force: ``SANITISER_CONFIG_FILE`` or the default."""
+    return Path(os.environ.get("SANITISER_CONFIG_FILE", str(DEFAULT_CONFIG_FILE)))
+
+
+class Settings(BaseSettings):
+    """Everything the bench can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SANITISER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = _default_data_dir()
+    """Where the SQLite store, keys, journal and lab drive images live."""
+    database_url: str = ""
+    """SQLAlchemy URL of the store; empty means SQLite in `data_dir`."""
+    station: str = socket.gethostname()
+    """This bench's name, printed on every record."""
+    organisation: str = "Development organisation"
+    """The organisation that owns the records and the signing CA."""
+    lab: bool = False
+    """Force the simulated lab bench even when real drives are usable."""
+    lab_drive_mib: int = 64
+    """Size of each simulated lab drive's backing file."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: explicit arguments, then the environment, then the TOML file."""
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
+        )
+
+    @property
+    def effective_database_url(self) -> str:
+        """`database_url`, or SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'sanitiser.db'}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation errors into one clear ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"invalid settings ({config_file()}): {problems}") from e
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read settings file {config_file()}: {e}") from e

@@ -1,0 +1,66 @@
+"""The error hierarchy. The core raises these and never prints; the CLI and TUI translate them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class SanitiserError(Exception):
+    """Base of every error the product raises on purpose.
+
+    Attributes:
+        msg: a plain-English message for the technician or auditor.
+        title: a short heading for dialogs.
+    """
+
+    def __init__(self, msg: str, title: str = "") -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.title = title
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+class ConfigError(SanitiserError):
+    """Settings or a policy file are invalid."""
+
+
+class DriveDetectionError(SanitiserError):
+    """Drives could not be enumerated or a device could not be read."""
+
+
+class DriveBusyError(SanitiserError):
+    """The guard refused a drive: it is protected, in use, or not the drive that was confirmed."""
+
+
+class ToolOutputError(SanitiserError):
+    """A tool printed something we cannot parse; the raw text is kept for the record."""
+
+    def __init__(self, tool: str, msg: str, raw: str = "") -> None:
+        super().__init__(f"{tool}: {msg}")
+        self.tool = tool
+        self.raw = raw
+
+
+class CommandFailedError(SanitiserError):
+    """An external command exited unsuccessfully (or could not be started)."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str = "") -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        tail = "\n".join(stderr.strip().splitlines()[-5:])
+        super().__init__(f"{' '.join(self.argv)} exited {returncode}" + (f": {tail}" if tail else ""))
+
+
+class EraseVerificationError(SanitiserError):
+    """Verification after a method showed that data may remain."""
+
+
+class CertificateError(SanitiserError):
+    """A certificate could not be issued, or does not verify."""
+
+
+class RecordStoreError(SanitiserError):
+    """The store could not read or write records."""

@@ -1,0 +1,1 @@
+"""sanitiser.tui.widgets."""

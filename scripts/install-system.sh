@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the bench and its test suite need. Idempotent and quiet when
+# everything is present already; run as root (CI runs as root). Set SANITISER_SKIP_APT=1 to skip.
+set -euo pipefail
+[ "${SANITISER_SKIP_APT:-0}" = 1 ] && exit 0
+
+# The bench itself: device tools and udev.
+BENCH="hdparm nvme-cli smartmontools sg3-utils udev util-linux kmod"
+# The test suite and benchmark: PDF/QR checks, loop/device-mapper faults, fio/nwipe, the QEMU drive
+# lab, PostgreSQL, headless Chromium, tmux for the end-to-end TUI test.
+TEST="poppler-utils zbar-tools dmsetup fio nwipe e2fsprogs qemu-system-x86 qemu-utils busybox-static cpio \
+postgresql chromium tmux"
+
+want="$BENCH"
+[ "${1:-}" = "--test" ] && want="$BENCH $TEST"
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "install-system: missing Debian packages:$missing (run as root, or install them)" >&2
+  exit 0
+fi
+echo "install-system: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends $missing >/dev/null
