@@ -1,0 +1,106 @@
+"""The `sanitiser` command: the TUI by default, and headless commands for automation and audit.
+
+Errors from the core are translated in one place (`user_errors`): a plain message on stderr and
+exit status 2; the traceback only with `--verbose`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from sanitiser import __version__
+from sanitiser.errors import SanitiserError
+from sanitiser.units import human_size
+
+
+@contextmanager
+def user_errors(verbose: bool = False) -> Iterator[None]:
+    """Turn SanitiserError into a clear message on stderr and exit status 2."""
+    try:
+        yield
+    except SanitiserError as e:
+        if verbose:
+            traceback.print_exc()
+        title = f"{e.title}: " if e.title else ""
+        click.echo(f"sanitiser: {title}{e.msg}", err=True)
+        sys.exit(2)
+
+
+def _settings(ctx: click.Context) -> Any:
+    from sanitiser.config import load_settings
+
+    return load_settings()
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--lab", is_flag=True, help="Use the simulated lab bench (file-backed drives).")
+@click.option("--verbose", "-v", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="sanitiser")
+@click.pass_context
+def main(ctx: click.Context, lab: bool, verbose: bool) -> None:
+    """Secure data-sanitisation workstation (NIST SP 800-88 Clear/Purge, signed proof).
+
+    With no command, opens the bench TUI. The lab bench (simulated drives, every record marked
+    SIMULATED) is used with --lab, or when no real drive can safely be used.
+
+    Settings come from /etc/sanitiser/config.toml (or SANITISER_CONFIG_FILE) and SANITISER_*
+    environment variables, e.g. SANITISER_DATA_DIR and SANITISER_DATABASE_URL.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["lab"] = lab
+    ctx.obj["verbose"] = verbose
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(tui)
+
+
+@main.command()
+@click.option("--lab", "lab_flag", is_flag=True, help="Use the simulated lab bench.")
+@click.pass_context
+def tui(ctx: click.Context, lab_flag: bool) -> None:
+    """Open the bench TUI (the default command)."""
+    from sanitiser.services import build_services
+    from sanitiser.tui.app import SanitiserApp
+
+    with user_errors(ctx.obj["verbose"]):
+        lab = True if (lab_flag or ctx.obj["lab"]) else None
+        services = build_services(_settings(ctx), lab=lab)
+        SanitiserApp(services).run()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (for scripts).")
+@click.option("--lab", "lab_flag", is_flag=True, help="List the simulated lab drives too.")
+@click.pass_context
+def scan(ctx: click.Context, as_json: bool, lab_flag: bool) -> None:
+    """List the attached drives with health and the safety guard's verdict.
+
+    Protected drives (system/boot disk, mounted, swap, device-mapper/MD/LVM, read-only) are
+    listed with the reason; they can never be selected for sanitisation.
+    """
+    from sanitiser.services import assess_drives, build_services
+
+    with user_errors(ctx.obj["verbose"]):
+        lab = bool(lab_flag or ctx.obj["lab"])
+        services = build_services(_settings(ctx), lab=lab)
+        statuses = assess_drives(services, services.source.list())
+        if as_json:
+            click.echo(json.dumps([s.as_json() for s in statuses], indent=2))
+            return
+        if not statuses:
+            click.echo("No drives found.")
+        for s in statuses:
+            d = s.drive
+            sim = " [SIMULATED]" if d.simulated else ""
+            verdict = f"PROTECTED: {s.protection.reason}" if s.protection.protected else "usable"
+            click.echo(
+                f"{d.path:<24} {d.transport.value:<7} {human_size(d.size_bytes):>9}  "
+                f"{d.model or '-'} / {d.serial or '(no serial)'}  health {s.health.grade.value}"
+                f"  {verdict}{sim}"
+            )

@@ -1,0 +1,149 @@
+"""Wiring: builds the services the CLI and the TUI share, and the bench's view of each drive.
+
+The TUI and the CLI are two shells over this: they get a `Services` from `build_services` and ask
+`assess_drives` for what to show. Nothing here reads global state at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sanitiser.config import Settings
+from sanitiser.devices.discover import DriveSource, UdevDriveSource
+from sanitiser.devices.guard import SystemState, assess, read_system_state
+from sanitiser.devices.health import read_health
+from sanitiser.domain import Drive, Health, Protection
+from sanitiser.errors import DriveDetectionError
+from sanitiser.lab.bench import LabBench, lab_health
+from sanitiser.runner import CommandRunner, SubprocessRunner
+from sanitiser.store import Store
+
+EventCallback = Callable[[str, Drive | None, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DriveStatus:
+    """What the bench shows for one drive: identity, health and the guard's verdict."""
+
+    drive: Drive
+    health: Health
+    protection: Protection
+
+    def as_json(self) -> dict[str, Any]:
+        """The drive as `sanitiser scan --json` prints it."""
+        d, h = self.drive, self.health
+        return {
+            "path": d.path,
+            "name": d.name,
+            "model": d.model,
+            "vendor": d.vendor,
+            "serial": d.serial,
+            "wwn": d.wwn,
+            "firmware": d.firmware,
+            "transport": d.transport.value,
+            "media_kind": d.media_kind.value,
+            "size_bytes": d.size_bytes,
+            "logical_sector_size": d.logical_sector_size,
+            "physical_sector_size": d.physical_sector_size,
+            "rotational": d.rotational,
+            "removable": d.removable,
+            "read_only": d.read_only,
+            "by_id": d.by_id,
+            "simulated": d.simulated,
+            "health_grade": h.grade.value,
+            "health_reasons": list(h.reasons),
+            "power_on_hours": h.power_on_hours,
+            "protected": self.protection.protected,
+            "protected_reason": self.protection.reason,
+        }
+
+
+@dataclass
+class CompositeSource:
+    """Real drives from udev, plus the simulated lab drives when the lab is on."""
+
+    real: DriveSource
+    lab: LabBench | None = None
+    _stops: list[Callable[[], None]] = field(default_factory=list)
+
+    def list(self) -> list[Drive]:
+        """Real drives first (protected ones included, so the bench can show why), then lab."""
+        drives = list(self.real.list())
+        if self.lab is not None:
+            drives.extend(self.lab.list())
+        return drives
+
+    def watch(self, callback: EventCallback) -> Callable[[], None]:
+        """Follow hot-plug on every source; returns a function that stops following."""
+        self._stops = [self.real.watch(callback)]
+        if self.lab is not None:
+            self._stops.append(self.lab.watch(callback))
+
+        def stop() -> None:
+            for s in self._stops:
+                s()
+
+        return stop
+
+
+@dataclass
+class Services:
+    """Everything a shell needs, built once."""
+
+    settings: Settings
+    runner: CommandRunner
+    source: CompositeSource
+    store: Store
+    lab: LabBench | None
+    lab_reason: str = ""
+    """Why the lab bench is on ("" when it is off)."""
+    system_state: Callable[[], SystemState] = read_system_state
+
+    def status_of(self, drive: Drive, state: SystemState | None = None) -> DriveStatus:
+        """Health and guard verdict for one drive (runs smartctl for real drives)."""
+        health = lab_health(drive) if drive.simulated else read_health(drive, self.runner)
+        protection = assess(drive, state if state is not None else self.system_state())
+        return DriveStatus(drive, health, protection)
+
+
+def assess_drives(services: Services, drives: Sequence[Drive]) -> list[DriveStatus]:
+    """Status of every drive, with one system snapshot; each is recorded in the store."""
+    state = services.system_state()
+    statuses = [services.status_of(d, state) for d in drives]
+    for st in statuses:
+        services.store.record_drive_seen(st.drive, st.health, st.protection)
+    return statuses
+
+
+def build_services(
+    settings: Settings,
+    *,
+    lab: bool | None = None,
+    runner: CommandRunner | None = None,
+    real: DriveSource | None = None,
+) -> Services:
+    """Build the services. `lab`: True forces the lab bench, False forbids it, None decides.
+
+    With None, the lab bench is on when no usable (unprotected) real drive exists.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runner = runner if runner is not None else SubprocessRunner()
+    real = real if real is not None else UdevDriveSource()
+    store = Store(settings.effective_database_url)
+    force = settings.lab if lab is None else lab
+    lab_reason = ""
+    if force:
+        lab_reason = "lab bench requested (--lab)"
+    elif lab is None:
+        try:
+            real_drives = real.list()
+        except DriveDetectionError as e:
+            real_drives = []
+            lab_reason = f"no real drives could be listed ({e.msg}): lab bench on"
+        state = read_system_state()
+        if not lab_reason and all(assess(d, state).protected for d in real_drives):
+            lab_reason = "no usable real drive: showing the simulated lab bench"
+    bench = LabBench(settings.data_dir, settings.lab_drive_mib) if lab_reason else None
+    return Services(settings, runner, CompositeSource(real, bench), store, bench, lab_reason)

@@ -1,0 +1,234 @@
+"""`Store`: the one place that talks to the database and converts rows to plain values."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from sanitiser.domain import Drive, Health, Protection
+from sanitiser.errors import RecordStoreError
+from sanitiser.store.tables import DriveSeen, Job
+
+
+def drive_key(drive: Drive) -> str:
+    """Identity key of a drive: serial and WWN when it has them, else its path."""
+    if drive.serial or drive.wwn:
+        return f"{drive.transport.value}:{drive.serial}:{drive.wwn}"
+    return f"path:{drive.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class DriveView:
+    """A drive as recorded."""
+
+    key: str
+    path: str
+    model: str
+    serial: str
+    transport: str
+    size_bytes: int
+    health_grade: str
+    protected: bool
+    protected_reason: str
+    simulated: bool
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job as recorded."""
+
+    id: str
+    drive_key: str
+    serial: str
+    state: str
+    method: str
+    station: str
+    operator: str
+    simulated: bool
+    created_at: datetime
+    updated_at: datetime
+    detail: Mapping[str, Any]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and cross-thread use (workers write)."""
+    if url.startswith("sqlite"):
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            return create_engine(
+                "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
+            )
+        path = url.removeprefix("sqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")  # records must survive power loss
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Records of drives seen and jobs. Every error becomes a RecordStoreError."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = make_engine(url)
+            SQLModel.metadata.create_all(self.engine)
+        except SQLAlchemyError as e:
+            raise RecordStoreError(f"cannot open the store at {_safe_url(url)}: {e}") from e
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine) as session:
+                yield session
+                session.commit()
+        except SQLAlchemyError as e:
+            raise RecordStoreError(f"store error ({_safe_url(self.url)}): {e}") from e
+
+    def record_drive_seen(self, drive: Drive, health: Health, protection: Protection) -> None:
+        """Insert or refresh the record of a drive the bench has seen."""
+        key = drive_key(drive)
+        now = _now()
+        with self._session() as s:
+            row = s.get(DriveSeen, key)
+            if row is None:
+                row = DriveSeen(
+                    key=key,
+                    path=drive.path,
+                    transport=drive.transport.value,
+                    media_kind=drive.media_kind.value,
+                    size_bytes=drive.size_bytes,
+                    first_seen=now,
+                    last_seen=now,
+                )
+            row.path = drive.path
+            row.model = drive.model
+            row.serial = drive.serial
+            row.wwn = drive.wwn
+            row.size_bytes = drive.size_bytes
+            row.health_grade = health.grade.value
+            row.protected = protection.protected
+            row.protected_reason = protection.reason
+            row.simulated = drive.simulated
+            row.last_seen = now
+            s.add(row)
+
+    def drives(self) -> list[DriveView]:
+        """All drives seen, most recent first."""
+        with self._session() as s:
+            rows = s.exec(select(DriveSeen)).all()
+            return sorted(
+                (
+                    DriveView(
+                        r.key,
+                        r.path,
+                        r.model,
+                        r.serial,
+                        r.transport,
+                        r.size_bytes,
+                        r.health_grade,
+                        r.protected,
+                        r.protected_reason,
+                        r.simulated,
+                        r.first_seen,
+                        r.last_seen,
+                    )
+                    for r in rows
+                ),
+                key=lambda v: v.last_seen,
+                reverse=True,
+            )
+
+    def create_job(
+        self, drive: Drive, *, station: str, operator: str = "", method: str = ""
+    ) -> str:
+        """Record a new queued job for `drive`; returns its id."""
+        job_id = str(uuid.uuid4())
+        now = _now()
+        with self._session() as s:
+            s.add(
+                Job(
+                    id=job_id,
+                    drive_key=drive_key(drive),
+                    serial=drive.serial,
+                    state="queued",
+                    method=method,
+                    station=station,
+                    operator=operator,
+                    simulated=drive.simulated,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return job_id
+
+    def set_job_state(self, job_id: str, state: str, **detail: Any) -> None:
+        """Move a job to `state`, merging `detail` into its recorded facts."""
+        with self._session() as s:
+            row = s.get(Job, job_id)
+            if row is None:
+                raise RecordStoreError(f"no job {job_id}")
+            facts = json.loads(row.detail)
+            facts.update(detail)
+            row.detail = json.dumps(facts, sort_keys=True)
+            row.state = state
+            row.updated_at = _now()
+            s.add(row)
+
+    def jobs(self) -> list[JobView]:
+        """All jobs, newest first."""
+        with self._session() as s:
+            rows = s.exec(select(Job)).all()
+            views = [
+                JobView(
+                    r.id,
+                    r.drive_key,
+                    r.serial,
+                    r.state,
+                    r.method,
+                    r.station,
+                    r.operator,
+                    r.simulated,
+                    r.created_at,
+                    r.updated_at,
+                    json.loads(r.detail),
+                )
+                for r in rows
+            ]
+        return sorted(views, key=lambda v: v.created_at, reverse=True)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

@@ -1,0 +1,47 @@
+"""SQLModel tables. Only `sanitiser.store` sees them; everything else gets domain values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+
+class DriveSeen(SQLModel, table=True):
+    """Every drive the bench has seen, keyed by identity (serial+WWN, or path if it has none)."""
+
+    __tablename__ = "drive_seen"
+
+    key: str = Field(primary_key=True, max_length=512)
+    path: str = Field(max_length=4096)
+    model: str = Field(default="", max_length=512)
+    serial: str = Field(default="", max_length=512, index=True)
+    wwn: str = Field(default="", max_length=128)
+    transport: str = Field(max_length=16)
+    media_kind: str = Field(max_length=16)
+    size_bytes: int
+    health_grade: str = Field(default="unknown", max_length=16)
+    protected: bool = False
+    protected_reason: str = Field(default="", max_length=4096)
+    simulated: bool = False
+    first_seen: datetime
+    last_seen: datetime
+
+
+class Job(SQLModel, table=True):
+    """One sanitisation job for one drive."""
+
+    __tablename__ = "job"
+
+    id: str = Field(primary_key=True, max_length=64)
+    drive_key: str = Field(index=True, max_length=512)
+    serial: str = Field(default="", max_length=512, index=True)
+    state: str = Field(max_length=32, index=True)
+    method: str = Field(default="", max_length=64)
+    station: str = Field(max_length=256)
+    operator: str = Field(default="", max_length=256)
+    simulated: bool = False
+    created_at: datetime
+    updated_at: datetime
+    detail: str = Field(default="{}")
+    """JSON text of job facts (plan, outcome summary)."""
