@@ -1,0 +1,40 @@
+"""Settings from the TOML file and the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sanitiser.config import load_settings
+from sanitiser.errors import ConfigError
+
+
+def test_defaults_use_sqlite_in_the_data_dir(isolated_settings: Path) -> None:
+    """With no file and no URL, the store is SQLite inside SANITISER_DATA_DIR."""
+    s = load_settings()
+    assert s.data_dir == isolated_settings
+    assert s.effective_database_url == f"sqlite:///{isolated_settings / 'sanitiser.db'}"
+
+
+def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TOML file sets values and the environment overrides them."""
+    (tmp_path / "config.toml").write_text('station = "bench-07"\norganisation = "Borough"\n')
+    monkeypatch.setenv("SANITISER_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    s = load_settings()
+    assert (s.station, s.organisation) == ("bench-07", "Borough")
+    assert s.effective_database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_unknown_key_is_a_clear_error(tmp_path: Path) -> None:
+    """A typo in the file is refused with the file's name and the key."""
+    (tmp_path / "config.toml").write_text('stattion = "x"\n')
+    with pytest.raises(ConfigError, match="stattion"):
+        load_settings()
+
+
+def test_malformed_toml_is_a_clear_error(tmp_path: Path) -> None:
+    """A file that is not TOML gives a ConfigError naming the file."""
+    (tmp_path / "config.toml").write_text("station = \n[[[")
+    with pytest.raises(ConfigError, match="config.toml"):
+        load_settings()
