@@ -91,7 +91,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as e:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in e.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
+            for err in e.errors()
         )
         raise ConfigError(f"invalid settings ({config_file()}): {problems}") from e
     except (OSError, ValueError) as e:

@@ -34,9 +34,7 @@ class FakeRunner:
         self, prefix: Sequence[str], stdout: str = "", stderr: str = "", returncode: int = 0
     ) -> FakeRunner:
         """Answer commands starting with `prefix` with fixed output."""
-        return self.on(
-            prefix, lambda argv: CommandResult(argv, returncode, stdout, stderr)
-        )
+        return self.on(prefix, lambda argv: CommandResult(argv, returncode, stdout, stderr))
 
     def run(
         self,
