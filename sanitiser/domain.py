@@ -132,6 +132,14 @@ class Health:
     critical_warning: int | None = None  # NVMe bitfield
     grown_defects: int | None = None  # SCSI grown defect list
     temperature_c: int | None = None
+    available_spare: int | None = None  # NVMe, percent
+    available_spare_threshold: int | None = None  # NVMe, percent
+    exit_status: int | None = None
+    """The smartctl exit-status bitmask (DEVICE-COMMANDS.md §5.3), when smartctl ran."""
+    failed_attributes: tuple[str, ...] = ()
+    """ATA attributes at or below threshold, e.g. ``5 Reallocated_Sector_Ct (now)``."""
+    raw: str = field(default="", compare=False, repr=False)
+    """The tool output the summary was parsed from, kept for the record."""
 
 
 UNKNOWN_HEALTH = Health(grade=HealthGrade.UNKNOWN, reasons=("no SMART data",))
