@@ -31,7 +31,15 @@ class DriveDetectionError(SanitiserError):
 
 
 class DriveBusyError(SanitiserError):
-    """The guard refused a drive: it is protected, in use, or not the drive that was confirmed."""
+    """The guard refused a drive: it is protected, in use, or not the drive that was confirmed.
+
+    Attributes:
+        reasons: every reason for the refusal, one plain sentence each.
+    """
+
+    def __init__(self, msg: str, title: str = "", reasons: Sequence[str] = ()) -> None:
+        super().__init__(msg, title)
+        self.reasons = tuple(reasons)
 
 
 class ToolOutputError(SanitiserError):
@@ -51,7 +59,9 @@ class CommandFailedError(SanitiserError):
         self.returncode = returncode
         self.stderr = stderr
         tail = "\n".join(stderr.strip().splitlines()[-5:])
-        super().__init__(f"{' '.join(self.argv)} exited {returncode}" + (f": {tail}" if tail else ""))
+        super().__init__(
+            f"{' '.join(self.argv)} exited {returncode}" + (f": {tail}" if tail else "")
+        )
 
 
 class EraseVerificationError(SanitiserError):

@@ -1,0 +1,878 @@
+"""The one safety gate for destructive work: may this drive be touched, and is it still the one?
+
+Three layers, from pure to imperative:
+
+- `SystemState` is a snapshot of the machine (mounts, swaps, the block-device graph from sysfs and
+  the disks that hold the running system). `read_system_state` reads it from ``/proc`` and
+  ``/sys``; its roots are parameters so tests can point it at a fake tree.
+- `assess(drive, state)` is pure: it returns every reason the drive must not be touched, each a
+  plain sentence for the technician (DEVICE-COMMANDS.md §6.5).
+- `claim(drive, confirmed)` is the gate itself. It re-reads the state and the drive's identity
+  right before acting, opens the device ``O_RDWR | O_EXCL`` and holds that descriptor for the
+  whole job. A `Claim` is the only thing in the product that hands out a writable descriptor to a
+  drive, and every destructive path (overwrite engine, erase commands) takes one as proof that the
+  guard was passed. Only `claim` can make one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from sanitiser.domain import Drive, Protection
+from sanitiser.errors import DriveBusyError, DriveDetectionError
+
+SYSTEM_MOUNTPOINTS: Final[tuple[tuple[str, str], ...]] = (
+    ("/", "holds the root filesystem /"),
+    ("/boot", "holds the boot filesystem /boot"),
+    ("/boot/efi", "holds the EFI system partition /boot/efi"),
+)
+"""Mount points whose backing disks are the running system, with the reason shown for each."""
+
+LIVE_MEDIUM_MOUNTPOINTS: Final[tuple[str, ...]] = (
+    "/run/live/medium",  # Debian live-boot (bookworm)
+    "/lib/live/mount/medium",  # older live-boot
+    "/cdrom",  # Debian/Ubuntu installers and casper
+    "/run/initramfs/live",  # dracut dmsquash-live (Fedora, RHEL live media)
+    "/run/archiso/bootmnt",  # Arch-based live media
+)
+"""Where live systems mount the medium they booted from."""
+
+BOOT_MEDIUM_REASON: Final = "the medium the bench booted from"
+READ_ONLY_REASON: Final = "read-only device"
+IN_USE_REASON: Final = "in use by the kernel (mounted, swap, dm/md or another exclusive opener)"
+
+# Kernel command-line keys that name the boot or root device (dracut, live-boot, archiso).
+_BOOT_HINT_KEYS: Final = ("root", "live-media", "archisodevice", "bootfrom")
+
+_BLKGETSIZE64: Final = 0x80081272  # DEVICE-COMMANDS.md §6.1, u64 bytes
+_MAX_DEPTH: Final = 16  # dm/md/loop stacks deeper than this are treated as cycles
+
+
+@dataclass(frozen=True, slots=True)
+class BlockDevice:
+    """One node of the kernel's block-device graph, as sysfs showed it."""
+
+    name: str
+    """Kernel name: ``sda``, ``sda1``, ``dm-0``, ``md0``, ``loop3``."""
+    devnum: str
+    """``MAJ:MIN``."""
+    parent: str = ""
+    """For a partition, the whole disk it belongs to; "" for a whole device."""
+    partitions: tuple[str, ...] = ()
+    holders: tuple[str, ...] = ()
+    """Stacked devices built on this one (``holders/``): dm-*, md*, bcache ..."""
+    slaves: tuple[str, ...] = ()
+    """Devices this one is built on (``slaves/``), for dm and md devices."""
+    read_only: bool = False
+    dm_name: str = ""
+    """The device-mapper name (``dm/name``), e.g. ``vg-root``; "" if not a dm device."""
+    backing_file: str = ""
+    """For a loop device, its backing file; "" otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """One line of ``/proc/self/mountinfo``."""
+
+    mountpoint: str
+    source: str
+    """The mount source as the kernel shows it (``/dev/sda2``, ``overlay``, ``tmpfs`` ...)."""
+    devnum: str
+    """``MAJ:MIN`` of the filesystem (0:NN for btrfs, tmpfs and other virtual devices)."""
+    fstype: str
+    device: str = ""
+    """Kernel name of the block device mounted, "" when the source is not a block device."""
+
+
+@dataclass(frozen=True, slots=True)
+class Swap:
+    """One active swap area from ``/proc/swaps``."""
+
+    path: str
+    kind: str
+    """``partition`` (any block device) or ``file``."""
+    device: str = ""
+    """Kernel name of the swap block device, "" for a swap file."""
+
+
+@dataclass(frozen=True, slots=True)
+class SystemState:
+    """A snapshot of what the machine is using, for `assess`. Plain values, no I/O.
+
+    The mapping fields are plain dicts: the snapshot is frozen but not hashable.
+    """
+
+    blocks: Mapping[str, BlockDevice] = field(default_factory=dict)
+    """Every block device in ``/sys/class/block`` (disks and partitions), by kernel name."""
+    mounts: tuple[Mount, ...] = ()
+    swaps: tuple[Swap, ...] = ()
+    system_disks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Whole disks that hold ``/``, ``/boot``, ``/boot/efi`` or the boot medium, with why."""
+
+    def by_devnum(self, devnum: str) -> BlockDevice | None:
+        """The block device with this ``MAJ:MIN``, or None."""
+        for node in self.blocks.values():
+            if node.devnum == devnum:
+                return node
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DriveIdentity:
+    """What a drive says it is right now: read just before a destructive step."""
+
+    name: str
+    """Kernel name the path resolves to now (names move across resets)."""
+    devnum: str
+    """``MAJ:MIN`` the path resolves to now ("" for a simulated drive)."""
+    serial: str
+    wwn: str
+    size_bytes: int
+
+
+StateReader = Callable[[], "SystemState"]
+IdentityReader = Callable[[Drive], DriveIdentity]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure core: parsing and judgement over values.
+# ---------------------------------------------------------------------------------------------
+
+
+def _unescape(text: str) -> str:
+    r"""Undo the kernel's octal escapes in mountinfo and swaps (``\040`` is a space)."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        chunk = text[i + 1 : i + 4]
+        if text[i] == "\\" and len(chunk) == 3 and all(c in "01234567" for c in chunk):
+            out.append(chr(int(chunk, 8)))
+            i += 4
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo(text: str) -> tuple[Mount, ...]:
+    """Parse ``/proc/self/mountinfo`` into mounts (``device`` left empty; resolved later).
+
+    Args:
+        text: the file's content.
+
+    Returns:
+        One Mount per well-formed line, in file order.
+    """
+    mounts: list[Mount] = []
+    for line in text.splitlines():
+        fields = line.split()
+        try:
+            sep = fields.index("-", 6)
+        except ValueError:
+            continue
+        if len(fields) < sep + 3:
+            continue
+        mounts.append(
+            Mount(
+                mountpoint=_unescape(fields[4]),
+                source=_unescape(fields[sep + 2]),
+                devnum=fields[2],
+                fstype=fields[sep + 1],
+            )
+        )
+    return tuple(mounts)
+
+
+def parse_swaps(text: str) -> tuple[Swap, ...]:
+    """Parse ``/proc/swaps`` into swap areas (``device`` left empty; resolved later)."""
+    swaps: list[Swap] = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 2:
+            swaps.append(Swap(path=_unescape(fields[0]), kind=fields[1]))
+    return tuple(swaps)
+
+
+def parse_boot_hints(cmdline: str) -> tuple[str, ...]:
+    """Device specs on the kernel command line that name the root or boot medium.
+
+    Understands ``root=`` (``/dev/X``, ``UUID=``, ``PARTUUID=``, ``LABEL=``, ``PARTLABEL=`` and
+    dracut's ``live:`` forms with ``CDLABEL=``), live-boot's ``live-media=``, archiso's
+    ``archisodevice=`` and ``bootfrom=``. Arguments after ``--`` belong to init and are ignored.
+
+    Returns:
+        Specs such as ``/dev/sda2`` or ``UUID=1234``; unresolvable forms (nfs, zfs) are dropped.
+    """
+    specs: list[str] = []
+    for arg in cmdline.split():
+        if arg == "--":
+            break
+        key, sep, value = arg.partition("=")
+        if not sep or key not in _BOOT_HINT_KEYS or not value:
+            continue
+        value = value.removeprefix("live:")
+        if value.startswith("CDLABEL="):
+            value = "LABEL=" + value.removeprefix("CDLABEL=")
+        if value.startswith("/dev/") or value.split("=", 1)[0] in (
+            "UUID",
+            "PARTUUID",
+            "LABEL",
+            "PARTLABEL",
+        ):
+            specs.append(value)
+    return tuple(specs)
+
+
+def disks_under(name: str, blocks: Mapping[str, BlockDevice], _depth: int = 0) -> frozenset[str]:
+    """The whole disks a block device sits on: partitions -> their disk, dm/md -> slaves.
+
+    Args:
+        name: kernel name of any block device.
+        blocks: the block-device graph.
+
+    Returns:
+        Kernel names of whole disks (the device itself when it is a plain disk); empty when the
+        name is unknown.
+    """
+    node = blocks.get(name)
+    if node is None or _depth > _MAX_DEPTH:
+        return frozenset()
+    if node.parent:
+        return disks_under(node.parent, blocks, _depth + 1) or frozenset({node.parent})
+    if node.slaves:
+        found: set[str] = set()
+        for slave in node.slaves:
+            found |= disks_under(slave, blocks, _depth + 1)
+        return frozenset(found)
+    return frozenset({name})
+
+
+def _mount_containing(path: str, mounts: Iterable[Mount]) -> Mount | None:
+    """The block-device mount whose mount point is the longest prefix of `path`."""
+    best: Mount | None = None
+    for mount in mounts:
+        mp = mount.mountpoint.rstrip("/") + "/"
+        inside = bool(mount.device) and (path + "/").startswith(mp)
+        if inside and (best is None or len(mount.mountpoint) >= len(best.mountpoint)):
+            best = mount
+    return best
+
+
+def _system_disks_under(
+    name: str, blocks: Mapping[str, BlockDevice], mounts: tuple[Mount, ...], depth: int = 0
+) -> frozenset[str]:
+    """Like `disks_under`, but a loop device also brings the disk that holds its backing file."""
+    disks = set(disks_under(name, blocks))
+    if depth > _MAX_DEPTH:
+        return frozenset(disks)
+    for disk in tuple(disks):
+        backing = blocks[disk].backing_file if disk in blocks else ""
+        holder = _mount_containing(backing, mounts) if backing else None
+        if holder is not None and holder.device != disk:
+            disks |= _system_disks_under(holder.device, blocks, mounts, depth + 1)
+    return frozenset(disks)
+
+
+def derive_system_disks(
+    blocks: Mapping[str, BlockDevice], mounts: tuple[Mount, ...], boot_devices: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """Which whole disks hold the running system, and why.
+
+    Args:
+        blocks: the block-device graph.
+        mounts: mounts with their ``device`` resolved.
+        boot_devices: kernel names of devices the command line names as root or boot medium.
+
+    Returns:
+        Disk kernel name -> reasons (root, /boot, /boot/efi, boot medium).
+    """
+    reasons: dict[str, list[str]] = {}
+
+    def add(disks: Iterable[str], reason: str) -> None:
+        for disk in sorted(disks):
+            if reason not in reasons.setdefault(disk, []):
+                reasons[disk].append(reason)
+
+    for mountpoint, reason in SYSTEM_MOUNTPOINTS:
+        for mount in mounts:
+            if mount.mountpoint == mountpoint and mount.device:
+                add(_system_disks_under(mount.device, blocks, mounts), reason)
+    for mount in mounts:
+        if mount.mountpoint in LIVE_MEDIUM_MOUNTPOINTS and mount.device:
+            add(_system_disks_under(mount.device, blocks, mounts), BOOT_MEDIUM_REASON)
+    for device in boot_devices:
+        add(_system_disks_under(device, blocks, mounts), BOOT_MEDIUM_REASON)
+    return {disk: tuple(why) for disk, why in reasons.items()}
+
+
+def _label(node: BlockDevice | None, name: str) -> str:
+    """``dm-0 "vg-root"`` for dm devices, else the kernel name."""
+    return f'{name} "{node.dm_name}"' if node is not None and node.dm_name else name
+
+
+def _holder_reason(holder: str, blocks: Mapping[str, BlockDevice]) -> str:
+    """The reason text for one holder of a disk or partition (without the subject)."""
+    if holder.startswith("dm-"):
+        label = _label(blocks.get(holder), holder)
+        return f"held by device-mapper {label} (LVM/dm-crypt/multipath)"
+    if holder.startswith("md"):
+        return f"a member of MD RAID {holder}"
+    return f"held by {holder}"
+
+
+def _assess_disk(drive: Drive, state: SystemState) -> list[str]:
+    """Every reason a real (non-simulated) drive must not be touched."""
+    node = state.blocks.get(drive.name)
+    if node is None and drive.devnum:
+        node = state.by_devnum(drive.devnum)
+    if node is None:
+        return [f"{drive.name or drive.path} is not present in sysfs (was it removed?)"]
+    name = node.name
+    if node.parent:
+        return [f"{name} is a partition of {node.parent}, not a whole disk"]
+    reasons: list[str] = list(state.system_disks.get(name, ()))
+    if node.slaves:
+        kind = "an MD RAID array" if name.startswith("md") else "a stacked device"
+        built_on = ", ".join(node.slaves)
+        reasons.append(f"{kind} built on {built_on}: sanitise the disks underneath instead")
+    for mount in state.mounts:
+        if not mount.device or name not in disks_under(mount.device, state.blocks):
+            continue
+        if mount.device == name:
+            reasons.append(f"mounted at {mount.mountpoint}")
+        elif mount.device in node.partitions:
+            reasons.append(f"partition {mount.device} is mounted at {mount.mountpoint}")
+        else:
+            label = _label(state.blocks.get(mount.device), mount.device)
+            reasons.append(f"{label}, built on this disk, is mounted at {mount.mountpoint}")
+    for swap in state.swaps:
+        if swap.device and name in disks_under(swap.device, state.blocks):
+            reasons.append(f"used as swap ({swap.path})")
+    for member in (name, *node.partitions):
+        member_node = state.blocks.get(member)
+        for holder in member_node.holders if member_node is not None else ():
+            text = _holder_reason(holder, state.blocks)
+            if member == name:
+                reasons.append(text.removeprefix("a "))
+            else:
+                reasons.append(f"partition {member} is {text}")
+    if node.read_only or drive.read_only:
+        reasons.append(READ_ONLY_REASON)
+    return reasons
+
+
+def _assess_file(drive: Drive, state: SystemState) -> list[str]:
+    """Every reason a simulated (file-backed lab) drive must not be touched: file rules only."""
+    reasons: list[str] = []
+    if drive.path.startswith("/dev/"):
+        reasons.append(f"a simulated drive must be a file, but {drive.path} is a device node")
+    reasons.extend(f"used as swap ({swap.path})" for swap in state.swaps if swap.path == drive.path)
+    for node in state.blocks.values():
+        if node.backing_file and node.backing_file == drive.path:
+            loop = Drive(
+                path=f"/dev/{node.name}",
+                name=node.name,
+                model="",
+                serial="",
+                size_bytes=0,
+                transport=drive.transport,
+            )
+            busy = _assess_disk(loop, state)
+            if busy:
+                reasons.append(f"its file backs {node.name}, which is {'; '.join(busy)}")
+    if drive.read_only:
+        reasons.append(READ_ONLY_REASON)
+    return reasons
+
+
+def assess(drive: Drive, state: SystemState) -> Protection:
+    """Decide whether `drive` may be touched. Pure: every reason that applies, none omitted.
+
+    Real drives are refused when they hold ``/``, ``/boot``, ``/boot/efi`` or the boot medium,
+    when the disk or a partition is mounted, used as swap or held by device-mapper / MD RAID
+    (LVM, dm-crypt, multipath), when read-only, or when they are themselves a stacked device or
+    a partition. Simulated lab drives are judged only as files.
+
+    Args:
+        drive: the drive to judge.
+        state: a snapshot from `read_system_state`.
+
+    Returns:
+        The verdict; ``protected`` is True exactly when there is at least one reason.
+    """
+    found = _assess_file(drive, state) if drive.simulated else _assess_disk(drive, state)
+    reasons = tuple(dict.fromkeys(found))
+    return Protection(protected=bool(reasons), reasons=reasons)
+
+
+def assess_all(drives: Iterable[Drive], state: SystemState) -> dict[str, Protection]:
+    """`assess` for many drives against one snapshot, keyed by drive path (for ``scan``)."""
+    return {drive.path: assess(drive, state) for drive in drives}
+
+
+def _norm_text(text: str) -> str:
+    """A udev string with its whitespace collapsed (as discovery stores it)."""
+    return " ".join(text.split())
+
+
+def _norm_wwn(wwn: str) -> str:
+    """A WWN without its encoding prefix (udev says ``0x5000...``, sysfs ``naa.5000...``)."""
+    value = wwn.strip().lower()
+    for prefix in ("0x", "naa.", "eui.", "t10."):
+        if value.startswith(prefix):
+            return value[len(prefix) :]
+    return value
+
+
+def identity_mismatches(confirmed: Drive, actual: DriveIdentity) -> tuple[str, ...]:
+    """How the drive now differs from what the technician confirmed (empty when it does not).
+
+    Compares serial, WWN and size (`Drive.identity`), ignoring blanks and the WWN's encoding
+    prefix (udev says ``0x5000...``, sysfs ``naa.5000...``).
+    """
+    serial, wwn, size = confirmed.identity
+    problems: list[str] = []
+    if _norm_text(serial) != _norm_text(actual.serial):
+        problems.append(
+            f"serial is now {_norm_text(actual.serial)!r}, but {_norm_text(serial)!r} was confirmed"
+        )
+    if _norm_wwn(wwn) != _norm_wwn(actual.wwn):
+        problems.append(f"WWN is now {actual.wwn.strip()!r}, but {wwn.strip()!r} was confirmed")
+    if size != actual.size_bytes:
+        problems.append(f"size is now {actual.size_bytes} bytes, but {size} bytes was confirmed")
+    return tuple(problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# Imperative shell: reading /proc, /sys, /dev and udev.
+# ---------------------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> str:
+    """A sysfs/proc file's text, stripped; "" when it is gone (devices vanish under us)."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _listdir(path: Path) -> tuple[str, ...]:
+    """Sorted entries of a directory; () when it does not exist."""
+    try:
+        return tuple(sorted(os.listdir(path)))
+    except OSError:
+        return ()
+
+
+def read_blocks(sys_root: str | Path = "/sys") -> dict[str, BlockDevice]:
+    """Read the block-device graph from ``SYS/class/block``.
+
+    Raises:
+        DriveDetectionError: sysfs has no ``class/block`` (then nothing can be judged safely).
+    """
+    class_dir = Path(sys_root) / "class" / "block"
+    if not class_dir.is_dir():
+        raise DriveDetectionError(f"cannot read the block devices: {class_dir} is missing")
+    raw: dict[str, BlockDevice] = {}
+    for name in _listdir(class_dir):
+        node = Path(os.path.realpath(class_dir / name))
+        devnum = _read(node / "dev")
+        if not devnum:
+            continue  # vanished while we looked
+        is_partition = (node / "partition").exists()
+        raw[name] = BlockDevice(
+            name=name,
+            devnum=devnum,
+            parent=node.parent.name if is_partition else "",
+            holders=_listdir(node / "holders"),
+            slaves=_listdir(node / "slaves"),
+            read_only=_read(node / "ro") == "1",
+            dm_name=_read(node / "dm" / "name"),
+            backing_file=_read(node / "loop" / "backing_file"),
+        )
+    children: dict[str, list[str]] = {}
+    for node_ in raw.values():
+        if node_.parent:
+            children.setdefault(node_.parent, []).append(node_.name)
+    return {
+        name: replace(node_, partitions=tuple(sorted(children.get(name, ()))))
+        for name, node_ in raw.items()
+    }
+
+
+def _resolve_dev_path(path: str, blocks: Mapping[str, BlockDevice], dev_root: Path) -> str:
+    """Kernel name of the block device a ``/dev/...`` path names (through symlinks), or ""."""
+    if not path.startswith("/dev/"):
+        return ""
+    resolved = Path(os.path.realpath(dev_root / path.removeprefix("/dev/")))
+    name = resolved.name
+    if name in blocks:
+        return name
+    if path.startswith("/dev/mapper/"):
+        dm_name = path.removeprefix("/dev/mapper/")
+        for node in blocks.values():
+            if node.dm_name == dm_name:
+                return node.name
+    return ""
+
+
+def _resolve_spec(spec: str, blocks: Mapping[str, BlockDevice], dev_root: Path) -> str:
+    """Kernel name for a boot spec (``/dev/X``, ``UUID=``, ``LABEL=`` ...), or ""."""
+    if spec.startswith("/dev/"):
+        return _resolve_dev_path(spec, blocks, dev_root)
+    kind, _, value = spec.partition("=")
+    folder = {
+        "UUID": "by-uuid",
+        "PARTUUID": "by-partuuid",
+        "LABEL": "by-label",
+        "PARTLABEL": "by-partlabel",
+    }.get(kind)
+    if folder is None or not value:
+        return ""
+    if kind == "PARTUUID":
+        value = value.lower()
+    if kind in ("LABEL", "PARTLABEL"):
+        value = value.replace("/", "\\x2f").replace(" ", "\\x20")  # udev's encoding
+    return _resolve_dev_path(f"/dev/disk/{folder}/{value}", blocks, dev_root)
+
+
+def _device_of(source: str, devnum: str, blocks: Mapping[str, BlockDevice], dev_root: Path) -> str:
+    """Kernel name of a mount's block device: by MAJ:MIN, else by its source path.
+
+    Virtual filesystems (btrfs, tmpfs, overlay) show 0:NN, which no block device has.
+    """
+    for node in blocks.values():
+        if node.devnum == devnum:
+            return node.name
+    return _resolve_dev_path(source, blocks, dev_root)
+
+
+def read_system_state(
+    sys_root: str | Path = "/sys", proc_root: str | Path = "/proc", dev_root: str | Path = "/dev"
+) -> SystemState:
+    """Take a snapshot of mounts, swaps, the block graph and the system disks.
+
+    Args:
+        sys_root: where sysfs is (a fake tree in tests).
+        proc_root: where procfs is.
+        dev_root: where ``/dev`` is (for ``/dev/mapper``, ``/dev/disk/by-uuid`` links).
+
+    Returns:
+        The snapshot.
+
+    Raises:
+        DriveDetectionError: mounts or block devices cannot be read (refuse rather than guess).
+    """
+    proc, dev = Path(proc_root), Path(dev_root)
+    blocks = read_blocks(sys_root)
+    try:
+        mountinfo = (proc / "self" / "mountinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DriveDetectionError(f"cannot read the mount table: {exc}") from exc
+    mounts = tuple(
+        replace(m, device=_device_of(m.source, m.devnum, blocks, dev))
+        for m in parse_mountinfo(mountinfo)
+    )
+    swaps = tuple(
+        replace(s, device=_resolve_dev_path(s.path, blocks, dev))
+        for s in parse_swaps(_read(proc / "swaps"))
+    )
+    boot = [_resolve_spec(spec, blocks, dev) for spec in parse_boot_hints(_read(proc / "cmdline"))]
+    return SystemState(
+        blocks=blocks,
+        mounts=mounts,
+        swaps=swaps,
+        system_disks=derive_system_disks(blocks, mounts, [b for b in boot if b]),
+    )
+
+
+def _udev_properties(devnum: str, udev_root: Path) -> dict[str, str]:
+    """Properties udev recorded for block device MAJ:MIN (``/run/udev/data/bMAJ:MIN``)."""
+    props: dict[str, str] = {}
+    for line in _read(udev_root / "data" / f"b{devnum}").splitlines():
+        if line.startswith("E:"):
+            key, _, value = line[2:].partition("=")
+            props[key] = value
+    return props
+
+
+def read_identity(
+    drive: Drive, *, sys_root: str | Path = "/sys", udev_root: str | Path = "/run/udev"
+) -> DriveIdentity:
+    """Read what `drive.path` is right now: kernel name, MAJ:MIN, serial, WWN and size.
+
+    Serial and WWN are read exactly as discovery reads them (udev ``ID_SERIAL_SHORT`` or
+    ``ID_SCSI_SERIAL``; ``ID_WWN_WITH_EXTENSION`` or ``ID_WWN``), so a drive compares equal to
+    the `Drive` the technician confirmed; the size comes from sysfs. A simulated drive is a lab
+    file named ``<serial>.img``: its serial is the file name and its size the file's size.
+
+    Raises:
+        DriveDetectionError: the path is gone, is not what it should be, or cannot be read.
+    """
+    if drive.simulated:
+        return _read_file_identity(drive)
+    try:
+        st = os.stat(drive.path)
+    except OSError as exc:
+        raise DriveDetectionError(f"{drive.path} cannot be read: {exc.strerror}") from exc
+    if not stat.S_ISBLK(st.st_mode):
+        raise DriveDetectionError(f"{drive.path} is not a block device")
+    devnum = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    node = Path(os.path.realpath(Path(sys_root) / "dev" / "block" / devnum))
+    size_sectors = _read(node / "size")
+    if not size_sectors.isdigit():
+        raise DriveDetectionError(f"{drive.path} ({devnum}) has no size in sysfs")
+    props = _udev_properties(devnum, Path(udev_root))
+    return DriveIdentity(
+        name=node.name,
+        devnum=devnum,
+        serial=props.get("ID_SERIAL_SHORT") or props.get("ID_SCSI_SERIAL", ""),
+        wwn=props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN", ""),
+        size_bytes=int(size_sectors) * 512,
+    )
+
+
+def _read_file_identity(drive: Drive) -> DriveIdentity:
+    """Identity of a simulated drive from its lab file (``<serial>.img``)."""
+    try:
+        st = os.lstat(drive.path)
+    except OSError as exc:
+        raise DriveDetectionError(f"lab file {drive.path} cannot be read: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise DriveDetectionError(f"lab file {drive.path} is not a regular file")
+    return DriveIdentity(
+        name=drive.name, devnum="", serial=Path(drive.path).stem, wwn="", size_bytes=st.st_size
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The gate.
+# ---------------------------------------------------------------------------------------------
+
+_CLAIM_TOKEN: Final = object()
+
+
+class Claim:
+    """Proof that the guard was passed: holds the drive's one writable, exclusive descriptor.
+
+    Only `claim` makes a Claim. Every destructive step takes one and writes only through
+    `Claim.fd`; the descriptor is closed (and the exclusive hold released) when the ``with``
+    block ends or `close` is called. For a real drive the fd was opened ``O_RDWR | O_EXCL``, so
+    the kernel refuses mounts, swap, dm/md and other exclusive openers while it is held; tools
+    that need their own ``O_EXCL`` open (``blkdiscard``) cannot run meanwhile, so use the ioctls
+    on this fd instead.
+    """
+
+    __slots__ = ("_fd", "drive", "identity")
+
+    def __init__(self, token: object, *, drive: Drive, identity: DriveIdentity, fd: int) -> None:
+        if token is not _CLAIM_TOKEN:
+            raise TypeError("a Claim is made only by sanitiser.devices.guard.claim()")
+        self.drive: Final = drive
+        """The drive as it is now (kernel name and MAJ:MIN refreshed)."""
+        self.identity: Final = identity
+        """The identity read at claim time."""
+        self._fd = fd
+
+    @property
+    def path(self) -> str:
+        """The device node (or lab file) that was opened."""
+        return self.drive.path
+
+    @property
+    def closed(self) -> bool:
+        """True once the descriptor has been released."""
+        return self._fd < 0
+
+    @property
+    def fd(self) -> int:
+        """The writable descriptor, held exclusively for the whole job.
+
+        Raises:
+            DriveBusyError: the claim was already released.
+        """
+        if self._fd < 0:
+            raise DriveBusyError(f"the claim on {self.path} has been released", title="Released")
+        return self._fd
+
+    def recheck(self, identity_reader: IdentityReader | None = None) -> None:
+        """Re-read the identity and refuse if the drive is no longer the one claimed.
+
+        Call it before each erase command sent long after the claim (e.g. after a reset).
+
+        Raises:
+            DriveBusyError: the identity differs, or cannot be read.
+        """
+        reader = identity_reader or read_identity
+        _check_identity(self.drive, _read_identity_or_refuse(self.drive, reader))
+
+    def close(self) -> None:
+        """Release the descriptor (idempotent)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A leaked claim must not keep the disk locked for the life of the process.
+        with contextlib.suppress(AttributeError, OSError):
+            self.close()
+
+    def __repr__(self) -> str:
+        state = "released" if self.closed else f"fd={self._fd}"
+        return f"Claim({self.path!r}, {state})"
+
+
+def _refuse(drive: Drive, reasons: Iterable[str], title: str = "Drive refused") -> DriveBusyError:
+    """The error for a refusal, listing every reason."""
+    why = tuple(reasons)
+    return DriveBusyError(f"{drive.path} refused: {'; '.join(why)}", title=title, reasons=why)
+
+
+def _read_identity_or_refuse(drive: Drive, reader: IdentityReader) -> DriveIdentity:
+    """Read the identity; a failure to read is a refusal."""
+    try:
+        return reader(drive)
+    except (DriveDetectionError, OSError) as exc:
+        raise _refuse(drive, [f"its identity cannot be read ({exc})"]) from exc
+
+
+def _check_identity(confirmed: Drive, actual: DriveIdentity) -> None:
+    """Refuse when the drive is not the one the technician confirmed."""
+    problems = identity_mismatches(confirmed, actual)
+    if problems:
+        raise _refuse(
+            confirmed,
+            [f"not the drive that was confirmed: {p}" for p in problems],
+            title="Different drive",
+        )
+
+
+def _open_device(drive: Drive, confirmed: Drive, identity: DriveIdentity) -> int:
+    """Open a real drive ``O_RDWR | O_EXCL`` and check the fd is the device that was read."""
+    try:
+        fd = os.open(drive.path, os.O_RDWR | os.O_EXCL | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            raise _refuse(drive, [IN_USE_REASON], title="Drive in use") from exc
+        raise _refuse(drive, [f"cannot be opened for writing ({exc.strerror})"]) from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISBLK(st.st_mode):
+            raise _refuse(drive, ["is not a block device"])
+        devnum = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+        if identity.devnum and devnum != identity.devnum:
+            raise _refuse(drive, [f"changed while being checked (now {devnum})"])
+        size = struct.unpack("Q", fcntl.ioctl(fd, _BLKGETSIZE64, b"\0" * 8))[0]
+        if size != confirmed.size_bytes:
+            raise _refuse(
+                drive,
+                [
+                    f"not the drive that was confirmed: size is now {size} bytes, "
+                    f"but {confirmed.size_bytes} bytes was confirmed"
+                ],
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_file(drive: Drive, confirmed: Drive) -> int:
+    """Open a simulated drive's lab file read-write, locked exclusively (``flock``)."""
+    try:
+        fd = os.open(drive.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _refuse(drive, [f"cannot be opened for writing ({exc.strerror})"]) from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _refuse(drive, ["a simulated drive must be a regular file"])
+        if st.st_size != confirmed.size_bytes:
+            raise _refuse(
+                drive,
+                [
+                    f"not the drive that was confirmed: size is now {st.st_size} "
+                    f"bytes, but {confirmed.size_bytes} bytes was confirmed"
+                ],
+            )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise _refuse(
+                drive, ["in use by another job (the lab file is locked)"], title="Drive in use"
+            ) from exc
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def claim(
+    drive: Drive,
+    confirmed: Drive,
+    *,
+    state_reader: StateReader = read_system_state,
+    identity_reader: IdentityReader = read_identity,
+) -> Claim:
+    """Pass the guard: the only way to get a writable descriptor to a drive.
+
+    Right before acting it (1) re-reads the system state and refuses a drive that is protected
+    now, (2) re-reads the drive's identity (serial, WWN, size) and refuses if it is not what the
+    technician confirmed, (3) opens the device ``O_RDWR | O_EXCL`` (a lab file: read-write with an
+    exclusive ``flock``) and checks the opened descriptor is that same device and size.
+
+    Use it as ``with claim(drive, confirmed) as c: engine.run(c, ...)``; the descriptor is held
+    until the block ends.
+
+    Args:
+        drive: the drive to open (its ``path``).
+        confirmed: the drive as the technician confirmed it (its ``identity`` is the reference).
+        state_reader: takes the system snapshot (tests inject one).
+        identity_reader: reads the drive's identity now (tests and the lab inject one).
+
+    Returns:
+        The claim, holding the open descriptor.
+
+    Raises:
+        DriveBusyError: refused; ``reasons`` lists every reason.
+    """
+    identity = _read_identity_or_refuse(drive, identity_reader)
+    current = drive
+    if not drive.simulated:  # judge the device the path names now (kernel names move)
+        current = replace(drive, name=identity.name or drive.name, devnum=identity.devnum)
+    try:
+        state = state_reader()
+    except (DriveDetectionError, OSError) as exc:
+        raise _refuse(drive, [f"the system state cannot be read ({exc})"]) from exc
+    protection = assess(current, state)
+    if protection.protected:
+        raise _refuse(current, protection.reasons, title="Protected drive")
+    _check_identity(confirmed, identity)
+    if drive.simulated:
+        fd = _open_file(current, confirmed)
+    else:
+        fd = _open_device(current, confirmed, identity)
+    return Claim(_CLAIM_TOKEN, drive=current, identity=identity, fd=fd)

@@ -1,0 +1,280 @@
+"""The guard against real situations: loop devices mounted, swapped, stacked and read-only.
+
+Every device touched here is a loop device the `loop_device` fixture attached; the machine's own
+root disk is only assessed (never opened).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from sanitiser.devices.guard import (
+    IN_USE_REASON,
+    READ_ONLY_REASON,
+    assess,
+    claim,
+    read_identity,
+    read_system_state,
+)
+from sanitiser.domain import Drive, Transport
+from sanitiser.errors import DriveBusyError
+
+LoopFactory = Callable[..., str]
+"""The `loop_device` fixture (tests/e2e/conftest.py)."""
+
+pytestmark = pytest.mark.root
+
+
+def run(*argv: str) -> None:
+    """Run a setup command; fail the test with its stderr if it fails."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr.strip()}"
+
+
+def loop_drive(path: str) -> Drive:
+    """The Drive discovery would build for a loop device (no serial, size from sysfs)."""
+    name = Path(path).name
+    st = os.stat(path)
+    size = int(Path(f"/sys/class/block/{name}/size").read_text()) * 512
+    return Drive(
+        path=path,
+        name=name,
+        model="",
+        serial="",
+        size_bytes=size,
+        transport=Transport.LOOP,
+        devnum=f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}",
+    )
+
+
+def refusal(drive: Drive) -> tuple[str, ...]:
+    """The reasons `claim` gives when it refuses `drive` (fails the test if it does not)."""
+    with pytest.raises(DriveBusyError) as refused:
+        claim(drive, drive).close()
+    return refused.value.reasons
+
+
+def test_mounted_loop_is_protected(loop_device: LoopFactory, tmp_path: Path) -> None:
+    """A mounted filesystem (mount point with a space) protects the disk; claim refuses it."""
+    path = loop_device()
+    run("mkfs.ext4", "-q", "-F", path)
+    mountpoint = tmp_path / "mount point"
+    mountpoint.mkdir()
+    run("mount", path, str(mountpoint))
+    try:
+        drive = loop_drive(path)
+        protection = assess(drive, read_system_state())
+        assert protection.reasons == (f"mounted at {mountpoint}",)
+        assert refusal(drive) == (f"mounted at {mountpoint}",)
+        # Kernel names move: a stale name is judged by what the path is now.
+        assert refusal(replace(drive, name="sdq", devnum="")) == (f"mounted at {mountpoint}",)
+    finally:
+        run("umount", str(mountpoint))
+    assert not assess(loop_drive(path), read_system_state()).protected
+
+
+def _wait_for(path: Path, seconds: float = 5.0) -> None:
+    """Wait for a device node the kernel is creating."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def test_mounted_partition_protects_disk(loop_device: LoopFactory, tmp_path: Path) -> None:
+    """A mounted partition protects its whole disk, named in the reason."""
+    # Add the partition with BLKPG (addpart), not a partition table: it works on kernels built
+    # without any partition-table parser (this machine's has none).
+    path = loop_device(partscan=True)
+    run("addpart", path, "1", "2048", str((64 << 20) // 512 - 2048))
+    part = Path(f"{path}p1")
+    _wait_for(part)
+    run("mkfs.ext4", "-q", "-F", str(part))
+    mountpoint = tmp_path / "p1"
+    mountpoint.mkdir()
+    run("mount", str(part), str(mountpoint))
+    try:
+        expected = (f"partition {part.name} is mounted at {mountpoint}",)
+        assert assess(loop_drive(path), read_system_state()).reasons == expected
+        assert refusal(loop_drive(path)) == expected
+    finally:
+        run("umount", str(mountpoint))
+
+
+def test_swap_loop_is_protected(loop_device: LoopFactory) -> None:
+    """A loop device in use as swap is protected; claim refuses it."""
+    path = loop_device()
+    run("mkswap", path)
+    run("swapon", path)
+    try:
+        drive = loop_drive(path)
+        assert assess(drive, read_system_state()).reasons == (f"used as swap ({path})",)
+        assert refusal(drive) == (f"used as swap ({path})",)
+    finally:
+        run("swapoff", path)
+
+
+def _has_device_mapper() -> bool:
+    """True when device-mapper answers (opening its control node loads the module if needed)."""
+    done = subprocess.run(["dmsetup", "version"], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def test_device_mapper_holder_protects(loop_device: LoopFactory) -> None:
+    """A loop device under a dm linear target is held by device-mapper; claim refuses it."""
+    if not _has_device_mapper():
+        pytest.skip("this kernel has no device-mapper (CONFIG_BLK_DEV_DM); dmsetup version fails")
+    path = loop_device()
+    drive = loop_drive(path)
+    name = f"sanitiser-guard-{uuid.uuid4().hex[:12]}"
+    table = f"0 {drive.size_bytes // 512} linear {path} 0"
+    run("dmsetup", "create", name, "--noudevsync", "--table", table)
+    try:
+        dm = Path(os.path.realpath(f"/sys/class/block/{drive.name}/holders")).iterdir()
+        (holder,) = [p.name for p in dm]
+        expected = f'held by device-mapper {holder} "{name}" (LVM/dm-crypt/multipath)'
+        assert assess(drive, read_system_state()).reasons == (expected,)
+        assert refusal(drive) == (expected,)
+    finally:
+        run("dmsetup", "remove", "--retry", "--noudevsync", name)
+
+
+def test_read_only_loop_is_protected(loop_device: LoopFactory) -> None:
+    """A read-only loop device is protected; claim refuses it."""
+    drive = loop_drive(loop_device(read_only=True))
+    assert assess(drive, read_system_state()).reasons == (READ_ONLY_REASON,)
+    assert refusal(drive) == (READ_ONLY_REASON,)
+
+
+def _root_disks() -> set[str]:
+    """Whole disks under / found independently of the guard: mountinfo, then sysfs."""
+    root = [ln.split() for ln in Path("/proc/self/mountinfo").read_text().splitlines()]
+    majmin = [f[2] for f in root if f[4] == "/"][-1]
+    if majmin.startswith("0:"):
+        pytest.skip(f"/ is not on a block device here ({majmin})")
+    pending = [Path(os.path.realpath(f"/sys/dev/block/{majmin}"))]
+    disks: set[str] = set()
+    while pending:
+        node = pending.pop()
+        if (node / "partition").exists():
+            node = node.parent
+        slaves = sorted((node / "slaves").iterdir()) if (node / "slaves").is_dir() else []
+        if slaves:
+            pending += [Path(os.path.realpath(s)) for s in slaves]
+        else:
+            disks.add(node.name)
+    return disks
+
+
+def test_root_disk_is_always_protected() -> None:
+    """The disk holding / on this machine (a virtio disk here) is protected, with the reason."""
+    state = read_system_state()
+    for name in _root_disks():
+        disk = Path(f"/sys/class/block/{name}")
+        drive = Drive(
+            path=f"/dev/{name}",
+            name=name,
+            model="",
+            serial="",
+            size_bytes=int((disk / "size").read_text()) * 512,
+            transport=Transport.UNKNOWN,
+            devnum=(disk / "dev").read_text().strip(),
+        )
+        protection = assess(drive, state)
+        assert protection.protected
+        assert "holds the root filesystem /" in protection.reasons
+
+
+def test_plain_loop_claim_is_exclusive(loop_device: LoopFactory, tmp_path: Path) -> None:
+    """A free loop device may be claimed: writable O_EXCL fd, refusals while held, then free."""
+    path = loop_device()
+    run("mkfs.ext4", "-q", "-F", path)
+    drive = loop_drive(path)
+    assert not assess(drive, read_system_state()).protected
+    mountpoint = tmp_path / "m"
+    mountpoint.mkdir()
+    with claim(drive, drive) as held:
+        assert held.path == path
+        assert os.fstat(held.fd).st_rdev == os.stat(path).st_rdev
+        os.pwrite(held.fd, b"\x5a" * 4096, 0)
+        os.fsync(held.fd)
+        assert os.pread(held.fd, 4096, 0) == b"\x5a" * 4096
+        with pytest.raises(DriveBusyError) as second:
+            claim(drive, drive)
+        assert second.value.reasons == (IN_USE_REASON,)
+        mounted = subprocess.run(["mount", path, str(mountpoint)], capture_output=True, check=False)
+        if mounted.returncode == 0:  # the hold failed: clean up, then fail
+            run("umount", str(mountpoint))
+        assert mounted.returncode != 0, "mount succeeded while the drive was claimed"
+    assert held.closed
+    claim(drive, drive).close()  # released: claimable again
+
+
+def test_changed_identity_is_refused(loop_device: LoopFactory) -> None:
+    """A confirmed size or serial that differs from the device now is refused before opening."""
+    drive = loop_drive(loop_device())
+    with pytest.raises(DriveBusyError) as refused:
+        claim(drive, replace(drive, size_bytes=drive.size_bytes + 512))
+    assert refused.value.reasons == (
+        "not the drive that was confirmed: size is now "
+        f"{drive.size_bytes} bytes, but {drive.size_bytes + 512} bytes was confirmed",
+    )
+
+
+def test_udev_serial_is_compared(loop_device: LoopFactory, tmp_path: Path) -> None:
+    """The serial udev recorded for the device is what the confirmed serial is checked against."""
+    drive = loop_drive(loop_device())
+    udev = tmp_path / "udev"
+    (udev / "data").mkdir(parents=True)
+    (udev / "data" / f"b{drive.devnum}").write_text(
+        "S:disk/by-id/fake\nE:ID_SERIAL_SHORT=WD-WCC4N0000001\nE:ID_WWN=0x50014ee2b1c2d3e4\n"
+    )
+    reader = partial(read_identity, udev_root=udev)
+    identity = reader(drive)
+    assert (identity.name, identity.devnum, identity.size_bytes) == (
+        drive.name,
+        drive.devnum,
+        drive.size_bytes,
+    )
+    with pytest.raises(DriveBusyError, match="serial is now 'WD-WCC4N0000001'"):
+        claim(drive, drive, identity_reader=reader)
+    confirmed = replace(drive, serial="WD-WCC4N0000001", wwn="0x50014EE2B1C2D3E4")
+    with claim(drive, confirmed, identity_reader=reader) as held:
+        assert held.identity.serial == "WD-WCC4N0000001"
+
+
+def test_scan_json_marks_system_and_mounted_disks(loop_device: LoopFactory, tmp_path: Path) -> None:
+    """`sanitiser scan --json` shows the root disk and a mounted disk protected, with reasons."""
+    path = loop_device()
+    run("mkfs.ext4", "-q", "-F", path)
+    mountpoint = tmp_path / "scan"
+    mountpoint.mkdir()
+    run("mount", path, str(mountpoint))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sanitiser", "scan", "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        run("umount", str(mountpoint))
+    assert done.returncode == 0, done.stderr
+    listed = {d["path"]: d for d in json.loads(done.stdout)}
+    assert listed[path]["protected"] is True
+    assert f"mounted at {mountpoint}" in listed[path]["protected_reason"]
+    for disk in _root_disks():
+        assert listed[f"/dev/{disk}"]["protected"] is True
+        assert "holds the root filesystem /" in listed[f"/dev/{disk}"]["protected_reason"]
