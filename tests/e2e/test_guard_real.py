@@ -79,6 +79,11 @@ def test_mounted_loop_is_protected(loop_device: LoopFactory, tmp_path: Path) -> 
         assert refusal(drive) == (f"mounted at {mountpoint}",)
         # Kernel names move: a stale name is judged by what the path is now.
         assert refusal(replace(drive, name="sdq", devnum="")) == (f"mounted at {mountpoint}",)
+        # A mount the snapshot cannot see (ZFS and the like) still trips the O_EXCL open.
+        blind_state = replace(read_system_state(), mounts=())
+        with pytest.raises(DriveBusyError) as blind:
+            claim(drive, drive, state_reader=lambda: blind_state).close()
+        assert blind.value.reasons == (IN_USE_REASON,)
     finally:
         run("umount", str(mountpoint))
     assert not assess(loop_drive(path), read_system_state()).protected
