@@ -1,0 +1,499 @@
+"""The trust chain: organisation CA -> station certificate -> signed records.
+
+All keys are ECDSA P-256: PDF validators (poppler's NSS, pyHanko) accept it, and its raw
+signature (r||s, 64 bytes) keeps the QR token short.
+
+Files (public material in the certs directory, normally ``certs/`` of the deployment; private
+keys under ``<data_dir>/keys/``, created mode 0600 in a 0700 directory, optionally
+passphrase-encrypted, never in the repository):
+
+- ``<certs>/org-ca.pem``: the organisation CA certificate (the trust anchor auditors need);
+- ``<certs>/station-<name>.pem``: one certificate per bench, signed by the organisation CA;
+- ``<certs>/org-ca.crl``: optional revocation list (an X.509 CRL signed by the organisation CA);
+- ``<keys>/org-ca.key`` and ``<keys>/station-<name>.key``: PEM PKCS#8 private keys.
+
+A development organisation (made by `make run` on first use) has ``DEVELOPMENT KEY`` in the
+organisation name of every certificate, and every record such a key signs says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from sanitiser.errors import CertificateError
+
+DEV_MARKER = "DEVELOPMENT KEY"
+"""Appended to the organisation name of development certificates."""
+ORG_CA_FILE = "org-ca.pem"
+ORG_KEY_FILE = "org-ca.key"
+CRL_FILE = "org-ca.crl"
+STATION_OU = "sanitiser station"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+PrivateKey = ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True, slots=True)
+class StationSigner:
+    """A station's private key and certificate chain: what signs records and PDFs."""
+
+    key: PrivateKey
+    cert: x509.Certificate
+    org_ca: x509.Certificate
+
+    @property
+    def name(self) -> str:
+        """The station name (certificate CN)."""
+        return common_name(self.cert)
+
+    @property
+    def organisation(self) -> str:
+        """The organisation name, without the development marker."""
+        return organisation_of(self.cert)
+
+    @property
+    def development(self) -> bool:
+        """True for a development key: everything it signs says DEVELOPMENT KEY."""
+        return is_development(self.cert)
+
+
+def station_file(name: str) -> str:
+    """The certificate file name of station `name` (validated: letters, digits, ``._-``)."""
+    check_station_name(name)
+    return f"station-{name}.pem"
+
+
+def check_station_name(name: str) -> None:
+    """Raise CertificateError unless `name` is a safe station name (it becomes a file name)."""
+    if not _NAME_RE.match(name):
+        raise CertificateError(
+            f"station name {name!r} must be 1-63 letters, digits, '.', '_' or '-' "
+            "and start with a letter or digit"
+        )
+
+
+def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+    values = name.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else ""
+
+
+def common_name(cert: x509.Certificate) -> str:
+    """The subject CN."""
+    return _attr(cert.subject, NameOID.COMMON_NAME)
+
+
+def is_development(cert: x509.Certificate) -> bool:
+    """True when the certificate's organisation says DEVELOPMENT KEY."""
+    return DEV_MARKER in _attr(cert.subject, NameOID.ORGANIZATION_NAME)
+
+
+def organisation_of(cert: x509.Certificate) -> str:
+    """The subject organisation, without the development marker."""
+    org = _attr(cert.subject, NameOID.ORGANIZATION_NAME)
+    return org.replace(f" ({DEV_MARKER})", "").strip()
+
+
+def key_id(cert: x509.Certificate) -> bytes:
+    """Eight bytes naming a certificate: the start of the SHA-256 of its DER form."""
+    return cert.fingerprint(hashes.SHA256())[:8]
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 fingerprint of a certificate as colon-free lower-case hex."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _org_name(organisation: str, development: bool) -> str:
+    if not organisation.strip():
+        raise CertificateError("the organisation name is empty")
+    return f"{organisation} ({DEV_MARKER})" if development else organisation
+
+
+def make_org_ca(
+    organisation: str,
+    *,
+    development: bool = False,
+    now: datetime | None = None,
+    years: int = 20,
+) -> tuple[PrivateKey, x509.Certificate]:
+    """A new organisation CA key and self-signed certificate (no files touched)."""
+    now = now or datetime.now(UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    org = _org_name(organisation, development)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{org} sanitisation CA"[:64]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org[:64]),
+        ]
+    )
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=365 * years))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def make_station_cert(
+    org_key: PrivateKey,
+    org_ca: x509.Certificate,
+    station: str,
+    *,
+    now: datetime | None = None,
+    years: int = 5,
+) -> tuple[PrivateKey, x509.Certificate]:
+    """A new station key and certificate signed by the organisation CA (no files touched)."""
+    check_station_name(station)
+    now = now or datetime.now(UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    org = _attr(org_ca.subject, NameOID.ORGANIZATION_NAME)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, station),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, STATION_OU),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        ]
+    )
+    ca_ski = org_ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    not_after = min(now + timedelta(days=365 * years), org_ca.not_valid_after_utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(org_ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+        .sign(org_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def make_crl(
+    org_key: PrivateKey,
+    org_ca: x509.Certificate,
+    revoked_serials: list[int],
+    *,
+    now: datetime | None = None,
+    days: int = 365,
+) -> x509.CertificateRevocationList:
+    """A CRL signed by the organisation CA listing `revoked_serials`."""
+    now = now or datetime.now(UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(org_ca.subject)
+        .last_update(now - timedelta(minutes=5))
+        .next_update(now + timedelta(days=days))
+    )
+    for serial in sorted(set(revoked_serials)):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(now - timedelta(minutes=5))
+            .build()
+        )
+    return builder.sign(org_key, hashes.SHA256())
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when `issuer` signed `cert` (names match and the signature verifies)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def check_chain(
+    station: x509.Certificate,
+    org_cas: list[x509.Certificate],
+    at: datetime,
+    crls: list[x509.CertificateRevocationList] = (),  # type: ignore[assignment]
+) -> x509.Certificate:
+    """Check a station certificate against trusted organisation CAs at time `at`.
+
+    Returns:
+        The organisation CA that issued it.
+
+    Raises:
+        CertificateError: not issued by a trusted CA, not valid at `at`, not a station
+            certificate, or revoked by a CRL that the CA signed.
+    """
+    issuer = next((ca for ca in org_cas if issued_by(station, ca)), None)
+    if issuer is None:
+        raise CertificateError(
+            f"the signer {common_name(station)!r} ({station.issuer.rfc4514_string()}) was not "
+            "issued by a trusted organisation CA"
+        )
+    for cert, what in ((issuer, "organisation CA"), (station, "station certificate")):
+        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+            raise CertificateError(
+                f"the {what} {common_name(cert)!r} was not valid at {at:%Y-%m-%d %H:%M}Z "
+                f"(valid {cert.not_valid_before_utc:%Y-%m-%d} to "
+                f"{cert.not_valid_after_utc:%Y-%m-%d})"
+            )
+    try:
+        constraints = station.extensions.get_extension_for_class(x509.BasicConstraints).value
+        usage = station.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound as e:
+        raise CertificateError("the signer certificate lacks station extensions") from e
+    if constraints.ca or not usage.digital_signature:
+        raise CertificateError("the signer certificate is not a station signing certificate")
+    for crl in crls:
+        if crl.issuer != issuer.subject:
+            continue
+        if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            raise CertificateError("the revocation list's signature does not verify")
+        revoked = crl.get_revoked_certificate_by_serial_number(station.serial_number)
+        if revoked is not None:
+            raise CertificateError(
+                f"the station certificate {common_name(station)!r} was revoked on "
+                f"{revoked.revocation_date_utc:%Y-%m-%d}"
+            )
+    return issuer
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None = None) -> None:
+    """Write a PEM private key, created mode 0600 (never overwriting) in a 0700 directory."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as e:
+        raise CertificateError(f"{path} exists; refusing to overwrite a private key") from e
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+
+
+def read_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
+    """Read a PEM private key (ECDSA P-256), decrypting it with `passphrase` when needed."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CertificateError(f"cannot read private key {path}: {e.strerror}") from e
+    try:
+        key = serialization.load_pem_private_key(data, passphrase or None)
+    except TypeError as e:
+        raise CertificateError(f"{path} is encrypted: a passphrase is needed") from e
+    except ValueError as e:
+        raise CertificateError(f"cannot load private key {path} (wrong passphrase?)") from e
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise CertificateError(f"{path} is not an ECDSA P-256 key")
+    return key
+
+
+def write_public(path: Path, data: bytes, force: bool = False) -> None:
+    """Write public material (certificate, CRL), refusing to replace it unless `force`."""
+    if path.exists() and not force:
+        raise CertificateError(f"{path} exists; use --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def pem(cert: x509.Certificate) -> bytes:
+    """A certificate in PEM form."""
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def read_certificates(path: Path) -> list[x509.Certificate]:
+    """Every certificate in a PEM file (a bundle is fine)."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CertificateError(f"cannot read {path}: {e.strerror}") from e
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as e:
+        raise CertificateError(f"{path} holds no PEM certificate") from e
+
+
+def init_org(
+    certs_dir: Path,
+    keys_dir: Path,
+    organisation: str,
+    *,
+    development: bool = False,
+    passphrase: bytes | None = None,
+    force: bool = False,
+) -> tuple[Path, Path]:
+    """Create the organisation CA: ``<certs>/org-ca.pem`` and ``<keys>/org-ca.key`` (0600).
+
+    Returns:
+        (certificate path, private key path).
+    """
+    cert_path, key_path = certs_dir / ORG_CA_FILE, keys_dir / ORG_KEY_FILE
+    if cert_path.exists() and not force:
+        raise CertificateError(f"{cert_path} exists; use --force to make a new organisation CA")
+    key, cert = make_org_ca(organisation, development=development)
+    if force and key_path.exists():
+        key_path.unlink()
+    write_private_key(key_path, key, passphrase)
+    write_public(cert_path, pem(cert), force=True)
+    return cert_path, key_path
+
+
+def load_org(
+    certs_dir: Path, keys_dir: Path, passphrase: bytes | None = None
+) -> tuple[PrivateKey, x509.Certificate]:
+    """The organisation CA key and certificate, checked to belong together."""
+    cert = read_certificates(certs_dir / ORG_CA_FILE)[0]
+    key = read_private_key(keys_dir / ORG_KEY_FILE, passphrase)
+    if key.public_key() != cert.public_key():
+        raise CertificateError(f"{keys_dir / ORG_KEY_FILE} does not match {ORG_CA_FILE}")
+    return key, cert
+
+
+def new_station(
+    certs_dir: Path,
+    keys_dir: Path,
+    station: str,
+    *,
+    org_passphrase: bytes | None = None,
+    passphrase: bytes | None = None,
+    force: bool = False,
+) -> tuple[Path, Path]:
+    """Create a station key (0600) and certificate signed by the organisation CA.
+
+    Returns:
+        (certificate path, private key path).
+    """
+    cert_path = certs_dir / station_file(station)
+    key_path = keys_dir / f"station-{station}.key"
+    if cert_path.exists() and not force:
+        raise CertificateError(f"{cert_path} exists; use --force to replace it")
+    org_key, org_ca = load_org(certs_dir, keys_dir, org_passphrase)
+    key, cert = make_station_cert(org_key, org_ca, station)
+    if force and key_path.exists():
+        key_path.unlink()
+    write_private_key(key_path, key, passphrase)
+    write_public(cert_path, pem(cert), force=True)
+    return cert_path, key_path
+
+
+def revoke_station(
+    certs_dir: Path,
+    keys_dir: Path,
+    station: str,
+    *,
+    org_passphrase: bytes | None = None,
+) -> Path:
+    """Add a station's certificate to ``<certs>/org-ca.crl`` (created when absent)."""
+    org_key, org_ca = load_org(certs_dir, keys_dir, org_passphrase)
+    station_cert = read_certificates(certs_dir / station_file(station))[0]
+    crl_path = certs_dir / CRL_FILE
+    serials = [station_cert.serial_number]
+    if crl_path.exists():
+        serials += [r.serial_number for r in read_crl(crl_path)]
+    write_public(
+        crl_path,
+        make_crl(org_key, org_ca, serials).public_bytes(serialization.Encoding.PEM),
+        force=True,
+    )
+    return crl_path
+
+
+def read_crl(path: Path) -> x509.CertificateRevocationList:
+    """A PEM or DER CRL."""
+    data = path.read_bytes()
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError as e:
+        raise CertificateError(f"{path} is not a revocation list") from e
+
+
+def load_station_signer(
+    certs_dir: Path, keys_dir: Path, station: str, passphrase: bytes | None = None
+) -> StationSigner:
+    """The signer of `station`: its key, its certificate and the organisation CA."""
+    cert = read_certificates(certs_dir / station_file(station))[0]
+    org_ca = read_certificates(certs_dir / ORG_CA_FILE)[0]
+    key = read_private_key(keys_dir / f"station-{station}.key", passphrase)
+    if key.public_key() != cert.public_key():
+        raise CertificateError(f"the key of station {station!r} does not match its certificate")
+    check_chain(cert, [org_ca], datetime.now(UTC))
+    return StationSigner(key=key, cert=cert, org_ca=org_ca)
+
+
+def ensure_development_identity(
+    certs_dir: Path, keys_dir: Path, organisation: str, station: str
+) -> StationSigner:
+    """The station signer, making a DEVELOPMENT organisation and station on first use.
+
+    Used by `make run`: when no organisation CA exists yet, a development one is created
+    (unencrypted keys, ``DEVELOPMENT KEY`` in every name); when the station has no certificate
+    yet and the organisation key is here, one is issued.
+    """
+    if not (certs_dir / ORG_CA_FILE).exists():
+        init_org(certs_dir, keys_dir, organisation, development=True)
+    if not (certs_dir / station_file(station)).exists():
+        new_station(certs_dir, keys_dir, station)
+    return load_station_signer(certs_dir, keys_dir, station)

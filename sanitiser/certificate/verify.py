@@ -1,0 +1,614 @@
+"""Verification for auditors: a PDF certificate, a signed JSON record, a QR token (or URL), or an
+image of the QR code, checked offline against the organisation CA.
+
+Every check is recorded in the `Verdict`; the first failing check gives the reason. Validity is
+``valid`` (exit 0), ``invalid`` (exit 1: altered, untrusted, revoked, expired ...) or
+``unusable`` (exit 2: not a certificate at all, or no trust anchor to check it with).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import cms
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+
+from sanitiser.certificate.keys import (
+    CRL_FILE,
+    ORG_CA_FILE,
+    check_chain,
+    common_name,
+    fingerprint,
+    is_development,
+    issued_by,
+    key_id,
+    organisation_of,
+    read_certificates,
+    read_crl,
+)
+from sanitiser.certificate.pdf import SIGNATURE_FIELD, embedded_files, visible
+from sanitiser.certificate.qr import (
+    Token,
+    check_token_signature,
+    decode_token,
+    looks_like_token,
+    token_matches_record,
+)
+from sanitiser.certificate.record import RECORD_SCHEMA, UnusableInputError, parse_utc
+from sanitiser.certificate.sign import SignedRecord, check_signature, parse_envelope
+from sanitiser.errors import CertificateError
+from sanitiser.runner import CommandRunner, SubprocessRunner
+
+_FUTURE_SKEW = timedelta(days=1)
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"BM", b"P6", b"P5", b"P4")
+
+
+class Validity(StrEnum):
+    """The verdict."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    UNUSABLE = "unusable"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check and its result."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The result of verifying one input."""
+
+    validity: Validity
+    kind: str
+    """``pdf``, ``record``, ``token``, ``image`` or ``unknown``."""
+    reason: str
+    """Why it is invalid or unusable ("" when valid)."""
+    facts: tuple[tuple[str, str], ...] = ()
+    checks: tuple[Check, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """0 valid, 1 invalid, 2 unusable."""
+        return {Validity.VALID: 0, Validity.INVALID: 1, Validity.UNUSABLE: 2}[self.validity]
+
+    @property
+    def valid(self) -> bool:
+        """True when every check passed."""
+        return self.validity is Validity.VALID
+
+    def fact(self, name: str) -> str:
+        """One fact by name ("" when absent)."""
+        return dict(self.facts).get(name, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form for machines."""
+        return {
+            "validity": str(self.validity),
+            "valid": self.valid,
+            "kind": self.kind,
+            "reason": self.reason,
+            "facts": dict(self.facts),
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """What the verifier trusts: organisation CAs, known station certificates, CRLs."""
+
+    org_cas: tuple[x509.Certificate, ...]
+    stations: tuple[x509.Certificate, ...] = ()
+    """Station certificates (not trusted by themselves; used to find a token's signer)."""
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def load_trust(
+    certs_dir: Path | None, trust_file: Path | None = None, crl_file: Path | None = None
+) -> Trust:
+    """Load trust from ``certs_dir`` (org-ca.pem, station-*.pem, org-ca.crl) or `trust_file`.
+
+    With `trust_file` (a PEM bundle), its CA certificates are the only trust anchors; station
+    certificates from both places are used to find a token's signer.
+    """
+    org_cas: list[x509.Certificate] = []
+    stations: list[x509.Certificate] = []
+    crls: list[x509.CertificateRevocationList] = []
+    if trust_file is not None:
+        for cert in read_certificates(trust_file):
+            (org_cas if _is_ca(cert) else stations).append(cert)
+    if certs_dir is not None and certs_dir.is_dir():
+        if trust_file is None and (certs_dir / ORG_CA_FILE).is_file():
+            org_cas += read_certificates(certs_dir / ORG_CA_FILE)
+        for path in sorted(certs_dir.glob("station-*.pem")):
+            stations += read_certificates(path)
+        if (certs_dir / CRL_FILE).is_file():
+            crls.append(read_crl(certs_dir / CRL_FILE))
+    if crl_file is not None:
+        crls.append(read_crl(crl_file))
+    return Trust(org_cas=tuple(org_cas), stations=tuple(stations), crls=tuple(crls))
+
+
+@dataclass
+class _Run:
+    """Collects checks while verifying; the first failure is the reason."""
+
+    kind: str
+    checks: list[Check] = field(default_factory=list)
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def ok(self, name: str, detail: str = "") -> None:
+        self.checks.append(Check(name, True, detail))
+
+    def verdict(self, validity: Validity, reason: str = "") -> Verdict:
+        if reason and validity is not Validity.VALID:
+            self.checks.append(Check("verdict", False, reason))
+        return Verdict(
+            validity=validity,
+            kind=self.kind,
+            reason=reason,
+            facts=tuple(self.facts),
+            checks=tuple(self.checks),
+            warnings=tuple(self.warnings),
+        )
+
+
+def _record_facts(record: dict[str, Any]) -> list[tuple[str, str]]:
+    def part(name: str) -> dict[str, Any]:
+        value = record.get(name)
+        return value if isinstance(value, dict) else {}
+
+    dev, san, out = part("device"), part("sanitisation"), part("outcome")
+    ver, dest, op = part("verification"), part("destination"), part("operator")
+    facts = [
+        ("certificate_id", record.get("certificate_id")),
+        ("outcome", out.get("status")),
+        ("nist_category", san.get("nist_category")),
+        ("method", san.get("method")),
+        ("technique", san.get("technique")),
+        ("verification", ver.get("result")),
+        ("manufacturer", dev.get("manufacturer")),
+        ("model", dev.get("model")),
+        ("serial", dev.get("serial")),
+        ("capacity_bytes", dev.get("capacity_bytes")),
+        ("finished_at", san.get("finished_at")),
+        ("organisation", record.get("organisation")),
+        ("station", record.get("station")),
+        ("operator", op.get("name")),
+        ("destination", dest.get("route")),
+        ("simulated", record.get("simulated")),
+        ("development_key", record.get("development_key")),
+        ("supersedes", record.get("supersedes")),
+    ]
+    return [(k, _fact_text(v)) for k, v in facts]
+
+
+def _fact_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _signer_facts(cert: x509.Certificate, issuer: x509.Certificate) -> list[tuple[str, str]]:
+    return [
+        ("signer", common_name(cert)),
+        ("signer_organisation", organisation_of(cert)),
+        ("signer_fingerprint", fingerprint(cert)),
+        ("organisation_ca", common_name(issuer)),
+    ]
+
+
+def _need_trust(trust: Trust) -> None:
+    if not trust.org_cas:
+        raise UnusableInputError(
+            f"no organisation CA to verify against: put {ORG_CA_FILE} in the certs directory "
+            "or pass --trust FILE"
+        )
+
+
+def _check_signed_record(run: _Run, signed: SignedRecord, trust: Trust, now: datetime) -> None:
+    """Every check on a signed record; raises CertificateError at the first failure."""
+    record = signed.record
+    run.facts = _record_facts(record)
+    if record.get("schema") != RECORD_SCHEMA:
+        raise CertificateError(f"unknown record schema {record.get('schema')!r}")
+    check_signature(signed)
+    run.ok("record signature", "the signature matches the canonical record")
+    issued = parse_utc(record.get("issued_at", ""))
+    if issued > now + _FUTURE_SKEW:
+        raise CertificateError(f"the record claims to be issued in the future ({issued:%F})")
+    issuer = check_chain(signed.signer, list(trust.org_cas), issued, list(trust.crls))
+    run.ok("trust chain", f"{common_name(signed.signer)} <- {common_name(issuer)}")
+    run.ok("revocation", "not revoked" if trust.crls else "no revocation list present")
+    run.facts += _signer_facts(signed.signer, issuer)
+    if bool(record.get("development_key")) != is_development(signed.signer):
+        raise CertificateError("the record's DEVELOPMENT KEY marker does not match its signer")
+    if signed.signer.not_valid_after_utc < now:
+        run.warnings.append("the station certificate has expired since the record was signed")
+    if record.get("development_key"):
+        run.warnings.append("signed with a DEVELOPMENT KEY: not proof for an organisation")
+    if record.get("simulated"):
+        run.warnings.append("SIMULATED: a lab drive, not a real sanitisation")
+
+
+def verify_record_bytes(data: bytes, trust: Trust, now: datetime | None = None) -> Verdict:
+    """Verify a signed JSON record (envelope) file's bytes."""
+    run = _Run("record")
+    try:
+        _need_trust(trust)
+        signed = parse_envelope(data)
+        run.ok("format", "canonical signed record")
+        _check_signed_record(run, signed, trust, now or datetime.now(UTC))
+    except UnusableInputError as e:
+        return run.verdict(Validity.UNUSABLE, e.msg)
+    except CertificateError as e:
+        return run.verdict(Validity.INVALID, e.msg)
+    except Exception as e:  # noqa: BLE001 - hostile input must give a verdict, not a crash
+        return run.verdict(Validity.INVALID, f"the input is damaged or altered ({e})")
+    return run.verdict(Validity.VALID)
+
+
+def _token_facts(token: Token) -> list[tuple[str, str]]:
+    return [
+        ("certificate_id", token.certificate_id),
+        ("outcome", str(token.status)),
+        ("nist_category", str(token.category)),
+        ("verified", _fact_text(token.verified)),
+        ("serial", token.serial),
+        ("finished_at", token.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        ("token_signed_at", token.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        ("record_digest_prefix", token.digest_prefix.hex()),
+        ("simulated", _fact_text(token.simulated)),
+        ("development_key", _fact_text(token.development)),
+    ]
+
+
+def verify_token_text(
+    text: str, trust: Trust, now: datetime | None = None, kind: str = "token"
+) -> Verdict:
+    """Verify a QR token or token URL."""
+    run = _Run(kind)
+    now = now or datetime.now(UTC)
+    try:
+        _need_trust(trust)
+        token = decode_token(text)
+        run.facts = _token_facts(token)
+        run.ok("format", "token decodes")
+        signer = next(
+            (c for c in (*trust.stations, *trust.org_cas) if key_id(c) == token.signer_key_id),
+            None,
+        )
+        if signer is None:
+            raise CertificateError(
+                f"the token's signer (key id {token.signer_key_id.hex()}) is not among the "
+                "known station certificates"
+            )
+        check_token_signature(token, signer)
+        run.ok("token signature", "the signature matches the token")
+        if max(token.finished_at, token.signed_at) > now + _FUTURE_SKEW:
+            raise CertificateError("the token claims a date in the future")
+        issuer = check_chain(signer, list(trust.org_cas), token.signed_at, list(trust.crls))
+        run.ok("trust chain", f"{common_name(signer)} <- {common_name(issuer)}")
+        run.ok("revocation", "not revoked" if trust.crls else "no revocation list present")
+        run.facts += _signer_facts(signer, issuer)
+        if token.development != is_development(signer):
+            raise CertificateError("the token's DEVELOPMENT KEY marker does not match its signer")
+        if token.development:
+            run.warnings.append("signed with a DEVELOPMENT KEY: not proof for an organisation")
+        if token.simulated:
+            run.warnings.append("SIMULATED: a lab drive, not a real sanitisation")
+    except UnusableInputError as e:
+        return run.verdict(Validity.UNUSABLE, e.msg)
+    except CertificateError as e:
+        return run.verdict(Validity.INVALID, e.msg)
+    except Exception as e:  # noqa: BLE001 - hostile input must give a verdict, not a crash
+        return run.verdict(Validity.INVALID, f"the input is damaged or altered ({e})")
+    return run.verdict(Validity.VALID)
+
+
+def _asn1(cert: x509.Certificate) -> Any:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _pdf_signature_status(data: bytes, trust: Trust, moment: datetime) -> tuple[Any, Any]:
+    """(pyHanko status, signer certificate as cryptography object) of the single signature."""
+    reader = PdfFileReader(io.BytesIO(data), strict=True)
+    sigs = reader.embedded_signatures
+    if len(sigs) != 1:
+        raise CertificateError(f"expected exactly one PDF signature, found {len(sigs)}")
+    sig = sigs[0]
+    if sig.field_name != SIGNATURE_FIELD:
+        raise CertificateError(f"unexpected signature field {sig.field_name!r}")
+    context = ValidationContext(
+        trust_roots=[_asn1(c) for c in trust.org_cas],
+        allow_fetching=False,
+        revocation_mode="soft-fail",
+        moment=moment,
+    )
+    _check_contents(data, [int(x) for x in sig.byte_range], trust.org_cas)
+    status = validate_pdf_signature(sig, context)
+    signer = x509.load_der_x509_certificate(sig.signer_cert.dump())
+    return status, signer
+
+
+def _der_length(data: bytes) -> int:
+    """Total length of the DER element at the start of `data`."""
+    if len(data) < 2 or data[0] != 0x30:
+        raise CertificateError("the PDF signature is not a DER SEQUENCE")
+    first = data[1]
+    if first < 0x80:
+        return 2 + first
+    n = first & 0x7F
+    if not 1 <= n <= 4 or len(data) < 2 + n:
+        raise CertificateError("the PDF signature has a bad DER length")
+    return 2 + n + int.from_bytes(data[2 : 2 + n], "big")
+
+
+def _check_contents(
+    data: bytes, byte_range: list[int], trust_cas: tuple[x509.Certificate, ...]
+) -> None:
+    """The unsigned gap must be exactly ``<UPPER-HEX>`` of the CMS blob then zero padding.
+
+    PDF readers ignore hex case and the padding after the DER signature, so without this a
+    changed byte there would go unnoticed.
+    """
+    if len(byte_range) != 4 or byte_range[0] != 0:
+        raise CertificateError("the PDF signature's byte range is malformed")
+    gap = data[byte_range[1] : byte_range[2]]
+    if len(gap) < 2 or gap[:1] != b"<" or gap[-1:] != b">":
+        raise CertificateError("the PDF signature contents are malformed")
+    hex_text = gap[1:-1]
+    if len(hex_text) % 2 or hex_text.translate(None, b"0123456789ABCDEF"):
+        raise CertificateError("the PDF signature contents are not canonical hex (altered?)")
+    blob = bytes.fromhex(hex_text.decode("ascii"))
+    end = _der_length(blob)
+    if blob[end:].strip(b"\x00"):
+        raise CertificateError("the PDF signature has data after its end (altered?)")
+    _check_cms_frame(blob[:end], trust_cas)
+
+
+def _check_cms_frame(blob: bytes, trust_cas: tuple[x509.Certificate, ...]) -> None:
+    """Check the parts of the CMS SignedData that its signature does not cover.
+
+    Validators ignore the digest-algorithm set, the encapsulated content type and the extra
+    certificates; we require them to be exactly what a station writes, and every embedded
+    certificate to carry a valid signature, so no byte of the signature blob is free.
+    """
+    info = cms.ContentInfo.load(blob)
+    if info["content_type"].native != "signed_data":
+        raise CertificateError("the PDF signature is not CMS SignedData")
+    data = info["content"]
+    infos = data["signer_infos"]
+    if data["version"].native != "v1" or len(infos) != 1:
+        raise CertificateError("unexpected CMS SignedData version or signer count (altered?)")
+    signer_info = infos[0]
+    if signer_info["version"].native != "v1" or signer_info["unsigned_attrs"].native:
+        raise CertificateError("unexpected CMS signer info (altered?)")
+    if data["digest_algorithms"].native != [signer_info["digest_algorithm"].native]:
+        raise CertificateError("the CMS digest algorithms do not match the signer's (altered?)")
+    encap = data["encap_content_info"]
+    if encap["content_type"].native != "data" or encap["content"].native is not None:
+        raise CertificateError("unexpected CMS encapsulated content (altered?)")
+    if data["crls"].native:
+        raise CertificateError("unexpected revocation data in the CMS signature")
+    certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in data["certificates"]]
+    issuers = [*certs, *trust_cas]
+    for cert in certs:
+        if not any(issued_by(cert, parent) for parent in issuers):
+            raise CertificateError("a certificate in the PDF signature is damaged (altered?)")
+
+
+def embedded_record(data: bytes) -> bytes:
+    reader = PdfFileReader(io.BytesIO(data), strict=True)
+    files = [(n, d) for n, d in embedded_files(reader) if n.startswith("sanitisation-record-")]
+    if len(files) != 1:
+        raise CertificateError(f"expected one embedded signed record, found {len(files)}")
+    return files[0][1]
+
+
+def _guard(step: Callable[[], Any], what: str) -> Any:
+    """Run a parser over hostile input: any failure means the file is damaged or altered."""
+    try:
+        return step()
+    except (UnusableInputError, CertificateError):
+        raise
+    except Exception as e:  # hostile input: any parser error means "damaged"
+        raise CertificateError(f"{what}: the file is damaged or altered ({e})") from e
+
+
+def verify_pdf_bytes(data: bytes, trust: Trust, now: datetime | None = None) -> Verdict:
+    """Verify a PDF certificate: its PAdES signature, its embedded record, and that they agree."""
+    run = _Run("pdf")
+    now = now or datetime.now(UTC)
+    try:
+        _need_trust(trust)
+        if not data.startswith(b"%PDF-"):
+            raise UnusableInputError("not a PDF file")
+        envelope = _guard(lambda: embedded_record(data), "reading the embedded record")
+        signed = parse_envelope(envelope)
+        run.ok("embedded record", "one canonical signed record")
+        _check_signed_record(run, signed, trust, now)
+        issued = parse_utc(signed.record["issued_at"])
+        status, pdf_signer = _guard(
+            lambda: _pdf_signature_status(
+                data, trust, max(issued, min(now, issued + _FUTURE_SKEW))
+            ),
+            "validating the PDF signature",
+        )
+        if not status.intact:
+            raise CertificateError("the PDF was changed after it was signed (digest mismatch)")
+        if not status.valid:
+            raise CertificateError("the PDF signature is not valid")
+        run.ok("pdf signature", "intact and valid")
+        if not status.trusted:
+            raise CertificateError("the PDF signer does not chain to a trusted organisation CA")
+        if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+            raise CertificateError("the PDF has content added after it was signed")
+        if status.docmdp_ok is False:
+            raise CertificateError("the PDF was modified in a way its signature forbids")
+        run.ok("pdf coverage", "the signature covers the whole file")
+        check_chain(pdf_signer, list(trust.org_cas), issued, list(trust.crls))
+        if organisation_of(pdf_signer) != organisation_of(signed.signer):
+            raise CertificateError(
+                "the PDF and the embedded record were signed by different organisations"
+            )
+        run.ok("pdf signer", f"{common_name(pdf_signer)} ({organisation_of(pdf_signer)})")
+        if pdf_signer != signed.signer:
+            run.warnings.append(
+                f"the PDF was signed by station {common_name(pdf_signer)}, the record by "
+                f"{common_name(signed.signer)}"
+            )
+    except UnusableInputError as e:
+        return run.verdict(Validity.UNUSABLE, e.msg)
+    except CertificateError as e:
+        return run.verdict(Validity.INVALID, e.msg)
+    except Exception as e:  # noqa: BLE001 - hostile input must give a verdict, not a crash
+        return run.verdict(Validity.INVALID, f"the input is damaged or altered ({e})")
+    return run.verdict(Validity.VALID)
+
+
+def decode_qr_image(path: Path, runner: CommandRunner) -> list[str]:
+    """The QR payloads in an image, via ``zbarimg -q --raw`` (one per line).
+
+    Raises:
+        UnusableInputError: zbarimg is missing or finds no code.
+    """
+    result = runner.run(["zbarimg", "-q", "--raw", "--", str(path)], timeout=60)
+    if result.returncode == 127:
+        raise UnusableInputError("zbarimg is not installed (Debian package zbar-tools)")
+    payloads = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode not in (0,) or not payloads:
+        raise UnusableInputError(f"no QR code found in {path}")
+    return payloads
+
+
+def verify_image(
+    path: Path, trust: Trust, runner: CommandRunner, now: datetime | None = None
+) -> Verdict:
+    """Verify the token in a photo or scan of a QR code."""
+    try:
+        payloads = decode_qr_image(path, runner)
+    except UnusableInputError as e:
+        return Verdict(Validity.UNUSABLE, "image", e.msg)
+    tokens = [p for p in payloads if looks_like_token(p)]
+    if not tokens:
+        return Verdict(Validity.UNUSABLE, "image", "the QR code holds no sanitisation token")
+    return verify_token_text(tokens[0], trust, now, kind="image")
+
+
+def verify_input(
+    arg: str,
+    trust: Trust,
+    runner: CommandRunner | None = None,
+    now: datetime | None = None,
+) -> Verdict:
+    """Verify whatever `arg` is: a PDF, JSON record, image file, a token file, or a token/URL."""
+    path = Path(arg)
+    try:
+        is_file = path.is_file()
+    except OSError:
+        is_file = False
+    if is_file:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            return Verdict(Validity.UNUSABLE, "unknown", f"cannot read {arg}: {e.strerror}")
+        if data.startswith(b"%PDF-"):
+            return verify_pdf_bytes(data, trust, now)
+        if data.lstrip()[:1] == b"{":
+            return verify_record_bytes(data, trust, now)
+        if data.startswith(_IMAGE_MAGIC):
+            if runner is None:
+                runner = SubprocessRunner()
+            return verify_image(path, trust, runner, now)
+        text = data.decode("utf-8", "replace").strip()
+        if looks_like_token(text):
+            return verify_token_text(text, trust, now)
+        return Verdict(Validity.UNUSABLE, "unknown", f"{arg} is not a certificate, record or QR")
+    if looks_like_token(arg):
+        return verify_token_text(arg, trust, now)
+    return Verdict(Validity.UNUSABLE, "unknown", f"{arg}: no such file, and not a token or URL")
+
+
+def token_for_record(token_text: str, record: dict[str, Any]) -> bool:
+    """True when a token (or URL) belongs to `record` (its digest matches)."""
+    try:
+        return token_matches_record(decode_token(token_text), record)
+    except CertificateError:
+        return False
+
+
+_LABELS = (
+    ("certificate_id", "Certificate"),
+    ("outcome", "Outcome"),
+    ("nist_category", "NIST category"),
+    ("method", "Method"),
+    ("verification", "Verification"),
+    ("verified", "Verified"),
+    ("manufacturer", "Manufacturer"),
+    ("model", "Model"),
+    ("serial", "Serial"),
+    ("capacity_bytes", "Capacity (bytes)"),
+    ("finished_at", "Finished (UTC)"),
+    ("organisation", "Organisation"),
+    ("station", "Station"),
+    ("operator", "Operator"),
+    ("destination", "Destination"),
+    ("supersedes", "Supersedes"),
+    ("signer", "Signed by"),
+    ("signer_organisation", "Signer organisation"),
+    ("signer_fingerprint", "Signer SHA-256"),
+)
+
+
+def format_verdict(verdict: Verdict) -> str:
+    """The verdict as plain text for a terminal (control characters made visible)."""
+    head = {
+        Validity.VALID: "VALID",
+        Validity.INVALID: "INVALID",
+        Validity.UNUSABLE: "CANNOT VERIFY",
+    }[verdict.validity]
+    lines = [
+        f"{head}: {verdict.kind}" + (f": {visible(verdict.reason, 400)}" if verdict.reason else "")
+    ]
+    facts = dict(verdict.facts)
+    for key, label in _LABELS:
+        if facts.get(key):
+            lines.append(f"  {label + ':':<21}{visible(facts[key], 200)}")
+    for flag, text in (("simulated", "SIMULATED"), ("development_key", "DEVELOPMENT KEY")):
+        if facts.get(flag) == "yes":
+            lines.append(f"  *** {text} ***")
+    for check in verdict.checks:
+        mark = "ok " if check.ok else "FAIL"
+        lines.append(f"  [{mark}] {check.name}: {visible(check.detail, 300)}")
+    lines += [f"  warning: {w}" for w in verdict.warnings]
+    return "\n".join(lines)

@@ -1,0 +1,249 @@
+"""Keys, signed records and QR tokens: round trips, tampering, foreign and revoked signers."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sanitiser.certificate import keys as keymod
+from sanitiser.certificate.qr import decode_token, make_token, token_url
+from sanitiser.certificate.record import build_record, new_certificate_id
+from sanitiser.certificate.samples import (
+    SamplePki,
+    make_pki,
+    sample_context,
+    sample_drive,
+    sample_health,
+    sample_outcome,
+)
+from sanitiser.certificate.sign import SignedRecord, parse_envelope, sign_record
+from sanitiser.certificate.verify import (
+    Trust,
+    Validity,
+    load_trust,
+    verify_record_bytes,
+    verify_token_text,
+)
+from sanitiser.domain import OutcomeStatus
+from sanitiser.errors import CertificateError
+
+B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> SamplePki:
+    """A production organisation with station bench-01."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> SamplePki:
+    """A DEVELOPMENT organisation, as `make run` creates."""
+    return make_pki(tmp_path_factory.mktemp("dev"), "Dev Org", "dev-bench", development=True)
+
+
+@pytest.fixture(scope="session")
+def rogue(tmp_path_factory: pytest.TempPathFactory) -> SamplePki:
+    """Another organisation with the same names: must never be trusted for the first."""
+    return make_pki(tmp_path_factory.mktemp("rogue"))
+
+
+@pytest.fixture(scope="session")
+def trust(pki: SamplePki) -> Trust:
+    """Trust in the production organisation's certs directory."""
+    return load_trust(pki.certs)
+
+
+def _signed(
+    signer: keymod.StationSigner,
+    status: OutcomeStatus = OutcomeStatus.SANITISED,
+    simulated: bool = False,
+) -> SignedRecord:
+    record = build_record(
+        sample_outcome(status),
+        sample_drive(simulated=simulated),
+        sample_health(),
+        sample_context(),
+        certificate_id=new_certificate_id(),
+        issued_at=datetime.now(UTC),
+        development=signer.development,
+    )
+    return sign_record(record, signer)
+
+
+def test_private_keys_are_0600_in_a_0700_directory(pki: SamplePki) -> None:
+    """Private keys are created owner-only; public material sits in certs/."""
+    for name in ("org-ca.key", "station-bench-01.key"):
+        assert stat.S_IMODE((pki.keys / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE(pki.keys.stat().st_mode) == 0o700
+    assert sorted(p.name for p in pki.certs.iterdir()) == ["org-ca.pem", "station-bench-01.pem"]
+    assert b"PRIVATE" not in b"".join(p.read_bytes() for p in pki.certs.iterdir())
+
+
+def test_passphrase_protected_key_needs_its_passphrase(tmp_path: Path) -> None:
+    """An encrypted CA key cannot be used without (or with a wrong) passphrase."""
+    keymod.init_org(tmp_path / "c", tmp_path / "k", "Org", passphrase=b"correct horse")
+    with pytest.raises(CertificateError, match="passphrase"):
+        keymod.new_station(tmp_path / "c", tmp_path / "k", "s1")
+    with pytest.raises(CertificateError, match="passphrase"):
+        keymod.new_station(tmp_path / "c", tmp_path / "k", "s1", org_passphrase=b"wrong")
+    keymod.new_station(tmp_path / "c", tmp_path / "k", "s1", org_passphrase=b"correct horse")
+    assert (tmp_path / "c" / "station-s1.pem").is_file()
+
+
+def test_existing_keys_are_never_overwritten(pki: SamplePki) -> None:
+    """init-org and new-station refuse to replace existing material without --force."""
+    with pytest.raises(CertificateError, match="exists"):
+        keymod.init_org(pki.certs, pki.keys, "Again")
+    with pytest.raises(CertificateError, match="exists"):
+        keymod.new_station(pki.certs, pki.keys, "bench-01")
+
+
+@pytest.mark.parametrize("name", ["../etc", "", "a b", "-x", "x" * 70])
+def test_station_names_are_safe_file_names(name: str) -> None:
+    """Station names become file names, so path tricks are refused."""
+    with pytest.raises(CertificateError):
+        keymod.check_station_name(name)
+
+
+@pytest.mark.parametrize("status", list(OutcomeStatus))
+@pytest.mark.parametrize("simulated", [False, True])
+def test_round_trip_every_outcome(
+    pki: SamplePki, trust: Trust, status: OutcomeStatus, simulated: bool
+) -> None:
+    """Issue -> verify is valid for every outcome, and the facts come back out."""
+    signed = _signed(pki.signer, status, simulated)
+    verdict = verify_record_bytes(signed.to_bytes(), trust)
+    assert verdict.validity is Validity.VALID, verdict.reason
+    assert verdict.fact("outcome") == status.value
+    assert verdict.fact("serial") == "S3Z9NB0K123456X"
+    assert verdict.fact("simulated") == ("yes" if simulated else "no")
+    assert verdict.fact("signer") == "bench-01"
+    assert ("SIMULATED" in " ".join(verdict.warnings)) is simulated
+    assert parse_envelope(signed.to_bytes()).record == signed.record
+
+
+def test_every_single_byte_change_to_the_record_file_is_rejected(
+    pki: SamplePki, trust: Trust
+) -> None:
+    """Changing any one byte of the signed JSON record makes it invalid or unusable."""
+    data = _signed(pki.signer).to_bytes()
+    accepted = []
+    for i in range(len(data)):
+        for new in {data[i] ^ 0x01, data[i] ^ 0x20}:
+            if new == 0x0A and i == len(data) - 1:
+                continue
+            changed = data[:i] + bytes([new]) + data[i + 1 :]
+            if verify_record_bytes(changed, trust).valid:
+                accepted.append(i)
+    assert accepted == []
+
+
+def test_every_single_character_change_to_the_token_is_rejected(
+    pki: SamplePki, trust: Trust
+) -> None:
+    """Changing any one character of the QR token, or its case, makes it invalid."""
+    signed = _signed(pki.signer)
+    token = make_token(signed.record, pki.signer)
+    assert verify_token_text(token_url(token), trust).valid
+    for i, ch in enumerate(token):
+        variants = {B32[(B32.index(ch) + 1) % 32], B32[(B32.index(ch) + 17) % 32], ch.lower()}
+        for new in variants - {ch}:
+            changed = token[:i] + new + token[i + 1 :]
+            verdict = verify_token_text(changed, trust)
+            assert verdict.validity is not Validity.VALID, (i, new)
+
+
+def test_token_is_small_and_carries_key_fields(pki: SamplePki, trust: Trust) -> None:
+    """The token fits a small QR and states id, outcome, category, serial and digest."""
+    signed = _signed(pki.signer)
+    token = make_token(signed.record, pki.signer)
+    assert len(token) < 220
+    decoded = decode_token(token_url(token))
+    assert decoded.certificate_id == signed.certificate_id
+    assert decoded.serial == "S3Z9NB0K123456X"
+    assert decoded.digest_prefix == signed.digest[:16]
+    verdict = verify_token_text(token, trust)
+    assert (verdict.fact("outcome"), verdict.fact("nist_category")) == ("sanitised", "purge")
+
+
+def test_signer_outside_the_organisation_is_rejected(rogue: SamplePki, trust: Trust) -> None:
+    """A record and token signed by another organisation's station (same names) are invalid."""
+    signed = _signed(rogue.signer)
+    verdict = verify_record_bytes(signed.to_bytes(), trust)
+    assert verdict.validity is Validity.INVALID
+    assert "trusted organisation CA" in verdict.reason
+    token_verdict = verify_token_text(make_token(signed.record, rogue.signer), trust)
+    assert token_verdict.validity is Validity.INVALID
+
+
+def test_swapping_in_a_foreign_signature_is_rejected(
+    pki: SamplePki, rogue: SamplePki, trust: Trust
+) -> None:
+    """A record re-signed by a foreign key but claiming the real station cert fails."""
+    signed = _signed(pki.signer)
+    forged = SignedRecord(signed.record, _signed(rogue.signer).signature, signed.certificates)
+    assert verify_record_bytes(forged.to_bytes(), trust).validity is Validity.INVALID
+
+
+def test_development_key_is_marked_and_cannot_hide(dev_pki: SamplePki) -> None:
+    """Development keys sign only records that say DEVELOPMENT KEY, and verify says so."""
+    signed = _signed(dev_pki.signer)
+    assert signed.record["development_key"] is True
+    assert "DEVELOPMENT KEY" in signed.signer.subject.rfc4514_string()
+    verdict = verify_record_bytes(signed.to_bytes(), load_trust(dev_pki.certs))
+    assert verdict.valid
+    assert any("DEVELOPMENT KEY" in w for w in verdict.warnings)
+    hidden = dict(signed.record, development_key=False)
+    with pytest.raises(CertificateError, match="development_key"):
+        sign_record(hidden, dev_pki.signer)
+
+
+def test_revoked_station_is_rejected(tmp_path: Path) -> None:
+    """After `keys revoke`, the station's records no longer verify."""
+    pki = make_pki(tmp_path)
+    signed = _signed(pki.signer)
+    assert verify_record_bytes(signed.to_bytes(), load_trust(pki.certs)).valid
+    keymod.revoke_station(pki.certs, pki.keys, "bench-01")
+    verdict = verify_record_bytes(signed.to_bytes(), load_trust(pki.certs))
+    assert verdict.validity is Validity.INVALID
+    assert "revoked" in verdict.reason
+
+
+def test_record_outside_the_station_validity_is_rejected(pki: SamplePki, trust: Trust) -> None:
+    """A record claiming a time outside the station certificate's validity is invalid."""
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC)
+    record = build_record(
+        sample_outcome(),
+        sample_drive(),
+        None,
+        sample_context(),
+        certificate_id=new_certificate_id(),
+        issued_at=long_ago,
+    )
+    verdict = verify_record_bytes(sign_record(record, pki.signer).to_bytes(), trust)
+    assert verdict.validity is Validity.INVALID
+    assert "not valid at" in verdict.reason
+    future = datetime.now(UTC) + timedelta(days=30)
+    record = build_record(
+        sample_outcome(),
+        sample_drive(),
+        None,
+        sample_context(),
+        certificate_id=new_certificate_id(),
+        issued_at=future,
+    )
+    verdict = verify_record_bytes(sign_record(record, pki.signer).to_bytes(), trust)
+    assert verdict.validity is Validity.INVALID
+
+
+def test_unusable_inputs_are_reported_as_such(pki: SamplePki, trust: Trust) -> None:
+    """Non-records and a missing trust anchor are 'unusable' (exit 2), not 'invalid'."""
+    assert verify_record_bytes(b'{"hello":1}', trust).exit_code == 2
+    assert verify_record_bytes(b"not json", trust).exit_code == 2
+    no_trust = Trust(org_cas=())
+    assert verify_record_bytes(_signed(pki.signer).to_bytes(), no_trust).exit_code == 2
+    assert verify_token_text("hello world", trust).exit_code == 2
