@@ -80,6 +80,13 @@ def label_format(name: str) -> LabelFormat:
         ) from e
 
 
+def _make_model(device: dict[str, object]) -> str:
+    make, model = str(device.get("manufacturer") or ""), str(device.get("model") or "")
+    if make and not model.lower().startswith(make.lower()):
+        return f"{make} {model}".strip()
+    return model
+
+
 def label_lines(record: Record) -> list[tuple[str, bool]]:
     """The text of a label, top to bottom, as (text, bold)."""
     dev = record.get("device") or {}
@@ -91,7 +98,7 @@ def label_lines(record: Record) -> list[tuple[str, bool]]:
             True,
         ),
         (f"S/N {visible(dev.get('serial'), 60)}", True),
-        (visible(f"{dev.get('manufacturer') or ''} {dev.get('model') or ''}".strip(), 80), False),
+        (visible(_make_model(dev), 80), False),
         (f"{str(san.get('finished_at', ''))[:10]} {visible(san.get('technique'), 30)}", False),
         (f"ID {visible(record.get('certificate_id'), 40)}", False),
     ]
@@ -138,6 +145,10 @@ def _cell(paint: _Painter, fmt: LabelFormat, record: Record, url: str) -> None:
     width = fmt.label_w - x - margin
     lines = label_lines(record)
     size = min(8.0, (fmt.label_h - 2 * margin) / len(lines) / 0.3528 / 1.25)
+    for text, bold in lines[:2]:  # outcome and serial must fit whole: shrink the text to fit
+        natural = stringWidth(text, bold_font if bold else font, 1.0) / mm
+        size = min(size, width / natural if natural else size)
+    size = max(size, 4.0)
     y = margin
     for text, bold in lines:
         y += size * 0.3528 * 1.25

@@ -1,0 +1,140 @@
+"""QR codes and labels, read back with real tools: pdftoppm renders, zbarimg decodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sanitiser.certificate.issue import IssuedCertificate, issue_certificate
+from sanitiser.certificate.label import FORMATS, label_format, labels_pdf, labels_png
+from sanitiser.certificate.qr import qr_matrix
+from sanitiser.certificate.samples import (
+    HOSTILE,
+    SamplePki,
+    make_pki,
+    sample_context,
+    sample_drive,
+    sample_health,
+    sample_outcome,
+)
+from sanitiser.certificate.verify import Trust, Validity, load_trust, verify_image, verify_input
+from sanitiser.errors import CertificateError
+from sanitiser.runner import SubprocessRunner
+from sanitiser.testing import FakeRunner
+
+RUN = SubprocessRunner()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> SamplePki:
+    """An organisation with one station."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def trust(pki: SamplePki) -> Trust:
+    """Trust in that organisation."""
+    return load_trust(pki.certs)
+
+
+@pytest.fixture(scope="module")
+def issued(pki: SamplePki) -> IssuedCertificate:
+    """A certificate with a hostile model name (the label must cope)."""
+    return issue_certificate(
+        sample_outcome(),
+        sample_drive(model=HOSTILE),
+        sample_health(),
+        sample_context(),
+        pki.signer,
+    )
+
+
+def _zbar(path: Path) -> list[str]:
+    result = RUN.run(["zbarimg", "-q", "--raw", str(path)])
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line]
+
+
+def _render(pdf: Path, dpi: int = 300) -> list[Path]:
+    prefix = pdf.with_suffix("")
+    result = RUN.run(["pdftoppm", "-r", str(dpi), "-png", str(pdf), str(prefix)])
+    assert result.returncode == 0, result.stderr
+    return sorted(pdf.parent.glob(prefix.name + "-*.png"))
+
+
+def test_qr_on_the_certificate_page_decodes_and_verifies(
+    issued: IssuedCertificate, trust: Trust, tmp_path: Path
+) -> None:
+    """pdftoppm -r 300 + zbarimg read the page's QR: the URL, and it verifies."""
+    pdf = tmp_path / "cert.pdf"
+    pdf.write_bytes(issued.pdf)
+    (page,) = _render(pdf)
+    assert _zbar(page) == [issued.url]
+    verdict = verify_image(page, trust, RUN)
+    assert verdict.validity is Validity.VALID, verdict.reason
+    assert verdict.kind == "image"
+    assert verdict.fact("certificate_id") == issued.certificate_id
+    assert verify_input(str(page), trust).valid
+
+
+def test_token_fits_a_small_qr(issued: IssuedCertificate) -> None:
+    """The URL encodes in a QR of version 10 or less (57 modules), fine for a 29 mm label."""
+    assert len(qr_matrix(issued.url)) <= 57
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_label_pdf_renders_a_scannable_qr(
+    fmt: str, issued: IssuedCertificate, trust: Trust, tmp_path: Path
+) -> None:
+    """Each label stock's PDF, rendered at printer resolution, scans and verifies."""
+    pdf = tmp_path / f"label-{fmt}.pdf"
+    pdf.write_bytes(labels_pdf([(issued.signed.record, issued.url)], label_format(fmt)))
+    pages = _render(pdf)
+    assert len(pages) == 1
+    assert _zbar(pages[0]) == [issued.url]
+    assert verify_image(pages[0], trust, RUN).valid
+    text = RUN.run(["pdftotext", str(pdf), "-"]).stdout
+    assert "S/N S3Z9NB0K123456X" in text
+    assert "SANITISED" in text
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_label_png_scans(fmt: str, issued: IssuedCertificate, tmp_path: Path) -> None:
+    """Each stock's PNG (300 dpi, 1-bit) scans with zbarimg and has the label's size."""
+    (png,) = labels_png([(issued.signed.record, issued.url)], label_format(fmt))
+    path = tmp_path / f"label-{fmt}.png"
+    path.write_bytes(png)
+    assert _zbar(path) == [issued.url]
+    from PIL import Image
+
+    with Image.open(path) as image:
+        spec = label_format(fmt)
+        assert image.size == (round(spec.page_w / 25.4 * 300), round(spec.page_h / 25.4 * 300))
+
+
+def test_a4_sheet_holds_21_labels_and_spills_to_a_second_page(
+    issued: IssuedCertificate, tmp_path: Path
+) -> None:
+    """25 labels on A4 L7160 stock make two pages; every QR on the first page scans."""
+    items = [(issued.signed.record, issued.url)] * 25
+    pdf = tmp_path / "sheet.pdf"
+    pdf.write_bytes(labels_pdf(items, label_format("a4")))
+    pages = _render(pdf, 200)
+    assert len(pages) == 2
+    assert _zbar(pages[0]) == [issued.url] * 21
+    assert len(labels_png(items, label_format("a4"), dpi=100)) == 2
+
+
+def test_unknown_label_format_is_refused() -> None:
+    """A typo in the format name is an error listing the choices."""
+    with pytest.raises(CertificateError, match="62mm"):
+        label_format("62")
+
+
+def test_image_without_qr_is_unusable(trust: Trust, tmp_path: Path) -> None:
+    """A picture with no QR code is unusable input (exit 2), via the runner seam."""
+    runner = FakeRunner().reply(["zbarimg"], returncode=4)
+    verdict = verify_image(tmp_path / "blank.png", trust, runner)
+    assert verdict.validity is Validity.UNUSABLE
+    assert runner.calls[0][:3] == ("zbarimg", "-q", "--raw")
