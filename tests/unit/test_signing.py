@@ -247,3 +247,13 @@ def test_unusable_inputs_are_reported_as_such(pki: SamplePki, trust: Trust) -> N
     no_trust = Trust(org_cas=())
     assert verify_record_bytes(_signed(pki.signer).to_bytes(), no_trust).exit_code == 2
     assert verify_token_text("hello world", trust).exit_code == 2
+
+
+def test_development_identity_is_made_once_and_marked(tmp_path: Path) -> None:
+    """`make run`'s first use makes a DEVELOPMENT org and station; later uses reuse them."""
+    first = keymod.ensure_development_identity(tmp_path / "c", tmp_path / "k", "Org", "bench")
+    again = keymod.ensure_development_identity(tmp_path / "c", tmp_path / "k", "Org", "bench")
+    assert first.development
+    assert first.cert == again.cert
+    assert "DEVELOPMENT KEY" in first.org_ca.subject.rfc4514_string()
+    assert first.organisation == "Org"
