@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""`make bench`: the overwrite engine against fio, dd and nwipe on one loop device.
+
+Creates a sparse file (2 GiB by default) in /var/tmp, attaches it with
+``losetup -f --show --direct-io=on``, fills it once untimed (so no timed run pays for block
+allocation or reads holes), then runs interleaved rounds of
+
+    fio sequential write, dd, our zeros pass, our full verify of zeros,
+    our random pass, our full verify of random, fio sequential read
+
+and one nwipe zero pass. Each figure is the best of its rounds (the VM disk under the loop
+device is noisy; interleaving and best-of-N compare like with like). fio's own bandwidth
+(direct I/O, libaio, queue depth 16) is taken as the device's limit. Prints a table and writes
+``bench-results.json`` at the repository root (MB = 10^6 bytes). Needs root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sanitiser.blockio import (  # noqa: E402 - after the path set-up, for a plain checkout
+    DeviceTarget,
+    IOConfig,
+    Pattern,
+    new_seed,
+    overwrite,
+    verify_full,
+)
+
+GiB = 1 << 30
+
+
+def run(argv: list[str], *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a tool, failing loudly with its stderr."""
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {res.returncode}: {res.stderr.strip()}")
+    return res
+
+
+def fio(dev: str, rw: str, size: int, workdir: Path) -> float:
+    """fio's own sequential bandwidth (MB/s) for `rw` (write|read), direct I/O."""
+    out = workdir / f"fio-{rw}.json"
+    run([
+        "fio", "--name=bench", f"--filename={dev}", f"--rw={rw}", "--bs=1M", "--iodepth=16",
+        "--ioengine=libaio", "--direct=1", "--end_fsync=1", f"--size={size}",
+        "--output-format=json", f"--output={out}",
+    ])  # fmt: skip
+    job = json.loads(out.read_text())["jobs"][0]
+    return float(job[rw]["bw_bytes"]) / 1e6
+
+
+def timed(fn: Callable[[], object], size: int) -> float:
+    """MB/s of `fn`, which moves `size` bytes, by wall clock."""
+    t0 = time.monotonic()
+    fn()
+    return size / (time.monotonic() - t0) / 1e6
+
+
+def dd(dev: str, size: int) -> float:
+    """dd zeros with O_DIRECT and a final fsync, by wall clock."""
+    argv = ["dd", "if=/dev/zero", f"of={dev}", "bs=4M", "oflag=direct", "conv=fsync"]
+    return timed(lambda: run([*argv, "status=none", f"count={size // (4 << 20)}"]), size)
+
+
+def nwipe(dev: str, size: int, workdir: Path, sample_s: float) -> float:
+    """nwipe zeros (no verification, no blanking, non-interactive) in MB/s.
+
+    A full nwipe pass of 2 GiB takes over a minute here, so it is sampled: after `sample_s`
+    seconds SIGUSR1 makes nwipe log its percentage done, then SIGINT stops it. If it finishes
+    first, its wall-clock time is used.
+    """
+    log = workdir / "nwipe.log"
+    argv = [
+        "nwipe", "--autonuke", "--nogui", "--nowait", "--method=zero", "--verify=off",
+        "--noblank", f"--logfile={log}", dev,
+    ]  # fmt: skip
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        proc.wait(timeout=sample_s)
+    except subprocess.TimeoutExpired:
+        elapsed = time.monotonic() - t0
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        done = re.findall(r"(\d+(?:\.\d+)?)%, round", log.read_text(errors="replace"))
+        if not done:
+            raise RuntimeError(f"nwipe logged no progress:\n{log.read_text()[-2000:]}") from None
+        return float(done[-1]) / 100 * size / elapsed / 1e6
+    elapsed = time.monotonic() - t0
+    text = log.read_text(errors="replace")
+    if proc.returncode != 0 or not re.search(rf"\b{size} bytes written", text):
+        raise RuntimeError(f"nwipe failed (rc {proc.returncode}):\n{text[-2000:]}")
+    return size / elapsed / 1e6
+
+
+class Engine:
+    """Our engine on the loop device, through a plain DeviceTarget over our own fd."""
+
+    def __init__(self, dev: str, config: IOConfig) -> None:
+        self.dev = dev
+        self.config = config
+        self.seed = new_seed()
+
+    def _target(self) -> tuple[int, DeviceTarget]:
+        fd = os.open(self.dev, os.O_RDWR | os.O_EXCL | os.O_CLOEXEC)
+        return fd, DeviceTarget.from_fd(fd, self.dev)
+
+    def write(self, pattern: Pattern) -> float:
+        """One pass; MB/s including the final flush."""
+        fd, target = self._target()
+        try:
+            res = overwrite(target, [pattern], config=self.config)
+        finally:
+            os.close(fd)
+        if not res.ok:
+            raise RuntimeError(f"engine overwrite failed: {res.reason}")
+        return res.mbps
+
+    def verify(self, pattern: Pattern) -> float:
+        """Full read-back; MB/s including the cache drop."""
+        fd, target = self._target()
+        try:
+            res = verify_full(target, pattern, config=self.config)
+        finally:
+            os.close(fd)
+        if not res.verification.passed:
+            raise RuntimeError(f"engine verification failed: {res.reason}")
+        return res.mbps
+
+
+def main() -> int:
+    """Run the benchmark; 0 on success."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-gib", type=int, default=2, help="loop device size (>= 2)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best of N)")
+    ap.add_argument(
+        "--dir",
+        default="/var/tmp",  # noqa: S108 - a 2 GiB scratch file on disk (/tmp may be tmpfs)
+        help="where the sparse file lives (not tmpfs: direct-io needs O_DIRECT)",
+    )
+    ap.add_argument("--skip-nwipe", action="store_true", help="leave nwipe out")
+    ap.add_argument("--nwipe-seconds", type=float, default=15, help="nwipe sampling time")
+    ap.add_argument("--output", default=str(ROOT / "bench-results.json"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("make bench needs root (loop devices)", file=sys.stderr)
+        return 2
+    for tool in ("losetup", "fio", "dd", *(() if args.skip_nwipe else ("nwipe",))):
+        if shutil.which(tool) is None:
+            print(f"missing tool: {tool} (scripts/install-system.sh --test)", file=sys.stderr)
+            return 2
+    size = args.size_gib * GiB
+    config = IOConfig()
+    workdir = Path(tempfile.mkdtemp(prefix="sanitiser-bench-", dir=args.dir))
+    image = workdir / "bench.img"
+    loop = ""
+    samples: dict[str, list[float]] = {}
+
+    def note(key: str, mbps: float) -> None:
+        samples.setdefault(key, []).append(round(mbps, 1))
+        print(f"  {key:<14} {mbps:8.0f} MB/s", flush=True)
+
+    started = time.monotonic()
+    try:
+        with image.open("wb") as f:
+            f.truncate(size)
+        loop = run(["losetup", "-f", "--show", "--direct-io=on", str(image)]).stdout.strip()
+        print(f"loop device {loop}: {size} bytes on {image} (direct-io=on)")
+        print("warm-up fill (untimed) ...", flush=True)
+        dd(loop, size)
+        engine = Engine(loop, config)
+        rnd = Pattern.random(engine.seed)
+        for r in range(args.rounds):
+            print(f"round {r + 1}/{args.rounds}", flush=True)
+            note("fio_write", fio(loop, "write", size, workdir))
+            note("dd", dd(loop, size))
+            note("zero", engine.write(Pattern.zeros()))
+            note("verify_zeros", engine.verify(Pattern.zeros()))
+            note("random", engine.write(rnd))
+            note("verify_random", engine.verify(rnd))
+            note("fio_read", fio(loop, "read", size, workdir))
+        if not args.skip_nwipe:
+            print("nwipe (one pass of zeros) ...", flush=True)
+            note("nwipe", nwipe(loop, size, workdir, args.nwipe_seconds))
+    finally:
+        if loop:
+            subprocess.run(["losetup", "-d", loop], check=False)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    best = {k: max(v) for k, v in samples.items()}
+    verify = min(best["verify_zeros"], best["verify_random"])
+    results: dict[str, object] = {
+        "device_bytes": size,
+        "fio_write_MBps": best["fio_write"],
+        "fio_read_MBps": best["fio_read"],
+        "dd_MBps": best["dd"],
+        "nwipe_MBps": best.get("nwipe"),
+        "zero_MBps": best["zero"],
+        "random_MBps": best["random"],
+        "verify_MBps": verify,
+        "verify_zeros_MBps": best["verify_zeros"],
+        "verify_random_MBps": best["verify_random"],
+        "zero_vs_fio_write": round(best["zero"] / best["fio_write"], 3),
+        "random_vs_fio_write": round(best["random"] / best["fio_write"], 3),
+        "verify_vs_fio_read": round(verify / best["fio_read"], 3),
+        "samples_MBps": samples,
+        "method": (
+            f"best of {args.rounds} interleaved rounds; fio bs=1M iodepth=16 libaio direct; "
+            f"nwipe sampled over {args.nwipe_seconds:g} s (SIGUSR1 progress)"
+        ),
+        "engine": {"block_size": config.block_size, "workers": config.workers},
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    Path(args.output).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+    rows = [
+        ("fio write (device limit)", best["fio_write"], None),
+        ("fio read (device limit)", best["fio_read"], None),
+        ("dd zeros, O_DIRECT", best["dd"], best["fio_write"]),
+        ("nwipe zeros", best.get("nwipe"), best["fio_write"]),
+        ("engine zeros", best["zero"], best["fio_write"]),
+        ("engine random (AES-CTR)", best["random"], best["fio_write"]),
+        ("engine verify zeros", best["verify_zeros"], best["fio_read"]),
+        ("engine verify random", best["verify_random"], best["fio_read"]),
+    ]
+    print(f"\n{'':<26}{'MB/s':>8}  {'vs fio':>7}")
+    for name, mbps, ref in rows:
+        if mbps is None:
+            print(f"{name:<26}{'skipped':>8}")
+            continue
+        ratio = f"{mbps / ref:6.0%}" if ref else ""
+        print(f"{name:<26}{mbps:8.0f}  {ratio:>7}")
+    print(f"\nwrote {args.output} ({results['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
