@@ -601,6 +601,8 @@ def format_verdict(verdict: Verdict) -> str:
         f"{head}: {verdict.kind}" + (f": {visible(verdict.reason, 400)}" if verdict.reason else "")
     ]
     facts = dict(verdict.facts)
+    if facts and not verdict.valid:
+        lines.append("  (what the input claims; NOT verified)")
     for key, label in _LABELS:
         if facts.get(key):
             lines.append(f"  {label + ':':<21}{visible(facts[key], 200)}")
