@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from sanitiser.domain import Drive
 from sanitiser.runner import CommandResult
 
 Responder = Callable[[tuple[str, ...]], CommandResult]
@@ -55,3 +56,33 @@ class FakeRunner:
                         on_line(line)
                 return result
         return CommandResult(args, 127, "", f"{args[0]}: command not found")
+
+
+@dataclass
+class FakeDriveSource:
+    """A DriveSource with drives set by the test; `plug`/`unplug` fire hot-plug callbacks."""
+
+    drives: list[Drive] = field(default_factory=list)
+    _callbacks: list[Callable[[str, Drive | None, str], None]] = field(default_factory=list)
+
+    def list(self) -> list[Drive]:
+        """The drives currently 'attached'."""
+        return list(self.drives)
+
+    def watch(self, callback: Callable[[str, Drive | None, str], None]) -> Callable[[], None]:
+        """Register a hot-plug callback; returns the function that unregisters it."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+
+    def plug(self, drive: Drive) -> None:
+        """Attach a drive and announce it (callbacks run on the caller's thread)."""
+        self.drives.append(drive)
+        for cb in list(self._callbacks):
+            cb("add", drive, drive.name)
+
+    def unplug(self, name: str) -> None:
+        """Detach a drive by kernel name and announce it."""
+        gone = next((d for d in self.drives if d.name == name), None)
+        self.drives = [d for d in self.drives if d.name != name]
+        for cb in list(self._callbacks):
+            cb("remove", gone, name)

@@ -11,7 +11,12 @@ from textual.widgets import Footer, Header, Static
 
 from sanitiser.domain import Drive
 from sanitiser.services import Services, assess_drives
-from sanitiser.tui.messages import DriveAttached, DriveDetached, DrivesScanned
+from sanitiser.tui.messages import (
+    DriveAttached,
+    DriveDetached,
+    DriveEventReceived,
+    DrivesScanned,
+)
 from sanitiser.tui.widgets.drive_table import DriveTable
 
 
@@ -67,11 +72,15 @@ class SanitiserApp(App[None]):
         self.post_message(DrivesScanned(statuses))
 
     def _on_udev_event(self, action: str, drive: Drive | None, name: str) -> None:
-        """Hot-plug callback (observer thread): assess added drives off the UI thread."""
-        if action == "remove":
-            self.post_message(DriveDetached(name))
-        elif drive is not None and action in ("add", "change"):
-            self._assess_one(drive)
+        """Hot-plug callback, on the observer thread: hand the event to the UI thread."""
+        self.post_message(DriveEventReceived(action, drive, name))
+
+    @on(DriveEventReceived)
+    def _handle_drive_event(self, message: DriveEventReceived) -> None:
+        if message.action == "remove":
+            self.post_message(DriveDetached(message.name))
+        elif message.drive is not None and message.action in ("add", "change"):
+            self._assess_one(message.drive)
 
     @work(thread=True, exit_on_error=False, group="hotplug", description="Assessing new drive")
     def _assess_one(self, drive: Drive) -> None:

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from sanitiser.domain import Drive
 from sanitiser.services import DriveStatus
+
+
+@dataclass
+class DriveEventReceived(Message):
+    """udev (or the lab) reported a hot-plug event; posted from the observer thread."""
+
+    action: str
+    drive: Drive | None
+    name: str
 
 
 @dataclass

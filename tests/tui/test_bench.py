@@ -1,0 +1,119 @@
+"""The bench TUI, driven by Textual's Pilot: lab drives, protected drives, hot-plug."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from sanitiser.config import load_settings
+from sanitiser.devices.guard import BlockDevice, SystemState
+from sanitiser.domain import Drive, Transport
+from sanitiser.lab.bench import LabKind
+from sanitiser.services import Services, build_services
+from sanitiser.testing import FakeDriveSource, FakeRunner
+from sanitiser.tui.app import SanitiserApp
+from sanitiser.tui.widgets.drive_table import DriveTable
+
+SDZ = Drive(
+    path="/dev/sdz",
+    name="sdz",
+    model="WDC WD10",
+    serial="WD-1",
+    size_bytes=10**12,
+    transport=Transport.SATA,
+    devnum="65:144",
+)
+SDY = Drive(
+    path="/dev/sdy",
+    name="sdy",
+    model="Crucial",
+    serial="CT-2",
+    size_bytes=5 * 10**11,
+    transport=Transport.SATA,
+    devnum="65:128",
+)
+
+
+def services_with(source: FakeDriveSource, *, lab: bool, state: SystemState) -> Services:
+    """Services over a fake drive source, no smartctl, and a fixed system snapshot."""
+    services = build_services(load_settings(), lab=lab, runner=FakeRunner(), real=source)
+    services.system_state = lambda: state
+    return services
+
+
+def cell(table: DriveTable, row: str, column: str) -> str:
+    """Plain text of one cell."""
+    return str(table.get_cell(row, column))
+
+
+async def wait_for(pilot: Pilot[None], condition: object, timeout: float = 5.0) -> None:
+    """Let the app run until `condition()` holds (workers and messages are asynchronous)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+async def test_lab_bench_shows_simulated_drives() -> None:
+    """With the lab on, every simulated drive is listed and marked SIMULATED, with a banner."""
+    services = services_with(FakeDriveSource(), lab=True, state=SystemState())
+    app = SanitiserApp(services)
+    async with app.run_test(size=(140, 30)) as pilot:
+        table = app.query_one(DriveTable)
+        assert services.lab is not None
+        names = [d.name for d in services.lab.list()]
+        await wait_for(pilot, lambda: table.row_count == len(names))
+        for name in names:
+            assert cell(table, name, "status").startswith("SIMULATED")
+            assert "SIM" in cell(table, name, "serial")
+        assert "lab bench" in str(app.query_one("#banner").render())
+
+
+async def test_protected_drive_is_shown_with_its_reason() -> None:
+    """A system disk is listed greyed as PROTECTED with the guard's reason; a free disk is ready."""
+    state = SystemState(
+        blocks={"sdz": BlockDevice("sdz", "65:144"), "sdy": BlockDevice("sdy", "65:128")},
+        system_disks={"sdz": ("holds the root filesystem /",)},
+    )
+    app = SanitiserApp(services_with(FakeDriveSource([SDZ, SDY]), lab=False, state=state))
+    async with app.run_test(size=(160, 30)) as pilot:
+        table = app.query_one(DriveTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        assert cell(table, "sdz", "status") == "PROTECTED: holds the root filesystem /"
+        assert cell(table, "sdy", "status") == "ready"
+
+
+async def test_hotplug_from_another_thread_adds_and_removes_rows() -> None:
+    """Drives plugged and unplugged on a foreign thread (as udev does) appear and go."""
+    state = SystemState(blocks={"sdy": BlockDevice("sdy", "65:128")})
+    source = FakeDriveSource()
+    app = SanitiserApp(services_with(source, lab=False, state=state))
+    async with app.run_test(size=(140, 30)) as pilot:
+        table = app.query_one(DriveTable)
+        await pilot.pause(0.2)
+        assert table.row_count == 0
+        t = threading.Thread(target=source.plug, args=(SDY,))
+        t.start()
+        t.join()
+        await wait_for(pilot, lambda: "sdy" in table.rows, timeout=2.0)
+        assert cell(table, "sdy", "serial") == "CT-2"
+        threading.Thread(target=source.unplug, args=("sdy",)).start()
+        await wait_for(pilot, lambda: "sdy" not in table.rows, timeout=2.0)
+
+
+async def test_lab_hotplug_adds_a_simulated_drive(isolated_settings: Path) -> None:
+    """Adding a lab drive while the bench runs shows it as a new SIMULATED row."""
+    services = services_with(FakeDriveSource(), lab=True, state=SystemState())
+    app = SanitiserApp(services)
+    async with app.run_test(size=(140, 30)) as pilot:
+        table = app.query_one(DriveTable)
+        assert services.lab is not None
+        before = len(services.lab.list())
+        await wait_for(pilot, lambda: table.row_count == before)
+        added = services.lab.add_drive(LabKind.NVME)
+        await wait_for(pilot, lambda: added.name in table.rows, timeout=2.0)
+        assert cell(table, added.name, "status").startswith("SIMULATED")
