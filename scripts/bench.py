@@ -153,7 +153,7 @@ def main() -> int:
     """Run the benchmark; 0 on success."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-gib", type=int, default=2, help="loop device size (>= 2)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best of N)")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (best of N)")
     ap.add_argument(
         "--dir",
         default="/var/tmp",  # noqa: S108 - a 2 GiB scratch file on disk (/tmp may be tmpfs)
