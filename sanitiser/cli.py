@@ -6,6 +6,7 @@ exit status 2; the traceback only with `--verbose`.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import traceback
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 from sanitiser import __version__
+from sanitiser.config import load_settings
 from sanitiser.errors import SanitiserError
 from sanitiser.units import human_size
 
@@ -34,12 +36,44 @@ def user_errors(verbose: bool = False) -> Iterator[None]:
 
 
 def _settings(ctx: click.Context) -> Any:
-    from sanitiser.config import load_settings
-
     return load_settings()
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose heavier subcommands are imported only when used (pyHanko costs ~1 s)."""
+
+    lazy: dict[str, str] = {  # noqa: RUF012 - class-level registry
+        "keys": "sanitiser.certificate.commands:keys",
+        "verify": "sanitiser.certificate.commands:verify",
+        "label": "sanitiser.certificate.commands:label",
+        "cert": "sanitiser.cli:cert_group",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Eager and lazy commands, sorted."""
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import a lazy command on first use."""
+        if cmd_name in self.lazy:
+            module_name, attr = self.lazy[cmd_name].split(":")
+            obj = getattr(importlib.import_module(module_name), attr)
+            return obj() if attr == "cert_group" else obj  # type: ignore[no-any-return]
+        return super().get_command(ctx, cmd_name)
+
+
+def cert_group() -> click.Command:
+    """`sanitiser cert`, wired to the store for `cert export ID`."""
+    from sanitiser.certificate.commands import make_cert_group
+
+    return make_cert_group(_lookup_certificate)
+
+
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option("--lab", is_flag=True, help="Use the simulated lab bench (file-backed drives).")
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(__version__, prog_name="sanitiser")
@@ -70,7 +104,9 @@ def tui(ctx: click.Context, lab_flag: bool) -> None:
 
     with user_errors(ctx.obj["verbose"]):
         lab = True if (lab_flag or ctx.obj["lab"]) else None
-        services = build_services(_settings(ctx), lab=lab)
+        settings = _settings(ctx)
+        services = build_services(settings, lab=lab)
+        _ensure_signing_identity(settings)
         SanitiserApp(services).run()
 
 
@@ -104,3 +140,19 @@ def scan(ctx: click.Context, as_json: bool, lab_flag: bool) -> None:
                 f"{d.model or '-'} / {d.serial or '(no serial)'}  health {s.health.grade.value}"
                 f"  {verdict}{sim}"
             )
+
+
+def _ensure_signing_identity(settings: Any) -> None:
+    """First use: create a DEVELOPMENT organisation CA and station key (said on every record)."""
+    from sanitiser.certificate.keys import ensure_development_identity
+
+    ensure_development_identity(
+        settings.certs_dir, settings.data_dir / "keys", settings.organisation, settings.station
+    )
+
+
+def _lookup_certificate(cert_id: str) -> bytes | None:
+    """The stored signed record for `cert_id` (for `cert export ID`)."""
+    from sanitiser.store import Store
+
+    return Store(load_settings().effective_database_url).certificate_record(cert_id)

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     """This bench's name, printed on every record."""
     organisation: str = "Development organisation"
     """The organisation that owns the records and the signing CA."""
+    certs_dir: Path = Path("certs")
+    """Public trust material (organisation CA, station certificates, CRL). A relative path is
+    taken from the working directory: `make run` runs in the repository, so its ``certs/``."""
+    verify_base_url: str = ""
+    """Base URL printed in QR codes (the static verify page); empty means the built-in default."""
     lab: bool = False
     """Force the simulated lab bench even when real drives are usable."""
     lab_drive_mib: int = 64

@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from sanitiser.domain import Drive, Health, Protection
 from sanitiser.errors import RecordStoreError
-from sanitiser.store.tables import DriveSeen, Job
+from sanitiser.store.tables import CertificateRow, DriveSeen, Job
 
 
 def drive_key(drive: Drive) -> str:
@@ -222,6 +222,44 @@ class Store:
                 for r in rows
             ]
         return sorted(views, key=lambda v: v.created_at, reverse=True)
+
+    def save_certificate(
+        self,
+        cert_id: str,
+        record_json: bytes,
+        *,
+        job_id: str = "",
+        serial: str = "",
+        pdf: bytes = b"",
+    ) -> None:
+        """Keep an issued certificate; an id is written once and never replaced."""
+        with self._session() as s:
+            if s.get(CertificateRow, cert_id) is not None:
+                raise RecordStoreError(
+                    f"certificate {cert_id} exists already; records are never edited"
+                )
+            s.add(
+                CertificateRow(
+                    id=cert_id,
+                    job_id=job_id,
+                    serial=serial,
+                    issued_at=_now(),
+                    record_json=record_json,
+                    pdf=pdf,
+                )
+            )
+
+    def certificate_record(self, cert_id: str) -> bytes | None:
+        """The signed record envelope of a certificate, or None when unknown."""
+        with self._session() as s:
+            row = s.get(CertificateRow, cert_id)
+            return None if row is None else row.record_json
+
+    def certificate_pdf(self, cert_id: str) -> bytes | None:
+        """The signed PDF as issued, or None when unknown or never rendered."""
+        with self._session() as s:
+            row = s.get(CertificateRow, cert_id)
+            return row.pdf if row is not None and row.pdf else None
 
 
 def _safe_url(url: str) -> str:

@@ -45,3 +45,18 @@ class Job(SQLModel, table=True):
     updated_at: datetime
     detail: str = Field(default="{}")
     """JSON text of job facts (plan, outcome summary)."""
+
+
+class CertificateRow(SQLModel, table=True):
+    """An issued certificate: the signed record exactly as signed, and the signed PDF bytes."""
+
+    __tablename__ = "certificate"
+
+    id: str = Field(primary_key=True, max_length=64)
+    job_id: str = Field(default="", max_length=64, index=True)
+    serial: str = Field(default="", max_length=512, index=True)
+    issued_at: datetime
+    record_json: bytes
+    """The signed record envelope (canonical JSON bytes), never edited."""
+    pdf: bytes = b""
+    """The signed PDF as issued ("" when none was rendered)."""
