@@ -101,16 +101,18 @@ class SubprocessRunner:
         out_lines: list[str] = []
         err_chunks: list[str] = []
 
+        stdout, stderr = proc.stdout, proc.stderr
+        if stdout is None or stderr is None:  # pragma: no cover - PIPE always gives both
+            raise RuntimeError("subprocess pipes missing")
+
         def read_stdout() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
+            for line in stdout:
                 out_lines.append(line)
                 if on_line is not None:
                     on_line(line.rstrip("\n"))
 
         def read_stderr() -> None:
-            assert proc.stderr is not None
-            err_chunks.append(proc.stderr.read())
+            err_chunks.append(stderr.read())
 
         readers = [threading.Thread(target=f, daemon=True) for f in (read_stdout, read_stderr)]
         for t in readers:

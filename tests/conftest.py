@@ -7,7 +7,6 @@ silently: a skip always says why, and CI's summary (-ra) lists every skip.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,14 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" 
 
 
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test reads the machine's config or writes to the real data directory."""
     data = tmp_path / "data"
     monkeypatch.setenv("SANITISER_CONFIG_FILE", str(tmp_path / "config.toml"))
     monkeypatch.setenv("SANITISER_DATA_DIR", str(data))
     for var in ("SANITISER_DATABASE_URL", "SANITISER_LAB", "SANITISER_STATION"):
         monkeypatch.delenv(var, raising=False)
-    yield data
+    return data
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -36,5 +36,5 @@ def test_unknown_key_is_a_clear_error(tmp_path: Path) -> None:
 def test_malformed_toml_is_a_clear_error(tmp_path: Path) -> None:
     """A file that is not TOML gives a ConfigError naming the file."""
     (tmp_path / "config.toml").write_text("station = \n[[[")
-    with pytest.raises(ConfigError, match="config.toml"):
+    with pytest.raises(ConfigError, match=r"config\.toml"):
         load_settings()
