@@ -46,6 +46,12 @@ class MethodContext:
     the job layer persists it after every change. Never copied into a certificate."""
     poll_interval: float = 10.0
     """Seconds between status polls of background operations (tests use ~0)."""
+    overwrite_scheme: str = "zeros"
+    """Host overwrite only: the named scheme (`Plan.overwrite_scheme`)."""
+    verification: str = "sampled"
+    """Read-back after the method (`Plan.verification`): ``full``, ``sampled``, ``canary`` or
+    ``none``. Firmware methods always check their canaries; this adds pattern read-back where the
+    medium has a known content afterwards (host overwrite, sanitize overwrite)."""
 
 
 class Method(Protocol):
