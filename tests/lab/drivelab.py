@@ -352,38 +352,53 @@ ctrl() { local d; d=$(dev "$1") || return 1; echo "${d%n[0-9]*}"; }
 STEP_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 
 
-def steps_script(steps: Mapping[str, str], step_timeout: int) -> str:
-    """The guest script running each named step in order.
+def steps_script(steps: Mapping[str, str], step_timeout: int, parallel: int = 1) -> str:
+    """The guest script running the named steps in order, at most `parallel` at a time.
 
     Step NAME's script is ``/lab/steps/NAME.sh``; it leaves ``NAME.out``, ``NAME.err``,
     ``NAME.rc`` and ``NAME.secs`` beside it. Each step runs in a subshell of the runner (the
     `GUEST_PRELUDE` functions are there, and no program is started per step: under TCG every
     program start costs a noticeable fraction of a second). A step running longer than
     `step_timeout` seconds is killed with its whole process group (rc 137), so one hung step does
-    not cost the others.
+    not cost the others. With `parallel` > 1 a step may start before the previous ones end: only
+    for steps that do not depend on each other.
     """
     for name in steps:
         if not STEP_NAME.fullmatch(name):
             raise LabError(f"step name {name!r}: 1-80 characters of [A-Za-z0-9_.-]")
+    if parallel < 1:
+        raise LabError(f"parallel must be at least 1, not {parallel}")
     names = " ".join(shlex.quote(n) for n in steps)
     return f"""{GUEST_PRELUDE}
 set -m  # every background job gets its own process group: a timed-out step dies whole
 mkfifo /run/lab-watchdog && exec 7<> /run/lab-watchdog  # never written: `read -t` is a timer
 cd /lab/steps
-for name in {names}; do
-  echo "LAB: step $name" > /dev/ttyS0
-  t0=${{EPOCHREALTIME/./}}
-  ( . "./$name.sh" ) < /dev/null > "$name.out" 2> "$name.err" &
-  pid=$!
+declare -A STEP=() WATCHDOG=() T0=()
+start() {{
+  echo "LAB: step $1" > /dev/ttyS0
+  ( . "./$1.sh" ) < /dev/null > "$1.out" 2> "$1.err" &
+  local pid=$!
+  STEP[$pid]=$1
+  T0[$pid]=${{EPOCHREALTIME/./}}
   ( read -r -t {step_timeout} -u 7 _; kill -KILL -- -$pid ) 2> /dev/null &
-  watchdog=$!
-  wait $pid
-  echo $? > "$name.rc"
-  kill -- -$watchdog 2> /dev/null
-  wait $watchdog 2> /dev/null
-  t=$(( ${{EPOCHREALTIME/./}} - t0 ))
-  printf '%d.%06d\n' $((t / 1000000)) $((t % 1000000)) > "$name.secs"
+  WATCHDOG[$pid]=$!
+}}
+reap() {{  # wait for any running step, record its status and time
+  local pid rc t
+  wait -n -p pid "${{!STEP[@]}}"
+  rc=$?
+  t=$(( ${{EPOCHREALTIME/./}} - T0[$pid] ))
+  echo $rc > "${{STEP[$pid]}}.rc"
+  printf '%d.%06d\n' $((t / 1000000)) $((t % 1000000)) > "${{STEP[$pid]}}.secs"
+  kill -- -${{WATCHDOG[$pid]}} 2> /dev/null
+  wait ${{WATCHDOG[$pid]}} 2> /dev/null
+  unset "STEP[$pid]" "WATCHDOG[$pid]" "T0[$pid]"
+}}
+for name in {names}; do
+  while (( ${{#STEP[@]}} >= {parallel} )); do reap; done
+  start "$name"
 done
+while (( ${{#STEP[@]}} )); do reap; done
 """
 
 
@@ -555,7 +570,11 @@ class DriveLab:
         )
 
     def run_steps(
-        self, steps: Mapping[str, str], timeout: float = 240, step_timeout: int = 120
+        self,
+        steps: Mapping[str, str],
+        timeout: float = 240,
+        step_timeout: int = 120,
+        parallel: int = 1,
     ) -> Boot:
         """One boot running `steps` (name -> bash script) in order; see `steps_script`."""
         share = self.share()
@@ -563,7 +582,7 @@ class DriveLab:
         step_dir.mkdir()
         for name, script in steps.items():
             (step_dir / f"{name}.sh").write_text(script)
-        result = self.run(steps_script(steps, step_timeout), timeout, share=share)
+        result = self.run(steps_script(steps, step_timeout, parallel), timeout, share=share)
         found: dict[str, Step] = {}
         for name in steps:
             rc = _read(step_dir / f"{name}.rc").strip()
@@ -599,6 +618,8 @@ class LabPlan:
     """Seconds before the whole guest is killed (boot included; the machine may be busy)."""
     step_timeout: int = 120
     """Seconds before one step is killed inside the guest."""
+    parallel: int = 1
+    """How many steps may run at once (1: strictly one after another)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -622,7 +643,7 @@ def run_plan(plan: LabPlan, workdir: Path, assets: LabAssets) -> LabRun:
     lab = DriveLab(workdir, assets)
     for d in plan.drives:
         lab.add(d.kind, d.serial, d.size_mb, model=d.model, extra=d.extra)
-    return LabRun(lab, lab.run_steps(plan.steps, plan.timeout, plan.step_timeout))
+    return LabRun(lab, lab.run_steps(plan.steps, plan.timeout, plan.step_timeout, plan.parallel))
 
 
 # --- command line (lab/lab-run.sh) ----------------------------------------------------------------

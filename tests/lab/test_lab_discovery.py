@@ -55,14 +55,15 @@ def scan_command(python: str = sys.executable, repo: Path = REPO) -> str:
 
 
 def discovery_plan(scan: str) -> LabPlan:
-    """The boot: the scan first (on untouched drives), then the raw captures."""
+    """The boot: the scan, and the raw captures of every drive."""
     steps = {"scan": scan, "lsblk": "lsblk -J -b -d -o NAME,SIZE,SERIAL,TRAN,ROTA"}
     for d in DRIVES:
         for tool, cmd in RAW_TOOLS.items():
             steps[f"raw.{tool}.{d.serial}"] = cmd.format(s=d.serial)
         if d.kind == "nvme":
             steps[f"raw.nvme-id-ctrl.{d.serial}"] = f'nvme id-ctrl "$(ctrl {d.serial})" -o json'
-    return LabPlan(DRIVES, steps, timeout=240, step_timeout=90)
+    # The raw captures only read: they run beside the scan, on the guest's second CPU.
+    return LabPlan(DRIVES, steps, timeout=240, step_timeout=120, parallel=2)
 
 
 LAB_PLAN = discovery_plan(scan_command())
