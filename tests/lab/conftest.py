@@ -5,7 +5,8 @@ A lab test module declares what its one boot does, as a module attribute::
     LAB_PLAN = LabPlan(drives=(DriveSpec("nvme", "LABNVME1", 64),), steps={"id": "nvme list"})
 
 and its tests take the module-scoped `lab_run` fixture: the guest boots once for the whole module,
-runs every step in order (each step's output, error output and exit status are kept apart), and
+runs every step in order (each step's output, error output and exit status are kept apart; with
+``LabPlan(parallel=2)`` independent steps may overlap), and
 powers off; the tests then assert on the steps' results and on the drives' backing files. A guest
 that does not finish is killed at the plan's timeout and every test of the module fails with the
 console's tail. Lab modules are marked ``qemu``, ``serial`` and ``root``.

@@ -101,6 +101,15 @@ def test_steps_script_is_valid_bash_and_rejects_odd_step_names() -> None:
         steps_script({"../x": "true"}, 30)
 
 
+def test_steps_script_runs_at_most_parallel_steps_at_once() -> None:
+    """The pool limit is the plan's `parallel`; zero is refused."""
+    script = steps_script({"a": "true", "b": "true"}, 30, parallel=2)
+    assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
+    assert "${#STEP[@]} >= 2" in script
+    with pytest.raises(LabError, match="parallel"):
+        steps_script({"a": "true"}, 30, parallel=0)
+
+
 def test_setup_output_is_parsed_and_a_missing_line_is_an_error() -> None:
     """lab-setup's KEY=VALUE lines give the assets; a missing one names itself."""
     text = "noise\nKERNEL=/k\nINITRD=/i\nMODULES=/m\n"
