@@ -47,6 +47,8 @@ class LazyGroup(click.Group):
         "verify": "sanitiser.certificate.commands:verify",
         "label": "sanitiser.certificate.commands:label",
         "cert": "sanitiser.cli:cert_group",
+        "wipe": "sanitiser.jobs.commands:wipe",
+        "jobs": "sanitiser.jobs.commands:jobs",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

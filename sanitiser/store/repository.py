@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from sanitiser.domain import Drive, Health, Protection
 from sanitiser.errors import RecordStoreError
-from sanitiser.store.tables import CertificateRow, DriveSeen, Job
+from sanitiser.store.tables import CertificateRow, DriveSeen, Job, JobEvent, JobJournal
 
 
 def drive_key(drive: Drive) -> str:
@@ -64,8 +64,41 @@ class JobView:
     detail: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class JobEventView:
+    """One entry of a job's append-only journal."""
+
+    seq: int
+    """Position in the whole journal (increasing)."""
+    job_id: str
+    at: datetime
+    kind: str
+    state: str
+    data: Mapping[str, Any]
+
+
+class StaleJobStateError(RecordStoreError):
+    """A job was not in the state a transition expected (another worker or process moved it)."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _job_view(r: Job) -> JobView:
+    return JobView(
+        r.id,
+        r.drive_key,
+        r.serial,
+        r.state,
+        r.method,
+        r.station,
+        r.operator,
+        r.simulated,
+        r.created_at,
+        r.updated_at,
+        json.loads(r.detail),
+    )
 
 
 def make_engine(url: str) -> Engine:
@@ -260,6 +293,193 @@ class Store:
         with self._session() as s:
             row = s.get(CertificateRow, cert_id)
             return row.pdf if row is not None and row.pdf else None
+
+    # --- the job journal (write-ahead: callers record a transition before acting on it) -----
+
+    def create_job_record(
+        self,
+        drive: Drive,
+        *,
+        station: str,
+        operator: str = "",
+        method: str = "",
+        detail: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Record a new queued job and its first journal entry in one transaction; its id."""
+        job_id = str(uuid.uuid4())
+        now = _now()
+        facts = dict(detail or {})
+        with self._session() as s:
+            s.add(
+                Job(
+                    id=job_id,
+                    drive_key=drive_key(drive),
+                    serial=drive.serial,
+                    state="queued",
+                    method=method,
+                    station=station,
+                    operator=operator,
+                    simulated=drive.simulated,
+                    created_at=now,
+                    updated_at=now,
+                    detail=json.dumps(facts, sort_keys=True),
+                )
+            )
+            s.add(
+                JobEvent(
+                    job_id=job_id,
+                    at=now,
+                    kind="transition",
+                    state="queued",
+                    data=json.dumps({"from": "", "to": "queued"}, sort_keys=True),
+                )
+            )
+        return job_id
+
+    def job(self, job_id: str) -> JobView | None:
+        """One job, or None when unknown."""
+        with self._session() as s:
+            row = s.get(Job, job_id)
+            return None if row is None else _job_view(row)
+
+    def transition_job(
+        self,
+        job_id: str,
+        expected: Collection[str],
+        state: str,
+        *,
+        event: Mapping[str, Any] | None = None,
+        **detail: Any,
+    ) -> JobView:
+        """Move a job from one of `expected` to `state`, journalling it, in one transaction.
+
+        `detail` is merged into the job's facts (a value of None removes the key); `event` is
+        written with the journal entry. Nothing is written unless the job is in `expected`.
+
+        Raises:
+            StaleJobStateError: the job is not in an expected state (or does not exist).
+        """
+        now = _now()
+        with self._session() as s:
+            row = s.get(Job, job_id)
+            if row is None:
+                raise StaleJobStateError(f"no job {job_id}")
+            if row.state not in expected:
+                raise StaleJobStateError(
+                    f"job {job_id} is {row.state}, not {' or '.join(sorted(expected))}"
+                )
+            facts = json.loads(row.detail)
+            for key, value in detail.items():
+                if value is None:
+                    facts.pop(key, None)
+                else:
+                    facts[key] = value
+            data = {"from": row.state, "to": state, **(event or {})}
+            s.add(
+                JobEvent(
+                    job_id=job_id,
+                    at=now,
+                    kind="transition",
+                    state=state,
+                    data=json.dumps(data, sort_keys=True, default=str),
+                )
+            )
+            row.detail = json.dumps(facts, sort_keys=True, default=str)
+            row.state = state
+            row.updated_at = now
+            s.add(row)
+            s.flush()
+            return _job_view(row)
+
+    def append_job_event(self, job_id: str, kind: str, data: Mapping[str, Any]) -> None:
+        """Append a non-transition entry (log, outcome, progress) to a job's journal."""
+        with self._session() as s:
+            row = s.get(Job, job_id)
+            if row is None:
+                raise RecordStoreError(f"no job {job_id}")
+            s.add(
+                JobEvent(
+                    job_id=job_id,
+                    at=_now(),
+                    kind=kind,
+                    state=row.state,
+                    data=json.dumps(dict(data), sort_keys=True, default=str),
+                )
+            )
+
+    def update_job_detail(self, job_id: str, **detail: Any) -> None:
+        """Merge facts into a job without changing its state (None removes a key)."""
+        with self._session() as s:
+            row = s.get(Job, job_id)
+            if row is None:
+                raise RecordStoreError(f"no job {job_id}")
+            facts = json.loads(row.detail)
+            for key, value in detail.items():
+                if value is None:
+                    facts.pop(key, None)
+                else:
+                    facts[key] = value
+            row.detail = json.dumps(facts, sort_keys=True, default=str)
+            row.updated_at = _now()
+            s.add(row)
+
+    def job_events(self, job_id: str) -> list[JobEventView]:
+        """A job's journal, oldest first."""
+        with self._session() as s:
+            rows = s.exec(
+                select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)  # type: ignore[arg-type]
+            ).all()
+            return [
+                JobEventView(r.id or 0, r.job_id, r.at, r.kind, r.state, json.loads(r.data))
+                for r in rows
+            ]
+
+    def save_job_journal(self, job_id: str, journal: Mapping[str, Any]) -> None:
+        """Replace a job's private method journal (JSON-ready values only)."""
+        text = json.dumps(dict(journal), sort_keys=True)
+        with self._session() as s:
+            row = s.get(JobJournal, job_id)
+            if row is None:
+                row = JobJournal(job_id=job_id, journal=text, updated_at=_now())
+            row.journal = text
+            row.updated_at = _now()
+            s.add(row)
+
+    def job_journal(self, job_id: str) -> dict[str, Any]:
+        """A job's private method journal ({} when none was kept)."""
+        with self._session() as s:
+            row = s.get(JobJournal, job_id)
+            return {} if row is None else dict(json.loads(row.journal))
+
+    def certificate_for_job(self, job_id: str) -> str | None:
+        """The id of the certificate issued for a job, or None."""
+        with self._session() as s:
+            row = s.exec(select(CertificateRow).where(CertificateRow.job_id == job_id)).first()
+            return None if row is None else row.id
+
+    def save_job_certificate(
+        self, job_id: str, cert_id: str, record_json: bytes, *, serial: str = "", pdf: bytes = b""
+    ) -> str:
+        """Keep a job's certificate exactly once: returns the id kept (an earlier one wins)."""
+        with self._session() as s:
+            existing = s.exec(select(CertificateRow).where(CertificateRow.job_id == job_id)).first()
+            if existing is not None:
+                return existing.id
+            if s.get(CertificateRow, cert_id) is not None:
+                raise RecordStoreError(
+                    f"certificate {cert_id} exists already; records are never edited"
+                )
+            s.add(
+                CertificateRow(
+                    id=cert_id,
+                    job_id=job_id,
+                    serial=serial,
+                    issued_at=_now(),
+                    record_json=record_json,
+                    pdf=pdf,
+                )
+            )
+        return cert_id
 
 
 def _safe_url(url: str) -> str:

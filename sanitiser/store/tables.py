@@ -60,3 +60,32 @@ class CertificateRow(SQLModel, table=True):
     """The signed record envelope (canonical JSON bytes), never edited."""
     pdf: bytes = b""
     """The signed PDF as issued ("" when none was rendered)."""
+
+
+class JobEvent(SQLModel, table=True):
+    """The append-only journal of a job: every state transition (written before it takes
+    effect), log line, outcome and progress checkpoint, in order. Rows are never edited."""
+
+    __tablename__ = "job_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(index=True, max_length=64)
+    at: datetime
+    kind: str = Field(max_length=32)
+    """``transition``, ``log``, ``progress``, ``outcome`` or ``note``."""
+    state: str = Field(max_length=32)
+    """The job's state after this event."""
+    data: str = Field(default="{}")
+    """JSON text of the event's facts."""
+
+
+class JobJournal(SQLModel, table=True):
+    """A job's private method journal (seed, throwaway password, started sanitize), for resume.
+
+    Kept apart from `Job.detail` because it may hold secrets: never shown, never certified."""
+
+    __tablename__ = "job_journal"
+
+    job_id: str = Field(primary_key=True, max_length=64)
+    journal: str = Field(default="{}")
+    updated_at: datetime

@@ -1,0 +1,888 @@
+"""Many drives at once: one job (one thread) per drive, each a journalled state machine.
+
+A job runs: guard claim -> health and probe -> policy plan -> method -> certificate (exactly
+once, by job id) -> routed. Every transition is written to the store before it takes effect
+(`JobJournal`), so after a crash, ``kill -9`` or power loss `Orchestrator.recover` can say the
+truth: each unfinished job becomes ``interrupted`` with what is known; a job whose drive is still
+sanitising on its own (a firmware sanitize survives a power cycle) is re-polled through its
+method with the saved method journal; a job whose outcome was already recorded gets its
+certificate; any other can be started again with `Orchestrator.restart` (a new job that refers
+to the old one: no record is lost or overwritten).
+
+The orchestrator is the API the TUI and the headless CLI share: `start`, `subscribe` (events from
+any thread, delivered by the `EventBus` without blocking I/O), `abort`, `jobs`, `wait`.
+Everything that touches the world is a `JobDependencies` seam, so tests swap in emulators.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sanitiser.blockio.progress import ProgressEvent
+from sanitiser.certificate.keys import StationSigner
+from sanitiser.certificate.record import Destination, Person, RecordContext
+from sanitiser.devices.guard import Claim
+from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Outcome, OutcomeStatus
+from sanitiser.errors import DriveBusyError, SanitiserError
+from sanitiser.jobs.events import (
+    EventBus,
+    JobEvent,
+    JobLog,
+    JobOutcome,
+    JobPhase,
+    JobProgress,
+    Subscriber,
+)
+from sanitiser.jobs.journal import (
+    JobJournal,
+    MethodNotes,
+    ProcessOwner,
+    drive_from_json,
+    drive_to_json,
+    health_from_json,
+    health_to_json,
+    outcome_from_json,
+    outcome_to_json,
+    owner_alive,
+)
+from sanitiser.jobs.states import ACTIVE, FINAL, JobState
+from sanitiser.methods.ata import JOURNAL_SANITIZE as ATA_SANITIZE_STARTED
+from sanitiser.methods.base import Method, MethodContext
+from sanitiser.methods.nvme import JOURNAL_SANITIZE as NVME_SANITIZE_STARTED
+from sanitiser.methods.scsi import JOURNAL_SCSI as SCSI_OPERATION_STARTED
+from sanitiser.policy.plan import Plan
+from sanitiser.probe.capabilities import Capabilities
+from sanitiser.runner import CommandRunner
+from sanitiser.store import JobView, StaleJobStateError, Store, drive_key
+
+log = logging.getLogger(__name__)
+
+HOST_OVERWRITE = "host-overwrite"
+"""The one technique the bench can stop at any block (`Technique.HOST_OVERWRITE`)."""
+UNDECIDED_ROUTE = Destination(
+    route="undecided",
+    details="routing rules are not applied yet: the technician decides the destination",
+)
+BACKGROUND_KEYS = (NVME_SANITIZE_STARTED, ATA_SANITIZE_STARTED, SCSI_OPERATION_STARTED)
+"""Method-journal keys that say a firmware operation was sent and had not been concluded: the
+drive goes on with it on its own (even across a power cycle), so a restarted bench re-polls it."""
+PROGRESS_CHECKPOINT_S = 5.0
+"""How often a job's last progress is written to its record (what recovery can tell)."""
+
+
+class PolicyLike(Protocol):
+    """What the orchestrator needs of a policy: its name and version."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+@dataclass
+class JobDependencies:
+    """The seams of a job: everything that touches drives, tools, policy and keys."""
+
+    claim: Callable[[Drive, Drive], Claim]
+    """`guard.claim(drive, confirmed)`."""
+    runner_for: Callable[[Drive], CommandRunner]
+    """The command runner for a drive (real tools, or the lab's emulators)."""
+    health_of: Callable[[Drive, CommandRunner], Health]
+    probe: Callable[[Drive, CommandRunner], Capabilities]
+    load_policy: Callable[[str], Any]
+    select_method: Callable[..., Plan]
+    """`select_method(drive, caps, health, policy, *, technique_override=None) -> Plan`."""
+    method_for: Callable[[str], Method]
+    signer: Callable[[], StationSigner]
+    """The station signer (loaded once, on the first certificate)."""
+    find_drive: Callable[[Drive], Drive | None] = lambda d: d
+    """The drive as attached now (kernel names move across restarts), or None when absent."""
+    default_policy: str = "nist-800-88"
+
+
+@dataclass(frozen=True, slots=True)
+class AbortReply:
+    """What an abort request did."""
+
+    accepted: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What `Orchestrator.recover` found and did."""
+
+    interrupted: tuple[str, ...] = ()
+    """Jobs whose process had died, now recorded ``interrupted``."""
+    resumed: tuple[str, ...] = ()
+    """Interrupted jobs continued: a drive still sanitising on its own, re-polled."""
+    certified: tuple[str, ...] = ()
+    """Interrupted jobs whose outcome was recorded: certificate issued (or found), routed."""
+    restartable: tuple[str, ...] = ()
+    """Interrupted jobs that can only be started again (`Orchestrator.restart`)."""
+
+
+@dataclass
+class _Running:
+    """The in-process handle of a running job."""
+
+    job_id: str
+    drive: Drive
+    operator: str
+    journal: JobJournal
+    technique: str | None = None
+    policy: str = ""
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    chosen: str = ""
+    """The technique being run (once planned)."""
+    last_checkpoint: float = 0.0
+    outcome: JobOutcome | None = None
+    policy_name: str = ""
+    """The policy's own name, once planned (`policy` may be a path)."""
+    overwrite_scheme: str = "zeros"
+    verification: str = "sampled"
+    confirmed: Drive | None = None
+    """The drive as recorded when the job was confirmed (for a resumed job)."""
+
+
+def _status_of_state(state: JobState, detail: dict[str, Any]) -> str:
+    if state is JobState.ROUTED:
+        return "sanitised"
+    if state is JobState.ABORTED:
+        return "aborted"
+    if state is JobState.INTERRUPTED:
+        return "interrupted"
+    if state is JobState.FAILED:
+        return str(detail.get("status") or "failed")
+    return "running"
+
+
+def outcome_of(view: JobView) -> JobOutcome:
+    """The outcome event of a recorded job (its state and facts as they are now)."""
+    d = dict(view.detail)
+    state = JobState(view.state)
+    out = d.get("outcome") or {}
+    return JobOutcome(
+        job_id=view.id,
+        device=str(d.get("device", "")),
+        serial=view.serial,
+        status=_status_of_state(state, d),
+        state=view.state,
+        method=str(out.get("method") or d.get("technique") or view.method),
+        nist_category=str(out.get("nist_category") or d.get("nist_category", "")),
+        verified=bool(out.get("verified", False)),
+        reason=str(d.get("reason") or out.get("reason") or ""),
+        certificate_id=d.get("certificate_id"),
+        destination=str(d.get("destination", "")),
+        simulated=view.simulated,
+        operator=view.operator,
+        station=view.station,
+        started_at=view.created_at,
+        finished_at=view.updated_at if state in FINAL or state is JobState.INTERRUPTED else None,
+    )
+
+
+def _gone_reason(drive: Drive) -> str:
+    """Why a drive looks removed or dead, or "" when it is still there."""
+    if not os.path.exists(drive.path):
+        return f"the drive disappeared ({drive.path} no longer exists: removed or failed)"
+    if not drive.simulated and drive.path.startswith("/dev/"):
+        name = os.path.basename(os.path.realpath(drive.path))
+        size = f"/sys/class/block/{name}/size"
+        try:
+            with open(size, encoding="ascii") as f:
+                if int(f.read().strip() or "0") == 0:
+                    return f"the drive disappeared ({drive.path} now has no capacity)"
+        except (OSError, ValueError):
+            return f"the drive disappeared ({drive.path} is no longer in sysfs)"
+    return ""
+
+
+class Orchestrator:
+    """Runs sanitisation jobs, many at once, journalled in the store.
+
+    Args:
+        store: where jobs, their journals and certificates are kept.
+        deps: the seams (guard, runner, probe, policy, methods, signer).
+        station: this bench's name (recorded on every job and certificate).
+        organisation: the organisation named on certificates.
+        poll_interval: seconds between status polls of background operations.
+        bus: the event bus (a new one when None).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        deps: JobDependencies,
+        *,
+        station: str,
+        organisation: str,
+        poll_interval: float = 10.0,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.store = store
+        self.deps = deps
+        self.station = station
+        self.organisation = organisation
+        self.poll_interval = poll_interval
+        self.bus = bus or EventBus()
+        self.owner = ProcessOwner.current()
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._signer: StationSigner | None = None
+        self._signer_lock = threading.Lock()
+        self._unsubscribe_store = self.bus.subscribe(self._record_event)
+
+    # --- the public API -------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Receive every job event from now on (on the bus thread); returns an unsubscribe."""
+        return self.bus.subscribe(subscriber)
+
+    def start(
+        self,
+        drives: Sequence[Drive],
+        *,
+        operator: str,
+        technique: str | None = None,
+        policy: str | None = None,
+        retry_of: str | None = None,
+    ) -> list[str]:
+        """Record one queued job per drive and start them all at once; returns the job ids.
+
+        Args:
+            drives: the drives, as the technician confirmed them.
+            operator: who started the jobs (name or id).
+            technique: a technique to use instead of the policy's choice (None: auto).
+            policy: the policy name (None: the default policy).
+            retry_of: the job these replace (for `restart`).
+        """
+        policy_name = policy or self.deps.default_policy
+        started: list[_Running] = []
+        for drive in drives:
+            detail: dict[str, Any] = {
+                "device": drive.path,
+                "drive": drive_to_json(drive),
+                "owner": self.owner.to_json(),
+                "policy": policy_name,
+                "technique_override": technique or "",
+            }
+            if retry_of:
+                detail["retry_of"] = retry_of
+            job_id = self.store.create_job_record(
+                drive,
+                station=self.station,
+                operator=operator,
+                method=technique or "auto",
+                detail=detail,
+            )
+            if retry_of:
+                # The new attempt inherits the old one's private notes: an ATA password it set
+                # (the drive stays locked with it), a seed. Kept before the new job runs.
+                old_notes = self.store.job_journal(retry_of)
+                if old_notes:
+                    self.store.save_job_journal(job_id, old_notes)
+            run = _Running(
+                job_id,
+                drive,
+                operator,
+                JobJournal(self.store, job_id, JobState.QUEUED),
+                technique=technique,
+                policy=policy_name,
+            )
+            started.append(run)
+            self._publish(JobPhase(job_id, drive.path, JobState.QUEUED.value))
+        for run in started:
+            self._launch(run, self._work)
+        return [r.job_id for r in started]
+
+    def abort(self, job_id: str) -> AbortReply:
+        """Stop a job if it can be stopped cleanly; otherwise say why not (and record it).
+
+        Before the erase starts and during a host overwrite or verification, the job stops at
+        the next block and ends ``aborted``. A firmware erase (ATA security erase, sanitize,
+        format) cannot be stopped once sent: the job goes on and records what the drive does.
+        """
+        with self._lock:
+            run = self._running.get(job_id)
+        if run is None:
+            view = self.store.job(job_id)
+            state = view.state if view else "unknown"
+            return AbortReply(False, f"job {job_id} is not running here (it is {state})")
+        with run.lock:
+            state = run.journal.state
+            if state is JobState.CERTIFYING:
+                msg = "the drive is already sanitised; its certificate is being issued"
+                return AbortReply(False, msg)
+            firmware = run.chosen and run.chosen != HOST_OVERWRITE
+            if state is JobState.SANITISING and firmware:
+                msg = (
+                    f"{run.chosen} cannot be stopped once the drive has started it; the job "
+                    "goes on and records what the drive reports"
+                )
+                self._log(run, f"abort requested: {msg}", "warning")
+                return AbortReply(False, msg)
+            run.cancel.set()
+        self._log(run, "abort requested: stopping at the next safe point", "warning")
+        return AbortReply(True, "stopping at the next safe point")
+
+    def abort_all(self) -> list[AbortReply]:
+        """`abort` every running job."""
+        with self._lock:
+            ids = list(self._running)
+        return [self.abort(i) for i in ids]
+
+    def running(self) -> list[str]:
+        """Ids of the jobs running in this process."""
+        with self._lock:
+            return list(self._running)
+
+    def jobs(self) -> list[JobView]:
+        """Every job of the store, newest first."""
+        return self.store.jobs()
+
+    def outcome(self, job_id: str) -> JobOutcome | None:
+        """The outcome of a job as recorded now (None when unknown)."""
+        view = self.store.job(job_id)
+        return None if view is None else outcome_of(view)
+
+    def wait(self, job_ids: Sequence[str] | None = None, timeout: float | None = None) -> bool:
+        """Wait until the jobs (default: all running) have ended; False on timeout.
+
+        Their events have all been delivered to the subscribers when this returns True.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            runs = [r for i, r in self._running.items() if job_ids is None or i in job_ids]
+        for run in runs:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if run.thread is not None:
+                run.thread.join(left)
+                if run.thread.is_alive():
+                    return False
+        return self.bus.drain(
+            timeout=30 if deadline is None else max(1.0, deadline - time.monotonic())
+        )
+
+    def close(self) -> None:
+        """Deliver the remaining events and stop the event thread (jobs must have ended)."""
+        self.bus.close()
+
+    def restart(self, job_id: str, *, operator: str) -> str:
+        """Start an interrupted, failed or aborted job again from the beginning, as a new job.
+
+        The old job keeps its record (state, journal) and is marked ``retried_by`` the new one.
+
+        Raises:
+            SanitiserError: the job is unknown, still active or routed, already retried, or its
+                drive is not attached.
+        """
+        view = self.store.job(job_id)
+        if view is None:
+            raise SanitiserError(f"no job {job_id}", title="Restart")
+        state = JobState(view.state)
+        if state in ACTIVE or state is JobState.ROUTED:
+            raise SanitiserError(f"job {job_id} is {state}: only an ended job can be restarted")
+        detail = dict(view.detail)
+        if detail.get("retried_by"):
+            raise SanitiserError(f"job {job_id} was already restarted as {detail['retried_by']}")
+        recorded = drive_from_json(detail["drive"])
+        drive = self.deps.find_drive(recorded)
+        if drive is None:
+            raise SanitiserError(
+                f"the drive of job {job_id} ({recorded.path}, serial {recorded.serial or '-'}) "
+                "is not attached",
+                title="Restart",
+            )
+        technique = detail.get("technique_override") or None
+        new_id = self.start(
+            [drive],
+            operator=operator,
+            technique=technique,
+            policy=detail.get("policy") or None,
+            retry_of=job_id,
+        )[0]
+        self.store.update_job_detail(job_id, retried_by=new_id)
+        self.store.append_job_event(job_id, "note", {"retried_by": new_id, "operator": operator})
+        return new_id
+
+    def recover(self, *, resume: bool = True) -> RecoveryReport:
+        """After a start: record every job whose process died as ``interrupted``, then (with
+        `resume`) continue what can be continued.
+
+        Only jobs of this station whose owning process is gone are touched (never those of
+        another live ``sanitiser`` process). With `resume`, an interrupted job whose outcome
+        was already recorded gets its certificate (exactly once) and is routed; one whose drive
+        is still running a firmware sanitize is re-polled through its method with the saved
+        method journal; the others are left for `restart`.
+        """
+        interrupted: list[str] = []
+        for view in self.store.jobs():
+            if view.station != self.station or JobState(view.state) not in ACTIVE:
+                continue
+            if view.id in self.running():
+                continue
+            if owner_alive(ProcessOwner.from_json(view.detail.get("owner"))):
+                continue
+            if self._mark_interrupted(view):
+                interrupted.append(view.id)
+        if not resume:
+            return RecoveryReport(interrupted=tuple(interrupted))
+        resumed: list[str] = []
+        certified: list[str] = []
+        restartable: list[str] = []
+        for view in self.store.jobs():
+            if view.station != self.station or view.state != JobState.INTERRUPTED.value:
+                continue
+            detail = dict(view.detail)
+            if detail.get("retried_by") or view.id in self.running():
+                continue
+            if owner_alive(ProcessOwner.from_json(detail.get("owner"))):
+                continue
+            kind = self._resume(view)
+            {"certified": certified, "resumed": resumed}.get(kind, restartable).append(view.id)
+        return RecoveryReport(
+            tuple(interrupted), tuple(resumed), tuple(certified), tuple(restartable)
+        )
+
+    # --- events ---------------------------------------------------------------------------
+
+    def _publish(self, event: JobEvent) -> None:
+        self.bus.publish(event)
+
+    def _log(self, run: _Running, message: str, level: str = "info") -> None:
+        self._publish(JobLog(run.job_id, run.drive.path, message, level))
+
+    def _record_event(self, event: JobEvent) -> None:
+        """The store's subscription: log lines are journalled; progress is checkpointed."""
+        try:
+            if isinstance(event, JobLog):
+                self.store.append_job_event(
+                    event.job_id, "log", {"level": event.level, "message": event.message}
+                )
+            elif isinstance(event, JobProgress):
+                with self._lock:
+                    run = self._running.get(event.job_id)
+                now = time.monotonic()
+                if run is not None and now - run.last_checkpoint >= PROGRESS_CHECKPOINT_S:
+                    run.last_checkpoint = now
+                    self.store.update_job_detail(
+                        event.job_id,
+                        progress={
+                            "phase": event.phase,
+                            "bytes_done": event.bytes_done,
+                            "total": event.total,
+                            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                        },
+                    )
+        except SanitiserError as exc:
+            log.warning("could not record event of job %s: %s", event.job_id, exc)
+
+    # --- running --------------------------------------------------------------------------
+
+    def _launch(self, run: _Running, body: Callable[[_Running], None]) -> None:
+        with self._lock:
+            self._running[run.job_id] = run
+        run.thread = threading.Thread(
+            target=self._guarded, args=(run, body), name=f"job-{run.job_id[:8]}", daemon=True
+        )
+        run.thread.start()
+
+    def _guarded(self, run: _Running, body: Callable[[_Running], None]) -> None:
+        """Run a job body; whatever happens, the job ends in a final state and says why."""
+        try:
+            body(run)
+        except StaleJobStateError as exc:
+            log.warning("job %s was moved by someone else: %s", run.job_id, exc)
+            self._log(run, f"stopped: {exc}", "error")
+        except Exception as exc:  # the job must end recorded, whatever broke
+            log.exception("job %s failed unexpectedly", run.job_id)
+            reason = exc.msg if isinstance(exc, SanitiserError) else f"internal error: {exc!r}"
+            self._end(run, JobState.FAILED, reason=reason, status="failed")
+        finally:
+            view = self.store.job(run.job_id)
+            if view is not None and JobState(view.state) not in ACTIVE:
+                run.outcome = outcome_of(view)
+                self._publish(run.outcome)
+            with self._lock:
+                self._running.pop(run.job_id, None)
+
+    def _move(self, run: _Running, new: JobState, *, why: str = "", **detail: Any) -> None:
+        """Journal the transition (write-ahead), then announce it."""
+        with run.lock:
+            previous = run.journal.state
+            run.journal.move(new, why=why, **detail)
+        self._publish(JobPhase(run.job_id, run.drive.path, new.value, previous.value, why))
+
+    def _end(
+        self, run: _Running, state: JobState, *, reason: str, status: str, **detail: Any
+    ) -> None:
+        """End a job (failed / aborted) with its reason, unless it has already ended."""
+        if run.journal.state in FINAL:
+            return
+        try:
+            self._move(run, state, why=reason, status=status, reason=reason, **detail)
+        except StaleJobStateError as exc:
+            log.warning("job %s could not be ended: %s", run.job_id, exc)
+
+    def _check_cancel(self, run: _Running) -> bool:
+        if run.cancel.is_set():
+            self._end(run, JobState.ABORTED, reason="aborted by the operator", status="aborted")
+            return True
+        return False
+
+    def _on_progress(self, run: _Running, ev: ProgressEvent) -> None:
+        """Called from the method's ticker thread: publish, and note the verify phase."""
+        if ev.phase.lower().startswith("verif") and run.journal.state is JobState.SANITISING:
+            try:
+                self._move(run, JobState.VERIFYING, why=ev.phase)
+            except (StaleJobStateError, SanitiserError) as exc:
+                log.warning("job %s: %s", run.job_id, exc)
+        self._publish(
+            JobProgress(
+                run.job_id, run.drive.path, ev.phase, ev.bytes_done, ev.total, ev.mbps_avg, ev.eta_s
+            )
+        )
+
+    def _work(self, run: _Running) -> None:
+        """One job from the start: claim, probe, plan, run, certify, route."""
+        self._move(run, JobState.PROBING)
+        if self._check_cancel(run):
+            return
+        runner = self.deps.runner_for(run.drive)
+        try:
+            claim = self.deps.claim(run.drive, run.drive)
+        except DriveBusyError as exc:
+            self._end(run, JobState.FAILED, reason=exc.msg, status="refused")
+            return
+        with claim:
+            health = self._health(run, claim.drive, runner)
+            caps = self.deps.probe(claim.drive, runner)
+            for note in caps.notes:
+                self._log(run, f"probe: {note}")
+            policy = self.deps.load_policy(run.policy)
+            plan = self.deps.select_method(
+                claim.drive, caps, health, policy, technique_override=run.technique
+            )
+            run.policy_name = plan.policy_name
+            self.store.update_job_detail(
+                run.job_id,
+                plan=dataclasses.asdict(plan),
+                policy_name=plan.policy_name,
+                policy_version=plan.policy_version,
+                health=health_to_json(health),
+            )
+            if plan.destroy:
+                reason = plan.chosen.reason or "no acceptable method can run on this drive"
+                self._end(
+                    run,
+                    JobState.FAILED,
+                    reason=f"sent to destruction by policy: {reason}",
+                    status="refused",
+                    destination="destruction",
+                )
+                return
+            method = self.deps.method_for(plan.chosen.technique)
+            blocked = method.unavailable(claim.drive, caps)
+            if blocked:
+                self._end(run, JobState.FAILED, reason=blocked, status="refused")
+                return
+            if self._check_cancel(run):
+                return
+            unlock = _unlock_reason(caps)
+            if unlock:
+                self._move(run, JobState.UNLOCKING, why=unlock)
+            if self._check_cancel(run):
+                return
+            run.chosen = plan.chosen.technique
+            run.overwrite_scheme = plan.overwrite_scheme
+            run.verification = plan.verification
+            self._move(
+                run,
+                JobState.SANITISING,
+                why=plan.chosen.reason,
+                technique=plan.chosen.technique,
+                nist_category=plan.chosen.nist_category.value,
+                downgrade=plan.downgrade or None,
+            )
+            notes = MethodNotes.load(self.store, run.job_id)
+            outcome = self._run_method(
+                run, method=method, claim=claim, runner=runner, caps=caps, notes=notes
+            )
+        self._finish(run, outcome, health, plan.policy_version)
+
+    def _health(self, run: _Running, drive: Drive, runner: CommandRunner) -> Health:
+        try:
+            return self.deps.health_of(drive, runner)
+        except SanitiserError as exc:
+            self._log(run, f"health unknown: {exc.msg}", "warning")
+            return UNKNOWN_HEALTH
+
+    def _run_method(
+        self,
+        run: _Running,
+        *,
+        method: Method,
+        claim: Claim,
+        runner: CommandRunner,
+        caps: Capabilities,
+        notes: MethodNotes,
+    ) -> Outcome | str:
+        """Run the method; an Outcome, or the reason it could not give one."""
+        ctx = MethodContext(
+            drive=claim.drive,
+            claim=claim,
+            runner=runner,
+            capabilities=caps,
+            on_progress=lambda ev: self._on_progress(run, ev),
+            on_log=lambda line: self._log(run, line),
+            cancelled=run.cancel.is_set,
+            journal=notes,
+            poll_interval=self.poll_interval,
+            overwrite_scheme=run.overwrite_scheme,
+            verification=run.verification,
+        )
+        try:
+            return method.run(ctx)
+        except SanitiserError as exc:
+            gone = _gone_reason(run.drive)
+            return f"{gone}: {exc.msg}" if gone else exc.msg
+        except OSError as exc:
+            gone = _gone_reason(run.drive)
+            if gone or exc.errno in (errno.ENODEV, errno.ENXIO, errno.EIO):
+                return gone or f"the drive stopped responding ({exc.strerror})"
+            raise
+
+    def _finish(
+        self,
+        run: _Running,
+        outcome: Outcome | str,
+        health: Health,
+        policy_version: str,
+    ) -> None:
+        """Turn the method's result into the job's end: certificate and route, or the reason."""
+        if isinstance(outcome, str):
+            self._end(run, JobState.FAILED, reason=outcome, status="failed")
+            return
+        facts = outcome_to_json(outcome)
+        if outcome.status is OutcomeStatus.SANITISED:
+            self._move(run, JobState.CERTIFYING, outcome=facts, status="sanitised")
+            self._finish_certified(run, outcome, health, policy_version)
+            return
+        reason = outcome.reason
+        if outcome.status is OutcomeStatus.ABORTED:
+            self._end(
+                run, JobState.ABORTED, reason=reason or "aborted", status="aborted", outcome=facts
+            )
+            return
+        gone = _gone_reason(run.drive)
+        if gone and gone not in reason:
+            reason = f"{gone}: {reason}" if reason else gone
+        self._end(
+            run,
+            JobState.FAILED,
+            reason=reason or "the method failed",
+            status=outcome.status.value,
+            outcome=facts,
+        )
+
+    def _load_signer(self) -> StationSigner:
+        with self._signer_lock:
+            if self._signer is None:
+                self._signer = self.deps.signer()
+            return self._signer
+
+    def _certify(
+        self,
+        job_id: str,
+        *,
+        outcome: Outcome,
+        drive: Drive,
+        health: Health,
+        operator: str,
+        policy_name: str,
+        policy_version: str,
+    ) -> str:
+        """Issue and keep the job's certificate exactly once (an earlier one is reused)."""
+        existing = self.store.certificate_for_job(job_id)
+        if existing is not None:
+            return existing
+        from sanitiser.certificate.issue import issue_certificate  # noqa: PLC0415 - pyHanko costs ~1 s
+
+        signer = self._load_signer()
+        context = RecordContext(
+            organisation=self.organisation,
+            station=self.station,
+            operator=Person(name=operator),
+            policy_name=policy_name,
+            policy_version=policy_version,
+            destination=UNDECIDED_ROUTE,
+        )
+        issued = issue_certificate(outcome, drive, health, context, signer)
+        return self.store.save_job_certificate(
+            job_id, issued.certificate_id, issued.record_json, serial=drive.serial, pdf=issued.pdf
+        )
+
+    # --- recovery -------------------------------------------------------------------------
+
+    def _mark_interrupted(self, view: JobView) -> bool:
+        state = JobState(view.state)
+        progress = view.detail.get("progress")
+        known = ""
+        if isinstance(progress, dict):
+            known = (
+                f"; last progress: {progress.get('phase', '')} "
+                f"{progress.get('bytes_done')}/{progress.get('total')} bytes"
+            )
+        reason = f"the bench stopped (crash, kill or power loss) while the job was {state}{known}"
+        journal = JobJournal(self.store, view.id, state)
+        try:
+            journal.move(
+                JobState.INTERRUPTED,
+                why=reason,
+                reason=reason,
+                interrupted_from=state.value,
+                status="interrupted",
+            )
+        except StaleJobStateError:
+            return False
+        device = str(view.detail.get("device", ""))
+        self._publish(JobPhase(view.id, device, JobState.INTERRUPTED.value, state.value, reason))
+        return True
+
+    def _resume(self, view: JobView) -> str:
+        """Continue one interrupted job if possible: ``certified``, ``resumed`` or ""."""
+        detail = dict(view.detail)
+        came_from = detail.get("interrupted_from", "")
+        outcome_facts = detail.get("outcome")
+        recorded = drive_from_json(detail["drive"])
+        health = health_from_json(detail["health"]) if detail.get("health") else UNKNOWN_HEALTH
+        policy_name = str(detail.get("policy", ""))
+        policy_version = str(detail.get("policy_version", ""))
+        run = _Running(
+            view.id,
+            recorded,
+            view.operator,
+            JobJournal(self.store, view.id, JobState.INTERRUPTED),
+            policy=policy_name,
+            policy_name=str(detail.get("policy_name", "")),
+        )
+        if came_from == JobState.CERTIFYING.value and outcome_facts:
+            outcome = outcome_from_json(outcome_facts)
+            self._launch(run, lambda r: self._resume_certify(r, outcome, health, policy_version))
+            return "certified"
+        technique = str(detail.get("technique", ""))
+        notes = MethodNotes.load(self.store, view.id)
+        background = (
+            came_from in (JobState.SANITISING.value, JobState.VERIFYING.value)
+            and technique
+            and technique != HOST_OVERWRITE
+            and any(notes.get(key) for key in BACKGROUND_KEYS)
+        )
+        if not background:
+            return ""
+        drive = self.deps.find_drive(recorded)
+        if drive is None:
+            self.store.append_job_event(
+                view.id, "note", {"message": "drive not attached: cannot re-poll it now"}
+            )
+            return ""
+        run.confirmed = recorded
+        run.drive = drive
+        run.chosen = technique
+        plan = detail.get("plan") or {}
+        run.overwrite_scheme = str(plan.get("overwrite_scheme", run.overwrite_scheme))
+        run.verification = str(plan.get("verification", run.verification))
+        self._launch(
+            run, lambda r: self._resume_method(r, technique, notes, health, policy_version)
+        )
+        return "resumed"
+
+    def _resume_certify(
+        self, run: _Running, outcome: Outcome, health: Health, policy_version: str
+    ) -> None:
+        self._move(
+            run,
+            JobState.CERTIFYING,
+            why="resumed: the outcome was recorded",
+            owner=self.owner.to_json(),
+        )
+        self._finish_certified(run, outcome, health, policy_version)
+
+    def _finish_certified(
+        self, run: _Running, outcome: Outcome, health: Health, policy_version: str
+    ) -> None:
+        cert_id = self._certify(
+            run.job_id,
+            outcome=outcome,
+            drive=run.confirmed or run.drive,
+            health=health,
+            operator=run.operator,
+            policy_name=run.policy_name or run.policy,
+            policy_version=policy_version,
+        )
+        self._move(
+            run,
+            JobState.ROUTED,
+            why=f"certificate {cert_id}; destination undecided",
+            certificate_id=cert_id,
+            destination=UNDECIDED_ROUTE.route,
+        )
+
+    def _resume_method(
+        self,
+        run: _Running,
+        technique: str,
+        notes: MethodNotes,
+        health: Health,
+        policy_version: str,
+    ) -> None:
+        """Re-poll a drive that kept sanitising on its own, through its method and journal."""
+        self._move(
+            run,
+            JobState.SANITISING,
+            why=f"resumed after restart: re-polling {technique} on the drive",
+            owner=self.owner.to_json(),
+        )
+        runner = self.deps.runner_for(run.drive)
+        try:
+            claim = self.deps.claim(run.drive, run.confirmed or run.drive)
+        except DriveBusyError as exc:
+            self._end(run, JobState.FAILED, reason=exc.msg, status="refused")
+            return
+        with claim:
+            caps = self.deps.probe(claim.drive, runner)
+            method = self.deps.method_for(technique)
+            outcome = self._run_method(
+                run, method=method, claim=claim, runner=runner, caps=caps, notes=notes
+            )
+        self._finish(run, outcome, health, policy_version)
+
+
+def _unlock_reason(caps: Capabilities) -> str:
+    """Why the drive needs unlocking / hidden-area removal before the erase ("" when not)."""
+    reasons: list[str] = []
+    if caps.hidden_sectors:
+        reasons.append(f"HPA/DCO hide {caps.hidden_sectors} sectors: restored before erasing")
+    ata = caps.ata
+    if ata is not None and (ata.security_locked or ata.security_enabled):
+        reasons.append("ATA security is enabled: the drive is unlocked first")
+    return "; ".join(reasons)
+
+
+def key_of(drive: Drive) -> str:
+    """The store's identity key of a drive (for matching a recorded drive to an attached one)."""
+    return drive_key(drive)

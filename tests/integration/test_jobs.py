@@ -1,0 +1,529 @@
+"""The job orchestrator over file-backed drives and lab emulators: real guard, real policy and
+methods, real store and certificates; fakes only where a crash or a fault must be staged."""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from sanitiser.certificate.keys import StationSigner
+from sanitiser.certificate.samples import make_pki
+from sanitiser.certificate.sign import check_signature, parse_envelope
+from sanitiser.devices.guard import claim as guard_claim
+from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Outcome, Transport
+from sanitiser.emulators.nvme import NvmeDriveEmulator
+from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase, JobProgress
+from sanitiser.jobs.journal import MethodNotes, ProcessOwner, drive_to_json
+from sanitiser.jobs.orchestrator import JobDependencies, Orchestrator
+from sanitiser.lab.bench import LabBench, LabKind
+from sanitiser.lab.runner import emulator_for, lab_runner, reset_lab_emulators
+from sanitiser.methods.base import Method, MethodContext
+from sanitiser.methods.registry import method_for
+from sanitiser.policy.loader import load_policy
+from sanitiser.policy.select import select_method
+from sanitiser.probe.capabilities import Capabilities, probe
+from sanitiser.runner import CommandResult, CommandRunner
+from sanitiser.store import Store
+from sanitiser.store.tables import CertificateRow
+from sanitiser.testing import FakeRunner
+
+MiB = 1 << 20
+STATION = "bench-test"
+JUNK = bytes(range(1, 256)) * (MiB // 255 + 1)
+
+
+def file_drive(directory: Path, serial: str, size: int = 2 * MiB) -> Drive:
+    """A simulated drive: a file ``<serial>.img`` full of non-zero bytes (the guard's lab rule)."""
+    path = directory / f"{serial}.img"
+    with path.open("wb") as f:
+        for _ in range(size // MiB):
+            f.write(JUNK[:MiB])
+    return Drive(
+        path=str(path),
+        name=serial.lower(),
+        model="TEST FILE DRIVE",
+        serial=serial,
+        size_bytes=size,
+        transport=Transport.LOOP,
+        simulated=True,
+    )
+
+
+def no_health(drive: Drive, runner: CommandRunner) -> Health:
+    """File drives have no SMART."""
+    return UNKNOWN_HEALTH
+
+
+@dataclass
+class Rig:
+    """An orchestrator over a fresh store, with everything it published."""
+
+    tmp: Path
+    store: Store
+    signer: StationSigner
+    events: list[JobEvent] = field(default_factory=list)
+    orchestrators: list[Orchestrator] = field(default_factory=list)
+    methods: dict[str, Callable[[Method], Method]] = field(default_factory=dict)
+    """Wrap the real method of a technique (stage a fault, a gate, a barrier)."""
+    runner: CommandRunner = field(default_factory=FakeRunner)
+    lab: LabBench | None = None
+
+    def deps(self) -> JobDependencies:
+        """Real guard, probe, policy, methods and signer; the runner is the rig's."""
+
+        def method(technique: str) -> Method:
+            real = method_for(technique)
+            wrap = self.methods.get(technique)
+            return wrap(real) if wrap else real
+
+        return JobDependencies(
+            claim=guard_claim,
+            runner_for=lambda d: self.runner,
+            health_of=no_health,
+            probe=probe,
+            load_policy=load_policy,
+            select_method=select_method,
+            method_for=method,
+            signer=lambda: self.signer,
+        )
+
+    def orchestrator(self) -> Orchestrator:
+        """A new orchestrator over the same store (a new process, as far as jobs can tell)."""
+        orch = Orchestrator(
+            self.store, self.deps(), station=STATION, organisation="Test Org", poll_interval=0.01
+        )
+        orch.subscribe(self.events.append)
+        self.orchestrators.append(orch)
+        return orch
+
+    def of(self, job_id: str, kind: type[Any]) -> list[Any]:
+        """The events of one kind for one job, in order."""
+        return [e for e in list(self.events) if isinstance(e, kind) and e.job_id == job_id]
+
+    def certificates(self, job_id: str) -> list[CertificateRow]:
+        """Every certificate row kept for a job."""
+        with Session(self.store.engine) as s:
+            return list(s.exec(select(CertificateRow).where(CertificateRow.job_id == job_id)))
+
+    def kill_owner(self, job_id: str) -> None:
+        """Make the job's recorded process a dead one (what a crash leaves behind)."""
+        me = ProcessOwner.current()
+        dead = ProcessOwner(me.host, me.boot_id, me.pid, "0")
+        self.store.update_job_detail(job_id, owner=dead.to_json())
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    """A rig over a store in tmp_path; every orchestrator is waited for and closed after."""
+    signer = make_pki(tmp_path / "pki", station=STATION).signer
+    r = Rig(tmp_path, Store(f"sqlite:///{tmp_path / 'jobs.db'}"), signer)
+    try:
+        yield r
+    finally:
+        for orch in r.orchestrators:
+            orch.abort_all()
+            orch.wait(timeout=60)
+            orch.close()
+        reset_lab_emulators()
+
+
+def states_of(rig: Rig, job_id: str) -> list[str]:
+    """The states a job went through, from its journal in the store."""
+    return [e.state for e in rig.store.job_events(job_id) if e.kind == "transition"]
+
+
+def test_many_drives_at_once_each_get_their_own_outcome_and_certificate(rig: Rig) -> None:
+    """Four drives wiped together: each routed with its own certificate, bytes zeroed, journal
+    complete, operator and station recorded."""
+    drives = [file_drive(rig.tmp, f"SER-{i}") for i in range(4)]
+    orch = rig.orchestrator()
+    ids = orch.start(drives, operator="alice")
+    assert orch.wait(ids, timeout=120)
+    cert_ids = set()
+    for job_id, drive in zip(ids, drives, strict=True):
+        view = rig.store.job(job_id)
+        assert view is not None
+        assert view.state == "routed", view.detail.get("reason")
+        assert (view.operator, view.station) == ("alice", STATION)
+        assert states_of(rig, job_id) == [
+            "queued",
+            "probing",
+            "sanitising",
+            "verifying",
+            "certifying",
+            "routed",
+        ]
+        [outcome] = rig.of(job_id, JobOutcome)
+        assert outcome.status == "sanitised"
+        assert (outcome.method, outcome.nist_category, outcome.verified) == (
+            "host-overwrite",
+            "clear",
+            True,
+        )
+        [row] = rig.certificates(job_id)
+        assert row.id == outcome.certificate_id == view.detail["certificate_id"]
+        signed = parse_envelope(row.record_json)
+        check_signature(signed)
+        assert signed.record["device"]["serial"] == drive.serial
+        assert signed.record["operator"]["name"] == "alice"
+        assert signed.record["simulated"] is True
+        cert_ids.add(row.id)
+        assert Path(drive.path).read_bytes() == bytes(drive.size_bytes)
+    assert len(cert_ids) == 4
+
+
+def test_twenty_four_jobs_run_simultaneously_with_events_flowing(rig: Rig) -> None:
+    """24 jobs are inside their method at the same moment (a 24-party barrier), every one
+    ends routed, and the event stream kept delivering while they ran."""
+    barrier = threading.Barrier(24)
+    running: list[int] = []
+    lock = threading.Lock()
+
+    class AllAtOnce:
+        def __init__(self, real: Method) -> None:
+            self.real = real
+            self.technique = real.technique
+            self.nist_category = real.nist_category
+
+        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+            return self.real.unavailable(drive, caps)
+
+        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+            return self.real.estimate_seconds(drive, caps)
+
+        def run(self, ctx: MethodContext) -> Outcome:
+            with lock:
+                running.append(1)
+            barrier.wait(timeout=120)  # BrokenBarrierError unless 24 run at once
+            return self.real.run(ctx)
+
+    rig.methods["host-overwrite"] = AllAtOnce
+    delivered: list[float] = []
+    drives = [file_drive(rig.tmp, f"B{i:02d}", size=1 * MiB) for i in range(24)]
+    orch = rig.orchestrator()
+    orch.subscribe(lambda e: delivered.append(time.monotonic()))
+    ids = orch.start(drives, operator="bob")
+    assert orch.wait(ids, timeout=300)
+    assert len(running) == 24
+    outcomes = [e for e in rig.events if isinstance(e, JobOutcome)]
+    assert sorted(o.job_id or "" for o in outcomes) == sorted(ids)
+    assert all(o.status == "sanitised" for o in outcomes), [o.reason for o in outcomes]
+    assert len({o.certificate_id for o in outcomes}) == 24
+    first_outcome = min(i for i, e in enumerate(rig.events) if isinstance(e, JobOutcome))
+    phases_before = [e for e in rig.events[:first_outcome] if isinstance(e, JobPhase)]
+    assert len({e.job_id for e in phases_before if e.state == "sanitising"}) == 24
+    gaps = [b - a for a, b in itertools.pairwise(delivered)]
+    assert max(gaps) < 10, "the event stream stalled"
+
+
+def test_certificate_is_issued_exactly_once_even_across_a_crash(rig: Rig) -> None:
+    """A crash after the certificate was kept but before 'routed': recovery routes the job with
+    that same certificate and issues no second one."""
+    drive = file_drive(rig.tmp, "ONCE-1")
+    orch = rig.orchestrator()
+    [job_id] = orch.start([drive], operator="carol")
+    assert orch.wait([job_id], timeout=120)
+    [cert] = rig.certificates(job_id)
+    # Stage the crash: the job record back in 'certifying', its process dead.
+    rig.store.transition_job(job_id, {"routed"}, "certifying")
+    rig.kill_owner(job_id)
+    later = rig.orchestrator()
+    report = later.recover()
+    assert report.interrupted == (job_id,)
+    assert report.certified == (job_id,)
+    assert later.wait(timeout=60)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "routed"
+    assert view.detail["certificate_id"] == cert.id
+    assert [c.id for c in rig.certificates(job_id)] == [cert.id]
+    assert states_of(rig, job_id)[-3:] == ["interrupted", "certifying", "routed"]
+
+
+def test_recorded_outcome_without_certificate_is_certified_on_recovery(rig: Rig) -> None:
+    """A crash between 'certifying' (outcome recorded) and the certificate: recovery issues it."""
+    drive = file_drive(rig.tmp, "CERT-2")
+    orch = rig.orchestrator()
+    [job_id] = orch.start([drive], operator="dave")
+    assert orch.wait([job_id], timeout=120)
+    [cert] = rig.certificates(job_id)
+    with Session(rig.store.engine) as s:  # the certificate was never written
+        s.delete(s.get(CertificateRow, cert.id))
+        s.commit()
+    rig.store.transition_job(job_id, {"routed"}, "certifying", certificate_id=None)
+    rig.kill_owner(job_id)
+    later = rig.orchestrator()
+    assert later.recover().certified == (job_id,)
+    assert later.wait(timeout=60)
+    [new] = rig.certificates(job_id)
+    assert new.id != cert.id
+    assert rig.store.job(job_id).detail["certificate_id"] == new.id  # type: ignore[union-attr]
+
+
+def test_crash_mid_overwrite_is_interrupted_and_a_restart_succeeds(rig: Rig) -> None:
+    """A job left 'sanitising' by a dead process becomes interrupted with its last progress;
+    restart makes a new job that succeeds, and the old record stays as it was."""
+    drive = file_drive(rig.tmp, "CRASH-1")
+    orch = rig.orchestrator()
+    job_id = rig.store.create_job_record(
+        drive,
+        station=STATION,
+        operator="erin",
+        detail={
+            "device": drive.path,
+            "drive": drive_to_json(drive),
+            "policy": "nist-800-88",
+        },
+    )
+    for a, b in [("queued", "probing"), ("probing", "sanitising")]:
+        rig.store.transition_job(job_id, {a}, b, technique="host-overwrite")
+    rig.store.update_job_detail(
+        job_id, progress={"phase": "pass 1/1 zeros", "bytes_done": MiB, "total": 2 * MiB}
+    )
+    rig.kill_owner(job_id)
+    report = orch.recover()
+    assert report.interrupted == (job_id,)
+    assert report.restartable == (job_id,)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "interrupted"
+    assert view.detail["interrupted_from"] == "sanitising"
+    assert "1048576/2097152 bytes" in view.detail["reason"]
+    assert orch.recover().interrupted == ()  # idempotent
+    new_id = orch.restart(job_id, operator="frank")
+    assert orch.wait([new_id], timeout=120)
+    new = rig.store.job(new_id)
+    assert new is not None
+    assert new.state == "routed"
+    assert new.operator == "frank"
+    assert new.detail["retry_of"] == job_id
+    old = rig.store.job(job_id)
+    assert old is not None
+    assert (old.state, old.detail["retried_by"]) == ("interrupted", new_id)
+    with pytest.raises(Exception, match="already restarted"):
+        orch.restart(job_id, operator="frank")
+
+
+class _Crash(BaseException):
+    """Stands in for the process dying (nothing in the job layer may catch it)."""
+
+
+def test_nvme_sanitize_still_running_after_a_restart_is_repolled_to_completion(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bench dies right after 'nvme sanitize' was accepted; the drive keeps sanitising. The
+    next start records the job interrupted, re-polls the same sanitize (never re-issues it) to
+    the end, checks the canaries from the saved journal, and certifies it."""
+    lab = LabBench(tmp_path / "labdata", drive_mib=4, kinds=(LabKind.NVME,))
+    [drive] = lab.list()
+    emulator = emulator_for(drive)
+    assert isinstance(emulator, NvmeDriveEmulator)
+    emulator.polls_per_sanitize = 6
+    inner = lab_runner(lab)
+    crashed = threading.Event()
+
+    class CrashAfterSanitize:
+        def run(self, argv: Any, **kw: Any) -> CommandResult:
+            res = inner.run(argv, **kw)
+            if tuple(argv[:2]) == ("nvme", "sanitize") and not crashed.is_set():
+                crashed.set()
+                raise _Crash
+            return res
+
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the staged "death"
+    rig.runner = CrashAfterSanitize()
+    first = rig.orchestrator()
+    [job_id] = first.start([drive], operator="gina")
+    first.wait([job_id], timeout=60)
+    assert crashed.is_set()
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "sanitising"
+    assert emulator.in_progress
+    assert MethodNotes.load(rig.store, job_id).get("nvme_sanitize_started")
+    rig.kill_owner(job_id)
+
+    rig.runner = inner  # "after the restart": the same drive, still sanitising
+    second = rig.orchestrator()
+    report = second.recover()
+    assert report.interrupted == (job_id,)
+    assert report.resumed == (job_id,)
+    assert second.wait(timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "routed", view.detail.get("reason")
+    assert states_of(rig, job_id)[-5:] == [
+        "sanitising",
+        "interrupted",
+        "sanitising",
+        "certifying",
+        "routed",
+    ]
+    sanitize_calls = [c for c in inner.calls if c[:2] == ("nvme", "sanitize")]  # type: ignore[attr-defined]
+    assert len(sanitize_calls) == 1, "the running sanitize must be re-polled, never re-issued"
+    outcome = view.detail["outcome"]
+    assert outcome["verified"] is True
+    assert dict(outcome["details"])["resumed"] == "yes"
+    assert len(rig.certificates(job_id)) == 1
+
+
+def test_recovery_leaves_the_jobs_of_a_live_process_alone(rig: Rig) -> None:
+    """A job another live process is running is not 'interrupted' by a second start."""
+    gate = threading.Event()
+
+    class Gated:
+        def __init__(self, real: Method) -> None:
+            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
+
+        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+            return None
+
+        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+            return None
+
+        def run(self, ctx: MethodContext) -> Outcome:
+            gate.wait(60)
+            return self.real.run(ctx)
+
+    rig.methods["host-overwrite"] = Gated
+    orch = rig.orchestrator()
+    [job_id] = orch.start([file_drive(rig.tmp, "LIVE-1")], operator="hal")
+    deadline = time.monotonic() + 30
+    while rig.store.job(job_id).state != "sanitising":  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    other = Orchestrator(
+        rig.store, rig.deps(), station=STATION, organisation="Test Org", poll_interval=0.01
+    )
+    assert other.recover() == type(other.recover())()
+    other.close()
+    gate.set()
+    assert orch.wait([job_id], timeout=60)
+    assert rig.store.job(job_id).state == "routed"  # type: ignore[union-attr]
+
+
+def test_abort_stops_an_overwrite_cleanly(rig: Rig) -> None:
+    """Abort during a host overwrite: the job ends aborted, with no certificate."""
+    drive = file_drive(rig.tmp, "ABORT-1", size=64 * MiB)
+    orch = rig.orchestrator()
+    aborted = threading.Event()
+
+    def abort_on_progress(event: JobEvent) -> None:
+        if isinstance(event, JobProgress) and not aborted.is_set():
+            aborted.set()
+            reply = orch.abort(event.job_id)
+            assert reply.accepted, reply.message
+
+    orch.subscribe(abort_on_progress)
+    [job_id] = orch.start([drive], operator="ivy")
+    assert orch.wait([job_id], timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "aborted"
+    [outcome] = rig.of(job_id, JobOutcome)
+    assert outcome.status == "aborted"
+    assert rig.certificates(job_id) == []
+    assert orch.abort(job_id).accepted is False
+
+
+def test_a_firmware_sanitize_in_flight_is_not_aborted_and_says_so(rig: Rig, tmp_path: Path) -> None:
+    """Abort during an NVMe sanitize is refused with the reason, logged, and the job records the
+    truth: the drive finished sanitising."""
+    lab = LabBench(tmp_path / "labdata", drive_mib=4, kinds=(LabKind.NVME,))
+    [drive] = lab.list()
+    rig.runner = lab_runner(lab)
+    in_method = threading.Event()
+    go_on = threading.Event()
+
+    class Pause:
+        def __init__(self, real: Method) -> None:
+            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
+
+        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+            return self.real.unavailable(drive, caps)
+
+        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+            return None
+
+        def run(self, ctx: MethodContext) -> Outcome:
+            in_method.set()
+            go_on.wait(60)
+            return self.real.run(ctx)
+
+    rig.methods["nvme-sanitize-crypto"] = Pause
+    orch = rig.orchestrator()
+    [job_id] = orch.start([drive], operator="jack")
+    assert in_method.wait(60)
+    reply = orch.abort(job_id)
+    go_on.set()
+    assert not reply.accepted
+    assert "cannot be stopped" in reply.message
+    assert orch.wait([job_id], timeout=120)
+    assert rig.store.job(job_id).state == "routed"  # type: ignore[union-attr]
+    warnings = [e.message for e in rig.of(job_id, JobLog) if e.level == "warning"]
+    assert any("cannot be stopped" in w for w in warnings)
+    logged = [e.data.get("message", "") for e in rig.store.job_events(job_id) if e.kind == "log"]
+    assert any("cannot be stopped" in m for m in logged)
+
+
+def test_a_drive_that_vanishes_fails_only_its_own_job(rig: Rig) -> None:
+    """One drive disappears mid-method: its job fails saying so; the others are routed."""
+    drives = [file_drive(rig.tmp, f"GONE-{i}") for i in range(3)]
+    victim = drives[1].path
+
+    class Vanish:
+        def __init__(self, real: Method) -> None:
+            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
+
+        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+            return None
+
+        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+            return None
+
+        def run(self, ctx: MethodContext) -> Outcome:
+            if ctx.drive.path == victim:
+                os.unlink(victim)
+                raise OSError(errno.ENODEV, "No such device")
+            return self.real.run(ctx)
+
+    rig.methods["host-overwrite"] = Vanish
+    orch = rig.orchestrator()
+    ids = orch.start(drives, operator="kim")
+    assert orch.wait(ids, timeout=120)
+    states = {d.path: rig.store.job(i) for d, i in zip(drives, ids, strict=True)}
+    failed = states[victim]
+    assert failed is not None
+    assert failed.state == "failed"
+    assert "disappeared" in failed.detail["reason"]
+    assert [v.state for p, v in states.items() if p != victim] == ["routed", "routed"]  # type: ignore[union-attr]
+
+
+def test_a_drive_in_use_is_refused_by_the_guard_and_the_others_go_on(rig: Rig) -> None:
+    """A lab file locked by someone else is refused (status refused, the guard's reason)."""
+    import fcntl
+
+    busy, free = file_drive(rig.tmp, "BUSY-1"), file_drive(rig.tmp, "FREE-1")
+    fd = os.open(busy.path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        orch = rig.orchestrator()
+        ids = orch.start([busy, free], operator="lee")
+        assert orch.wait(ids, timeout=120)
+    finally:
+        os.close(fd)
+    refused = rig.of(ids[0], JobOutcome)[0]
+    assert (refused.status, refused.state) == ("refused", "failed")
+    assert "in use" in refused.reason
+    assert rig.of(ids[1], JobOutcome)[0].status == "sanitised"
+    assert Path(busy.path).read_bytes()[:4] != b"\0\0\0\0"
