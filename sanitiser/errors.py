@@ -26,6 +26,10 @@ class ConfigError(SanitiserError):
     """Settings or a policy file are invalid."""
 
 
+class OverrideRefusedError(SanitiserError):
+    """An operator's ``--method``/``--category`` cannot be honoured for this drive and policy."""
+
+
 class DriveDetectionError(SanitiserError):
     """Drives could not be enumerated or a device could not be read."""
 

@@ -39,6 +39,12 @@ class Plan:
     overwrite_scheme: str = "zeros"
     """For host overwrite: the named scheme (``zeros``, ``random``, ...)."""
     estimated_seconds: int | None = None
+    standard: str = ""
+    """The standard and revision the policy claims (e.g. ``NIST SP 800-88 Rev. 1 App. A``)."""
+    overwrite_passes: tuple[str, ...] = ()
+    """For host overwrite: the scheme's passes in order (``zeros``, ``random``, ``byte:0xNN``)."""
+    notes: tuple[str, ...] = ()
+    """Further plain facts for the record: operator overrides, hidden sectors, policy notes."""
 
     @property
     def destroy(self) -> bool:

@@ -1,0 +1,1 @@
+"""The shipped sanitisation policies (``*.toml``), loaded by `sanitiser.policy.loader`."""
