@@ -47,6 +47,14 @@ class HealthGrade(StrEnum):
     UNKNOWN = "unknown"
 
 
+class DestinationKind(StrEnum):
+    """What a registered destination does with the devices handed to it."""
+
+    REUSE = "reuse"  # a reuse scheme: refurbished and passed on
+    RECYCLE = "recycle"  # a recycler: materials recovered
+    DESTROY = "destroy"  # a destruction provider: shredded, disintegrated, ...
+
+
 class NistCategory(StrEnum):
     """NIST SP 800-88 sanitisation category."""
 

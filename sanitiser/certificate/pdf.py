@@ -75,6 +75,11 @@ def _fonts() -> tuple[str, str]:
     return "Helvetica", "Helvetica-Bold"
 
 
+def fonts() -> tuple[str, str]:
+    """The (regular, bold) font names to lay text out in (DejaVu Sans when installed)."""
+    return _fonts()
+
+
 def font_coverage(font: str) -> Callable[[str], bool]:
     """Whether the registered font `font` has a glyph for a character."""
     face = getattr(pdfmetrics.getFont(font), "face", None)
@@ -385,14 +390,25 @@ def _asn1_cert(cert: Any) -> Any:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-def sign_pdf(pdf: bytes, signed: SignedRecord, signer: StationSigner) -> bytes:
+def sign_pdf(
+    pdf: bytes,
+    signed: SignedRecord,
+    signer: StationSigner,
+    *,
+    file_name: str | None = None,
+    description: str = "Signed sanitisation record (canonical JSON)",
+    field_name: str = SIGNATURE_FIELD,
+    reason: str = "NIST SP 800-88 certificate of sanitization",
+) -> bytes:
     """Embed the signed record in the PDF and sign it (PAdES B-B) with the station key.
 
     The signature is a certification signature that allows no further changes, so any later
-    edit of the file shows in every validator.
+    edit of the file shows in every validator. The keyword arguments let other signed
+    documents (consignment manifests) reuse this with their own embedded file name,
+    description, signature field and reason.
     """
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    name = record_file_name(signed.certificate_id)
+    name = file_name or record_file_name(signed.certificate_id)
     data = signed.to_bytes()
     ef = embed.EmbeddedFileObject.from_file_data(
         writer,
@@ -408,7 +424,7 @@ def sign_pdf(pdf: bytes, signed: SignedRecord, signer: StationSigner) -> bytes:
             file_spec_string=name,
             file_name=name,
             embedded_data=ef,
-            description="Signed sanitisation record (canonical JSON)",
+            description=description,
             af_relationship=generic.pdf_name("/Source"),
         ),
     )
@@ -425,10 +441,10 @@ def sign_pdf(pdf: bytes, signed: SignedRecord, signer: StationSigner) -> bytes:
         ),
     )
     meta = signers.PdfSignatureMetadata(
-        field_name=SIGNATURE_FIELD,
+        field_name=field_name,
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
-        reason="NIST SP 800-88 certificate of sanitization",
+        reason=reason,
         location=visible(signer.name, 64),
         name=visible(f"{signer.name} ({signer.organisation})", 128),
         certify=True,
