@@ -49,6 +49,9 @@ class LazyGroup(click.Group):
         "cert": "sanitiser.cli:cert_group",
         "wipe": "sanitiser.jobs.commands:wipe",
         "jobs": "sanitiser.jobs.commands:jobs",
+        "audit": "sanitiser.custody.commands:audit",
+        "destinations": "sanitiser.custody.commands:destinations",
+        "consignment": "sanitiser.custody.commands:consignment",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

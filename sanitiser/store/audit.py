@@ -1,0 +1,708 @@
+"""The append-only, hash-chained audit log: one chain per station.
+
+Every custody event (``received`` -> ``sanitised`` -> ``routed`` -> ``handed-over``) and every
+change to the destinations registry or a consignment is one entry. Each station keeps its own
+chain, so benches sharing one PostgreSQL never contend for one global sequence:
+
+- an entry is ``(station, seq, at, kind, subject, ref, actor, data)``; ``seq`` is 1, 2, 3, ...
+  per station, unique together with the station;
+- its canonical bytes are `canonical_json` of those fields (``data`` as a JSON object);
+- ``hash = SHA-256(prev_hash || canonical entry)`` in lower-case hex, where ``prev_hash`` is the
+  raw 32 bytes of the previous entry's hash (64 zero hex digits for the first entry);
+- ``audit_head`` holds each station's last ``(seq, hash)``, moved by compare-and-swap in the same
+  transaction as the insert, so deleting the newest entries is noticed too.
+
+Appends are optimistic: read the head, insert ``seq + 1``, move the head only if it is still
+where it was. A concurrent writer makes the unique ``(station, seq)`` or the head swap fail and
+the whole transaction is retried (`run_in_transaction`). No SQLite-only SQL is used: the same
+code runs on PostgreSQL, where the head row is also locked ``FOR UPDATE``.
+
+What the chain proves: any edit, deletion or reordering of rows by someone who does not also
+recompute every later hash and the head. Anyone with write access can rewrite a whole chain;
+signed consignment manifests carry the head at the time (``audit_anchor``) so such a rewrite
+contradicts a signed document held outside the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, NamedTuple, TypeVar
+from weakref import WeakSet
+
+from sqlalchemy import UniqueConstraint, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from sanitiser.certificate.record import canonical_json
+from sanitiser.domain import Drive
+from sanitiser.errors import CertificateError, RecordStoreError
+from sanitiser.store.repository import Store, drive_key
+
+GENESIS = "0" * 64
+"""The ``prev_hash`` of a station's first entry."""
+
+T = TypeVar("T")
+
+
+class AuditKind(StrEnum):
+    """What an audit entry records."""
+
+    RECEIVED = "received"
+    """A drive was first seen on the bench (it is now in our custody)."""
+    SANITISED = "sanitised"
+    """A certificate was issued for the drive (whatever its outcome)."""
+    ROUTED = "routed"
+    """The drive was put in a consignment for a destination."""
+    HANDED_OVER = "handed-over"
+    """The consignment was collected: the drive left our custody."""
+    DESTINATION_ADDED = "destination-added"
+    DESTINATION_REMOVED = "destination-removed"
+    CONSIGNMENT_OPENED = "consignment-opened"
+    MANIFEST_ISSUED = "manifest-issued"
+    CONSIGNMENT_CLOSED = "consignment-closed"
+
+
+CUSTODY_KINDS = (
+    AuditKind.RECEIVED,
+    AuditKind.SANITISED,
+    AuditKind.ROUTED,
+    AuditKind.HANDED_OVER,
+)
+"""The chain-of-custody events of one drive, in their natural order."""
+
+
+class AuditEntry(SQLModel, table=True):
+    """One audit-log entry. Rows are only ever inserted."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (UniqueConstraint("station", "seq", name="uq_audit_station_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=256, index=True)
+    seq: int
+    at: str = Field(max_length=32)
+    """UTC time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (text, so it hashes identically everywhere)."""
+    kind: str = Field(max_length=32, index=True)
+    subject: str = Field(default="", max_length=512, index=True)
+    """Whom the entry is about: a drive key for custody events, else a destination or
+    consignment."""
+    ref: str = Field(default="", max_length=256, index=True)
+    """The certificate or consignment id the entry refers to."""
+    actor: str = Field(default="", max_length=256)
+    """Who did it (operator, collector)."""
+    data: str = Field(default="{}")
+    """Canonical JSON of the entry's facts."""
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The last entry of each station's chain."""
+
+    __tablename__ = "audit_head"
+
+    station: str = Field(primary_key=True, max_length=256)
+    seq: int
+    hash: str = Field(max_length=64)
+    at: str = Field(default="", max_length=32)
+    """The last entry's time: a new entry is never stamped earlier (times never run back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntryView:
+    """An audit entry as plain values."""
+
+    station: str
+    seq: int
+    at: str
+    kind: str
+    subject: str
+    ref: str
+    actor: str
+    data: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class BrokenLink(NamedTuple):
+    """Where a chain first stops being trustworthy."""
+
+    station: str
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The result of recomputing the audit chains."""
+
+    ok: bool
+    entries: int
+    """How many entries were checked (up to the first broken link of a broken chain)."""
+    first_broken: BrokenLink | None
+    stations: tuple[tuple[str, int], ...] = ()
+    """(station, entries) for every chain checked."""
+
+
+class ChainMovedError(RecordStoreError):
+    """Another writer appended to the same station's chain first; the transaction is retried."""
+
+
+# --- the functional core -------------------------------------------------------------------
+
+
+def utc_stamp(moment: datetime) -> str:
+    """A timezone-aware time as the text an entry stores and hashes (microseconds, UTC)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise RecordStoreError(f"audit time {moment!r} has no timezone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_entry(
+    *,
+    station: str,
+    seq: int,
+    at: str,
+    kind: str,
+    subject: str,
+    ref: str,
+    actor: str,
+    data: Mapping[str, Any],
+) -> bytes:
+    """The canonical bytes of an entry: what its hash covers (with the previous hash)."""
+    try:
+        return canonical_json(
+            {
+                "actor": actor,
+                "at": at,
+                "data": dict(data),
+                "kind": kind,
+                "ref": ref,
+                "seq": seq,
+                "station": station,
+                "subject": subject,
+            }
+        )
+    except CertificateError as e:
+        raise RecordStoreError(f"audit data must be plain JSON (no floats): {e.msg}") from e
+
+
+def entry_hash(prev_hash: str, entry: bytes) -> str:
+    """``SHA-256(prev_hash || entry)`` as lower-case hex; `prev_hash` is hex of 32 bytes."""
+    try:
+        prev = bytes.fromhex(prev_hash)
+    except ValueError as e:
+        raise RecordStoreError(f"previous hash {prev_hash!r} is not hex") from e
+    if len(prev) != 32:
+        raise RecordStoreError(f"previous hash {prev_hash!r} is not 32 bytes")
+    return hashlib.sha256(prev + entry).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry exactly as read from the database (``data`` still text), for checking."""
+
+    station: str
+    seq: int
+    at: str
+    kind: str
+    subject: str
+    ref: str
+    actor: str
+    data: str
+    prev_hash: str
+    hash: str
+
+
+def _entry_problem(entry: StoredEntry, expected_seq: int, expected_prev: str) -> str | None:
+    """Why `entry` does not continue a chain whose next seq and hash are as expected."""
+    if entry.seq < expected_seq:
+        return f"seq {entry.seq} appears twice or out of order"
+    if entry.seq > expected_seq:
+        missing = (
+            f"entry {expected_seq} is missing"
+            if entry.seq == expected_seq + 1
+            else f"entries {expected_seq}-{entry.seq - 1} are missing"
+        )
+        return f"{missing} (deleted?)"
+    if entry.prev_hash != expected_prev:
+        return "its previous-hash link does not match the entry before it (edited or reordered?)"
+    try:
+        data = json.loads(entry.data)
+    except ValueError:
+        return "its data is not valid JSON (edited?)"
+    if not isinstance(data, dict):
+        return "its data is not a JSON object (edited?)"
+    try:
+        if canonical_json(data).decode("utf-8") != entry.data:
+            return "its data is not in canonical form (edited?)"
+        body = canonical_entry(
+            station=entry.station,
+            seq=entry.seq,
+            at=entry.at,
+            kind=entry.kind,
+            subject=entry.subject,
+            ref=entry.ref,
+            actor=entry.actor,
+            data=data,
+        )
+        computed = entry_hash(entry.prev_hash, body)
+    except (CertificateError, RecordStoreError):
+        return "its contents cannot be hashed (edited?)"
+    if computed != entry.hash:
+        return "its contents do not match its hash (edited?)"
+    return None
+
+
+def check_chain(
+    station: str, entries: Iterable[StoredEntry], head: tuple[int, str] | None
+) -> tuple[int, BrokenLink | None]:
+    """Recompute one station's chain.
+
+    Args:
+        station: the station whose chain this is.
+        entries: its entries in seq order.
+        head: the recorded (seq, hash) of its last entry, or None when no head is recorded.
+
+    Returns:
+        (entries checked, the first broken link or None).
+    """
+    expected_seq, expected_prev = 1, GENESIS
+    checked = 0
+    for entry in entries:
+        problem = _entry_problem(entry, expected_seq, expected_prev)
+        if problem is not None:
+            return checked, BrokenLink(station, min(entry.seq, expected_seq), problem)
+        checked += 1
+        expected_seq, expected_prev = entry.seq + 1, entry.hash
+    last_seq = expected_seq - 1
+    if head is None:
+        if checked:
+            return checked, BrokenLink(station, last_seq, "the chain's head record is missing")
+        return checked, None
+    head_seq, head_hash = head
+    if head_seq > last_seq:
+        return checked, BrokenLink(
+            station,
+            last_seq + 1,
+            f"the head says the chain ends at {head_seq} but entries after {last_seq} "
+            "are missing (deleted?)",
+        )
+    if head_seq < last_seq:
+        return checked, BrokenLink(
+            station, head_seq + 1, f"entries after the recorded head {head_seq} (inserted?)"
+        )
+    if head_hash != expected_prev:
+        return checked, BrokenLink(
+            station, last_seq, "the last entry's hash does not match the recorded head"
+        )
+    return checked, None
+
+
+# --- the imperative shell ------------------------------------------------------------------
+
+_TABLES_READY: WeakSet[Engine] = WeakSet()
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create every table of the metadata once per engine (the custody tables register
+    themselves on import; this covers a Store built before they were imported)."""
+    if engine in _TABLES_READY:
+        return
+    SQLModel.metadata.create_all(engine)
+    _TABLES_READY.add(engine)
+
+
+def _retryable(error: SQLAlchemyError) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    if isinstance(error, OperationalError):
+        text = str(error.orig).lower()
+        code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        return "locked" in text or "busy" in text or code in ("40001", "40P01")
+    return False
+
+
+def run_in_transaction(store: Store, work: Callable[[Session], T], *, attempts: int = 60) -> T:
+    """Run `work` in one transaction and commit it, retrying when a concurrent writer wins.
+
+    A unique-key clash, a moved audit head, a locked SQLite database or a PostgreSQL
+    serialisation failure rolls everything back and runs `work` again, so its checks see the
+    other writer's rows. `work` must return plain values, not ORM objects.
+
+    Raises:
+        RecordStoreError: the database failed, or the retries ran out.
+        SanitiserError: whatever `work` raises on purpose (nothing is committed).
+    """
+    ensure_tables(store.engine)
+    last: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            with Session(store.engine) as session:
+                result = work(session)
+                session.commit()
+                return result
+        except ChainMovedError as e:
+            last = e
+        except SQLAlchemyError as e:
+            if not _retryable(e):
+                raise RecordStoreError(f"store error: {e}") from e
+            last = e
+        time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** min(attempt, 7))))  # noqa: S311 - jitter
+    raise RecordStoreError(f"the store stayed busy after {attempts} attempts: {last}")
+
+
+def _view(row: AuditEntry) -> AuditEntryView:
+    return AuditEntryView(
+        row.station,
+        row.seq,
+        row.at,
+        row.kind,
+        row.subject,
+        row.ref,
+        row.actor,
+        json.loads(row.data),
+        row.prev_hash,
+        row.hash,
+    )
+
+
+def _append(
+    session: Session,
+    *,
+    station: str,
+    kind: str,
+    subject: str,
+    ref: str,
+    actor: str,
+    data: Mapping[str, Any],
+    at: datetime | None,
+) -> AuditEntryView:
+    if not station:
+        raise RecordStoreError("an audit entry needs a station")
+    head = session.exec(
+        select(AuditHead)
+        .where(AuditHead.station == station)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    seq, prev = (1, GENESIS) if head is None else (head.seq + 1, head.hash)
+    stamp = utc_stamp(at or datetime.now(UTC))
+    if head is not None and head.at > stamp:
+        stamp = head.at  # another writer's clock (or a retry) ran ahead: keep time monotonic
+    body = canonical_entry(
+        station=station,
+        seq=seq,
+        at=stamp,
+        kind=str(kind),
+        subject=subject,
+        ref=ref,
+        actor=actor,
+        data=data,
+    )
+    digest = entry_hash(prev, body)
+    if head is None:
+        session.add(AuditHead(station=station, seq=seq, hash=digest, at=stamp))
+        session.flush()  # a concurrent first entry clashes here on the primary key
+    else:
+        moved = session.execute(
+            update(AuditHead)
+            .where(col(AuditHead.station) == station, col(AuditHead.seq) == head.seq)
+            .values(seq=seq, hash=digest, at=stamp)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(moved, "rowcount", 1) != 1:
+            raise ChainMovedError(f"the audit chain of {station} moved on; retry")
+    row = AuditEntry(
+        station=station,
+        seq=seq,
+        at=stamp,
+        kind=str(kind),
+        subject=subject,
+        ref=ref,
+        actor=actor,
+        data=canonical_json(dict(data)).decode("utf-8"),
+        prev_hash=prev,
+        hash=digest,
+    )
+    session.add(row)
+    session.flush()  # a concurrent entry with the same seq clashes here
+    return _view(row)
+
+
+def append_event(
+    target: Session | Store,
+    *,
+    station: str,
+    kind: str,
+    subject: str = "",
+    ref: str = "",
+    actor: str = "",
+    data: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEntryView:
+    """Append one entry to `station`'s chain.
+
+    Args:
+        target: a `Store` (the entry is committed on its own, retried under contention) or an
+            open `Session` (the entry joins the caller's transaction; the caller commits and,
+            under contention, retries: `ChainMovedError` or an IntegrityError).
+        station: whose chain.
+        kind: an `AuditKind` value.
+        subject: a drive key for custody events, else the destination or consignment.
+        ref: the certificate or consignment id the entry refers to.
+        actor: who did it.
+        data: plain JSON facts (no floats).
+        at: when (default: now).
+
+    Returns:
+        The entry as written.
+    """
+    facts = dict(data or {})
+    if isinstance(target, Session):
+        return _append(
+            target,
+            station=station,
+            kind=kind,
+            subject=subject,
+            ref=ref,
+            actor=actor,
+            data=facts,
+            at=at,
+        )
+    return run_in_transaction(
+        target,
+        lambda s: _append(
+            s, station=station, kind=kind, subject=subject, ref=ref, actor=actor, data=facts, at=at
+        ),
+    )
+
+
+def _stored(row: AuditEntry) -> StoredEntry:
+    return StoredEntry(
+        row.station,
+        row.seq,
+        row.at,
+        row.kind,
+        row.subject,
+        row.ref,
+        row.actor,
+        row.data,
+        row.prev_hash,
+        row.hash,
+    )
+
+
+def verify_chain(store: Store, station: str | None = None) -> ChainReport:
+    """Recompute every station's chain (or one station's) and report the first broken link.
+
+    Chains are checked in station-name order; checking stops at the first broken chain.
+    """
+    ensure_tables(store.engine)
+    try:
+        with Session(store.engine) as s:
+            heads = {h.station: (h.seq, h.hash) for h in s.exec(select(AuditHead)).all()}
+            names_query = select(AuditEntry.station).distinct()
+            stations = set(s.exec(names_query).all()) | set(heads)
+            if station is not None:
+                stations = {station} & stations if stations else set()
+            total, counts = 0, []
+            for name in sorted(stations):
+                rows = s.exec(
+                    select(AuditEntry)
+                    .where(AuditEntry.station == name)
+                    .order_by(col(AuditEntry.seq), col(AuditEntry.id))
+                    .execution_options(yield_per=1000)
+                )
+                checked, broken = check_chain(name, (_stored(r) for r in rows), heads.get(name))
+                total += checked
+                counts.append((name, checked))
+                if broken is not None:
+                    return ChainReport(False, total, broken, tuple(counts))
+    except SQLAlchemyError as e:
+        raise RecordStoreError(f"cannot read the audit log: {e}") from e
+    return ChainReport(True, total, None, tuple(counts))
+
+
+def entries(
+    store: Store,
+    *,
+    station: str | None = None,
+    subject: str | None = None,
+    ref: str | None = None,
+    kind: str | None = None,
+    limit: int | None = None,
+) -> list[AuditEntryView]:
+    """Audit entries, oldest first; with `limit`, the newest `limit` of them.
+
+    A station's entries are in seq order (their times never run back); entries of different
+    stations are interleaved by time.
+    """
+    ensure_tables(store.engine)
+    query = select(AuditEntry)
+    if station is not None:
+        query = query.where(AuditEntry.station == station)
+    if subject is not None:
+        query = query.where(AuditEntry.subject == subject)
+    if ref is not None:
+        query = query.where(AuditEntry.ref == ref)
+    if kind is not None:
+        query = query.where(AuditEntry.kind == kind)
+    query = query.order_by(
+        col(AuditEntry.at).desc(), col(AuditEntry.station).desc(), col(AuditEntry.seq).desc()
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    try:
+        with Session(store.engine) as s:
+            views = [_view(r) for r in s.exec(query).all()]
+    except SQLAlchemyError as e:
+        raise RecordStoreError(f"cannot read the audit log: {e}") from e
+    views.reverse()
+    return views
+
+
+def chain_head(store: Store, station: str) -> tuple[int, str] | None:
+    """The (seq, hash) of `station`'s last entry, or None before its first."""
+    ensure_tables(store.engine)
+    with Session(store.engine) as s:
+        head = s.get(AuditHead, station)
+        return None if head is None else (head.seq, head.hash)
+
+
+# --- custody events ------------------------------------------------------------------------
+
+
+def record_drive_key(record: Mapping[str, Any]) -> str:
+    """The drive key (`sanitiser.store.drive_key`) of the device a certificate record names."""
+    device = record.get("device") or {}
+    serial, wwn = str(device.get("serial") or ""), str(device.get("wwn") or "")
+    if serial or wwn:
+        return f"{device.get('transport', 'unknown')}:{serial}:{wwn}"
+    return f"path:{device.get('path', '')}"
+
+
+def _last_custody_kind(session: Session, station: str, subject: str) -> str | None:
+    row = session.exec(
+        select(AuditEntry)
+        .where(
+            AuditEntry.station == station,
+            AuditEntry.subject == subject,
+            col(AuditEntry.kind).in_([str(k) for k in CUSTODY_KINDS]),
+        )
+        .order_by(col(AuditEntry.seq).desc())
+        .limit(1)
+    ).first()
+    return None if row is None else row.kind
+
+
+def _received(session: Session, drive: Drive, station: str, actor: str) -> AuditEntryView | None:
+    key = drive_key(drive)
+    last = _last_custody_kind(session, station, key)
+    if last is not None and last != AuditKind.HANDED_OVER:
+        return None
+    return _append(
+        session,
+        station=station,
+        kind=AuditKind.RECEIVED,
+        subject=key,
+        ref="",
+        actor=actor,
+        data={
+            "path": drive.path,
+            "model": drive.model,
+            "serial": drive.serial,
+            "wwn": drive.wwn,
+            "transport": str(drive.transport),
+            "media_kind": str(drive.media_kind),
+            "size_bytes": drive.size_bytes,
+            "simulated": drive.simulated,
+        },
+        at=None,
+    )
+
+
+def record_received(
+    target: Session | Store, drive: Drive, *, station: str, actor: str = ""
+) -> AuditEntryView | None:
+    """Custody begins: append ``received`` for a drive this station does not hold yet.
+
+    Safe to call on every sighting: nothing is appended while the drive is in this station's
+    custody (its last custody event is not ``handed-over``). Call it from
+    `Store.record_drive_seen` with that method's session, or with the Store.
+
+    Returns:
+        The entry appended, or None when the drive was already in custody.
+    """
+    if isinstance(target, Session):
+        return _received(target, drive, station, actor)
+    return run_in_transaction(target, lambda s: _received(s, drive, station, actor))
+
+
+def _sanitised(
+    session: Session, record: Mapping[str, Any], station: str, actor: str
+) -> AuditEntryView | None:
+    cert_id = str(record.get("certificate_id", ""))
+    if not cert_id:
+        raise RecordStoreError("the record has no certificate id")
+    exists = session.exec(
+        select(AuditEntry).where(
+            AuditEntry.ref == cert_id, AuditEntry.kind == str(AuditKind.SANITISED)
+        )
+    ).first()
+    if exists is not None:
+        return None
+    outcome = record.get("outcome") or {}
+    san = record.get("sanitisation") or {}
+    ver = record.get("verification") or {}
+    operator = record.get("operator") or {}
+    return _append(
+        session,
+        station=station,
+        kind=AuditKind.SANITISED,
+        subject=record_drive_key(record),
+        ref=cert_id,
+        actor=actor or str(operator.get("name") or ""),
+        data={
+            "certificate_id": cert_id,
+            "record_sha256": hashlib.sha256(canonical_json(dict(record))).hexdigest(),
+            "status": str(outcome.get("status", "")),
+            "method": str(san.get("method", "")),
+            "nist_category": str(san.get("nist_category", "")),
+            "verification": str(ver.get("result", "")),
+            "simulated": bool(record.get("simulated")),
+        },
+        at=None,
+    )
+
+
+def record_sanitised(
+    target: Session | Store,
+    record: Mapping[str, Any],
+    *,
+    station: str | None = None,
+    actor: str = "",
+) -> AuditEntryView | None:
+    """Append ``sanitised`` for an issued certificate's record (once per certificate id).
+
+    Args:
+        target: a Store or an open Session (see `append_event`).
+        record: the certificate record (``SignedRecord.record``), whatever its outcome.
+        station: whose chain (default: the record's station).
+        actor: who (default: the record's operator).
+
+    Returns:
+        The entry appended, or None when this certificate was already recorded.
+    """
+    name = station or str(record.get("station") or "")
+    if isinstance(target, Session):
+        return _sanitised(target, record, name, actor)
+    return run_in_transaction(target, lambda s: _sanitised(s, record, name, actor))

@@ -1,0 +1,329 @@
+"""Handover end to end: destinations, consignments of real signed certificates, the signed
+manifest (checked with poppler's pdfsig and pyHanko), closing, and the custody chain."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+
+from sanitiser.certificate.issue import issue_certificate
+from sanitiser.certificate.pdf import embedded_files
+from sanitiser.certificate.record import Destination
+from sanitiser.certificate.samples import (
+    SamplePki,
+    make_pki,
+    sample_context,
+    sample_drive,
+    sample_health,
+    sample_outcome,
+)
+from sanitiser.certificate.sign import check_signature, parse_envelope
+from sanitiser.custody.manifest import (
+    CSV_COLUMNS,
+    MANIFEST_FIELD,
+    MANIFEST_SCHEMA,
+    csv_of_manifest,
+    issue_manifest,
+    manifest_file_name,
+    stored_manifest,
+)
+from sanitiser.domain import HealthGrade, OutcomeStatus, Transport
+from sanitiser.runner import SubprocessRunner
+from sanitiser.store import Store
+from sanitiser.store.audit import (
+    AuditKind,
+    entries,
+    record_received,
+    record_sanitised,
+    verify_chain,
+)
+from sanitiser.store.consignments import (
+    ConsignmentError,
+    add_certificates,
+    close_consignment,
+    consignment_items,
+    consignment_of,
+    get_consignment,
+    open_consignment,
+)
+from sanitiser.store.destinations import (
+    DestinationError,
+    add_destination,
+    list_destinations,
+    remove_destination,
+)
+
+RUN = SubprocessRunner()
+STATION = "bench-01"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> SamplePki:
+    """An organisation with station bench-01."""
+    return make_pki(tmp_path_factory.mktemp("pki"), station=STATION)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """A store on an SQLite file, with a reuse scheme and a destruction provider."""
+    s = Store(f"sqlite:///{tmp_path / 'custody.db'}")
+    add_destination(
+        s,
+        "London Device Bank",
+        kind="reuse",
+        contact="collections@devicebank.example, 020 7946 0001",
+        accepts="ssd,hdd,nvme",
+        scheme="Reuse programme RP-7",
+        station=STATION,
+        actor="ana",
+    )
+    add_destination(
+        s,
+        "ShredCo",
+        kind="destroy",
+        contact="ops@shredco.example",
+        accepts=["hdd", "ssd", "nvme", "usb-flash"],
+        scheme="ISO/IEC 21964 H-5",
+        station=STATION,
+    )
+    return s
+
+
+def _issue(
+    store: Store,
+    pki: SamplePki,
+    serial: str,
+    *,
+    transport: Transport = Transport.SATA,
+    rotational: bool = False,
+    removable: bool = False,
+    status: OutcomeStatus = OutcomeStatus.SANITISED,
+    grade: HealthGrade = HealthGrade.A,
+    route: str = "external-reuse",
+) -> str:
+    """Receive a drive, issue its certificate and keep it, as the bench does."""
+    drive = dataclasses.replace(
+        sample_drive(simulated=True),
+        serial=serial,
+        transport=transport,
+        rotational=rotational,
+        removable=removable,
+        wwn="",
+        path=f"/dev/{serial.lower()}",
+    )
+    record_received(store, drive, station=STATION, actor="ana")
+    context = dataclasses.replace(sample_context(), destination=Destination(route=route))
+    issued = issue_certificate(
+        sample_outcome(status), drive, sample_health(grade), context, pki.signer
+    )
+    store.save_certificate(issued.certificate_id, issued.record_json, serial=serial, pdf=issued.pdf)
+    record_sanitised(store, issued.signed.record, station=STATION)
+    return issued.certificate_id
+
+
+def test_consignment_round_trip(store: Store, pki: SamplePki, tmp_path: Path) -> None:
+    """Open -> add -> signed manifest (pdfsig + pyHanko valid, CSV rows) -> close: devices are
+    handed over, each drive's custody chain reads received..handed-over, the log verifies."""
+    ids = [
+        _issue(store, pki, "SSD0001"),
+        _issue(store, pki, "HDD0002", rotational=True, grade=HealthGrade.B),
+        _issue(store, pki, "NVME0003", transport=Transport.NVME),
+    ]
+    con = open_consignment(store, "London Device Bank", station=STATION, operator="ana")
+    assert con.is_open
+    added = add_certificates(store, con.id, ids, station=STATION, operator="ana")
+    assert [i.media_kind for i in added] == ["ssd", "hdd", "nvme"]
+
+    manifest = issue_manifest(store, con.id, pki.signer, station=STATION, operator="ana")
+    pdf_path = tmp_path / "manifest.pdf"
+    pdf_path.write_bytes(manifest.pdf)
+    result = RUN.run(["pdfsig", str(pdf_path)])
+    assert result.returncode == 0, result.stderr
+    assert "Signature Validation: Signature is Valid." in result.stdout
+    assert "Total document signed" in result.stdout
+
+    reader = PdfFileReader(io.BytesIO(manifest.pdf))
+    (sig,) = reader.embedded_signatures
+    assert sig.field_name == MANIFEST_FIELD
+    root = asn1_x509.Certificate.load(pki.signer.org_ca.public_bytes(serialization.Encoding.DER))
+    status = validate_pdf_signature(sig, ValidationContext(trust_roots=[root]))
+    assert status.intact
+    assert status.valid
+    assert status.trusted
+    files = dict(embedded_files(reader))
+    assert files == {manifest_file_name(con.id): manifest.envelope}
+    signed = parse_envelope(files[manifest_file_name(con.id)])
+    check_signature(signed)
+    record = signed.record
+    assert record["schema"] == MANIFEST_SCHEMA
+    assert [i["certificate_id"] for i in record["items"]] == ids
+    assert record["destination"]["name"] == "London Device Bank"
+    assert record["audit_anchor"]["station"] == STATION
+
+    rows = list(csv.DictReader(io.StringIO(manifest.csv.decode("utf-8"))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [r["certificate_id"] for r in rows] == ids
+    assert [r["serial"] for r in rows] == ["SSD0001", "HDD0002", "NVME0003"]
+    assert {r["method"] for r in rows} == {"ata-sanitize-crypto-scramble"}
+    assert [r["health_grade"] for r in rows] == ["A", "B", "A"]
+    assert {r["consignment_id"] for r in rows} == {con.id}
+    assert hashlib.sha256(manifest.csv).hexdigest() == record["csv_sha256"]
+
+    text = RUN.run(["pdftotext", "-layout", str(pdf_path), "-"]).stdout
+    for fact in ("Consignment manifest", "London Device Bank", "HDD0002", "SIMULATED", ids[0]):
+        assert fact in text, fact
+
+    closed = close_consignment(
+        store, con.id, collector="Bob Collector", operator="ana", station=STATION
+    )
+    assert (closed.state, closed.collector, closed.closed_by) == ("closed", "Bob Collector", "ana")
+    assert closed.manifest_sha256 == manifest.sha256
+    assert all(i.handed_over for i in consignment_items(store, con.id))
+    for cert_id in ids:
+        item = consignment_of(store, cert_id)
+        assert item is not None
+        assert item.handed_over
+        trail = [e.kind for e in entries(store, subject=item.drive_key)]
+        assert trail == ["received", "sanitised", "routed", "handed-over"]
+    (handover,) = entries(store, ref=ids[1], kind=AuditKind.HANDED_OVER)
+    assert handover.actor == "ana"
+    assert handover.data["collector"] == "Bob Collector"
+    assert handover.data["manifest_sha256"] == manifest.sha256
+    assert verify_chain(store).ok
+
+    kept = stored_manifest(store, con.id)
+    assert kept is not None
+    assert (kept.pdf, kept.csv) == (manifest.pdf, manifest.csv)
+    assert csv_of_manifest(kept.signed.record) == manifest.csv
+
+
+def test_a_certificate_is_added_once_only(store: Store, pki: SamplePki) -> None:
+    """The same certificate twice (in one call, again later, or in another consignment) is
+    refused with a clear error, and a refused call adds nothing."""
+    a, b = _issue(store, pki, "SSD0101"), _issue(store, pki, "SSD0102")
+    con = open_consignment(store, "London Device Bank", station=STATION)
+    with pytest.raises(ConsignmentError, match="named twice"):
+        add_certificates(store, con.id, [a, a], station=STATION)
+    add_certificates(store, con.id, [a], station=STATION)
+    with pytest.raises(ConsignmentError, match=f"{a} is already in this consignment"):
+        add_certificates(store, con.id, [b, a], station=STATION)
+    assert [i.certificate_id for i in consignment_items(store, con.id)] == [a]
+    other = open_consignment(store, "ShredCo", station=STATION)
+    with pytest.raises(ConsignmentError, match=f"already in consignment {con.id}"):
+        add_certificates(store, other.id, [a], station=STATION)
+    assert len(entries(store, kind=AuditKind.ROUTED)) == 1
+
+
+def test_a_closed_consignment_takes_nothing(store: Store, pki: SamplePki) -> None:
+    """After closing, adding or closing again is refused."""
+    a, b = _issue(store, pki, "SSD0201"), _issue(store, pki, "SSD0202")
+    con = open_consignment(store, "London Device Bank", station=STATION)
+    add_certificates(store, con.id, [a], station=STATION)
+    issue_manifest(store, con.id, pki.signer, station=STATION)
+    close_consignment(store, con.id, collector="Bob", operator="ana", station=STATION)
+    with pytest.raises(ConsignmentError, match="is closed"):
+        add_certificates(store, con.id, [b], station=STATION)
+    with pytest.raises(ConsignmentError, match="is closed"):
+        close_consignment(store, con.id, collector="Eve", operator="ana", station=STATION)
+    view = get_consignment(store, con.id)
+    assert view is not None
+    assert view.collector == "Bob"
+
+
+def test_a_device_kind_the_destination_does_not_accept_is_refused(
+    store: Store, pki: SamplePki
+) -> None:
+    """A USB stick cannot go to a scheme that accepts only ssd, hdd and nvme."""
+    stick = _issue(
+        store, pki, "USB0301", transport=Transport.USB, removable=True, route="destruction"
+    )
+    con = open_consignment(store, "London Device Bank", station=STATION)
+    with pytest.raises(DestinationError, match="does not accept usb-flash devices"):
+        add_certificates(store, con.id, [stick], station=STATION)
+    shred = open_consignment(store, "ShredCo", station=STATION)
+    assert add_certificates(store, shred.id, [stick], station=STATION)
+
+
+def test_a_failed_device_goes_to_destruction_only(store: Store, pki: SamplePki) -> None:
+    """A device whose sanitisation failed is refused by a reuse scheme, taken for destruction."""
+    failed = _issue(store, pki, "SSD0401", status=OutcomeStatus.FAILED)
+    reuse = open_consignment(store, "London Device Bank", station=STATION)
+    with pytest.raises(DestinationError, match="not sanitised"):
+        add_certificates(store, reuse.id, [failed], station=STATION)
+    shred = open_consignment(store, "ShredCo", station=STATION)
+    (item,) = add_certificates(store, shred.id, [failed], station=STATION)
+    assert item.outcome == "failed"
+
+
+def test_a_sanitised_device_follows_its_recorded_route(store: Store, pki: SamplePki) -> None:
+    """A record routed to external reuse may not be sent to a destruction provider."""
+    ok = _issue(store, pki, "SSD0501")
+    shred = open_consignment(store, "ShredCo", station=STATION)
+    with pytest.raises(DestinationError, match="routes the device to external-reuse"):
+        add_certificates(store, shred.id, [ok], station=STATION)
+
+
+def test_close_needs_a_current_manifest(store: Store, pki: SamplePki) -> None:
+    """Closing without a manifest, or after adding a device to a manifested consignment, is
+    refused until the manifest is made again."""
+    a, b = _issue(store, pki, "SSD0601"), _issue(store, pki, "SSD0602")
+    con = open_consignment(store, "London Device Bank", station=STATION)
+    add_certificates(store, con.id, [a], station=STATION)
+    with pytest.raises(ConsignmentError, match="no current manifest"):
+        close_consignment(store, con.id, collector="Bob", operator="ana", station=STATION)
+    issue_manifest(store, con.id, pki.signer, station=STATION)
+    add_certificates(store, con.id, [b], station=STATION)
+    with pytest.raises(ConsignmentError, match="no current manifest"):
+        close_consignment(store, con.id, collector="Bob", operator="ana", station=STATION)
+    again = issue_manifest(store, con.id, pki.signer, station=STATION)
+    assert again.signed.record["count"] == 2
+    closed = close_consignment(store, con.id, collector="Bob", operator="ana", station=STATION)
+    assert closed.items == 2
+    with pytest.raises(ConsignmentError, match="collector"):
+        close_consignment(store, "x", collector=" ", operator="ana", station=STATION)
+
+
+def test_unknown_certificates_and_destinations_are_clear_errors(store: Store) -> None:
+    """Unknown ids and names say what is missing."""
+    with pytest.raises(DestinationError, match="no destination 'Nowhere'"):
+        open_consignment(store, "Nowhere", station=STATION)
+    con = open_consignment(store, "ShredCo", station=STATION)
+    with pytest.raises(ConsignmentError, match="no certificate nope in the store"):
+        add_certificates(store, con.id, ["nope"], station=STATION)
+
+
+def test_destination_registry(store: Store) -> None:
+    """Destinations validate their kind and device kinds, cannot be added twice, and cannot
+    be removed while a consignment for them is open."""
+    with pytest.raises(DestinationError, match="unknown device kind 'floppy'"):
+        add_destination(
+            store, "X", kind="reuse", contact="c", accepts="hdd,floppy", station=STATION
+        )
+    with pytest.raises(DestinationError, match="unknown destination kind"):
+        add_destination(store, "X", kind="landfill", contact="c", accepts="hdd", station=STATION)
+    with pytest.raises(DestinationError, match="exists already"):
+        add_destination(
+            store, "ShredCo", kind="destroy", contact="c", accepts="hdd", station=STATION
+        )
+    con = open_consignment(store, "ShredCo", station=STATION)
+    with pytest.raises(DestinationError, match=f"open consignment.*{con.id}"):
+        remove_destination(store, "ShredCo", station=STATION)
+    remove_destination(store, "London Device Bank", station=STATION)
+    assert [d.name for d in list_destinations(store)] == ["ShredCo"]
+    assert len(list_destinations(store, include_removed=True)) == 2
+    with pytest.raises(DestinationError, match="removed"):
+        open_consignment(store, "London Device Bank", station=STATION)
+    kinds = [e.kind for e in entries(store, station=STATION)]
+    assert kinds.count("destination-added") == 2
+    assert kinds.count("destination-removed") == 1
+    assert verify_chain(store).ok
