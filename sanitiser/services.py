@@ -113,7 +113,9 @@ def assess_drives(services: Services, drives: Sequence[Drive]) -> list[DriveStat
     state = services.system_state()
     statuses = [services.status_of(d, state) for d in drives]
     for st in statuses:
-        services.store.record_drive_seen(st.drive, st.health, st.protection)
+        services.store.record_drive_seen(
+            st.drive, st.health, st.protection, station=services.settings.station
+        )
     return statuses
 
 

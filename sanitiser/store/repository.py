@@ -144,8 +144,16 @@ class Store:
         except SQLAlchemyError as e:
             raise RecordStoreError(f"store error ({_safe_url(self.url)}): {e}") from e
 
-    def record_drive_seen(self, drive: Drive, health: Health, protection: Protection) -> None:
-        """Insert or refresh the record of a drive the bench has seen."""
+    def record_drive_seen(
+        self, drive: Drive, health: Health, protection: Protection, *, station: str = ""
+    ) -> None:
+        """Insert or refresh the record of a drive the bench has seen.
+
+        With `station`, a drive the bench may work on (not protected) enters that station's
+        custody: a ``received`` event is chained in the audit log, once per custody.
+        """
+        from sanitiser.store.audit import record_received  # noqa: PLC0415 - import cycle
+
         key = drive_key(drive)
         now = _now()
         with self._session() as s:
@@ -171,6 +179,8 @@ class Store:
             row.simulated = drive.simulated
             row.last_seen = now
             s.add(row)
+            if station and not protection.protected:
+                record_received(s, drive, station=station)
 
     def drives(self) -> list[DriveView]:
         """All drives seen, most recent first."""

@@ -107,3 +107,19 @@ def test_cert_export_by_id_from_the_store_verifies(tmp_path: Path) -> None:
     verdict = sanitiser("verify", str(out_json), "--certs", str(pki.certs), "--json")
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
     assert json.loads(verdict.stdout)["valid"] is True
+
+
+def test_scanning_twice_puts_each_usable_drive_in_custody_once() -> None:
+    """`received` is chained once per usable drive however often it is seen; never for protected."""
+    from sanitiser.store.audit import entries, verify_chain
+
+    assert sanitiser("scan", "--lab").returncode == 0
+    out = sanitiser("scan", "--json", "--lab")
+    drives = json.loads(out.stdout)
+    store = Store(load_settings().effective_database_url)
+    received = entries(store, kind="received")
+    subjects = [e.subject for e in received]
+    assert len(subjects) == len(set(subjects))
+    usable = [d for d in drives if not d["protected"]]
+    assert len(received) == len(usable)
+    assert verify_chain(store).ok
