@@ -144,7 +144,7 @@ class _Running:
     policy: str = ""
     cancel: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     chosen: str = ""
     """The technique being run (once planned)."""
@@ -244,7 +244,10 @@ class Orchestrator:
         self._lock = threading.Lock()
         self._signer: StationSigner | None = None
         self._signer_lock = threading.Lock()
-        self._unsubscribe_store = self.bus.subscribe(self._record_event)
+        # The store consumes the same stream on its own dispatcher thread, so a slow disk
+        # (every commit is fsync'd) never holds up the TUI's events.
+        self._records = EventBus()
+        self._records.subscribe(self._record_event)
 
     # --- the public API -------------------------------------------------------------------
 
@@ -373,12 +376,12 @@ class Orchestrator:
                 run.thread.join(left)
                 if run.thread.is_alive():
                     return False
-        return self.bus.drain(
-            timeout=30 if deadline is None else max(1.0, deadline - time.monotonic())
-        )
+        left = 30.0 if deadline is None else max(1.0, deadline - time.monotonic())
+        return self._records.drain(timeout=left) and self.bus.drain(timeout=left)
 
     def close(self) -> None:
         """Deliver the remaining events and stop the event thread (jobs must have ended)."""
+        self._records.close()
         self.bus.close()
 
     def restart(self, job_id: str, *, operator: str) -> str:
@@ -461,6 +464,7 @@ class Orchestrator:
     # --- events ---------------------------------------------------------------------------
 
     def _publish(self, event: JobEvent) -> None:
+        self._records.publish(event)
         self.bus.publish(event)
 
     def _log(self, run: _Running, message: str, level: str = "info") -> None:
@@ -508,10 +512,12 @@ class Orchestrator:
         except StaleJobStateError as exc:
             log.warning("job %s was moved by someone else: %s", run.job_id, exc)
             self._log(run, f"stopped: {exc}", "error")
+        except SanitiserError as exc:
+            log.warning("job %s failed: %s", run.job_id, exc.msg)
+            self._end(run, JobState.FAILED, reason=exc.msg, status="failed")
         except Exception as exc:  # the job must end recorded, whatever broke
             log.exception("job %s failed unexpectedly", run.job_id)
-            reason = exc.msg if isinstance(exc, SanitiserError) else f"internal error: {exc!r}"
-            self._end(run, JobState.FAILED, reason=reason, status="failed")
+            self._end(run, JobState.FAILED, reason=f"internal error: {exc!r}", status="failed")
         finally:
             view = self.store.job(run.job_id)
             if view is not None and JobState(view.state) not in ACTIVE:
@@ -522,10 +528,10 @@ class Orchestrator:
 
     def _move(self, run: _Running, new: JobState, *, why: str = "", **detail: Any) -> None:
         """Journal the transition (write-ahead), then announce it."""
-        with run.lock:
+        with run.lock:  # announced under the lock too: the stream keeps the journal's order
             previous = run.journal.state
             run.journal.move(new, why=why, **detail)
-        self._publish(JobPhase(run.job_id, run.drive.path, new.value, previous.value, why))
+            self._publish(JobPhase(run.job_id, run.drive.path, new.value, previous.value, why))
 
     def _end(
         self, run: _Running, state: JobState, *, reason: str, status: str, **detail: Any
@@ -547,10 +553,12 @@ class Orchestrator:
     def _on_progress(self, run: _Running, ev: ProgressEvent) -> None:
         """Called from the method's ticker thread: publish, and note the verify phase."""
         if ev.phase.lower().startswith("verif") and run.journal.state is JobState.SANITISING:
-            try:
-                self._move(run, JobState.VERIFYING, why=ev.phase)
-            except (StaleJobStateError, SanitiserError) as exc:
-                log.warning("job %s: %s", run.job_id, exc)
+            with run.lock:  # re-checked under the lock: the worker may have moved on
+                try:
+                    if run.journal.state is JobState.SANITISING:
+                        self._move(run, JobState.VERIFYING, why=ev.phase)
+                except SanitiserError as exc:  # the ticker thread must never die of it
+                    log.warning("job %s: %s", run.job_id, exc)
         self._publish(
             JobProgress(
                 run.job_id, run.drive.path, ev.phase, ev.bytes_done, ev.total, ev.mbps_avg, ev.eta_s
@@ -573,10 +581,14 @@ class Orchestrator:
             caps = self.deps.probe(claim.drive, runner)
             for note in caps.notes:
                 self._log(run, f"probe: {note}")
-            policy = self.deps.load_policy(run.policy)
-            plan = self.deps.select_method(
-                claim.drive, caps, health, policy, technique_override=run.technique
-            )
+            try:
+                policy = self.deps.load_policy(run.policy)
+                plan = self.deps.select_method(
+                    claim.drive, caps, health, policy, technique_override=run.technique
+                )
+            except SanitiserError as exc:
+                self._end(run, JobState.FAILED, reason=exc.msg, status="refused")
+                return
             run.policy_name = plan.policy_name
             self.store.update_job_detail(
                 run.job_id,
@@ -750,7 +762,7 @@ class Orchestrator:
         reason = f"the bench stopped (crash, kill or power loss) while the job was {state}{known}"
         journal = JobJournal(self.store, view.id, state)
         try:
-            journal.move(
+            after = journal.move(
                 JobState.INTERRUPTED,
                 why=reason,
                 reason=reason,
@@ -761,6 +773,7 @@ class Orchestrator:
             return False
         device = str(view.detail.get("device", ""))
         self._publish(JobPhase(view.id, device, JobState.INTERRUPTED.value, state.value, reason))
+        self._publish(outcome_of(after))
         return True
 
     def _resume(self, view: JobView) -> str:

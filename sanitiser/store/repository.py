@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, SQLModel, create_engine, select, update
 
 from sanitiser.domain import Drive, Health, Protection
 from sanitiser.errors import RecordStoreError
@@ -352,6 +352,61 @@ class Store:
             row = s.get(Job, job_id)
             return None if row is None else _job_view(row)
 
+    def _change_job(
+        self,
+        job_id: str,
+        change: Callable[[str, dict[str, Any]], str],
+        event: Callable[[str], JobEvent | None] = lambda _old: None,
+    ) -> JobView:
+        """Apply `change(state, facts) -> new state` (it edits `facts` in place) atomically.
+
+        A compare-and-set: the row is written only if its state and facts are still what was
+        read (on SQLite and PostgreSQL alike, whatever the isolation level); otherwise it is
+        read again and `change` re-applied, so concurrent updates from other threads or
+        processes are never lost. `event(old_state)` may add a journal entry in the same
+        transaction.
+        """
+        for _ in range(_CAS_ATTEMPTS):
+            with self._session() as s:
+                row = s.get(Job, job_id)
+                if row is None:
+                    raise StaleJobStateError(f"no job {job_id}")
+                old_state, old_detail = row.state, row.detail
+                facts = json.loads(old_detail)
+                new_state = change(old_state, facts)
+                new_detail = json.dumps(facts, sort_keys=True, default=str)
+                now = _now()
+                done = s.exec(
+                    update(Job)
+                    .where(
+                        Job.id == job_id,  # type: ignore[arg-type]
+                        Job.state == old_state,  # type: ignore[arg-type]
+                        Job.detail == old_detail,  # type: ignore[arg-type]
+                    )
+                    .values(state=new_state, detail=new_detail, updated_at=now)
+                )
+                if done.rowcount != 1:
+                    s.rollback()
+                    continue
+                entry = event(old_state)
+                if entry is not None:
+                    s.add(entry)
+                view = _job_view(row)
+            return JobView(
+                view.id,
+                view.drive_key,
+                view.serial,
+                new_state,
+                view.method,
+                view.station,
+                view.operator,
+                view.simulated,
+                view.created_at,
+                now,
+                facts,
+            )
+        raise RecordStoreError(f"job {job_id} kept changing under us; try again")
+
     def transition_job(
         self,
         job_id: str,
@@ -364,42 +419,32 @@ class Store:
         """Move a job from one of `expected` to `state`, journalling it, in one transaction.
 
         `detail` is merged into the job's facts (a value of None removes the key); `event` is
-        written with the journal entry. Nothing is written unless the job is in `expected`.
+        written with the journal entry. Nothing is written unless the job is in `expected`;
+        the check and the write are one atomic compare-and-set.
 
         Raises:
             StaleJobStateError: the job is not in an expected state (or does not exist).
         """
-        now = _now()
-        with self._session() as s:
-            row = s.get(Job, job_id)
-            if row is None:
-                raise StaleJobStateError(f"no job {job_id}")
-            if row.state not in expected:
+
+        def change(current: str, facts: dict[str, Any]) -> str:
+            if current not in expected:
                 raise StaleJobStateError(
-                    f"job {job_id} is {row.state}, not {' or '.join(sorted(expected))}"
+                    f"job {job_id} is {current}, not {' or '.join(sorted(expected))}"
                 )
-            facts = json.loads(row.detail)
-            for key, value in detail.items():
-                if value is None:
-                    facts.pop(key, None)
-                else:
-                    facts[key] = value
-            data = {"from": row.state, "to": state, **(event or {})}
-            s.add(
-                JobEvent(
-                    job_id=job_id,
-                    at=now,
-                    kind="transition",
-                    state=state,
-                    data=json.dumps(data, sort_keys=True, default=str),
-                )
+            _merge(facts, detail)
+            return state
+
+        def entry(current: str) -> JobEvent:
+            data = {"from": current, "to": state, **(event or {})}
+            return JobEvent(
+                job_id=job_id,
+                at=_now(),
+                kind="transition",
+                state=state,
+                data=json.dumps(data, sort_keys=True, default=str),
             )
-            row.detail = json.dumps(facts, sort_keys=True, default=str)
-            row.state = state
-            row.updated_at = now
-            s.add(row)
-            s.flush()
-            return _job_view(row)
+
+        return self._change_job(job_id, change, entry)
 
     def append_job_event(self, job_id: str, kind: str, data: Mapping[str, Any]) -> None:
         """Append a non-transition entry (log, outcome, progress) to a job's journal."""
@@ -418,20 +463,16 @@ class Store:
             )
 
     def update_job_detail(self, job_id: str, **detail: Any) -> None:
-        """Merge facts into a job without changing its state (None removes a key)."""
-        with self._session() as s:
-            row = s.get(Job, job_id)
-            if row is None:
-                raise RecordStoreError(f"no job {job_id}")
-            facts = json.loads(row.detail)
-            for key, value in detail.items():
-                if value is None:
-                    facts.pop(key, None)
-                else:
-                    facts[key] = value
-            row.detail = json.dumps(facts, sort_keys=True, default=str)
-            row.updated_at = _now()
-            s.add(row)
+        """Merge facts into a job without changing its state (None removes a key); atomic."""
+
+        def change(current: str, facts: dict[str, Any]) -> str:
+            _merge(facts, detail)
+            return current
+
+        try:
+            self._change_job(job_id, change)
+        except StaleJobStateError as exc:
+            raise RecordStoreError(str(exc)) from exc
 
     def job_events(self, job_id: str) -> list[JobEventView]:
         """A job's journal, oldest first."""
@@ -490,6 +531,19 @@ class Store:
                 )
             )
         return cert_id
+
+
+_CAS_ATTEMPTS = 200
+"""Compare-and-set retries of a job update before giving up (each is one short transaction)."""
+
+
+def _merge(facts: dict[str, Any], detail: Mapping[str, Any]) -> None:
+    """Merge `detail` into `facts`; a value of None removes the key."""
+    for key, value in detail.items():
+        if value is None:
+            facts.pop(key, None)
+        else:
+            facts[key] = value
 
 
 def _safe_url(url: str) -> str:

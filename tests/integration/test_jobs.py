@@ -527,3 +527,38 @@ def test_a_drive_in_use_is_refused_by_the_guard_and_the_others_go_on(rig: Rig) -
     assert "in use" in refused.reason
     assert rig.of(ids[1], JobOutcome)[0].status == "sanitised"
     assert Path(busy.path).read_bytes()[:4] != b"\0\0\0\0"
+
+
+def test_concurrent_job_updates_are_never_lost(tmp_path: Path) -> None:
+    """Eight threads merging facts into one job while it changes state: every fact and every
+    transition is kept (the updates are compare-and-set, not read-modify-write)."""
+    store = Store(f"sqlite:///{tmp_path / 'cas.db'}")
+    job_id = store.create_job_record(file_drive(tmp_path, "CAS-1"), station=STATION)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(15):
+                store.update_job_detail(job_id, **{f"w{n}-{i}": i})
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for a, b in [("queued", "probing"), ("probing", "sanitising"), ("sanitising", "failed")]:
+        store.transition_job(job_id, {a}, b, reason=f"to {b}")
+    for t in threads:
+        t.join()
+    assert errors == []
+    view = store.job(job_id)
+    assert view is not None
+    assert view.state == "failed"
+    assert view.detail["reason"] == "to failed"
+    assert sum(1 for k in view.detail if k.startswith("w")) == 8 * 15
+    assert states_of_store(store, job_id) == ["queued", "probing", "sanitising", "failed"]
+
+
+def states_of_store(store: Store, job_id: str) -> list[str]:
+    """The states of a job from its journal."""
+    return [e.state for e in store.job_events(job_id) if e.kind == "transition"]

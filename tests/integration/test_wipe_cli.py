@@ -1,0 +1,161 @@
+"""`sanitiser wipe` and `sanitiser jobs` in a subprocess, as automation runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sanitiser.lab.bench import PATTERN_MAGIC
+from sanitiser.store import Store
+
+OUTCOME_KEYS = {"method", "nist_category", "verified", "status", "reason", "certificate_id"}
+
+
+def sanitiser(
+    tmp_path: Path, *args: str, stdin: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with the test's isolated settings, in tmp_path (certs there too)."""
+    env = dict(os.environ)
+    env.update(
+        SANITISER_CERTS_DIR=str(tmp_path / "certs"),
+        SANITISER_LAB_DRIVE_MIB="4",
+        SANITISER_POLL_INTERVAL="0.01",
+        SANITISER_STATION="bench-ci",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "sanitiser", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        timeout=timeout,
+    )
+
+
+def lines(out: str) -> list[dict[str, Any]]:
+    """Every stdout line is one JSON object."""
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def outcomes(out: str) -> dict[str, dict[str, Any]]:
+    """The final outcome object per device."""
+    return {o["device"]: o for o in lines(out) if o["event"] == "outcome"}
+
+
+def lab_file(data: Path, serial: str) -> Path:
+    """The backing file of a lab drive."""
+    return data / "lab" / f"{serial}.img"
+
+
+def test_wipe_lab_drives_prints_json_lines_and_exits_zero(
+    tmp_path: Path, isolated_settings: Path
+) -> None:
+    """Two lab drives: JSON event lines, one outcome each with the contract keys, certificates
+    kept in the store, operator and station recorded, exit 0."""
+    out = sanitiser(
+        tmp_path,
+        "wipe",
+        "--lab",
+        "lab-nvme0",
+        "lab-sata-ssd0",
+        "--method",
+        "auto",
+        "--operator",
+        "tech-7",
+        "--yes",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    events = lines(out.stdout)
+    assert {"phase", "log", "outcome"} <= {e["event"] for e in events}
+    final = outcomes(out.stdout)
+    assert len(final) == 2
+    store = Store(f"sqlite:///{isolated_settings / 'sanitiser.db'}")
+    for o in final.values():
+        assert o.keys() >= OUTCOME_KEYS
+        assert (o["status"], o["verified"], o["nist_category"]) == ("sanitised", True, "purge")
+        assert (o["operator"], o["station"]) == ("tech-7", "bench-ci")
+        assert store.certificate_record(o["certificate_id"]) is not None
+    for serial in ("SIM-NVME-0001", "SIM-SSD-0001"):
+        assert PATTERN_MAGIC not in lab_file(isolated_settings, serial).read_bytes()[: 1 << 16]
+    listed = json.loads(sanitiser(tmp_path, "jobs", "--json").stdout)
+    assert sorted(j["state"] for j in listed) == ["routed", "routed"]
+    assert {j["operator"] for j in listed} == {"tech-7"}
+
+
+def test_a_refused_method_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
+    """A technique the policy does not accept for the drive: status refused, exit 1."""
+    out = sanitiser(
+        tmp_path, "wipe", "--lab", "lab-usb-flash0", "--method", "nvme-sanitize-crypto",
+        "--yes", "--json",
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    [o] = outcomes(out.stdout).values()
+    assert o.keys() >= OUTCOME_KEYS
+    assert o["status"] == "refused"
+    assert "does not accept" in o["reason"]
+    assert o["certificate_id"] is None
+
+
+def test_the_system_disk_is_refused_even_with_yes(tmp_path: Path) -> None:
+    """The disk holding / is refused with the guard's reason, nothing runs, exit non-zero."""
+    root = os.stat("/").st_dev
+    name = Path(f"/sys/dev/block/{os.major(root)}:{os.minor(root)}").resolve()
+    disk = name.parent.name if (name / "partition").exists() else name.name
+    if not Path(f"/dev/{disk}").exists():
+        pytest.skip(f"/ is not on a block device here ({disk})")
+    out = sanitiser(tmp_path, "wipe", f"/dev/{disk}", "--yes", "--json")
+    assert out.returncode == 1
+    [o] = outcomes(out.stdout).values()
+    assert o["status"] == "refused"
+    assert o["job_id"] is None
+    assert "root filesystem" in o["reason"]
+
+
+def test_without_yes_and_without_input_nothing_is_erased(
+    tmp_path: Path, isolated_settings: Path
+) -> None:
+    """No --yes and no stdin (CI): the confirmation is refused and the drive is untouched."""
+    out = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", "--json")
+    assert out.returncode == 1
+    assert "not confirmed" in out.stderr
+    assert "lab-usb-hdd0" not in out.stdout
+    assert lab_file(isolated_settings, "SIM-UHDD-0001").read_bytes().startswith(PATTERN_MAGIC)
+    assert json.loads(sanitiser(tmp_path, "jobs", "--json").stdout) == []
+
+
+def test_typed_confirmation_names_the_drives_and_proceeds(
+    tmp_path: Path, isolated_settings: Path
+) -> None:
+    """The prompt names the drive; typing the phrase runs the wipe; a wrong phrase does not."""
+    wrong = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", stdin="yes\n")
+    assert wrong.returncode == 1
+    assert "SIM-UHDD-0001" in wrong.stderr
+    assert lab_file(isolated_settings, "SIM-UHDD-0001").read_bytes().startswith(PATTERN_MAGIC)
+    right = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", stdin="ERASE 1\n")
+    assert right.returncode == 0, right.stderr
+    assert "SANITISED host-overwrite clear" in right.stdout
+
+
+def test_unknown_device_and_no_selection_are_errors(tmp_path: Path) -> None:
+    """A device that does not exist is refused; naming nothing is a usage error."""
+    out = sanitiser(tmp_path, "wipe", "--lab", "/dev/does-not-exist", "--yes", "--json")
+    assert out.returncode == 1
+    [o] = outcomes(out.stdout).values()
+    assert (o["status"], o["reason"]) == ("refused", "no such drive (see 'sanitiser scan')")
+    assert sanitiser(tmp_path, "wipe", "--yes").returncode == 2
+
+
+def test_jobs_lists_nothing_on_a_fresh_store(tmp_path: Path) -> None:
+    """`jobs` on an empty store: an empty JSON list, and a plain message without --json."""
+    assert json.loads(sanitiser(tmp_path, "jobs", "--json").stdout) == []
+    assert sanitiser(tmp_path, "jobs").stdout.strip() == "No jobs."
