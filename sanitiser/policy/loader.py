@@ -32,8 +32,14 @@ File format (every key is checked; unknown keys are refused)::
       { technique = "host-overwrite", category = "clear", note = "..." },
     ]
 
-A later ``[routing]`` section (reuse / recycle / destroy by health grade) is added as one more
-optional field of `_PolicyFile` and of `Policy`; files without it stay valid.
+    [routing.default]             # optional section: where a sanitised drive goes next
+    destination = "recycle"       # reuse / recycle / destroy; see sanitiser/routing/table.py
+    reason = "..."                # for the full format: ordered [[routing.rules]] with
+    [routing.destruction]         # conditions on outcome, health, media, capacity and age,
+    hdd = "H-4"                   # and an ISO/IEC 21964 level per media kind
+
+Files without ``[routing]`` stay valid (`Policy.routing` is None; `sanitiser.routing.rules`
+then routes by its built-in fallback).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from sanitiser.blockio.patterns import SCHEMES, Scheme
 from sanitiser.domain import MediaKind, NistCategory
 from sanitiser.errors import ConfigError
 from sanitiser.probe.capabilities import Technique
+from sanitiser.routing.table import RoutingFile, RoutingTable
 
 DEFAULT_POLICY = "nist-800-88"
 """The policy used when none is named."""
@@ -134,6 +141,8 @@ class Policy:
     description: str = ""
     source: str = ""
     """Where it was loaded from (a path, or ``builtin:<name>``)."""
+    routing: RoutingTable | None = None
+    """Where sanitised drives go next (``[routing]``); None when the file has no such table."""
 
     def rule(self, kind: MediaKind) -> MediaRule:
         """The rule for `kind` (every kind has one after loading)."""
@@ -224,6 +233,7 @@ class _PolicyFile(_Strict):
     defaults: _Defaults = _Defaults()
     schemes: dict[str, tuple[str, ...]] = {}
     media: dict[MediaKind, _MediaEntry]
+    routing: RoutingFile | None = None
 
     @field_validator("schemes")
     @classmethod
@@ -362,6 +372,7 @@ def _to_policy(parsed: _PolicyFile, source: str) -> Policy:
         media=media,
         schemes={n: Scheme(n, p) for n, p in parsed.schemes.items()},
         source=source,
+        routing=parsed.routing.to_table() if parsed.routing is not None else None,
     )
 
 
