@@ -153,6 +153,7 @@ class _Running:
     policy_name: str = ""
     """The policy's own name, once planned (`policy` may be a path)."""
     overwrite_scheme: str = "zeros"
+    overwrite_passes: tuple[str, ...] = ()
     verification: str = "sampled"
     confirmed: Drive | None = None
     """The drive as recorded when the job was confirmed (for a resumed job)."""
@@ -621,6 +622,7 @@ class Orchestrator:
                 return
             run.chosen = plan.chosen.technique
             run.overwrite_scheme = plan.overwrite_scheme
+            run.overwrite_passes = plan.overwrite_passes
             run.verification = plan.verification
             self._move(
                 run,
@@ -665,6 +667,7 @@ class Orchestrator:
             journal=notes,
             poll_interval=self.poll_interval,
             overwrite_scheme=run.overwrite_scheme,
+            overwrite_passes=run.overwrite_passes,
             verification=run.verification,
         )
         try:
@@ -818,6 +821,7 @@ class Orchestrator:
         run.chosen = technique
         plan = detail.get("plan") or {}
         run.overwrite_scheme = str(plan.get("overwrite_scheme", run.overwrite_scheme))
+        run.overwrite_passes = tuple(str(p) for p in plan.get("overwrite_passes") or ())
         run.verification = str(plan.get("verification", run.verification))
         self._launch(
             run, lambda r: self._resume_method(r, technique, notes, health, policy_version)

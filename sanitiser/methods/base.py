@@ -48,6 +48,9 @@ class MethodContext:
     """Seconds between status polls of background operations (tests use ~0)."""
     overwrite_scheme: str = "zeros"
     """Host overwrite only: the named scheme (`Plan.overwrite_scheme`)."""
+    overwrite_passes: tuple[str, ...] = ()
+    """Its passes when the policy defines the scheme itself (`Plan.overwrite_passes`); empty
+    means a built-in scheme of that name."""
     verification: str = "sampled"
     """Read-back after the method (`Plan.verification`): ``full``, ``sampled``, ``canary`` or
     ``none``. Firmware methods always check their canaries; this adds pattern read-back where the

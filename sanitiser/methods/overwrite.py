@@ -64,7 +64,7 @@ class HostOverwrite:
         if why:
             return s.refused(cat, why)
         try:
-            chosen = scheme(ctx.overwrite_scheme)
+            chosen = scheme(ctx.overwrite_scheme, ctx.overwrite_passes or None)
         except ConfigError as exc:
             return s.refused(cat, str(exc))
         verify = _VERIFY.get(ctx.verification)
