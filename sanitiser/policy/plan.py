@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sanitiser.domain import NistCategory
 
@@ -50,3 +52,40 @@ class Plan:
     def destroy(self) -> bool:
         """True when the policy sends the drive to destruction instead of a method."""
         return self.chosen.technique == "destroy"
+
+
+def _planned_from_json(d: Mapping[str, Any]) -> PlannedMethod:
+    return PlannedMethod(
+        technique=str(d["technique"]),
+        nist_category=NistCategory(d["nist_category"]),
+        usable=bool(d["usable"]),
+        reason=str(d.get("reason", "")),
+    )
+
+
+def plan_from_json(d: Mapping[str, Any]) -> Plan:
+    """The `Plan` recorded as ``dataclasses.asdict(plan)`` (after a JSON round trip).
+
+    Inverse of ``json.loads(json.dumps(dataclasses.asdict(plan)))``: tuples come back as tuples,
+    categories as `NistCategory`. Keys a newer plan added are given their defaults when absent.
+
+    Raises:
+        KeyError: a required field is missing.
+        ValueError: a category is not a `NistCategory` value.
+    """
+    seconds = d.get("estimated_seconds")
+    return Plan(
+        policy_name=str(d["policy_name"]),
+        policy_version=str(d["policy_version"]),
+        media_kind=str(d["media_kind"]),
+        chosen=_planned_from_json(d["chosen"]),
+        alternatives=tuple(_planned_from_json(a) for a in d.get("alternatives") or ()),
+        required_category=NistCategory(d.get("required_category", NistCategory.PURGE.value)),
+        downgrade=str(d.get("downgrade", "")),
+        verification=str(d.get("verification", "sampled")),
+        overwrite_scheme=str(d.get("overwrite_scheme", "zeros")),
+        estimated_seconds=None if seconds is None else int(seconds),
+        standard=str(d.get("standard", "")),
+        overwrite_passes=tuple(str(p) for p in d.get("overwrite_passes") or ()),
+        notes=tuple(str(n) for n in d.get("notes") or ()),
+    )

@@ -3,7 +3,8 @@
 The rule, per media kind (`sanitiser.policy.loader.MediaRule`):
 
 1. A drive whose health is FAIL goes to destruction when the policy says ``on_health_fail =
-   "destroy"``; a media kind whose rule requires ``destroy`` always does.
+   "destroy"`` (an operator who asked for destruction as well is recorded as choosing it, with
+   the health reason kept); a media kind whose rule requires ``destroy`` always does.
 2. Otherwise the policy's techniques are tried in order; the first one the drive offers and can
    use now, of at least the required category, is chosen.
 3. When none is usable: if the policy allows a downgrade, the first usable technique of a lower
@@ -115,6 +116,15 @@ def estimate_seconds(
 
 def _destroy(reason: str) -> PlannedMethod:
     return PlannedMethod(DESTROY, NistCategory.DESTROY, usable=True, reason=reason)
+
+
+def _destroy_flag(override: Technique | str | None, category: NistCategory | None) -> str:
+    """The operator's flag that asks for destruction ("" when none does)."""
+    if override == DESTROY:
+        return "--method destroy"
+    if category is NistCategory.DESTROY:
+        return "--category destroy"
+    return ""
 
 
 def _parse_override(value: Technique | str) -> Technique | str:
@@ -343,10 +353,14 @@ def select_method(
                 "Method refused",
             )
         why = "; ".join(health.reasons) or "no reason given"
-        chosen = _destroy(
-            f"health FAIL ({why}): policy {policy.name} sends failing drives to destruction"
-        )
-        return p.plan(chosen, threshold, required)
+        reason = f"health FAIL ({why}): policy {policy.name} sends failing drives to destruction"
+        who = _destroy_flag(override, category_override)
+        if who:
+            # The operator asked for destruction too: record it as their choice, and keep the
+            # health reason, which would have decided the same on its own.
+            p.notes.append(f"operator's choice ({who})")
+            reason = f"operator's choice ({who}); {reason}"
+        return p.plan(_destroy(reason), threshold, required)
 
     if health.grade is HealthGrade.FAIL:
         p.notes.append(
@@ -354,8 +368,8 @@ def select_method(
             "where the drive goes afterwards"
         )
 
-    if override == DESTROY or category_override is NistCategory.DESTROY:
-        who = "--method destroy" if override == DESTROY else "--category destroy"
+    who = _destroy_flag(override, category_override)
+    if who:
         p.notes.append(f"operator's choice ({who})")
         return p.plan(_destroy(f"operator's choice ({who})"), threshold, required)
 

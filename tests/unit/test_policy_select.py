@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +25,7 @@ from sanitiser.emulators.ata import AtaDriveEmulator
 from sanitiser.emulators.nvme import NvmeDriveEmulator
 from sanitiser.errors import OverrideRefusedError
 from sanitiser.policy.loader import MediaRule, Policy, TechniqueRule, load_policy
-from sanitiser.policy.plan import Plan
+from sanitiser.policy.plan import Plan, plan_from_json
 from sanitiser.policy.select import (
     DESTROY,
     OVERWRITE_BYTES_PER_SECOND,
@@ -397,6 +398,25 @@ def test_operator_cannot_override_health_destruction() -> None:
     with pytest.raises(OverrideRefusedError, match="failed its health check"):
         select_method(SSD, sata(FULL_ATA), FAILING, STRICT,
                       technique_override=T.ATA_SANITIZE_BLOCK)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flags", "who"),
+    [
+        ({"technique_override": "destroy"}, "--method destroy"),
+        ({"category_override": NistCategory.DESTROY}, "--category destroy"),
+    ],
+)
+def test_operator_destroy_on_a_failing_drive_is_recorded_with_the_health_reason(
+    flags: dict[str, Any], who: str
+) -> None:
+    """Strict + FAIL + the operator asking for destruction: the plan destroys, records the
+    operator's choice, and keeps the health reason (either would have decided alone)."""
+    plan = select_method(SSD, sata(FULL_ATA), FAILING, STRICT, **flags)
+    assert plan.destroy
+    assert f"operator's choice ({who})" in plan.chosen.reason
+    assert "health FAIL (1200 reallocated sectors)" in plan.chosen.reason
+    assert f"operator's choice ({who})" in plan.notes
 
 
 # --- operator overrides -----------------------------------------------------------------------
@@ -775,3 +795,40 @@ def test_property_overrides_are_honoured_or_refused(
     if plan.downgrade:
         rule = policy.rule(MediaKind.VIRTUAL if caps.virtual else d.media_kind)
         assert rule.operator_may_downgrade or rule.allow_downgrade
+
+
+# --- the recorded plan ------------------------------------------------------------------------
+
+
+def test_a_recorded_plan_reads_back_equal() -> None:
+    """A plan with alternatives, passes, notes and a downgrade survives asdict -> JSON -> Plan."""
+    plan = select_method(SSD, sata(FULL_ATA), UNKNOWN_HEALTH, NIST,
+                         technique_override="host-overwrite")  # fmt: skip
+    assert plan.alternatives
+    assert plan.overwrite_passes
+    assert plan.notes
+    text = json.dumps(dataclasses.asdict(plan))
+    back = plan_from_json(json.loads(text))
+    assert back == plan
+    assert isinstance(back.alternatives, tuple)
+    assert back.chosen.nist_category is plan.chosen.nist_category
+
+
+def test_a_recorded_plan_missing_a_required_field_is_refused() -> None:
+    """A record without the chosen method is not silently turned into a plan."""
+    d = json.loads(json.dumps(dataclasses.asdict(select_method(SSD, sata(FULL_ATA),
+                                                               UNKNOWN_HEALTH, NIST))))  # fmt: skip
+    del d["chosen"]
+    with pytest.raises(KeyError):
+        plan_from_json(d)
+
+
+@PROPERTY
+@given(capabilities(), healths, policies())
+def test_property_every_plan_round_trips_through_its_record(
+    dc: tuple[Drive, Capabilities], health: Health, policy: Policy
+) -> None:
+    """Whatever plan selection makes, the job's recorded form reads back to the same plan."""
+    d, caps = dc
+    plan = select_method(d, caps, health, policy)
+    assert plan_from_json(json.loads(json.dumps(dataclasses.asdict(plan)))) == plan
