@@ -1,65 +1,135 @@
-"""The bench TUI (Textual). Presentation only: the work is done by `sanitiser.services`."""
+"""The bench TUI (Textual). Presentation only: the work is done by the core through `Bench`.
+
+Threads: udev (or the lab) reports hot-plug on its observer thread and the orchestrator's event
+bus delivers job events on its own thread; both only `post_message` here. Everything that
+blocks (scans, probes, plans, starting jobs, the store, signing) runs in thread workers, which
+report back by message too. Failures of workers open an `ErrorModal`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from textual import on, work
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.widgets import Footer, Header, Static
+from textual.app import App
+from textual.screen import Screen
+from textual.widgets import DataTable
+from textual.worker import Worker, WorkerState
 
 from sanitiser.domain import Drive
+from sanitiser.errors import SanitiserError
+from sanitiser.jobs.events import JobEvent
 from sanitiser.services import Services, assess_drives
+from sanitiser.tui.bench import Bench, DrivePlan
 from sanitiser.tui.messages import (
+    ActionFailed,
     DriveAttached,
     DriveDetached,
     DriveEventReceived,
     DrivesScanned,
+    JobEventReceived,
+    JobsStarted,
 )
+from sanitiser.tui.screens.bench_screen import BenchScreen
+from sanitiser.tui.screens.confirm import ConfirmModal
+from sanitiser.tui.screens.drive_detail import DriveDetailScreen
+from sanitiser.tui.screens.error import ErrorModal
+from sanitiser.tui.screens.help import HelpModal
+from sanitiser.tui.screens.history import HistoryScreen
+from sanitiser.tui.screens.operator import OperatorModal
+from sanitiser.tui.screens.start_erase import StartEraseModal
 from sanitiser.tui.widgets.drive_table import DriveTable
+
+Clock = Callable[[], datetime]
+
+REFRESH_S = 0.25
+"""How often the bench shows queued job events and ticks the clocks."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class SanitiserApp(App[None]):
-    """The bench: a live table of drives, updated on hot-plug."""
+    """The bench: a live table of drives, jobs started by typed confirmation, and records.
+
+    Args:
+        services: the shared services.
+        bench: the core seam (None: the real one over `make_orchestrator(services)`).
+        operator: who is working ("" asks at start).
+        clock: the time shown (tests fix it).
+        recover: record and continue jobs a crash left unfinished, at start.
+    """
 
     TITLE = "sanitiser"
-    CSS = """
-    #banner { height: auto; padding: 0 1; background: $warning 30%; }
-    #banner.-hidden { display: none; }
-    #status { height: 1; padding: 0 1; color: $text-muted; }
-    """
-    BINDINGS = [
-        Binding("r", "rescan", "Rescan", id="rescan", tooltip="Re-read every drive"),
-        Binding("q", "quit", "Quit", id="quit"),
-    ]
+    CSS_PATH = "app.tcss"
 
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        bench: Bench | None = None,
+        operator: str = "",
+        clock: Clock = _utc_now,
+        recover: bool = True,
+    ) -> None:
         super().__init__()
         self.services = services
-        self._stop_watch: Callable[[], None] | None = None
+        if bench is None:
+            from sanitiser.jobs.commands import make_orchestrator
 
-    def compose(self) -> ComposeResult:
-        """Header, lab banner, drive table, status line, footer."""
-        yield Header()
-        banner = Static(self.services.lab_reason, id="banner")
-        if not self.services.lab_reason:
-            banner.add_class("-hidden")
-        yield banner
-        yield DriveTable(id="drives")
-        yield Static("Scanning drives…", id="status")
-        yield Footer()
+            bench = Bench(services, make_orchestrator(services))
+        self.bench = bench
+        self.operator = operator
+        self.clock = clock
+        self._recover = recover
+        self._stop_watch: Callable[[], None] | None = None
+        self._stop_events: Callable[[], None] | None = None
+        self.bench_screen = BenchScreen(services.lab_reason)
+
+    def get_default_screen(self) -> Screen[None]:
+        """The bench is the home screen."""
+        return self.bench_screen
+
+    @property
+    def table(self) -> DriveTable:
+        """The bench's drive table (whatever screen is on top)."""
+        return self.bench_screen.table
 
     def on_mount(self) -> None:
-        """Start following hot-plug, then scan."""
-        self.sub_title = f"station {self.services.settings.station}"
+        """Follow jobs and hot-plug, scan, and ask who is operating."""
+        self._stop_events = self.bench.orchestrator.subscribe(self._on_job_event)
         self._stop_watch = self.services.source.watch(self._on_udev_event)
+        self._show_operator()
+        self.table.now = self.clock()
+        self.set_interval(REFRESH_S, self._tick)
         self._scan()
+        if self._recover:
+            self._recover_jobs()
+        if not self.operator:
+            self.push_screen(OperatorModal(self.bench.station), self._set_operator)
 
     def on_unmount(self) -> None:
-        """Stop the hot-plug observer."""
-        if self._stop_watch is not None:
-            self._stop_watch()
+        """Stop following hot-plug and jobs."""
+        for stop in (self._stop_watch, self._stop_events):
+            if stop is not None:
+                stop()
+
+    def _show_operator(self) -> None:
+        who = self.operator or "(nobody)"
+        self.sub_title = f"station {self.bench.station} · operator {who}"
+
+    def _set_operator(self, name: str | None) -> None:
+        if name:
+            self.operator = name
+        self._show_operator()
+
+    def _tick(self) -> None:
+        self.table.now = self.clock()
+        self.table.flush()
+
+    # --- drives -----------------------------------------------------------------------------
 
     def action_rescan(self) -> None:
         """Re-read every drive."""
@@ -90,20 +160,212 @@ class SanitiserApp(App[None]):
 
     @on(DrivesScanned)
     def _show_scan(self, message: DrivesScanned) -> None:
-        self.query_one(DriveTable).replace_all(message.statuses)
+        self.table.replace_all(message.statuses)
         self._update_status()
 
     @on(DriveAttached)
     def _show_attached(self, message: DriveAttached) -> None:
-        self.query_one(DriveTable).upsert(message.status)
+        self.table.upsert(message.status)
         self._update_status()
-        self.notify(f"Drive attached: {message.status.drive.path}")
+        self.notify(f"Drive attached: {message.status.drive.name}")
 
     @on(DriveDetached)
     def _show_detached(self, message: DriveDetached) -> None:
-        self.query_one(DriveTable).drop(message.name)
+        row = self.table.states.get(message.name)
+        self.table.drop(message.name)
         self._update_status()
+        if row is not None and row.busy:
+            self.notify(f"{message.name} was removed while its job ran", severity="error")
 
     def _update_status(self) -> None:
-        table = self.query_one(DriveTable)
-        self.query_one("#status", Static).update(f"{table.row_count} drive(s)")
+        rows = self.table.states.values()
+        busy = sum(1 for r in rows if r.busy)
+        protected = sum(1 for r in rows if r.status.protection.protected)
+        selected = len(self.table.selected())
+        self.bench_screen.status.update(
+            f"{len(rows)} drive(s) · {selected} selected · {busy} running · {protected} protected"
+        )
+
+    # --- selection and start ----------------------------------------------------------------
+
+    def action_toggle_select(self) -> None:
+        """Select or unselect the drive under the cursor (protected/busy ones are refused)."""
+        row = self.table.current()
+        if row is None:
+            return
+        if not row.selected and not row.eligible:
+            why = row.status.protection.reason if row.status.protection.protected else "busy"
+            self.notify(f"{row.drive.name} cannot be selected: {why}", severity="warning")
+            return
+        self.table.set_selected(row.drive.name, not row.selected)
+        self.table.action_cursor_down()
+        self._update_status()
+
+    def action_select_all(self) -> None:
+        """Select every eligible drive (again: unselect them)."""
+        n = self.table.select_all()
+        self._update_status()
+        self.notify(f"{n} drive(s) selected" if n else "Selection cleared")
+
+    def action_start_erase(self) -> None:
+        """Plan and confirm the erase of the selected drives (or the one under the cursor)."""
+        if not self.operator:
+            self.push_screen(OperatorModal(self.bench.station), self._set_operator)
+            return
+        rows = self.table.selected()
+        if not rows:
+            current = self.table.current()
+            if current is None:
+                self.notify("No drive on the bench.", severity="warning")
+                return
+            if not current.eligible:
+                why = (
+                    current.status.protection.reason
+                    if current.status.protection.protected
+                    else "a job is running on it"
+                )
+                self.notify(f"{current.drive.name} cannot be erased: {why}", severity="error")
+                return
+            rows = [current]
+        drives = [r.drive for r in rows]
+
+        def confirmed(plans: list[DrivePlan] | None) -> None:
+            if plans is None:
+                self.notify("Cancelled: nothing was erased.")
+                return
+            for p in plans:
+                self.table.set_method(p.drive.name, p.method)
+            self._start_jobs(drives, self.operator)
+
+        self.push_screen(StartEraseModal(self.bench, drives), confirmed)
+
+    @work(thread=True, exit_on_error=False, group="start", description="Starting jobs")
+    def _start_jobs(self, drives: list[Drive], operator: str) -> None:
+        ids = self.bench.start(drives, operator)
+        self.post_message(JobsStarted([(i, d.name) for i, d in zip(ids, drives, strict=True)]))
+
+    @on(JobsStarted)
+    def _jobs_started(self, message: JobsStarted) -> None:
+        for job_id, name in message.jobs:
+            self.table.bind_job(job_id, name)
+            self.table.set_selected(name, False)
+        self.notify(f"Started {len(message.jobs)} job(s) for {self.operator}.")
+        self._update_status()
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def _on_job_event(self, event: JobEvent) -> None:
+        """Job events arrive on the event-bus thread: hand them to the UI thread."""
+        self.post_message(JobEventReceived(event))
+
+    @on(JobEventReceived)
+    def _job_event(self, message: JobEventReceived) -> None:
+        event = message.event
+        name = self.table.apply(event)
+        for screen in self.screen_stack:
+            if isinstance(screen, DriveDetailScreen):
+                screen.job_event(event)
+        if getattr(event, "kind", "") in ("phase", "outcome"):
+            self._update_status()
+        if event.kind == "outcome" and name is not None:
+            status = getattr(event, "status", "")
+            self.notify(
+                f"{name}: {status}", severity="information" if status == "sanitised" else "error"
+            )
+
+    @work(thread=True, exit_on_error=False, group="recover", description="Recovering jobs")
+    def _recover_jobs(self) -> None:
+        report = self.bench.orchestrator.recover()
+        if report.interrupted:
+            n = len(report.interrupted)
+            self.call_from_thread(
+                self.notify,
+                f"{n} job(s) were interrupted by a crash; see History to restart them",
+                severity="warning",
+                timeout=10,
+            )
+
+    def action_abort(self) -> None:
+        """Abort the job of the drive under the cursor (asks first)."""
+        row = self.table.current()
+        if row is None or not row.busy:
+            self.notify("No job is running on this drive.", severity="warning")
+            return
+        self.ask_abort(row.job_id)
+
+    def ask_abort(self, job_id: str) -> None:
+        """Ask, then ask the orchestrator to abort `job_id` (it says when it cannot)."""
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._abort(job_id)
+
+        self.push_screen(
+            ConfirmModal(f"Abort job {job_id[:8]}…? The drive will NOT be sanitised.", "Abort"),
+            answer,
+        )
+
+    @work(thread=True, exit_on_error=False, group="abort", description="Aborting")
+    def _abort(self, job_id: str) -> None:
+        reply = self.bench.orchestrator.abort(job_id)
+        self.call_from_thread(
+            self.notify, reply.message, severity="warning" if reply.accepted else "error"
+        )
+
+    # --- other screens ----------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#drives")
+    def action_detail(self) -> None:
+        """Open the drive under the cursor."""
+        row = self.table.current()
+        if row is not None:
+            self.push_screen(DriveDetailScreen(self.bench, row=row))
+
+    def action_history(self) -> None:
+        """Past jobs and certificates."""
+        self.push_screen(HistoryScreen(self.bench))
+
+    def action_change_operator(self) -> None:
+        """Hand the bench to another operator."""
+        self.push_screen(OperatorModal(self.bench.station, self.operator), self._set_operator)
+
+    def action_help(self) -> None:
+        """The key map."""
+        self.push_screen(HelpModal("bench", self.bench_screen.key_map()))
+
+    def action_quit_bench(self) -> None:
+        """Quit; with jobs running, ask first (abortable ones are stopped)."""
+        running = self.bench.orchestrator.running()
+        if not running:
+            self.exit()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.bench.orchestrator.abort_all()
+                self.exit()
+
+        self.push_screen(
+            ConfirmModal(
+                f"{len(running)} job(s) are running. Quit anyway? Host overwrites are stopped; "
+                "firmware erases go on and are recovered at the next start.",
+                "Quit",
+            ),
+            answer,
+        )
+
+    # --- errors -----------------------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, SanitiserError):
+            self.post_message(ActionFailed(error.title or event.worker.description, error.msg))
+        else:
+            self.post_message(ActionFailed(event.worker.description, repr(error)))
+
+    @on(ActionFailed)
+    def _show_error(self, message: ActionFailed) -> None:
+        self.push_screen(ErrorModal(message.title, message.message))

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from sanitiser.domain import Drive
+from sanitiser.jobs.events import JobEvent
 from sanitiser.services import DriveStatus
+from sanitiser.tui.bench import DrivePlan
 
 
 @dataclass
@@ -38,3 +40,32 @@ class DriveDetached(Message):
     """A drive went away (kernel name)."""
 
     name: str
+
+
+@dataclass
+class JobEventReceived(Message):
+    """The orchestrator published a job event; posted from the event-bus thread."""
+
+    event: JobEvent
+
+
+@dataclass
+class JobsStarted(Message):
+    """Jobs were recorded and started: (job id, drive name) pairs."""
+
+    jobs: list[tuple[str, str]]
+
+
+@dataclass
+class PlansMade(Message):
+    """The plan of each drive about to be confirmed."""
+
+    plans: list[DrivePlan]
+
+
+@dataclass
+class ActionFailed(Message):
+    """A worker's action could not be done; the message says why (shown in ErrorModal)."""
+
+    title: str
+    message: str

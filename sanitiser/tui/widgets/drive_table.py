@@ -1,69 +1,211 @@
-"""The bench's live table of drives."""
+"""The bench's live table of drives: identity, health, plan, job state and progress."""
 
 from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
 
 from rich.text import Text
 from textual.widgets import DataTable
 
+from sanitiser.jobs.events import JobEvent
 from sanitiser.services import DriveStatus
+from sanitiser.tui.model import RowState, apply_event, duration, elapsed, progress_bar, rate
 from sanitiser.units import human_size
 
-COLUMNS = ("Path", "Model", "Serial", "Transport", "Size", "Health", "Status")
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("sel", " "),
+    ("drive", "Drive"),
+    ("serial", "Serial"),
+    ("status", "State"),
+    ("progress", "Progress"),
+    ("eta", "ETA"),
+    ("elapsed", "Elapsed"),
+    ("speed", "Speed"),
+    ("health", "Health"),
+    ("method", "Method"),
+    ("size", "Size"),
+    ("transport", "Transport"),
+    ("model", "Model"),
+    ("path", "Bay/Path"),
+)
+"""(key, label) of each column, most important first (narrow terminals scroll the rest)."""
+
+LIVE_COLUMNS = ("status", "progress", "eta", "elapsed", "speed", "method", "sel")
+"""The columns a job event can change."""
+
+GRADE_STYLES = {"A": "green", "B": "green", "C": "yellow", "FAIL": "bold red"}
+STATE_STYLES = {
+    "sanitised": "bold green",
+    "routed": "bold green",
+    "failed": "bold red",
+    "refused": "bold red",
+    "aborted": "yellow",
+    "interrupted": "yellow",
+}
 
 
 class DriveTable(DataTable[str | Text]):
-    """One row per drive, keyed by kernel name; protected drives are greyed with their reason."""
+    """One row per drive, keyed by kernel name; protected drives are greyed with their reason.
+
+    The table keeps each drive's `RowState`; job events are applied with `apply` and shown on
+    the next `flush` (the app flushes a few times a second, so 24 busy drives stay cheap).
+    """
 
     DEFAULT_CSS = """
     DriveTable { height: 1fr; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.states: dict[str, RowState] = {}
+        self._by_job: dict[str, str] = {}
+        self._dirty: set[str] = set()
+        self.now: datetime | None = None
+        """The time shown rows are computed at (set by the app before each flush)."""
+
     def on_mount(self) -> None:
-        """Set up columns and row cursor."""
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        for col in COLUMNS:
-            self.add_column(col, key=col.lower())
+        """Set up the columns."""
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    # --- drives -----------------------------------------------------------------------------
 
     def upsert(self, status: DriveStatus) -> None:
-        """Add the drive's row, or refresh it if it is already shown."""
+        """Add the drive's row, or refresh its identity and verdict if it is already shown."""
         key = status.drive.name
-        cells = _cells(status)
+        old = self.states.get(key)
+        row = RowState(status) if old is None else dataclasses.replace(old, status=status)
+        if row.status.protection.protected:
+            row = dataclasses.replace(row, selected=False)
+        self.states[key] = row
+        cells = self._cells(row)
         if key in self.rows:
-            for col, value in zip(COLUMNS, cells, strict=True):
-                self.update_cell(key, col.lower(), value)
+            for (col, _label), value in zip(COLUMNS, cells, strict=True):
+                self.update_cell(key, col, value)
         else:
             self.add_row(*cells, key=key)
 
     def drop(self, name: str) -> None:
         """Remove the drive's row if shown."""
+        self.states.pop(name, None)
+        self._dirty.discard(name)
         if name in self.rows:
             self.remove_row(name)
 
     def replace_all(self, statuses: list[DriveStatus]) -> None:
-        """Show exactly these drives."""
+        """Show exactly these drives (a busy drive keeps its job state)."""
         keep = {s.drive.name for s in statuses}
         for key in [k.value for k in self.rows if k.value not in keep]:
             if key is not None:
-                self.remove_row(key)
+                self.drop(key)
         for s in statuses:
             self.upsert(s)
 
+    # --- selection --------------------------------------------------------------------------
 
-def _cells(status: DriveStatus) -> tuple[str | Text, ...]:
-    d, p = status.drive, status.protection
-    style = "dim" if p.protected else ""
-    state = f"PROTECTED: {p.reason}" if p.protected else "ready"
-    if d.simulated:
-        state = f"SIMULATED · {state}"
-    grade = status.health.grade.value
-    grade_style = {"A": "green", "B": "green", "C": "yellow", "FAIL": "bold red"}.get(grade, "")
-    return (
-        Text(d.path, style=style),
-        Text(d.model or "-", style=style),
-        Text(d.serial or "(none)", style=style),
-        Text(d.transport.value, style=style),
-        Text(human_size(d.size_bytes), style=style, justify="right"),
-        Text(grade, style=grade_style or style),
-        Text(state, style="dim italic" if p.protected else "green"),
-    )
+    def current(self) -> RowState | None:
+        """The row under the cursor."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self.states.get(key) if key is not None else None
+
+    def set_selected(self, name: str, selected: bool) -> bool:
+        """Select or unselect one drive; False (and nothing changes) when it is not eligible."""
+        row = self.states.get(name)
+        if row is None or (selected and not row.eligible):
+            return False
+        self.states[name] = dataclasses.replace(row, selected=selected)
+        self._show_cells(name, ("sel",))
+        return True
+
+    def select_all(self) -> int:
+        """Select every eligible drive (or unselect all when all are selected); the count."""
+        eligible = [n for n, r in self.states.items() if r.eligible]
+        everything = all(self.states[n].selected for n in eligible)
+        for n in eligible:
+            self.set_selected(n, not everything)
+        return 0 if everything else len(eligible)
+
+    def selected(self) -> list[RowState]:
+        """The selected drives that are still eligible, in table order."""
+        return [r for r in self.states.values() if r.selected and r.eligible]
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def bind_job(self, job_id: str, name: str) -> None:
+        """Remember which drive a job runs on."""
+        self._by_job[job_id] = name
+
+    def set_method(self, name: str, method: str) -> None:
+        """Show the planned method of a drive."""
+        row = self.states.get(name)
+        if row is not None:
+            self.states[name] = dataclasses.replace(row, method=method)
+            self._dirty.add(name)
+
+    def apply(self, event: JobEvent) -> str | None:
+        """Apply a job event to its drive's row (shown at the next flush); the drive's name."""
+        name = self._by_job.get(event.job_id or "")
+        if name is None:
+            name = next((n for n, r in self.states.items() if r.drive.path == event.device), None)
+            if name is None:
+                return None
+            if event.job_id:
+                self._by_job[event.job_id] = name
+        self.states[name] = apply_event(self.states[name], event)
+        self._dirty.add(name)
+        return name
+
+    def flush(self) -> None:
+        """Show what changed since the last flush, and the running clocks."""
+        busy = {n for n, r in self.states.items() if r.busy}
+        for name in self._dirty | busy:
+            if name in self.rows:
+                self._show_cells(name, LIVE_COLUMNS)
+        self._dirty.clear()
+
+    # --- rendering --------------------------------------------------------------------------
+
+    def _show_cells(self, name: str, columns: tuple[str, ...]) -> None:
+        cells = dict(zip((c for c, _ in COLUMNS), self._cells(self.states[name]), strict=True))
+        for col in columns:
+            self.update_cell(name, col, cells[col], update_width=col == "status")
+
+    def _cells(self, row: RowState) -> tuple[str | Text, ...]:
+        d, p = row.drive, row.status.protection
+        dim = "dim" if p.protected else ""
+        if p.protected:
+            state = Text(_clip(f"PROTECTED: {p.reason}", 40), style="dim italic")
+        elif row.state:
+            label = row.outcome if row.outcome else row.state
+            if row.outcome == "sanitised":
+                label = "sanitised"
+            state = Text(label, style=STATE_STYLES.get(label, "bold cyan"))
+        else:
+            state = Text("ready", style="green")
+        grade = row.status.health.grade.value
+        now = self.now or datetime.now().astimezone()
+        name = f"{d.name} SIM" if d.simulated else d.name
+        return (
+            Text("●" if row.selected else " ", style="bold magenta"),
+            Text(name, style=dim),
+            Text(d.serial or "(none)", style=dim),
+            state,
+            Text(progress_bar(row.fraction), style="cyan"),
+            Text(duration(row.eta_s) if row.busy else "", justify="right"),
+            Text(duration(elapsed(row, now)), justify="right"),
+            Text(rate(row.mbps) if row.busy else "", justify="right"),
+            Text(grade, style=GRADE_STYLES.get(grade, dim)),
+            Text(row.method or "", style=dim),
+            Text(human_size(d.size_bytes), style=dim, justify="right"),
+            Text(d.transport.value, style=dim),
+            Text(d.model or "-", style=dim),
+            Text(d.path, style=dim),
+        )
+
+
+def _clip(text: str, width: int) -> str:
+    """`text`, cut to `width` characters with an ellipsis (the detail screen shows it all)."""
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,309 @@
+"""What the TUI asks of the core, in one place (no Textual here): plans, jobs, records, routing.
+
+Every method may block (probe commands, database, signing): the TUI calls them from thread
+workers only. The logic stays in the core (`sanitiser.jobs`, `sanitiser.policy`,
+`sanitiser.certificate`, `sanitiser.store`); this is the seam the TUI tests replace.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sanitiser.certificate.keys import StationSigner
+from sanitiser.certificate.record import DESTINATION_ROUTES
+from sanitiser.domain import Drive, Health
+from sanitiser.errors import SanitiserError
+from sanitiser.jobs.orchestrator import Orchestrator
+from sanitiser.policy.plan import Plan
+from sanitiser.probe.capabilities import Capabilities
+from sanitiser.services import Services
+from sanitiser.store import JobEventView, JobView, drive_key
+from sanitiser.tui.model import duration, qr_lines, search_jobs
+
+OVERRIDE_ROUTES = tuple(r for r in DESTINATION_ROUTES if r != "undecided")
+"""The destinations a technician may route a drive to by hand."""
+
+
+@dataclass(frozen=True, slots=True)
+class DrivePlan:
+    """What will happen to one drive if the technician confirms (or why it cannot be planned)."""
+
+    drive: Drive
+    plan: Plan | None = None
+    error: str = ""
+
+    @property
+    def method(self) -> str:
+        """The technique, ``DESTROY`` or ``?`` when it could not be planned."""
+        if self.plan is None:
+            return "?"
+        return "DESTROY" if self.plan.destroy else self.plan.chosen.technique
+
+    @property
+    def category(self) -> str:
+        """The NIST category of the chosen method."""
+        return "" if self.plan is None else self.plan.chosen.nist_category.value
+
+    @property
+    def estimate(self) -> str:
+        """Estimated time (``H:MM:SS``), "" when unknown."""
+        if self.plan is None or self.plan.estimated_seconds is None:
+            return ""
+        return duration(self.plan.estimated_seconds)
+
+    @property
+    def remark(self) -> str:
+        """The downgrade, the destruction reason or the planning error ("" when none)."""
+        if self.plan is None:
+            return self.error
+        if self.plan.destroy:
+            return self.plan.chosen.reason or "no acceptable method: to destruction"
+        return self.plan.downgrade
+
+
+@dataclass(frozen=True, slots=True)
+class CertificatePreview:
+    """A certificate as the technician sees it before printing: facts and the QR code."""
+
+    certificate_id: str
+    record: dict[str, Any]
+    url: str
+    qr: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    """Where a job's drive goes: the routing decision and any technician override."""
+
+    destination: str
+    reason: str
+    overridden_by: str = ""
+
+
+@dataclass
+class Bench:
+    """The TUI's view of the core. Thread-safe for the calls the TUI makes from its workers.
+
+    Args:
+        services: the shared services (store, settings, drive source).
+        orchestrator: the job orchestrator the TUI drives (`make_orchestrator(services)`).
+        policy: the policy to plan with (None: the orchestrator's default).
+    """
+
+    services: Services
+    orchestrator: Orchestrator
+    policy: str | None = None
+    _signer: StationSigner | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def station(self) -> str:
+        """This bench's station name."""
+        return self.services.settings.station
+
+    # --- before a job -----------------------------------------------------------------------
+
+    def health(self, drive: Drive) -> Health:
+        """The drive's SMART summary (through the same seam as the jobs)."""
+        deps = self.orchestrator.deps
+        return deps.health_of(drive, deps.runner_for(drive))
+
+    def capabilities(self, drive: Drive) -> Capabilities:
+        """What the drive can do (read-only identify commands)."""
+        deps = self.orchestrator.deps
+        return deps.probe(drive, deps.runner_for(drive))
+
+    def plan(self, drive: Drive) -> DrivePlan:
+        """The policy's plan for `drive`, exactly as a job would make it now."""
+        deps = self.orchestrator.deps
+        try:
+            runner = deps.runner_for(drive)
+            caps = deps.probe(drive, runner)
+            health = deps.health_of(drive, runner)
+            policy = deps.load_policy(self.policy or deps.default_policy)
+            return DrivePlan(drive, deps.select_method(drive, caps, health, policy))
+        except SanitiserError as e:
+            return DrivePlan(drive, error=e.msg)
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def start(self, drives: Sequence[Drive], operator: str) -> list[str]:
+        """Start one job per drive (the technician has confirmed); returns the job ids."""
+        return self.orchestrator.start(drives, operator=operator, policy=self.policy)
+
+    def latest_job(self, drive: Drive) -> JobView | None:
+        """The newest job recorded for this drive (by identity), or None."""
+        key = drive_key(drive)
+        return next((v for v in self.orchestrator.jobs() if v.drive_key == key), None)
+
+    def job(self, job_id: str) -> JobView | None:
+        """One job as recorded."""
+        return self.services.store.job(job_id)
+
+    def job_log(self, job_id: str) -> list[JobEventView]:
+        """A job's journal, oldest first."""
+        return self.services.store.job_events(job_id)
+
+    def search(self, query: str) -> list[JobView]:
+        """Past jobs matching `query` (serial, certificate id, date, operator...), newest first."""
+        return search_jobs(self.orchestrator.jobs(), query)
+
+    # --- after a job ------------------------------------------------------------------------
+
+    def signer(self) -> StationSigner:
+        """The station signer (loaded once)."""
+        with self._lock:
+            if self._signer is None:
+                self._signer = self.orchestrator.deps.signer()
+            return self._signer
+
+    def certificate_preview(self, certificate_id: str) -> CertificatePreview | None:
+        """The signed record of a certificate and a fresh QR token for it (None when unknown)."""
+        from sanitiser.certificate.qr import make_token, qr_matrix, token_url
+        from sanitiser.certificate.sign import parse_envelope
+
+        raw = self.services.store.certificate_record(certificate_id)
+        if raw is None:
+            return None
+        signed = parse_envelope(raw)
+        base = self.services.settings.verify_base_url
+        token = make_token(signed.record, self.signer())
+        url = token_url(token, base) if base else token_url(token)
+        return CertificatePreview(
+            certificate_id, dict(signed.record), url, tuple(qr_lines(qr_matrix(url)))
+        )
+
+    def route_of(self, job_id: str) -> RouteInfo:
+        """The job's destination: the routing decision, or the technician's override."""
+        view = self.services.store.job(job_id)
+        if view is None:
+            return RouteInfo("undecided", "no such job")
+        detail = dict(view.detail)
+        override = detail.get("route_override") or {}
+        if override:
+            return RouteInfo(
+                str(override.get("destination", "")),
+                str(override.get("reason", "")),
+                str(override.get("operator", "")),
+            )
+        routing = detail.get("routing") or {}
+        reason = ""
+        if isinstance(routing, dict):
+            reason = str(routing.get("reason") or routing.get("summary") or "")
+        reason = reason or str(detail.get("destination_reason") or "")
+        return RouteInfo(str(detail.get("destination") or "undecided"), reason)
+
+    def override_route(
+        self, job_id: str, destination: str, reason: str, *, operator: str
+    ) -> RouteInfo:
+        """Record the technician's destination for a job's drive, with the reason.
+
+        The certificate is never edited: the override is a new fact in the job record and its
+        journal, and a ``routed`` entry in the station's custody log.
+
+        Raises:
+            SanitiserError: unknown job or destination, or no reason given.
+        """
+        from sanitiser.certificate.sign import parse_envelope
+        from sanitiser.store.audit import AuditKind, append_event, record_drive_key
+
+        if destination not in OVERRIDE_ROUTES:
+            raise SanitiserError(f"unknown destination {destination!r}", title="Routing")
+        if not reason.strip():
+            raise SanitiserError("an override needs the reason", title="Routing")
+        store = self.services.store
+        view = store.job(job_id)
+        if view is None:
+            raise SanitiserError(f"no job {job_id}", title="Routing")
+        before = self.route_of(job_id)
+        facts = {
+            "destination": destination,
+            "previous": before.destination,
+            "reason": reason.strip(),
+            "operator": operator,
+        }
+        store.update_job_detail(job_id, route_override=facts)
+        store.append_job_event(job_id, "route-override", facts)
+        cert_id = str(dict(view.detail).get("certificate_id") or "")
+        subject = view.drive_key
+        if cert_id:
+            raw = store.certificate_record(cert_id)
+            if raw is not None:
+                subject = record_drive_key(parse_envelope(raw).record)
+        append_event(
+            store,
+            station=self.station,
+            kind=AuditKind.ROUTED,
+            subject=subject,
+            ref=cert_id or job_id,
+            actor=operator,
+            data={**facts, "job_id": job_id, "override": True},
+        )
+        return self.route_of(job_id)
+
+    def export_label(self, certificate_id: str, fmt: str = "62mm", suffix: str = ".pdf") -> Path:
+        """Write a QR label for a certificate under ``<data_dir>/labels``; returns its path.
+
+        Raises:
+            SanitiserError: unknown certificate, or the label cannot be rendered.
+        """
+        from sanitiser.certificate.label import (
+            label_format,
+            labels_pdf,
+            labels_png,
+        )
+
+        preview = self.certificate_preview(certificate_id)
+        if preview is None:
+            raise SanitiserError(f"no certificate {certificate_id}", title="Label")
+        out_dir = self.services.settings.data_dir / "labels"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"{certificate_id}{suffix}"
+        items = [(preview.record, preview.url)]
+        if suffix == ".png":
+            target.write_bytes(labels_png(items, label_format(fmt))[0])
+        else:
+            target.write_bytes(labels_pdf(items, label_format(fmt)))
+        return target
+
+    def open_consignments(self) -> list[Any]:
+        """The open consignments (`ConsignmentView`), newest first."""
+        from sanitiser.store.consignments import list_consignments
+
+        return [c for c in list_consignments(self.services.store) if c.is_open]
+
+    def destinations(self) -> list[Any]:
+        """The active destinations (`DestinationView`)."""
+        from sanitiser.store.destinations import list_destinations
+
+        return list_destinations(self.services.store)
+
+    def add_to_consignment(self, certificate_id: str, target: str, *, operator: str) -> str:
+        """Add a certificate's drive to a consignment; returns the consignment id.
+
+        Args:
+            certificate_id: the drive's certificate.
+            target: an open consignment id, or a destination name (a consignment is opened).
+            operator: who does it.
+
+        Raises:
+            SanitiserError: the consignment or destination refuses the drive (with the reason).
+        """
+        from sanitiser.store.consignments import (
+            add_certificates,
+            get_consignment,
+            open_consignment,
+        )
+
+        store = self.services.store
+        consignment = get_consignment(store, target)
+        if consignment is None:
+            consignment = open_consignment(store, target, station=self.station, operator=operator)
+        add_certificates(
+            store, consignment.id, [certificate_id], station=self.station, operator=operator
+        )
+        return consignment.id

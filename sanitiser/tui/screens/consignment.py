@@ -1,0 +1,56 @@
+"""ConsignmentModal: add a sanitised drive to an open consignment, or open one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, OptionList, Static
+from textual.widgets.option_list import Option
+
+
+class ConsignmentModal(ModalScreen[str | None]):
+    """Pick an open consignment (its id) or a destination (a new consignment, its name)."""
+
+    AUTO_FOCUS = "#targets"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-consignment")]
+
+    def __init__(self, consignments: list[Any], destinations: list[Any]) -> None:
+        super().__init__(classes="modal")
+        self.consignments = consignments
+        self.destinations = destinations
+
+    def compose(self) -> ComposeResult:
+        """Choices, buttons."""
+        options = [
+            Option(f"{c.destination}: consignment {c.id[:13]}… ({c.items} items)", id=c.id)
+            for c in self.consignments
+        ]
+        options += [
+            Option(f"new consignment for {d.name} ({d.kind.value})", id=f"dest:{d.name}")
+            for d in self.destinations
+            if d.active
+        ]
+        with Vertical(id="dialog"):
+            yield Static("Add to a consignment", classes="dialog-title")
+            if not options:
+                yield Static(
+                    "No destination is registered: add one with 'sanitiser destinations add'."
+                )
+            yield OptionList(*options, id="targets")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+
+    @on(OptionList.OptionSelected, "#targets")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        key = event.option.id or ""
+        self.dismiss(key.removeprefix("dest:"))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        """Add nothing."""
+        self.dismiss(None)

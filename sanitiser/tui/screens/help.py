@@ -1,0 +1,44 @@
+"""HelpModal: the key map of the screen below it (`?`)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+GENERAL = (
+    ("?", "this help"),
+    ("Esc", "back / close"),
+    ("Tab", "next field or button"),
+    ("ctrl+q", "quit at once"),
+)
+
+
+class HelpModal(ModalScreen[None]):
+    """Lists the keys of the screen it was opened from, and the general keys."""
+
+    BINDINGS = [
+        Binding("escape,question_mark,q", "close", "Close", id="close-help"),
+    ]
+
+    def __init__(self, title: str, keys: list[tuple[str, str]]) -> None:
+        super().__init__(classes="modal")
+        self.title_text = title
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        """One line per key."""
+        width = max((len(k) for k, _ in [*self.keys, *GENERAL]), default=4)
+        lines = [f"[b]{k:<{width}}[/b]  {d}" for k, d in self.keys]
+        lines += ["", *(f"[b]{k:<{width}}[/b]  {d}" for k, d in GENERAL)]
+        lines += ["", "Nothing is erased by one key: starting asks you to type a phrase."]
+        with Vertical(id="dialog"):
+            yield Static(f"Keys: {self.title_text}", classes="dialog-title")
+            with VerticalScroll():
+                yield Static("\n".join(lines), id="keys", markup=True)
+
+    def action_close(self) -> None:
+        """Close the help."""
+        self.dismiss(None)

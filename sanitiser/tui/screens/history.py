@@ -1,0 +1,127 @@
+"""HistoryScreen: past jobs and certificates, searched by serial, certificate id, date, operator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from sanitiser.jobs.orchestrator import outcome_of
+from sanitiser.store import JobView
+from sanitiser.tui.bench import Bench
+
+STATE_STYLES = {"routed": "green", "failed": "red", "aborted": "yellow", "interrupted": "yellow"}
+
+
+@dataclass
+class JobsFound(Message):
+    """The jobs matching a search."""
+
+    query: str
+    views: list[JobView]
+
+
+class HistoryScreen(Screen[None]):
+    """A search field over every recorded job; Enter on a row opens its detail."""
+
+    AUTO_FOCUS = "#search"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back-history"),
+        Binding("slash", "focus_search", "Search", id="focus-search"),
+        Binding("down", "focus_results", "Results", show=False, id="focus-results"),
+        Binding("question_mark", "help", "Keys", id="help-history"),
+    ]
+
+    def __init__(self, bench: Bench) -> None:
+        super().__init__()
+        self.bench = bench
+        self.views: list[JobView] = []
+
+    def compose(self) -> ComposeResult:
+        """Search field, count, results."""
+        yield Header()
+        yield Input(placeholder="serial, certificate id, date (YYYY-MM-DD), operator…", id="search")
+        yield Static("", id="found")
+        yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Columns, then every job."""
+        self.sub_title = "history"
+        table = self.query_one("#results", DataTable)
+        for key, label in (
+            ("date", "Date"),
+            ("serial", "Serial"),
+            ("state", "State"),
+            ("method", "Method"),
+            ("operator", "Operator"),
+            ("certificate", "Certificate"),
+            ("station", "Station"),
+        ):
+            table.add_column(label, key=key)
+        self._search("")
+
+    @on(Input.Changed, "#search")
+    def _changed(self, event: Input.Changed) -> None:
+        self._search(event.value)
+
+    @on(Input.Submitted, "#search")
+    def action_focus_results(self) -> None:
+        """Move to the results."""
+        self.query_one("#results", DataTable).focus()
+
+    def action_focus_search(self) -> None:
+        """Back to the search field."""
+        self.query_one("#search", Input).focus()
+
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="history", description="Searching"
+    )
+    def _search(self, query: str) -> None:
+        self.post_message(JobsFound(query, self.bench.search(query)))
+
+    @on(JobsFound)
+    def _show(self, message: JobsFound) -> None:
+        self.views = message.views
+        table = self.query_one("#results", DataTable)
+        table.clear()
+        for v in message.views:
+            o = outcome_of(v)
+            table.add_row(
+                f"{v.created_at:%Y-%m-%d %H:%M}",
+                v.serial or "-",
+                Text(v.state, style=STATE_STYLES.get(v.state, "")),
+                o.method or "-",
+                v.operator or "-",
+                o.certificate_id or "",
+                v.station,
+                key=v.id,
+            )
+        q = f" matching {message.query!r}" if message.query.strip() else ""
+        self.query_one("#found", Static).update(f"{len(message.views)} job(s){q}")
+
+    @on(DataTable.RowSelected, "#results")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        from sanitiser.tui.screens.drive_detail import DriveDetailScreen
+
+        job_id = event.row_key.value
+        if job_id:
+            self.app.push_screen(DriveDetailScreen(self.bench, job_id=job_id))
+
+    def action_back(self) -> None:
+        """Back to the bench."""
+        self.dismiss(None)
+
+    def action_help(self) -> None:
+        """The key map of this screen."""
+        from sanitiser.tui.screens.help import HelpModal
+
+        keys = [("type", "search"), ("↓ / Enter", "to the results"), ("Enter", "open a job")]
+        keys += [(b.key, b.description) for b in self.BINDINGS if isinstance(b, Binding)]
+        self.app.push_screen(HelpModal("history", keys))

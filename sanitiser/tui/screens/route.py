@@ -1,0 +1,62 @@
+"""RouteOverrideModal: the technician sends a drive elsewhere, and must say why."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Select, Static
+
+from sanitiser.tui.bench import OVERRIDE_ROUTES
+
+
+class RouteOverrideModal(ModalScreen[tuple[str, str] | None]):
+    """Choose a destination and give the reason; dismisses with (destination, reason)."""
+
+    AUTO_FOCUS = "#cancel"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-route")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__(classes="modal")
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        """Current route, choice, reason, buttons."""
+        with Vertical(id="dialog"):
+            yield Static("Override the destination", classes="dialog-title")
+            yield Static(
+                f"Now: {self.current}. The certificate is not changed; the override "
+                "is recorded in the job and the custody log.",
+                id="route-now",
+            )
+            yield Select(
+                [(r, r) for r in OVERRIDE_ROUTES if r != self.current],
+                prompt="destination",
+                id="route-choice",
+            )
+            yield Input(placeholder="reason (required)", id="route-reason")
+            yield Static("", id="route-hint")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button("Override", id="override", variant="warning")
+
+    @on(Input.Submitted, "#route-reason")
+    @on(Button.Pressed, "#override")
+    def _override(self) -> None:
+        choice = self.query_one("#route-choice", Select).value
+        reason = self.query_one("#route-reason", Input).value.strip()
+        hint = self.query_one("#route-hint", Static)
+        if not isinstance(choice, str):
+            hint.update("[b red]Choose a destination.[/]")
+            return
+        if not reason:
+            hint.update("[b red]A reason is required.[/]")
+            return
+        self.dismiss((choice, reason))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        """Leave the destination as it is."""
+        self.dismiss(None)
