@@ -45,6 +45,7 @@ class LazyGroup(click.Group):
     lazy: dict[str, str] = {  # noqa: RUF012 - class-level registry
         "keys": "sanitiser.certificate.commands:keys",
         "verify": "sanitiser.certificate.commands:verify",
+        "verify-page": "sanitiser.certificate.page_command:verify_page",
         "label": "sanitiser.certificate.commands:label",
         "cert": "sanitiser.cli:cert_group",
         "wipe": "sanitiser.jobs.commands:wipe",
