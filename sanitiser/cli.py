@@ -53,6 +53,9 @@ class LazyGroup(click.Group):
         "audit": "sanitiser.custody.commands:audit",
         "destinations": "sanitiser.custody.commands:destinations",
         "consignment": "sanitiser.custody.commands:consignment",
+        "db": "sanitiser.store.commands:db",
+        "sync": "sanitiser.store.commands:sync",
+        "report": "sanitiser.reporting.commands:report",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -19,6 +19,7 @@ from sanitiser.errors import DriveDetectionError
 from sanitiser.lab.bench import LabBench, lab_health
 from sanitiser.runner import CommandRunner, SubprocessRunner
 from sanitiser.store import Store
+from sanitiser.store.sync import open_store
 
 EventCallback = Callable[[str, Drive | None, str], None]
 
@@ -133,7 +134,7 @@ def build_services(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runner = runner if runner is not None else SubprocessRunner()
     real = real if real is not None else UdevDriveSource()
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)  # a fleet bench keeps a local journal for when it is offline
     force = settings.lab if lab is None else lab
     lab_reason = ""
     if force:

@@ -7,9 +7,12 @@ silently: a skip always says why, and CI's summary (-ra) lists every skip.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.pg import PostgresServer, pg_bin
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "outputs"
 """The real tool outputs in ../shared/reference/outputs (beside the project, as in CI)."""
@@ -41,3 +44,32 @@ def reference() -> Path:
     """Directory of real tool outputs (../shared/reference/outputs); the suite needs it."""
     assert REFERENCE.is_dir(), f"missing {REFERENCE}: ../shared must sit beside the project"
     return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (per xdist worker), started on first use."""
+    binaries = pg_bin()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries are not installed (scripts/install-system.sh)")
+    server = PostgresServer(binaries)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(pg_server: PostgresServer) -> str:
+    """A fresh, empty database of its own on the shared PostgreSQL server."""
+    return pg_server.url(pg_server.new_database())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store database: an SQLite file, and (second run) a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    return server.url(server.new_database())

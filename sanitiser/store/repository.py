@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,15 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine, ExceptionContext
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine, select, update
+from sqlmodel import Session, create_engine, select, update
 
 from sanitiser.domain import Drive, Health, Protection
 from sanitiser.errors import RecordStoreError
 from sanitiser.store.tables import CertificateRow, DriveSeen, Job, JobEvent, JobJournal
+
+log = logging.getLogger(__name__)
 
 
 def drive_key(drive: Drive) -> str:
@@ -121,28 +127,265 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    if url.startswith("postgresql"):  # times are stored and compared in UTC whatever the server
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
     return create_engine(url, pool_pre_ping=True)
 
 
-class Store:
-    """Records of drives seen and jobs. Every error becomes a RecordStoreError."""
+def is_unreachable(error: BaseException) -> bool:
+    """True when a database error says the server cannot be reached or went away (network
+    down, server stopped) rather than refusing us (bad password, no such database)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False
+    code = getattr(error.orig, "sqlstate", None)
+    return code is None or str(code).startswith(("08", "57P"))
 
-    def __init__(self, url: str) -> None:
+
+_KNOWN_JOBS = 2048
+"""Jobs whose last central state a fleet store remembers, to carry on with them offline."""
+
+
+class Store:
+    """Records of drives seen and jobs. Every error becomes a RecordStoreError.
+
+    With `journal` (an SQLite URL, the bench's local journal) a store on a central database
+    keeps working when that database cannot be reached: it writes to the journal instead,
+    tries the central database again every `retry_after` seconds, and when it answers pushes
+    the journal to it (`sanitiser.store.sync`) before going back. See that module for the
+    design.
+    """
+
+    def __init__(self, url: str, *, journal: str | None = None, retry_after: float = 30.0) -> None:
+        from sanitiser.store import migrations  # noqa: PLC0415 - migrations import the store
+
         self.url = url
+        self.journal_url = journal if journal and not url.startswith("sqlite") else None
+        self.retry_after = retry_after
+        self._local: Engine | None = None
+        self._offline_since: float | None = None
+        self._offline_reason = ""
+        self._last_probe = 0.0
+        self._mode_lock = threading.Lock()
+        self._gate = threading.Condition()
+        self._active = 0
+        self._switching = False
+        self._tls = threading.local()
+        self._known_jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._known_notes: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
         try:
-            self.engine = make_engine(url)
-            SQLModel.metadata.create_all(self.engine)
+            self._central = make_engine(url)
         except SQLAlchemyError as e:
             raise RecordStoreError(f"cannot open the store at {_safe_url(url)}: {e}") from e
+        if self.journal_url is not None:
+            event.listen(self._central, "handle_error", self._on_central_error)
+        try:
+            migrations.prepare(self._central)
+        except SQLAlchemyError as e:
+            if self.journal_url is None or not is_unreachable(e):
+                raise RecordStoreError(f"cannot open the store at {_safe_url(url)}: {e}") from e
+            self._go_offline(f"the central database cannot be reached: {_reason(e)}")
+        if self.journal_url is not None and self._offline_since is None:
+            self._sync_on_start()
+
+    # --- where records go: the central database, or the local journal while it is away ---
+
+    @property
+    def engine(self) -> Engine:
+        """The engine records go to now: the central database, or the local journal while
+        the central database cannot be reached."""
+        if self._offline_since is not None:
+            self._maybe_reconnect()
+        local = self._local
+        return local if self._offline_since is not None and local is not None else self._central
+
+    @property
+    def offline(self) -> bool:
+        """True while this store writes to its local journal (the central database is away)."""
+        return self._offline_since is not None
+
+    @property
+    def central_engine(self) -> Engine:
+        """The central database's engine (whether or not it can be reached)."""
+        return self._central
+
+    def journal_engine(self) -> Engine | None:
+        """The local journal's engine (opened and migrated on first use), or None without one."""
+        from sanitiser.store import migrations  # noqa: PLC0415 - migrations import the store
+
+        if self.journal_url is None:
+            return None
+        if self._local is None:
+            try:
+                engine = make_engine(self.journal_url)
+                migrations.prepare(engine)
+            except SQLAlchemyError as e:
+                raise RecordStoreError(
+                    f"cannot open the local journal {self.journal_url}: {e}"
+                ) from e
+            self._local = engine
+        return self._local
+
+    def _go_offline(self, reason: str) -> None:
+        if self._offline_since is not None:
+            return
+        self.journal_engine()
+        self._offline_reason = reason
+        self._last_probe = time.monotonic()
+        self._offline_since = time.monotonic()
+        log.warning("store: %s; writing to the local journal %s", reason, self.journal_url)
+
+    def _on_central_error(self, context: ExceptionContext) -> None:
+        """A connection to the central database broke mid-work: later work goes offline."""
+        if context.is_disconnect and not context.is_pre_ping:
+            self._go_offline(f"the central database went away: {context.original_exception}")
+
+    def _sync_on_start(self) -> None:
+        """Push what an earlier run left in the journal (nothing when there is no journal)."""
+        from sanitiser.store.sync import journal_exists, push_journal  # noqa: PLC0415 - cycle
+
+        if self.journal_url is None or not journal_exists(self.journal_url):
+            return
+        local = self.journal_engine()
+        if local is None:  # pragma: no cover - a journal URL always gives an engine
+            return
+        try:
+            report = push_journal(local, self._central)
+        except RecordStoreError as e:
+            log.warning("store: the journal could not be pushed at start (%s)", e.msg)
+            return
+        if report.conflicts:
+            log.warning("store: journal sync conflicts: %s", "; ".join(report.conflicts))
+
+    def _maybe_reconnect(self) -> None:
+        """While offline: at most every `retry_after` seconds, try the central database; if it
+        answers, push the journal (no other store work runs meanwhile) and go back to it."""
+        from sanitiser.store import migrations  # noqa: PLC0415 - migrations import the store
+        from sanitiser.store.sync import push_journal  # noqa: PLC0415 - sync imports the store
+
+        if self._offline_since is None or self._depth():
+            return
+        if time.monotonic() - self._last_probe < self.retry_after:
+            return
+        if not self._mode_lock.acquire(blocking=False):
+            return
+        try:
+            local = self._local
+            if local is None or not self.offline:  # another thread got there first
+                return
+            self._last_probe = time.monotonic()
+            try:
+                with self._central.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                migrations.prepare(self._central)
+            except (SQLAlchemyError, RecordStoreError):
+                return
+            with self._gate:
+                self._switching = True
+                drained = self._gate.wait_for(lambda: self._active == 0, timeout=60)
+            try:
+                if not drained:
+                    return
+                report = push_journal(local, self._central)
+                self._offline_since = None
+                log.warning(
+                    "store: the central database is back; %d journal records pushed",
+                    report.total,
+                )
+            except RecordStoreError as e:
+                log.warning("store: the central database is back but the push failed: %s", e.msg)
+                return
+            finally:
+                with self._gate:
+                    self._switching = False
+                    self._gate.notify_all()
+            try:  # audit entries appended on the engine directly while the push ran
+                push_journal(local, self._central)
+            except RecordStoreError as e:
+                log.warning("store: second journal push failed: %s", e.msg)
+        finally:
+            self._mode_lock.release()
+
+    def _connect(self) -> tuple[Connection, bool]:
+        """A connection for one unit of work, and whether it is to the local journal."""
+        if self._offline_since is None:
+            try:
+                return self._central.connect(), False
+            except SQLAlchemyError as e:
+                if self.journal_url is None or not is_unreachable(e):
+                    raise RecordStoreError(f"store error ({_safe_url(self.url)}): {e}") from e
+                self._go_offline(f"the central database cannot be reached: {_reason(e)}")
+        local = self.journal_engine()
+        if local is None:  # pragma: no cover - offline implies a journal
+            raise RecordStoreError("offline without a local journal")
+        try:
+            return local.connect(), True
+        except SQLAlchemyError as e:
+            raise RecordStoreError(f"local journal error ({self.journal_url}): {e}") from e
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
+        self._maybe_reconnect()
+        with self._gate:
+            self._gate.wait_for(lambda: not self._switching)
+            self._active += 1
+        self._tls.depth = self._depth() + 1
         try:
-            with Session(self.engine) as session:
+            conn, local = self._connect()
+            with conn, Session(bind=conn) as session:
+                session.info["local"] = local
                 yield session
                 session.commit()
         except SQLAlchemyError as e:
             raise RecordStoreError(f"store error ({_safe_url(self.url)}): {e}") from e
+        finally:
+            self._tls.depth -= 1
+            with self._gate:
+                self._active -= 1
+                self._gate.notify_all()
+
+    def _depth(self) -> int:
+        """How many store sessions this thread has open."""
+        return int(getattr(self._tls, "depth", 0))
+
+    # --- jobs carried on offline: the last central state of the jobs this store touched ---
+
+    def _remember_job(self, values: dict[str, Any]) -> None:
+        if self.journal_url is None:
+            return
+        self._known_jobs[str(values["id"])] = values
+        self._known_jobs.move_to_end(str(values["id"]))
+        while len(self._known_jobs) > _KNOWN_JOBS:
+            self._known_jobs.popitem(last=False)
+
+    def _seed_job(self, s: Session, job_id: str) -> None:
+        """Offline: copy a job this store last saw centrally into the journal, so work on a
+        job that was running when the central database went away carries on."""
+        if not s.info.get("local") or s.get(Job, job_id) is not None:
+            return
+        known = self._known_jobs.get(job_id)
+        if known is not None:
+            s.add(Job(**known))
+            s.flush()
+
+    def _seed_notes(self, s: Session, job_id: str) -> None:
+        if not s.info.get("local") or s.get(JobJournal, job_id) is not None:
+            return
+        known = self._known_notes.get(job_id)
+        if known is not None:
+            s.add(JobJournal(job_id=job_id, journal=known[0], updated_at=known[1]))
+            s.flush()
+
+    def _remember_notes(self, job_id: str, text_: str, at: datetime) -> None:
+        if self.journal_url is None:
+            return
+        self._known_notes[job_id] = (text_, at)
+        self._known_notes.move_to_end(job_id)
+        while len(self._known_notes) > _KNOWN_JOBS:
+            self._known_notes.popitem(last=False)
 
     def record_drive_seen(
         self, drive: Drive, health: Health, protection: Protection, *, station: str = ""
@@ -214,26 +457,28 @@ class Store:
         """Record a new queued job for `drive`; returns its id."""
         job_id = str(uuid.uuid4())
         now = _now()
+        row = Job(
+            id=job_id,
+            drive_key=drive_key(drive),
+            serial=drive.serial,
+            state="queued",
+            method=method,
+            station=station,
+            operator=operator,
+            simulated=drive.simulated,
+            created_at=now,
+            updated_at=now,
+        )
+        values = row.model_dump()
         with self._session() as s:
-            s.add(
-                Job(
-                    id=job_id,
-                    drive_key=drive_key(drive),
-                    serial=drive.serial,
-                    state="queued",
-                    method=method,
-                    station=station,
-                    operator=operator,
-                    simulated=drive.simulated,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            s.add(row)
+        self._remember_job(values)
         return job_id
 
     def set_job_state(self, job_id: str, state: str, **detail: Any) -> None:
         """Move a job to `state`, merging `detail` into its recorded facts."""
         with self._session() as s:
+            self._seed_job(s, job_id)
             row = s.get(Job, job_id)
             if row is None:
                 raise RecordStoreError(f"no job {job_id}")
@@ -243,6 +488,7 @@ class Store:
             row.state = state
             row.updated_at = _now()
             s.add(row)
+            self._remember_job(row.model_dump())
 
     def jobs(self) -> list[JobView]:
         """All jobs, newest first."""
@@ -319,22 +565,22 @@ class Store:
         job_id = str(uuid.uuid4())
         now = _now()
         facts = dict(detail or {})
+        row = Job(
+            id=job_id,
+            drive_key=drive_key(drive),
+            serial=drive.serial,
+            state="queued",
+            method=method,
+            station=station,
+            operator=operator,
+            simulated=drive.simulated,
+            created_at=now,
+            updated_at=now,
+            detail=json.dumps(facts, sort_keys=True),
+        )
+        values = row.model_dump()
         with self._session() as s:
-            s.add(
-                Job(
-                    id=job_id,
-                    drive_key=drive_key(drive),
-                    serial=drive.serial,
-                    state="queued",
-                    method=method,
-                    station=station,
-                    operator=operator,
-                    simulated=drive.simulated,
-                    created_at=now,
-                    updated_at=now,
-                    detail=json.dumps(facts, sort_keys=True),
-                )
-            )
+            s.add(row)
             s.add(
                 JobEvent(
                     job_id=job_id,
@@ -344,13 +590,19 @@ class Store:
                     data=json.dumps({"from": "", "to": "queued"}, sort_keys=True),
                 )
             )
+        self._remember_job(values)
         return job_id
 
     def job(self, job_id: str) -> JobView | None:
         """One job, or None when unknown."""
         with self._session() as s:
+            self._seed_job(s, job_id)
             row = s.get(Job, job_id)
-            return None if row is None else _job_view(row)
+            if row is None:
+                return None
+            if not s.info.get("local"):
+                self._remember_job(row.model_dump())
+            return _job_view(row)
 
     def _change_job(
         self,
@@ -368,6 +620,7 @@ class Store:
         """
         for _ in range(_CAS_ATTEMPTS):
             with self._session() as s:
+                self._seed_job(s, job_id)
                 row = s.get(Job, job_id)
                 if row is None:
                     raise StaleJobStateError(f"no job {job_id}")
@@ -392,6 +645,13 @@ class Store:
                 if entry is not None:
                     s.add(entry)
                 view = _job_view(row)
+                known = {
+                    **row.model_dump(),
+                    "state": new_state,
+                    "detail": new_detail,
+                    "updated_at": now,
+                }
+            self._remember_job(known)
             return JobView(
                 view.id,
                 view.drive_key,
@@ -449,6 +709,7 @@ class Store:
     def append_job_event(self, job_id: str, kind: str, data: Mapping[str, Any]) -> None:
         """Append a non-transition entry (log, outcome, progress) to a job's journal."""
         with self._session() as s:
+            self._seed_job(s, job_id)
             row = s.get(Job, job_id)
             if row is None:
                 raise RecordStoreError(f"no job {job_id}")
@@ -488,19 +749,26 @@ class Store:
     def save_job_journal(self, job_id: str, journal: Mapping[str, Any]) -> None:
         """Replace a job's private method journal (JSON-ready values only)."""
         text = json.dumps(dict(journal), sort_keys=True)
+        now = _now()
         with self._session() as s:
             row = s.get(JobJournal, job_id)
             if row is None:
-                row = JobJournal(job_id=job_id, journal=text, updated_at=_now())
+                row = JobJournal(job_id=job_id, journal=text, updated_at=now)
             row.journal = text
-            row.updated_at = _now()
+            row.updated_at = now
             s.add(row)
+        self._remember_notes(job_id, text, now)
 
     def job_journal(self, job_id: str) -> dict[str, Any]:
         """A job's private method journal ({} when none was kept)."""
         with self._session() as s:
+            self._seed_notes(s, job_id)
             row = s.get(JobJournal, job_id)
-            return {} if row is None else dict(json.loads(row.journal))
+            if row is None:
+                return {}
+            if not s.info.get("local"):
+                self._remember_notes(job_id, row.journal, row.updated_at)
+            return dict(json.loads(row.journal))
 
     def certificate_for_job(self, job_id: str) -> str | None:
         """The id of the certificate issued for a job, or None."""
@@ -544,6 +812,17 @@ def _merge(facts: dict[str, Any], detail: Mapping[str, Any]) -> None:
             facts.pop(key, None)
         else:
             facts[key] = value
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    """The driver's message of a database error (its first line)."""
+    orig = getattr(error, "orig", None)
+    return str(orig or error).strip().splitlines()[0] if str(orig or error).strip() else "?"
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return _safe_url(url)
 
 
 def _safe_url(url: str) -> str:

@@ -89,3 +89,35 @@ class JobJournal(SQLModel, table=True):
     job_id: str = Field(primary_key=True, max_length=64)
     journal: str = Field(default="{}")
     updated_at: datetime
+
+
+class SyncLedger(SQLModel, table=True):
+    """Central: each journal record a sync has pushed, written in the same transaction as the
+    pushed row, so a record is pushed exactly once however often a sync is repeated or cut."""
+
+    __tablename__ = "sync_ledger"
+
+    journal: str = Field(primary_key=True, max_length=64)
+    """The local journal's id (its ``store_meta`` ``journal.id``)."""
+    kind: str = Field(primary_key=True, max_length=16)
+    """``audit`` or ``job_event``."""
+    local_id: int = Field(primary_key=True)
+    """The row id in the journal."""
+    station: str = Field(default="", max_length=256)
+    local_seq: int = 0
+    """For an audit entry: its seq in the journal's chain of that station."""
+    local_hash: str = Field(default="", max_length=64)
+    """For an audit entry: its hash in the journal's chain."""
+    central_id: int = 0
+    """The central audit seq (in the station's chain) or job event id."""
+    central_hash: str = Field(default="", max_length=64)
+    synced_at: datetime
+
+
+class StoreMeta(SQLModel, table=True):
+    """Facts about this database (the journal's id, how far a sync has got)."""
+
+    __tablename__ = "store_meta"
+
+    key: str = Field(primary_key=True, max_length=128)
+    value: str = Field(default="", max_length=1000)

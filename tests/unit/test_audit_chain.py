@@ -6,14 +6,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -291,74 +285,10 @@ def test_concurrent_appends_to_two_stations(tmp_path: Path) -> None:
     _check_hammered(url, ["bench-01", "bench-02"], per_thread=15, threads=8)
 
 
-# --- PostgreSQL ----------------------------------------------------------------------------
-
-
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return versions[-1].parent if versions else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL server (run as the ``postgres`` user when we are root; its
-    directory is outside pytest's root-only tmp tree so that user can reach it)."""
-    pg = _pg_bin()
-    if pg is None:
-        pytest.skip("PostgreSQL server binaries are not installed")
-    base = Path(tempfile.mkdtemp(prefix="sanitiser-pg-"))
-    data = base / "data"
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(base, "postgres")
-    port = _free_port()
-    subprocess.run(
-        [*as_user, str(pg / "initdb"), "-D", str(data), "-U", "bench", "-A", "trust"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    try:
-        subprocess.run(  # the server's output goes to a log file, else it holds our pipes
-            [
-                *as_user,
-                *(str(pg / "pg_ctl"), "-D", str(data), "-l", str(base / "log")),
-                *("-o", options, "-w", "start"),
-            ],
-            check=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
-        subprocess.run(
-            [str(pg / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "bench", "audit"],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgresql+psycopg://bench@127.0.0.1:{port}/audit"
-    finally:
-        subprocess.run(
-            [*as_user, str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+# --- PostgreSQL (the shared server of tests/conftest.py) ---------------------------------
 
 
 @pytest.mark.postgres
-@pytest.mark.serial
 def test_chain_and_tamper_detection_on_postgresql(postgres_url: str) -> None:
     """The same store code on PostgreSQL: concurrent appends stay one intact chain per
     station, and an edited row is caught at its seq."""
