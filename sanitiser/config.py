@@ -91,7 +91,14 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings, turning validation errors into one clear ConfigError."""
+    """Build the settings, turning validation errors into one clear ConfigError.
+
+    A config file named explicitly by ``SANITISER_CONFIG_FILE`` must exist; the default one
+    may be absent.
+    """
+    named = os.environ.get("SANITISER_CONFIG_FILE")
+    if named and not Path(named).exists():
+        raise ConfigError(f"SANITISER_CONFIG_FILE names {named}, which does not exist")
     try:
         return Settings(**overrides)
     except ValidationError as e:
@@ -99,6 +106,9 @@ def load_settings(**overrides: Any) -> Settings:
             f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
             for err in e.errors()
         )
-        raise ConfigError(f"invalid settings ({config_file()}): {problems}") from e
+        raise ConfigError(
+            f"invalid settings (from SANITISER_* environment variables or {config_file()}): "
+            f"{problems}"
+        ) from e
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read settings file {config_file()}: {e}") from e

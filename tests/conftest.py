@@ -22,7 +22,9 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" 
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test reads the machine's config or writes to the real data directory."""
     data = tmp_path / "data"
-    monkeypatch.setenv("SANITISER_CONFIG_FILE", str(tmp_path / "config.toml"))
+    config = tmp_path / "config.toml"
+    config.touch()
+    monkeypatch.setenv("SANITISER_CONFIG_FILE", str(config))
     monkeypatch.setenv("SANITISER_DATA_DIR", str(data))
     for var in ("SANITISER_DATABASE_URL", "SANITISER_LAB", "SANITISER_STATION"):
         monkeypatch.delenv(var, raising=False)

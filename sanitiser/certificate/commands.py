@@ -43,6 +43,14 @@ RecordLookup = Callable[[str], bytes | None]
 DEFAULT_CERTS = Path("certs")
 
 
+def default_certs_dir() -> Path:
+    """The settings' `certs_dir` (``SANITISER_CERTS_DIR``), or ``./certs`` if settings are bad."""
+    try:
+        return Path(load_settings().certs_dir)
+    except SanitiserError:
+        return DEFAULT_CERTS
+
+
 def _settings() -> Any:
     return load_settings()
 
@@ -91,8 +99,8 @@ certs_option = click.option(
     "--certs",
     "certs",
     type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_CERTS,
-    show_default=True,
+    default=default_certs_dir,
+    show_default="settings certs_dir, normally ./certs",
     help="Directory of public certificates (org-ca.pem, station-*.pem, org-ca.crl).",
 )
 keys_option = click.option(

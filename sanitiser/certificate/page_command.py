@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
+from sanitiser.certificate.commands import default_certs_dir
 from sanitiser.certificate.verify_page import write_page
 from sanitiser.errors import CertificateError
-
-DEFAULT_CERTS = Path("certs")
 
 
 @click.command("verify-page")
@@ -25,8 +24,8 @@ DEFAULT_CERTS = Path("certs")
     "--certs",
     "certs",
     type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_CERTS,
-    show_default=True,
+    default=default_certs_dir,
+    show_default="settings certs_dir, normally ./certs",
     help="Directory of public certificates (org-ca.pem, station-*.pem, org-ca.crl).",
 )
 def verify_page(out: Path, certs: Path) -> None:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sanitiser.certificate.issue import issue_certificate
 from sanitiser.certificate.samples import make_pki, sample_context, sample_drive, sample_outcome
 from sanitiser.config import load_settings
@@ -123,3 +125,15 @@ def test_scanning_twice_puts_each_usable_drive_in_custody_once() -> None:
     usable = [d for d in drives if not d["protected"]]
     assert len(received) == len(usable)
     assert verify_chain(store).ok
+
+
+def test_unusable_data_dir_is_a_clear_error_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data directory that cannot be created gives one clear line and exit status 2."""
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("SANITISER_DATA_DIR", str(tmp_path / "afile" / "data"))
+    out = sanitiser("scan", "--lab")
+    assert out.returncode == 2
+    assert "data directory" in out.stderr
+    assert "Traceback" not in out.stderr

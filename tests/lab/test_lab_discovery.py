@@ -48,7 +48,7 @@ RAW_TOOLS = {
 
 def scan_command(python: str = sys.executable, repo: Path = REPO) -> str:
     """The guest step running this checkout's CLI with settings isolated from the host's."""
-    env = "SANITISER_DATA_DIR=/tmp/sanitiser-data SANITISER_CONFIG_FILE=/tmp/no-config.toml"
+    env = "SANITISER_DATA_DIR=/tmp/sanitiser-data SANITISER_CONFIG_FILE=/dev/null"
     return (
         f"cd {shlex.quote(str(repo))} && env {env} {shlex.quote(python)} -m sanitiser scan --json"
     )

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.qemu, pytest.mark.serial, pytest.mark.root]
 
 REPO = Path(__file__).resolve().parents[2]
 PY = shlex.quote(sys.executable)
-ENV = "env SANITISER_DATA_DIR=/tmp/sanitiser-data SANITISER_CONFIG_FILE=/tmp/no-config.toml"
+ENV = "env SANITISER_DATA_DIR=/tmp/sanitiser-data SANITISER_CONFIG_FILE=/dev/null"
 
 DRIVES = (
     DriveSpec("nvme", "GRDNVME1", 48),

@@ -38,3 +38,17 @@ def test_malformed_toml_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("station = \n[[[")
     with pytest.raises(ConfigError, match=r"config\.toml"):
         load_settings()
+
+
+def test_named_config_file_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config file named by SANITISER_CONFIG_FILE that is missing is an error, not ignored."""
+    monkeypatch.setenv("SANITISER_CONFIG_FILE", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match=r"nope\.toml"):
+        load_settings()
+
+
+def test_bad_environment_value_names_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad SANITISER_* value is reported as possibly coming from the environment."""
+    monkeypatch.setenv("SANITISER_LAB", "maybe")
+    with pytest.raises(ConfigError, match="environment"):
+        load_settings()
