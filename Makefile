@@ -10,6 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: run test lint typecheck pytest bench lab system system-test clean
 
 run: system $(STAMP)
+	@bash scripts/ensure-udev.sh
 	$(BIN)/sanitiser $(ARGS)
 
 test: system-test $(STAMP) lint typecheck pytest

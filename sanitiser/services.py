@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sanitiser.config import Settings
-from sanitiser.devices.discover import DriveSource, UdevDriveSource
+from sanitiser.devices.discover import DriveSource, UdevDriveSource, udev_is_running
 from sanitiser.devices.guard import SystemState, assess, read_system_state
 from sanitiser.devices.health import read_health
 from sanitiser.domain import Drive, Health, Protection
@@ -100,6 +100,8 @@ class Services:
     lab: LabBench | None
     lab_reason: str = ""
     """Why the lab bench is on ("" when it is off)."""
+    notices: tuple[str, ...] = ()
+    """Things the technician must know about the bench itself (e.g. hot-plug is off)."""
     system_state: Callable[[], SystemState] = read_system_state
 
     def status_of(self, drive: Drive, state: SystemState | None = None) -> DriveStatus:
@@ -155,4 +157,12 @@ def build_services(
         if not lab_reason and all(assess(d, state).protected for d in real_drives):
             lab_reason = "no usable real drive: showing the simulated lab bench"
     bench = LabBench(settings.data_dir, settings.lab_drive_mib) if lab_reason else None
-    return Services(settings, runner, CompositeSource(real, bench), store, bench, lab_reason)
+    notices: tuple[str, ...] = ()
+    if isinstance(real, UdevDriveSource) and not udev_is_running():
+        notices = (
+            "udev is not running: drives plugged in now will not appear by themselves "
+            "(press r to rescan; `make run` starts udev when run as root)",
+        )
+    return Services(
+        settings, runner, CompositeSource(real, bench), store, bench, lab_reason, notices=notices
+    )
