@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 
@@ -19,7 +20,8 @@ class DriveSeen(SQLModel, table=True):
     wwn: str = Field(default="", max_length=128)
     transport: str = Field(max_length=16)
     media_kind: str = Field(max_length=16)
-    size_bytes: int
+    size_bytes: int = Field(sa_type=BigInteger)
+    """64-bit: drives are larger than 2 GiB (PostgreSQL's INTEGER is 32-bit; revision 0003)."""
     health_grade: str = Field(default="unknown", max_length=16)
     protected: bool = False
     protected_reason: str = Field(default="", max_length=4096)
