@@ -2,9 +2,11 @@
 
 ``wipe`` prints one JSON object per line per event with ``--json`` (phase, progress, log) and a
 final ``outcome`` object per drive with at least ``method``, ``nist_category``, ``verified``,
-``status`` (``sanitised`` | ``failed`` | ``refused`` | ``aborted``), ``reason`` and
-``certificate_id``. Its exit status is 0 only when every drive was sanitised, 1 when any was
-not, 2 for a usage or setup error.
+``status`` (``sanitised`` | ``failed`` | ``refused`` | ``aborted``), ``reason``,
+``certificate_id``, and the routing decision: ``destination`` (``reuse`` | ``recycle`` |
+``destroy``; ``undecided`` when routing failed; "" when the job ended before its plan),
+``routing_reason`` and ``destruction_level`` (ISO/IEC 21964, for destroy). Its exit status is
+0 only when every drive was sanitised, 1 when any was not, 2 for a usage or setup error.
 
 Both commands first run recovery: jobs left unfinished by a crash, ``kill -9`` or power loss are
 recorded ``interrupted`` (``wipe`` and ``jobs recover`` also continue what can be continued).
@@ -173,8 +175,13 @@ def _human(event: JobEvent) -> str:
     if isinstance(event, JobProgress):
         return ""
     cert = f" certificate {event.certificate_id}" if event.certificate_id else ""
+    level = f" {event.destruction_level}" if event.destruction_level else ""
+    to = f" -> {event.destination}{level}" if event.destination else ""
     why = f": {event.reason}" if event.reason and not event.succeeded else ""
-    return f"{event.device}: {event.status.upper()} {event.method} {event.nist_category}{cert}{why}"
+    return (
+        f"{event.device}: {event.status.upper()} {event.method} {event.nist_category}{cert}{to}"
+        f"{why}"
+    )
 
 
 def _refused(device: str, reason: str, serial: str = "") -> JobOutcome:

@@ -128,11 +128,17 @@ class JobOutcome:
     reason: str = ""
     certificate_id: str | None = None
     destination: str = ""
+    """Where the drive goes: ``reuse``, ``recycle`` or ``destroy`` (routing's decision);
+    ``undecided`` when routing failed; "" when the job ended before anything was decided."""
     simulated: bool = False
     operator: str = ""
     station: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    routing_reason: str = ""
+    """Why the drive goes there: the deciding rule's reason (or why routing failed)."""
+    destruction_level: str = ""
+    """The ISO/IEC 21964 level for a ``destroy`` destination (e.g. ``ISO/IEC 21964 E-4``)."""
 
     @property
     def succeeded(self) -> bool:
@@ -155,6 +161,8 @@ class JobOutcome:
             "reason": self.reason,
             "certificate_id": self.certificate_id,
             "destination": self.destination,
+            "routing_reason": self.routing_reason,
+            "destruction_level": self.destruction_level,
             "simulated": self.simulated,
             "operator": self.operator,
             "station": self.station,

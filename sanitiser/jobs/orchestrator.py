@@ -1,17 +1,31 @@
 """Many drives at once: one job (one thread) per drive, each a journalled state machine.
 
-A job runs: guard claim -> health and probe -> policy plan -> method -> certificate (exactly
-once, by job id) -> routed. Every transition is written to the store before it takes effect
-(`JobJournal`), so after a crash, ``kill -9`` or power loss `Orchestrator.recover` can say the
-truth: each unfinished job becomes ``interrupted`` with what is known; a job whose drive is still
-sanitising on its own (a firmware sanitize survives a power cycle) is re-polled through its
-method with the saved method journal; a job whose outcome was already recorded gets its
-certificate; any other can be started again with `Orchestrator.restart` (a new job that refers
-to the old one: no record is lost or overwritten).
+A job runs: guard claim -> health and probe -> policy plan -> method -> routing decision ->
+certificate (exactly once, by job id; it names the destination) -> routed. Every transition is
+written to the store before it takes effect (`JobJournal`), so after a crash, ``kill -9`` or
+power loss `Orchestrator.recover` can say the truth: each unfinished job becomes ``interrupted``
+with what is known; a job whose drive is still sanitising on its own (a firmware sanitize
+survives a power cycle) is re-polled through its method with the saved method journal; a job
+whose outcome was already recorded gets its certificate and its route; any other can be started
+again with `Orchestrator.restart` (a new job that refers to the old one: no record is lost or
+overwritten).
 
 The orchestrator is the API the TUI and the headless CLI share: `start`, `subscribe` (events from
 any thread, delivered by the `EventBus` without blocking I/O), `abort`, `jobs`, `wait`.
 Everything that touches the world is a `JobDependencies` seam, so tests swap in emulators.
+
+Routing (`sanitiser.routing.rules.route`) decides where the drive goes (reuse, recycle or
+destroy) from the outcome, the plan, the health and the policy's ``[routing]`` table, before the
+certificate is issued: the certificate records the destination. The job records the decision
+(``destination`` = the kind, ``routing_reason``, ``routing_rule``, ``destruction_level`` and the
+full ``routing`` facts) and the ``routed`` transition says it. A job that failed after its plan
+was made is routed too (a drive not proven clean goes to destruction, at the ISO/IEC 21964 level
+the policy names). When routing itself fails (a broken policy) the outcome is kept: the
+certificate says ``undecided`` and the job records why.
+
+Custody (`sanitiser.store.audit`): once the certificate is kept, ``sanitised`` is chained for it
+(once per certificate id), then ``routed`` with the decision (once per job), so the drive's trail
+reads received -> sanitised -> routed; a resumed job appends neither twice.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ from typing import Any, Protocol
 from sanitiser.blockio.progress import ProgressEvent
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.record import Destination, Person, RecordContext
+from sanitiser.certificate.sign import parse_envelope
 from sanitiser.devices.guard import Claim
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Outcome, OutcomeStatus
 from sanitiser.errors import DriveBusyError, SanitiserError
@@ -59,10 +74,18 @@ from sanitiser.methods.ata import JOURNAL_SANITIZE as ATA_SANITIZE_STARTED
 from sanitiser.methods.base import Method, MethodContext
 from sanitiser.methods.nvme import JOURNAL_SANITIZE as NVME_SANITIZE_STARTED
 from sanitiser.methods.scsi import JOURNAL_SCSI as SCSI_OPERATION_STARTED
-from sanitiser.policy.plan import Plan
+from sanitiser.policy.plan import Plan, plan_from_json
 from sanitiser.probe.capabilities import Capabilities
+from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.runner import CommandRunner
 from sanitiser.store import JobView, StaleJobStateError, Store, drive_key
+from sanitiser.store.audit import (
+    AuditKind,
+    append_event,
+    entries,
+    record_drive_key,
+    record_sanitised,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +93,9 @@ HOST_OVERWRITE = "host-overwrite"
 """The one technique the bench can stop at any block (`Technique.HOST_OVERWRITE`)."""
 UNDECIDED_ROUTE = Destination(
     route="undecided",
-    details="routing rules are not applied yet: the technician decides the destination",
+    details="routing could not decide (see the job's record): the technician decides",
 )
+"""The certificate's destination when routing itself failed (e.g. a broken routing table)."""
 BACKGROUND_KEYS = (NVME_SANITIZE_STARTED, ATA_SANITIZE_STARTED, SCSI_OPERATION_STARTED)
 """Method-journal keys that say a firmware operation was sent and had not been concluded: the
 drive goes on with it on its own (even across a power cycle), so a restarted bench re-polls it."""
@@ -157,6 +181,12 @@ class _Running:
     verification: str = "sampled"
     confirmed: Drive | None = None
     """The drive as recorded when the job was confirmed (for a resumed job)."""
+    plan: Plan | None = None
+    """The plan, once made (rebuilt from the job's record for a resumed job)."""
+    loaded_policy: Any = None
+    """The loaded policy the plan was made under (reloaded by name for a resumed job)."""
+    health: Health = UNKNOWN_HEALTH
+    """The drive's health as read before the method (what routing matches)."""
 
 
 def _status_of_state(state: JobState, detail: dict[str, Any]) -> str:
@@ -193,6 +223,8 @@ def outcome_of(view: JobView) -> JobOutcome:
         station=view.station,
         started_at=view.created_at,
         finished_at=view.updated_at if state in FINAL or state is JobState.INTERRUPTED else None,
+        routing_reason=str(d.get("routing_reason", "")),
+        destruction_level=str(d.get("destruction_level", "")),
     )
 
 
@@ -591,6 +623,7 @@ class Orchestrator:
                 self._end(run, JobState.FAILED, reason=exc.msg, status="refused")
                 return
             run.policy_name = plan.policy_name
+            run.plan, run.loaded_policy, run.health = plan, policy, health
             self.store.update_job_detail(
                 run.job_id,
                 plan=dataclasses.asdict(plan),
@@ -600,18 +633,12 @@ class Orchestrator:
             )
             if plan.destroy:
                 reason = plan.chosen.reason or "no acceptable method can run on this drive"
-                self._end(
-                    run,
-                    JobState.FAILED,
-                    reason=f"sent to destruction by policy: {reason}",
-                    status="refused",
-                    destination="destruction",
-                )
+                self._fail(run, reason=f"sent to destruction by policy: {reason}", status="refused")
                 return
             method = self.deps.method_for(plan.chosen.technique)
             blocked = method.unavailable(claim.drive, caps)
             if blocked:
-                self._end(run, JobState.FAILED, reason=blocked, status="refused")
+                self._fail(run, reason=blocked, status="refused")
                 return
             if self._check_cancel(run):
                 return
@@ -688,9 +715,9 @@ class Orchestrator:
         health: Health,
         policy_version: str,
     ) -> None:
-        """Turn the method's result into the job's end: certificate and route, or the reason."""
+        """Turn the method's result into the job's end: route and certificate, or the reason."""
         if isinstance(outcome, str):
-            self._end(run, JobState.FAILED, reason=outcome, status="failed")
+            self._fail(run, reason=outcome, status="failed")
             return
         facts = outcome_to_json(outcome)
         if outcome.status is OutcomeStatus.SANITISED:
@@ -706,18 +733,24 @@ class Orchestrator:
         gone = _gone_reason(run.drive)
         if gone and gone not in reason:
             reason = f"{gone}: {reason}" if reason else gone
-        self._end(
+        self._fail(
             run,
-            JobState.FAILED,
             reason=reason or "the method failed",
             status=outcome.status.value,
-            outcome=facts,
+            outcome=outcome,
+            outcome_facts=facts,
         )
 
     def _load_signer(self) -> StationSigner:
         with self._signer_lock:
             if self._signer is None:
                 self._signer = self.deps.signer()
+                # The PDF fonts are registered here, once, before jobs render certificates side
+                # by side: registering them from several threads at once can hand one job a
+                # family whose bold face is not registered yet.
+                from sanitiser.certificate.pdf import fonts  # noqa: PLC0415 - with issue, ~1 s
+
+                fonts()
             return self._signer
 
     def _certify(
@@ -730,11 +763,16 @@ class Orchestrator:
         operator: str,
         policy_name: str,
         policy_version: str,
-    ) -> str:
-        """Issue and keep the job's certificate exactly once (an earlier one is reused)."""
+        destination: Destination = UNDECIDED_ROUTE,
+    ) -> tuple[str, dict[str, Any]]:
+        """Issue and keep the job's certificate exactly once (an earlier one is reused).
+
+        Returns:
+            The id of the certificate kept, and its record.
+        """
         existing = self.store.certificate_for_job(job_id)
         if existing is not None:
-            return existing
+            return existing, self._stored_record(existing)
         from sanitiser.certificate.issue import issue_certificate  # noqa: PLC0415 - pyHanko costs ~1 s
 
         signer = self._load_signer()
@@ -744,12 +782,113 @@ class Orchestrator:
             operator=Person(name=operator),
             policy_name=policy_name,
             policy_version=policy_version,
-            destination=UNDECIDED_ROUTE,
+            destination=destination,
         )
         issued = issue_certificate(outcome, drive, health, context, signer)
-        return self.store.save_job_certificate(
+        kept = self.store.save_job_certificate(
             job_id, issued.certificate_id, issued.record_json, serial=drive.serial, pdf=issued.pdf
         )
+        if kept != issued.certificate_id:  # another process kept one first: that one stands
+            return kept, self._stored_record(kept)
+        return kept, dict(issued.signed.record)
+
+    def _stored_record(self, cert_id: str) -> dict[str, Any]:
+        raw = self.store.certificate_record(cert_id)
+        if raw is None:
+            raise SanitiserError(f"certificate {cert_id} is not in the store")
+        return dict(parse_envelope(raw).record)
+
+    # --- routing and custody ----------------------------------------------------------------
+
+    def _route(self, run: _Running, outcome: Outcome, health: Health) -> RoutingDecision | str:
+        """Where the job's drive goes, or why routing could not decide (logged).
+
+        A resumed job routes by its recorded plan and its policy reloaded by name.
+        """
+        try:
+            plan = run.plan or _recorded_plan(self.store.job(run.job_id))
+            policy = run.loaded_policy
+            if policy is None:
+                policy = self.deps.load_policy(run.policy or self.deps.default_policy)
+                run.loaded_policy = policy
+                if plan.policy_version and str(policy.version) != plan.policy_version:
+                    self._log(
+                        run,
+                        f"routing by policy {policy.name} v{policy.version}: the plan was made "
+                        f"under v{plan.policy_version}",
+                        "warning",
+                    )
+            return route(outcome, plan, health, run.confirmed or run.drive, policy)
+        except Exception as exc:  # noqa: BLE001 - a broken policy must never lose the outcome
+            why = exc.msg if isinstance(exc, SanitiserError) else f"{type(exc).__name__}: {exc}"
+            reason = f"routing failed: {why}"
+            log.warning("job %s: %s", run.job_id, reason)
+            self._log(run, f"{reason}; the technician decides the destination", "error")
+            return reason
+
+    def _fail(
+        self,
+        run: _Running,
+        *,
+        reason: str,
+        status: str,
+        outcome: Outcome | None = None,
+        outcome_facts: dict[str, Any] | None = None,
+    ) -> None:
+        """End a job ``failed`` with its reason; once planned, routed first (not proven clean).
+
+        A job that ended before its plan (the guard refused the drive, the policy refused the
+        operator's method) has no decision: nothing was attempted, the drive is as it came.
+        """
+        if run.journal.state in FINAL:
+            return
+        detail: dict[str, Any] = {}
+        if outcome_facts is not None:
+            detail["outcome"] = outcome_facts
+        if run.plan is not None:
+            attempt = outcome or _failed_outcome(run, run.plan, reason, status)
+            decision = self._route(run, attempt, run.health)
+            if isinstance(decision, RoutingDecision):
+                detail.update(routing_detail(decision))
+                self._log(run, f"routing: {decision.explain()}")
+            else:
+                detail.update(undecided_detail(decision))
+        self._end(run, JobState.FAILED, reason=reason, status=status, **detail)
+
+    def _custody(
+        self,
+        run: _Running,
+        cert_id: str,
+        record: dict[str, Any],
+        decision: RoutingDecision | str,
+    ) -> None:
+        """Chain ``sanitised`` (once per certificate) and ``routed`` (once per job)."""
+        try:
+            record_sanitised(self.store, record, station=self.station, actor=run.operator)
+            if not isinstance(decision, RoutingDecision):
+                return  # undecided: the technician's routing (or a consignment) chains it
+            earlier = entries(self.store, ref=cert_id, kind=str(AuditKind.ROUTED))
+            if any(e.data.get("job_id") == run.job_id and "rule_id" in e.data for e in earlier):
+                return
+            append_event(
+                self.store,
+                station=self.station,
+                kind=AuditKind.ROUTED,
+                subject=record_drive_key(record),
+                ref=cert_id,
+                actor=run.operator,
+                data={
+                    "job_id": run.job_id,
+                    "destination_kind": decision.destination_kind.value,
+                    "rule_id": decision.rule_id,
+                    "destruction_level": decision.destruction_level,
+                    "certificate_route": decision.certificate_route,
+                    "policy": f"{decision.policy_name} v{decision.policy_version}",
+                },
+            )
+        except SanitiserError as exc:
+            log.warning("job %s: custody log not updated: %s", run.job_id, exc.msg)
+            self._log(run, f"the custody log was not updated: {exc.msg}", "error")
 
     # --- recovery -------------------------------------------------------------------------
 
@@ -795,7 +934,12 @@ class Orchestrator:
             JobJournal(self.store, view.id, JobState.INTERRUPTED),
             policy=policy_name,
             policy_name=str(detail.get("policy_name", "")),
+            health=health,
         )
+        try:  # routing needs it; the policy itself is reloaded by name when routing
+            run.plan = _recorded_plan(view)
+        except SanitiserError as exc:
+            log.warning("job %s: %s", view.id, exc.msg)
         if came_from == JobState.CERTIFYING.value and outcome_facts:
             outcome = outcome_from_json(outcome_facts)
             self._launch(run, lambda r: self._resume_certify(r, outcome, health, policy_version))
@@ -842,7 +986,17 @@ class Orchestrator:
     def _finish_certified(
         self, run: _Running, outcome: Outcome, health: Health, policy_version: str
     ) -> None:
-        cert_id = self._certify(
+        """Route, certify (the certificate names the destination), chain custody, routed."""
+        decision = self._route(run, outcome, health)
+        if isinstance(decision, RoutingDecision):
+            destination, routing = decision.destination(), routing_detail(decision)
+            said = decision.summary()
+        else:
+            destination, routing = UNDECIDED_ROUTE, undecided_detail(decision)
+            said = f"destination undecided ({decision})"
+        # Kept before the certificate: what recovery and the TUI can tell if we die here.
+        self.store.update_job_detail(run.job_id, **routing)
+        cert_id, record = self._certify(
             run.job_id,
             outcome=outcome,
             drive=run.confirmed or run.drive,
@@ -850,13 +1004,27 @@ class Orchestrator:
             operator=run.operator,
             policy_name=run.policy_name or run.policy,
             policy_version=policy_version,
+            destination=destination,
         )
+        issued_to = str((record.get("destination") or {}).get("route", ""))
+        if issued_to != destination.route:
+            self._log(
+                run,
+                f"certificate {cert_id} was issued before a restart with destination "
+                f"{issued_to}; routing now says {destination.route}: the certificate stands "
+                "and the job records both",
+                "warning",
+            )
+            routing["certificate_destination"] = issued_to
+        if isinstance(decision, RoutingDecision):
+            self._log(run, f"routing: {decision.explain()}")
+        self._custody(run, cert_id, record, decision)
         self._move(
             run,
             JobState.ROUTED,
-            why=f"certificate {cert_id}; destination undecided",
+            why=f"certificate {cert_id}; {said}",
             certificate_id=cert_id,
-            destination=UNDECIDED_ROUTE.route,
+            **routing,
         )
 
     def _resume_method(
@@ -887,6 +1055,73 @@ class Orchestrator:
                 run, method=method, claim=claim, runner=runner, caps=caps, notes=notes
             )
         self._finish(run, outcome, health, policy_version)
+
+
+def routing_detail(decision: RoutingDecision) -> dict[str, Any]:
+    """What a job records of its routing decision (job detail keys and the ``routing`` facts)."""
+    return {
+        "destination": decision.destination_kind.value,
+        "routing_reason": decision.reason,
+        "routing_rule": decision.rule_id,
+        "destruction_level": decision.destruction_level,
+        "routing": {
+            "destination": decision.destination_kind.value,
+            "certificate_route": decision.certificate_route,
+            "reason": decision.reason,
+            "rule_id": decision.rule_id,
+            "destruction_level": decision.destruction_level,
+            "scheme": decision.scheme,
+            "scheme_hint": decision.scheme_hint,
+            "outcome_class": decision.outcome_class.value,
+            "outcome_note": decision.outcome_note,
+            "matched": list(decision.matched),
+            "passed_over": list(decision.passed_over),
+            "policy_name": decision.policy_name,
+            "policy_version": decision.policy_version,
+            "summary": decision.summary(),
+        },
+    }
+
+
+def undecided_detail(reason: str) -> dict[str, Any]:
+    """What a job records when routing could not decide (`UNDECIDED_ROUTE`)."""
+    return {
+        "destination": UNDECIDED_ROUTE.route,
+        "routing_reason": reason,
+        "routing_rule": "",
+        "destruction_level": "",
+        "routing": {"destination": UNDECIDED_ROUTE.route, "reason": reason, "summary": reason},
+    }
+
+
+def _recorded_plan(view: JobView | None) -> Plan:
+    """The plan a job recorded (``dataclasses.asdict(plan)`` in its detail).
+
+    Raises:
+        SanitiserError: the job or its plan is not recorded, or the record is not a plan.
+    """
+    if view is None:
+        raise SanitiserError("the job is not in the store")
+    recorded = view.detail.get("plan")
+    if not isinstance(recorded, dict) or not recorded:
+        raise SanitiserError(f"job {view.id} has no recorded plan")
+    try:
+        return plan_from_json(recorded)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise SanitiserError(f"the recorded plan of job {view.id} is unreadable: {exc!r}") from exc
+
+
+def _failed_outcome(run: _Running, plan: Plan, reason: str, status: str) -> Outcome:
+    """The outcome of an attempt whose method gave none (refused, or it broke): for routing."""
+    return Outcome(
+        status=OutcomeStatus.REFUSED if status == "refused" else OutcomeStatus.FAILED,
+        method=plan.chosen.technique,
+        nist_category=plan.chosen.nist_category,
+        verified=False,
+        reason=reason,
+        started_at=run.started_at,
+        finished_at=datetime.now(UTC),
+    )
 
 
 def _unlock_reason(caps: Capabilities) -> str:

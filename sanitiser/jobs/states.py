@@ -33,7 +33,8 @@ class JobState(StrEnum):
     VERIFYING = "verifying"
     CERTIFYING = "certifying"
     ROUTED = "routed"
-    """Done: sanitised, certified, and given a destination (``undecided`` until routing rules)."""
+    """Done: sanitised, routed by the policy (reuse, recycle or destroy) and certified with that
+    destination (``undecided`` only when routing itself failed)."""
     FAILED = "failed"
     ABORTED = "aborted"
     INTERRUPTED = "interrupted"

@@ -3,6 +3,7 @@ methods, real store and certificates; fakes only where a crash or a fault must b
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import itertools
 import os
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +22,33 @@ from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.samples import make_pki
 from sanitiser.certificate.sign import check_signature, parse_envelope
 from sanitiser.devices.guard import claim as guard_claim
-from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Outcome, Transport
+from sanitiser.domain import (
+    UNKNOWN_HEALTH,
+    Drive,
+    Health,
+    HealthGrade,
+    Outcome,
+    Protection,
+    Transport,
+)
 from sanitiser.emulators.nvme import NvmeDriveEmulator
+from sanitiser.errors import ConfigError
+from sanitiser.jobs import orchestrator as orchestrator_module
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase, JobProgress
-from sanitiser.jobs.journal import MethodNotes, ProcessOwner, drive_to_json
+from sanitiser.jobs.journal import MethodNotes, ProcessOwner, drive_to_json, outcome_from_json
 from sanitiser.jobs.orchestrator import JobDependencies, Orchestrator
-from sanitiser.lab.bench import LabBench, LabKind
+from sanitiser.lab.bench import LabBench, LabKind, lab_health
 from sanitiser.lab.runner import emulator_for, lab_runner, reset_lab_emulators
 from sanitiser.methods.base import Method, MethodContext
 from sanitiser.methods.registry import method_for
-from sanitiser.policy.loader import load_policy
+from sanitiser.policy.loader import Policy, load_policy
+from sanitiser.policy.plan import plan_from_json
 from sanitiser.policy.select import select_method
 from sanitiser.probe.capabilities import Capabilities, probe
+from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.runner import CommandResult, CommandRunner
-from sanitiser.store import Store
+from sanitiser.store import JobView, Store, drive_key
+from sanitiser.store.audit import entries, verify_chain
 from sanitiser.store.tables import CertificateRow
 from sanitiser.testing import FakeRunner
 
@@ -77,6 +92,8 @@ class Rig:
     """Wrap the real method of a technique (stage a fault, a gate, a barrier)."""
     runner: CommandRunner = field(default_factory=FakeRunner)
     lab: LabBench | None = None
+    health_of: Callable[[Drive, CommandRunner], Health] = no_health
+    load_policy: Callable[[str], Any] = load_policy
 
     def deps(self) -> JobDependencies:
         """Real guard, probe, policy, methods and signer; the runner is the rig's."""
@@ -89,9 +106,9 @@ class Rig:
         return JobDependencies(
             claim=guard_claim,
             runner_for=lambda d: self.runner,
-            health_of=no_health,
+            health_of=self.health_of,
             probe=probe,
-            load_policy=load_policy,
+            load_policy=self.load_policy,
             select_method=select_method,
             method_for=method,
             signer=lambda: self.signer,
@@ -142,10 +159,46 @@ def states_of(rig: Rig, job_id: str) -> list[str]:
     return [e.state for e in rig.store.job_events(job_id) if e.kind == "transition"]
 
 
+def signed_record(rig: Rig, cert_id: str) -> dict[str, Any]:
+    """The stored certificate's record, its signature checked."""
+    raw = rig.store.certificate_record(cert_id)
+    assert raw is not None
+    signed = parse_envelope(raw)
+    check_signature(signed)
+    return dict(signed.record)
+
+
+def trail(rig: Rig, drive: Drive) -> list[str]:
+    """The custody events of a drive on the station's chain, oldest first."""
+    return [e.kind for e in entries(rig.store, station=STATION, subject=drive_key(drive))]
+
+
+def decision_of(view: JobView, drive: Drive, health: Health, policy: Policy) -> RoutingDecision:
+    """Routing recomputed from what the job recorded (its outcome and plan)."""
+    outcome = outcome_from_json(view.detail["outcome"])
+    return route(outcome, plan_from_json(view.detail["plan"]), health, drive, policy)
+
+
+def lab_reuse_policy(directory: Path) -> Path:
+    """The shipped default policy, but a lab-sized drive (MiB) may go to reuse."""
+    text = files("sanitiser.policy.builtin").joinpath("nist-800-88.toml").read_text("utf-8")
+    assert 'min_capacity = "120 GB"' in text
+    text = text.replace('name = "nist-800-88"', 'name = "lab-reuse"')
+    text = text.replace('min_capacity = "120 GB"', 'min_capacity = "1 MiB"')
+    path = directory / "lab-reuse.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def test_many_drives_at_once_each_get_their_own_outcome_and_certificate(rig: Rig) -> None:
     """Four drives wiped together: each routed with its own certificate, bytes zeroed, journal
-    complete, operator and station recorded."""
+    complete, operator and station recorded; each routed by the policy (cleared only: recycle),
+    the certificate naming that destination; the custody chain verifies and each drive's trail
+    reads (received, if the bench scanned it) sanitised, routed."""
     drives = [file_drive(rig.tmp, f"SER-{i}") for i in range(4)]
+    scanned = drives[:2]
+    for d in scanned:
+        rig.store.record_drive_seen(d, UNKNOWN_HEALTH, Protection(False), station=STATION)
     orch = rig.orchestrator()
     ids = orch.start(drives, operator="alice")
     assert orch.wait(ids, timeout=120)
@@ -177,9 +230,31 @@ def test_many_drives_at_once_each_get_their_own_outcome_and_certificate(rig: Rig
         assert signed.record["device"]["serial"] == drive.serial
         assert signed.record["operator"]["name"] == "alice"
         assert signed.record["simulated"] is True
+        decision = decision_of(view, drive, UNKNOWN_HEALTH, load_policy("nist-800-88"))
+        assert (decision.destination_kind.value, decision.rule_id) == ("recycle", "cleared-only")
+        assert signed.record["destination"] == dataclasses.asdict(decision.destination())
+        assert (outcome.destination, outcome.routing_reason) == ("recycle", decision.reason)
+        assert outcome.destruction_level == ""
+        assert view.detail["routing_rule"] == "cleared-only"
+        routed_why = rig.store.job_events(job_id)[-1].data
+        assert "recycle by rule cleared-only" in str(routed_why), routed_why
         cert_ids.add(row.id)
         assert Path(drive.path).read_bytes() == bytes(drive.size_bytes)
+        expected = ["received"] if drive in scanned else []
+        assert trail(rig, drive) == [*expected, "sanitised", "routed"]
+        [routed] = entries(rig.store, subject=drive_key(drive), kind="routed")
+        assert routed.ref == row.id
+        assert routed.actor == "alice"
+        assert routed.data == {
+            "job_id": job_id,
+            "destination_kind": "recycle",
+            "rule_id": "cleared-only",
+            "destruction_level": "",
+            "certificate_route": "recycling",
+            "policy": "nist-800-88 v1",
+        }
     assert len(cert_ids) == 4
+    assert verify_chain(rig.store).ok
 
 
 def test_twenty_four_jobs_run_simultaneously_with_events_flowing(rig: Rig) -> None:
@@ -248,6 +323,9 @@ def test_certificate_is_issued_exactly_once_even_across_a_crash(rig: Rig) -> Non
     assert view.detail["certificate_id"] == cert.id
     assert [c.id for c in rig.certificates(job_id)] == [cert.id]
     assert states_of(rig, job_id)[-3:] == ["interrupted", "certifying", "routed"]
+    assert trail(rig, drive) == ["sanitised", "routed"], "recovery must not chain duplicates"
+    assert view.detail["destination"] == "recycle"
+    assert verify_chain(rig.store).ok
 
 
 def test_recorded_outcome_without_certificate_is_certified_on_recovery(rig: Rig) -> None:
@@ -375,6 +453,13 @@ def test_nvme_sanitize_still_running_after_a_restart_is_repolled_to_completion(
     assert outcome["verified"] is True
     assert dict(outcome["details"])["resumed"] == "yes"
     assert len(rig.certificates(job_id)) == 1
+    # Routed by the plan read back from the record and the policy reloaded by name.
+    decision = decision_of(view, drive, UNKNOWN_HEALTH, load_policy("nist-800-88"))
+    assert decision.outcome_class.value == "purged-verified"
+    assert (view.detail["destination"], view.detail["routing_rule"]) == ("recycle", "default")
+    record = signed_record(rig, view.detail["certificate_id"])
+    assert record["destination"] == dataclasses.asdict(decision.destination())
+    assert trail(rig, drive) == ["sanitised", "routed"]
 
 
 def test_recovery_leaves_the_jobs_of_a_live_process_alone(rig: Rig) -> None:
@@ -562,3 +647,245 @@ def test_concurrent_job_updates_are_never_lost(tmp_path: Path) -> None:
 def states_of_store(store: Store, job_id: str) -> list[str]:
     """The states of a job from its journal."""
     return [e.state for e in store.job_events(job_id) if e.kind == "transition"]
+
+
+# --- routing and custody ----------------------------------------------------------------------
+
+
+def lab_rig(rig: Rig, tmp_path: Path, *kinds: LabKind) -> list[Drive]:
+    """Lab drives on the rig: their emulators answer, their SMART health is the lab's."""
+    lab = LabBench(tmp_path / "labdata", drive_mib=4, kinds=kinds)
+    rig.runner = lab_runner(lab)
+    rig.health_of = lambda d, r: lab_health(d)
+    return lab.list()
+
+
+def test_a_purged_and_verified_lab_ssd_in_good_health_goes_to_reuse_with_the_scheme(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Lab SATA SSD, health A, purged and verified under a policy whose reuse rule fits it:
+    routed to reuse by rule 'reuse', the scheme named on the job and on the certificate, whose
+    destination is exactly the decision recomputed from the job's record."""
+    [ssd] = lab_rig(rig, tmp_path, LabKind.SATA_SSD)
+    policy_path = lab_reuse_policy(tmp_path)
+    orch = rig.orchestrator()
+    [job_id] = orch.start([ssd], operator="mia", policy=str(policy_path))
+    assert orch.wait([job_id], timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "routed", view.detail.get("reason")
+    health = lab_health(ssd)
+    assert health.grade is HealthGrade.A
+    decision = decision_of(view, ssd, health, load_policy(policy_path))
+    assert decision.outcome_class.value == "purged-verified"
+    assert (decision.destination_kind.value, decision.rule_id) == ("reuse", "reuse")
+    assert "Get Online London" in decision.scheme
+    routing = view.detail["routing"]
+    assert (view.detail["destination"], view.detail["routing_rule"]) == ("reuse", "reuse")
+    assert routing["scheme"] == decision.scheme
+    assert routing["matched"] == list(decision.matched)
+    record = signed_record(rig, view.detail["certificate_id"])
+    assert record["destination"] == dataclasses.asdict(decision.destination())
+    assert record["destination"]["route"] == "external-reuse"
+    [outcome] = rig.of(job_id, JobOutcome)
+    assert (outcome.status, outcome.destination, outcome.destruction_level) == (
+        "sanitised",
+        "reuse",
+        "",
+    )
+    assert outcome.routing_reason == decision.reason
+    assert outcome.to_json()["destination"] == "reuse"
+
+
+def test_a_lab_hdd_under_strict_is_routed_by_the_strict_table(rig: Rig, tmp_path: Path) -> None:
+    """Lab SATA HDD (health B) purged under --policy strict: too small for the reuse rule, so
+    the strict table's default (recycle) decides, and the rule passed over says why."""
+    [hdd] = lab_rig(rig, tmp_path, LabKind.SATA_HDD)
+    orch = rig.orchestrator()
+    [job_id] = orch.start([hdd], operator="ned", policy="strict")
+    assert orch.wait([job_id], timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "routed", view.detail.get("reason")
+    decision = decision_of(view, hdd, lab_health(hdd), load_policy("strict"))
+    assert decision.outcome_class.value == "purged-verified"
+    assert (decision.destination_kind.value, decision.rule_id) == ("recycle", "default")
+    assert any(p.startswith("reuse: capacity") for p in decision.passed_over)
+    assert view.detail["routing"]["passed_over"] == list(decision.passed_over)
+    assert view.detail["routing"]["policy_name"] == "strict"
+    record = signed_record(rig, view.detail["certificate_id"])
+    assert record["destination"] == dataclasses.asdict(decision.destination())
+    assert record["policy"]["name"] == "strict"
+
+
+def test_a_failing_hdd_under_strict_is_refused_and_routed_to_h_level_destruction(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Strict sends a failing drive to destruction instead of a method: the job ends refused,
+    nothing is certified, and routing names the strict policy's hard-disk level (H-5)."""
+    [hdd] = lab_rig(rig, tmp_path, LabKind.SATA_HDD)
+    failing = Health(grade=HealthGrade.FAIL, reasons=("1200 reallocated sectors",))
+    rig.health_of = lambda d, r: failing
+    orch = rig.orchestrator()
+    [job_id] = orch.start([hdd], operator="ola", policy="strict")
+    assert orch.wait([job_id], timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "failed"
+    assert "health FAIL (1200 reallocated sectors)" in view.detail["reason"]
+    [outcome] = rig.of(job_id, JobOutcome)
+    assert (outcome.status, outcome.destination) == ("refused", "destroy")
+    assert outcome.destruction_level == "ISO/IEC 21964 H-5"
+    assert view.detail["routing"]["outcome_class"] == "destroy-planned"
+    assert view.detail["routing_rule"] == "not-purged"
+    assert rig.certificates(job_id) == []
+    assert trail(rig, hdd) == []
+
+
+def test_a_lying_drive_fails_and_is_routed_to_e_level_destruction(rig: Rig, tmp_path: Path) -> None:
+    """An NVMe controller that reports a sanitize it never did: the canaries catch it, the job
+    fails, and routing sends the drive to destruction at the flash level (E-4)."""
+    [nvme] = lab_rig(rig, tmp_path, LabKind.NVME)
+    emulator = emulator_for(nvme)
+    assert isinstance(emulator, NvmeDriveEmulator)
+    emulator.lies = True
+    orch = rig.orchestrator()
+    [job_id] = orch.start([nvme], operator="pat")
+    assert orch.wait([job_id], timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "failed", view.detail
+    [outcome] = rig.of(job_id, JobOutcome)
+    assert outcome.status == "failed"
+    assert (outcome.destination, outcome.destruction_level) == ("destroy", "ISO/IEC 21964 E-4")
+    decision = decision_of(view, nvme, lab_health(nvme), load_policy("nist-800-88"))
+    assert decision.outcome_class.value == "failed"
+    assert (decision.rule_id, outcome.routing_reason) == ("not-proven-clean", decision.reason)
+    assert outcome.to_json()["destruction_level"] == "ISO/IEC 21964 E-4"
+    logged = [e.message for e in rig.of(job_id, JobLog)]
+    assert any(m.startswith("routing: destroy to ISO/IEC 21964 E-4") for m in logged)
+
+
+def test_a_refused_method_is_routed_to_destruction_but_a_guard_refusal_is_not(
+    rig: Rig,
+) -> None:
+    """The planned method cannot run on the drive (refused at run time): not proven clean, so
+    destroy. A drive the guard would not touch gets no decision: nothing was attempted."""
+    import fcntl
+
+    class Blocked:
+        def __init__(self, real: Method) -> None:
+            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
+
+        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+            return "the bridge drops writes past 2 GiB"
+
+        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+            return None
+
+        def run(self, ctx: MethodContext) -> Outcome:  # pragma: no cover - never reached
+            raise AssertionError("a refused method must not run")
+
+    rig.methods["host-overwrite"] = Blocked
+    refused, busy = file_drive(rig.tmp, "REF-1"), file_drive(rig.tmp, "BUSY-2")
+    fd = os.open(busy.path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        orch = rig.orchestrator()
+        ids = orch.start([refused, busy], operator="quin")
+        assert orch.wait(ids, timeout=120)
+    finally:
+        os.close(fd)
+    [blocked] = rig.of(ids[0], JobOutcome)
+    assert (blocked.status, blocked.reason) == ("refused", "the bridge drops writes past 2 GiB")
+    assert blocked.destination == "destroy"
+    assert blocked.destruction_level.startswith("ISO/IEC 21964 ")
+    view = rig.store.job(ids[0])
+    assert view is not None
+    assert view.detail["routing"]["outcome_class"] == "refused"
+    [guarded] = rig.of(ids[1], JobOutcome)
+    assert guarded.status == "refused"
+    assert (guarded.destination, guarded.routing_reason, guarded.destruction_level) == ("", "", "")
+
+
+class BrokenRouting:
+    """A loaded policy whose routing table cannot be read (selection still works)."""
+
+    def __init__(self, real: Policy) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "routing":
+            raise ConfigError("policy nist-800-88: [routing.rules] 2: unknown destination 'sea'")
+        return getattr(self._real, name)
+
+
+def test_a_broken_routing_table_keeps_the_outcome_and_leaves_the_destination_undecided(
+    rig: Rig,
+) -> None:
+    """Routing fails: the drive is still certified as sanitised, the certificate says
+    'undecided', the job records and logs why, and no 'routed' custody event is made up."""
+    rig.load_policy = lambda name: BrokenRouting(load_policy(name))
+    drive = file_drive(rig.tmp, "BROKEN-1")
+    orch = rig.orchestrator()
+    [job_id] = orch.start([drive], operator="rae")
+    assert orch.wait([job_id], timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "routed"
+    [outcome] = rig.of(job_id, JobOutcome)
+    assert (outcome.status, outcome.destination) == ("sanitised", "undecided")
+    assert outcome.routing_reason.startswith("routing failed: policy nist-800-88: [routing.rules]")
+    record = signed_record(rig, view.detail["certificate_id"])
+    assert record["destination"]["route"] == "undecided"
+    assert record["outcome"]["status"] == "sanitised"
+    errors = [e.message for e in rig.of(job_id, JobLog) if e.level == "error"]
+    assert any("routing failed" in m for m in errors)
+    assert trail(rig, drive) == ["sanitised"]
+    assert verify_chain(rig.store).ok
+
+
+def test_a_crash_between_certificate_and_custody_is_completed_once_on_recovery(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bench dies right after the certificate was kept, before custody was chained:
+    recovery reuses the certificate, chains 'sanitised' and 'routed' once, and a second
+    recovery (after a staged second crash) adds nothing."""
+    real = orchestrator_module.record_sanitised
+    crashed = threading.Event()
+
+    def die_once(*args: Any, **kw: Any) -> Any:
+        if not crashed.is_set():
+            crashed.set()
+            raise _Crash
+        return real(*args, **kw)
+
+    monkeypatch.setattr(orchestrator_module, "record_sanitised", die_once)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the staged "death"
+    drive = file_drive(rig.tmp, "CUSTODY-1")
+    first = rig.orchestrator()
+    [job_id] = first.start([drive], operator="sam")
+    first.wait([job_id], timeout=120)
+    assert crashed.is_set()
+    [cert] = rig.certificates(job_id)
+    assert rig.store.job(job_id).state == "certifying"  # type: ignore[union-attr]
+    assert trail(rig, drive) == []
+    rig.kill_owner(job_id)
+    second = rig.orchestrator()
+    assert second.recover().certified == (job_id,)
+    assert second.wait(timeout=60)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert (view.state, view.detail["certificate_id"]) == ("routed", cert.id)
+    assert view.detail["destination"] == "recycle"
+    assert trail(rig, drive) == ["sanitised", "routed"]
+    # Crash again after 'routed' was chained but before the job said so: nothing is repeated.
+    rig.store.transition_job(job_id, {"routed"}, "certifying")
+    rig.kill_owner(job_id)
+    third = rig.orchestrator()
+    assert third.recover().certified == (job_id,)
+    assert third.wait(timeout=60)
+    assert rig.store.job(job_id).state == "routed"  # type: ignore[union-attr]
+    assert trail(rig, drive) == ["sanitised", "routed"]
+    assert [c.id for c in rig.certificates(job_id)] == [cert.id]
+    assert verify_chain(rig.store).ok

@@ -11,10 +11,16 @@ from typing import Any
 
 import pytest
 
+from sanitiser.certificate.sign import parse_envelope
+from sanitiser.domain import DestinationKind
 from sanitiser.lab.bench import PATTERN_MAGIC
+from sanitiser.routing.rules import CERTIFICATE_ROUTES
 from sanitiser.store import Store
+from sanitiser.store.audit import entries, record_drive_key, verify_chain
 
 OUTCOME_KEYS = {"method", "nist_category", "verified", "status", "reason", "certificate_id"}
+ROUTING_KEYS = {"destination", "routing_reason", "destruction_level"}
+LAB_SERIALS = {"SIM-HDD-0001", "SIM-SSD-0001", "SIM-NVME-0001", "SIM-USB-0001", "SIM-UHDD-0001"}
 
 
 def sanitiser(
@@ -56,6 +62,23 @@ def lab_file(data: Path, serial: str) -> Path:
     return data / "lab" / f"{serial}.img"
 
 
+def check_routed_and_in_custody(store: Store, o: dict[str, Any]) -> None:
+    """A sanitised outcome names its destination, its certificate records the same route, and
+    the drive's custody trail reads received (the wipe scanned it), sanitised, routed."""
+    assert o.keys() >= OUTCOME_KEYS | ROUTING_KEYS
+    kind = DestinationKind(o["destination"])
+    assert o["routing_reason"]
+    assert bool(o["destruction_level"]) == (kind is DestinationKind.DESTROY)
+    raw = store.certificate_record(o["certificate_id"])
+    assert raw is not None
+    record = parse_envelope(raw).record
+    assert record["destination"]["route"] == CERTIFICATE_ROUTES[kind]
+    trail = entries(store, station="bench-ci", subject=record_drive_key(record))
+    assert [e.kind for e in trail] == ["received", "sanitised", "routed"]
+    assert [e.ref for e in trail[1:]] == [o["certificate_id"]] * 2
+    assert trail[2].data["destination_kind"] == kind.value
+
+
 def test_wipe_lab_drives_prints_json_lines_and_exits_zero(
     tmp_path: Path, isolated_settings: Path
 ) -> None:
@@ -85,6 +108,10 @@ def test_wipe_lab_drives_prints_json_lines_and_exits_zero(
         assert (o["status"], o["verified"], o["nist_category"]) == ("sanitised", True, "purge")
         assert (o["operator"], o["station"]) == ("tech-7", "bench-ci")
         assert store.certificate_record(o["certificate_id"]) is not None
+        # Purged and verified, but a 4 MiB lab drive is too small for the reuse rule.
+        assert o["destination"] == "recycle", o["routing_reason"]
+        check_routed_and_in_custody(store, o)
+    assert verify_chain(store).ok
     for serial in ("SIM-NVME-0001", "SIM-SSD-0001"):
         assert PATTERN_MAGIC not in lab_file(isolated_settings, serial).read_bytes()[: 1 << 16]
     listed = json.loads(sanitiser(tmp_path, "jobs", "--json").stdout)
@@ -104,6 +131,42 @@ def test_a_refused_method_exits_non_zero_with_the_reason(tmp_path: Path) -> None
     assert o["status"] == "refused"
     assert "does not accept" in o["reason"]
     assert o["certificate_id"] is None
+    # Refused before any plan: nothing was attempted, so nothing is decided for the drive.
+    assert (o["destination"], o["routing_reason"], o["destruction_level"]) == ("", "", "")
+
+
+def test_a_stick_strict_cannot_purge_is_refused_and_routed_to_destruction(tmp_path: Path) -> None:
+    """--policy strict asks Purge of a USB stick, which software cannot give: the job is
+    refused, exit 1, and the outcome routes the stick to destruction at strict's flash level."""
+    out = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-flash0", "--policy", "strict",
+                    "--yes", "--json")  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    [o] = outcomes(out.stdout).values()
+    assert (o["status"], o["certificate_id"]) == ("refused", None)
+    assert "sent to destruction by policy" in o["reason"]
+    assert (o["destination"], o["destruction_level"]) == ("destroy", "ISO/IEC 21964 E-5")
+    assert o["routing_reason"].startswith("strict policy: anything not purged")
+
+
+def test_wipe_every_lab_drive_sanitises_them_all(tmp_path: Path, isolated_settings: Path) -> None:
+    """Regression: `wipe --lab --all` sanitises every lab drive (the USB stick's
+    policy-defined 'pattern-complement' overwrite used to be refused), exit 0; each is
+    routed, certified with that route, and in custody; the audit chain verifies."""
+    out = sanitiser(tmp_path, "wipe", "--lab", "--all", "--yes", "--json")
+    final = outcomes(out.stdout)
+    assert out.returncode == 0, (out.stderr, final)
+    assert {o["serial"] for o in final.values()} == LAB_SERIALS
+    assert all(o["status"] == "sanitised" for o in final.values()), final
+    store = Store(f"sqlite:///{isolated_settings / 'sanitiser.db'}")
+    for o in final.values():
+        check_routed_and_in_custody(store, o)
+    stick = next(o for o in final.values() if o["serial"] == "SIM-USB-0001")
+    assert (stick["method"], stick["nist_category"]) == ("host-overwrite", "clear")
+    for serial in LAB_SERIALS:
+        assert PATTERN_MAGIC not in lab_file(isolated_settings, serial).read_bytes()[: 1 << 16]
+    assert verify_chain(store).ok
+    listed = json.loads(sanitiser(tmp_path, "jobs", "--json").stdout)
+    assert sorted(j["state"] for j in listed) == ["routed"] * len(LAB_SERIALS)
 
 
 def test_the_system_disk_is_refused_even_with_yes(tmp_path: Path) -> None:
