@@ -15,10 +15,9 @@ from textual import on, work
 from textual.app import App
 from textual.screen import Screen
 from textual.widgets import DataTable
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from sanitiser.domain import Drive
-from sanitiser.errors import SanitiserError
 from sanitiser.jobs.events import JobEvent
 from sanitiser.services import Services, assess_drives
 from sanitiser.tui.bench import Bench, DrivePlan
@@ -34,7 +33,7 @@ from sanitiser.tui.messages import (
 from sanitiser.tui.screens.bench_screen import BenchScreen
 from sanitiser.tui.screens.confirm import ConfirmModal
 from sanitiser.tui.screens.drive_detail import DriveDetailScreen
-from sanitiser.tui.screens.error import ErrorModal
+from sanitiser.tui.screens.error import ErrorModal, worker_failure
 from sanitiser.tui.screens.help import HelpModal
 from sanitiser.tui.screens.history import HistoryScreen
 from sanitiser.tui.screens.operator import OperatorModal
@@ -358,13 +357,9 @@ class SanitiserApp(App[None]):
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
-        if event.state is not WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if isinstance(error, SanitiserError):
-            self.post_message(ActionFailed(error.title or event.worker.description, error.msg))
-        else:
-            self.post_message(ActionFailed(event.worker.description, repr(error)))
+        failure = worker_failure(event)
+        if failure is not None:
+            self.post_message(ActionFailed(*failure))
 
     @on(ActionFailed)
     def _show_error(self, message: ActionFailed) -> None:

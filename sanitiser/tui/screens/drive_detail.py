@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, RichLog, Static
+from textual.worker import Worker
 
 from sanitiser.domain import Drive, Health
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase
@@ -23,6 +24,7 @@ from sanitiser.probe.capabilities import Capabilities
 from sanitiser.store import JobEventView, JobView
 from sanitiser.tui.bench import Bench, CertificatePreview, RouteInfo
 from sanitiser.tui.model import RowState
+from sanitiser.tui.screens.error import report_worker_failure
 from sanitiser.units import human_size
 
 
@@ -34,6 +36,15 @@ class JobLoaded(Message):
     log: list[JobEventView]
     route: RouteInfo | None
     preview: CertificatePreview | None
+
+
+@dataclass
+class ConsignmentChoices(Message):
+    """The open consignments and destinations a drive could join."""
+
+    certificate_id: str
+    consignments: list[Any]
+    destinations: list[Any]
 
 
 @dataclass
@@ -144,6 +155,10 @@ class DriveDetailScreen(Screen[None]):
         self.view: JobView | None = None
         self.route: RouteInfo | None = None
         self.preview: CertificatePreview | None = None
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self.app, event)
 
     def compose(self) -> ComposeResult:
         """Sections, top to bottom."""
@@ -319,15 +334,20 @@ class DriveDetailScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="detail-consign", description="Consignments")
     def _choose_consignment(self, cert: str) -> None:
-        from sanitiser.tui.screens.consignment import ConsignmentModal
+        choices = ConsignmentChoices(
+            cert, self.bench.open_consignments(), self.bench.destinations()
+        )
+        self.post_message(choices)
 
-        modal = ConsignmentModal(self.bench.open_consignments(), self.bench.destinations())
+    @on(ConsignmentChoices)
+    def _ask_consignment(self, message: ConsignmentChoices) -> None:
+        from sanitiser.tui.screens.consignment import ConsignmentModal
 
         def done(target: str | None) -> None:
             if target:
-                self._consign(cert, target)
+                self._consign(message.certificate_id, target)
 
-        self.app.call_from_thread(self.app.push_screen, modal, done)
+        self.app.push_screen(ConsignmentModal(message.consignments, message.destinations), done)
 
     @work(thread=True, exit_on_error=False, group="detail-consign", description="Consigning")
     def _consign(self, cert: str, target: str) -> None:

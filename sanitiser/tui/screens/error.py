@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+from textual.worker import Worker, WorkerState
+
+from sanitiser.errors import SanitiserError
 
 
 class ErrorModal(ModalScreen[None]):
@@ -32,3 +37,24 @@ class ErrorModal(ModalScreen[None]):
     def action_dismiss_error(self) -> None:
         """Close the error."""
         self.dismiss(None)
+
+
+def worker_failure(event: Worker.StateChanged) -> tuple[str, str] | None:
+    """(title, message) of a failed worker, None when the worker did not fail."""
+    if event.state is not WorkerState.ERROR:
+        return None
+    error = event.worker.error
+    if isinstance(error, SanitiserError):
+        return error.title or event.worker.description, error.msg
+    return event.worker.description, repr(error)
+
+
+def report_worker_failure(app: Any, event: Worker.StateChanged) -> None:
+    """Open an `ErrorModal` when `event` says a worker failed.
+
+    `Worker.StateChanged` does not bubble: each screen with workers calls this from its own
+    handler.
+    """
+    failure = worker_failure(event)
+    if failure is not None:
+        app.push_screen(ErrorModal(*failure))

@@ -11,10 +11,12 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import Worker
 
 from sanitiser.jobs.orchestrator import outcome_of
 from sanitiser.store import JobView
 from sanitiser.tui.bench import Bench
+from sanitiser.tui.screens.error import report_worker_failure
 
 STATE_STYLES = {"routed": "green", "failed": "red", "aborted": "yellow", "interrupted": "yellow"}
 
@@ -42,6 +44,10 @@ class HistoryScreen(Screen[None]):
         super().__init__()
         self.bench = bench
         self.views: list[JobView] = []
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self.app, event)
 
     def compose(self) -> ComposeResult:
         """Search field, count, results."""

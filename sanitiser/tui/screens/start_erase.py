@@ -9,11 +9,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
+from textual.worker import Worker
 
 from sanitiser.domain import Drive
 from sanitiser.tui.bench import Bench, DrivePlan
 from sanitiser.tui.messages import PlansMade
 from sanitiser.tui.model import confirmation_phrase, phrase_matches
+from sanitiser.tui.screens.error import report_worker_failure
 from sanitiser.units import human_size
 
 
@@ -33,6 +35,10 @@ class StartEraseModal(ModalScreen[list[DrivePlan] | None]):
         self.drives = drives
         self.phrase = confirmation_phrase(drives)
         self.plans: list[DrivePlan] | None = None
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self.app, event)
 
     def compose(self) -> ComposeResult:
         """Title, plan table, phrase prompt, input, buttons."""
