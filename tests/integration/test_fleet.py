@@ -1,0 +1,158 @@
+"""A fleet: bench processes writing to one PostgreSQL at once, one of them cut off mid-batch
+and synced afterwards with ``sanitiser sync``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from sanitiser.store import Store
+from sanitiser.store.audit import entries, verify_chain
+from sanitiser.store.tables import CertificateRow, Job, JobEvent
+from tests.pg import Link, PostgresServer
+
+pytestmark = pytest.mark.postgres
+
+RIG = Path(__file__).resolve().parents[1] / "store" / "bench_rig.py"
+SANITISER = Path(sys.executable).with_name("sanitiser")
+EVENTS_PER_DEVICE = 5
+
+
+def _env(tmp_path: Path, station: str, url: str) -> dict[str, str]:
+    data = tmp_path / station
+    config = tmp_path / f"{station}.toml"
+    config.touch()
+    return {
+        **os.environ,
+        "SANITISER_CONFIG_FILE": str(config),
+        "SANITISER_DATA_DIR": str(data),
+        "SANITISER_STATION": station,
+        "SANITISER_DATABASE_URL": url,
+    }
+
+
+def _bench(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(RIG), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _result(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _sync(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`sanitiser sync` as the bench's operator runs it."""
+    return subprocess.run(
+        [str(SANITISER), "sync", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _count(store: Store, model: type) -> int:
+    with Session(store.engine) as s:
+        return int(s.exec(select(func.count()).select_from(model)).one())
+
+
+def _check(store: Store, stations: dict[str, int]) -> None:
+    total = sum(stations.values())
+    assert _count(store, Job) == total
+    assert _count(store, CertificateRow) == total
+    assert _count(store, JobEvent) == total * EVENTS_PER_DEVICE
+    report = verify_chain(store)
+    assert report.ok, report.first_broken
+    assert dict(report.stations) == {s: 2 * n for s, n in stations.items()}
+    for station, n in stations.items():
+        seqs = [e.seq for e in entries(store, station=station)]
+        assert seqs == list(range(1, 2 * n + 1))
+
+
+def test_two_benches_write_one_database_at_once(pg_server: PostgresServer, tmp_path: Path) -> None:
+    """Two bench processes recording 25 devices each at the same time: every job, event,
+    certificate and custody entry arrives, ids never collide, each station's chain is whole."""
+    url = pg_server.url(pg_server.new_database("fleet"))
+    Store(url)  # the fleet's database exists before the benches start
+    benches = [_bench(_env(tmp_path, s, url), "--count", "25") for s in ("north-1", "south-1")]
+    results = [_result(p) for p in benches]
+    certs = [c for r in results for c in r["certificates"]]
+    jobs = [j for r in results for j in r["jobs"]]
+    assert len(set(certs)) == len(certs) == 50
+    assert len(set(jobs)) == len(jobs) == 50
+    assert not any(r["offline"] for r in results)
+    store = Store(url)
+    _check(store, {"north-1": 25, "south-1": 25})
+    assert not (tmp_path / "north-1" / "journal.db").exists()  # never needed its journal
+
+
+def test_a_bench_cut_off_mid_batch_syncs_afterwards(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    """A bench loses the network after 6 of 16 devices while another bench keeps writing: it
+    finishes on its local journal; once the network is back `sanitiser sync` brings every
+    record over with both chains intact, and a second sync adds nothing."""
+    name = pg_server.new_database("fleet")
+    direct = pg_server.url(name)
+    Store(direct)
+    link = Link(pg_server.port)
+    try:
+        cut_env = _env(tmp_path, "east-1", pg_server.url(name, port=link.port))
+        paused, go = tmp_path / "paused", tmp_path / "go"
+        cut = _bench(
+            cut_env, "--count", "16", "--pause-at", "6", "--paused", str(paused), "--go", str(go)
+        )
+        other = _bench(_env(tmp_path, "west-1", direct), "--count", "16")
+        deadline = time.monotonic() + 120
+        while not paused.exists():
+            assert cut.poll() is None, cut.communicate()[1]
+            assert time.monotonic() < deadline, "the bench never reached the pause"
+            time.sleep(0.05)
+        link.cut()  # the network goes down with the bench's connections open
+        go.touch()
+        east, west = _result(cut), _result(other)
+        assert east["offline"]
+        assert not west["offline"]
+        store = Store(direct)
+        assert _count(store, Job) == 16 + 6  # east's last 10 devices are only in its journal
+        assert (tmp_path / "east-1" / "journal.db").is_file()
+
+        down = _sync(cut_env)
+        assert down.returncode == 2  # the central database is still unreachable
+        assert "cannot open the store" in down.stderr
+
+        link.restore()
+        synced = _sync(cut_env, "--json")
+        assert synced.returncode == 0, synced.stderr
+        pushed = json.loads(synced.stdout)
+        assert pushed["pushed"]["certificates"] == 10
+        assert pushed["pushed"]["audit_entries"] == 20
+        assert pushed["conflicts"] == []
+        _check(store, {"east-1": 16, "west-1": 16})
+        with Session(store.engine) as s:
+            central_ids = set(s.exec(select(CertificateRow.id)).all())
+        assert central_ids == set(east["certificates"]) | set(west["certificates"])
+        assert {j.state for j in store.jobs()} == {"done"}
+        again = _sync(cut_env, "--json")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["total"] == 0
+        _check(store, {"east-1": 16, "west-1": 16})
+    finally:
+        link.close()
