@@ -170,6 +170,7 @@ class Store:
         self._offline_reason = ""
         self._last_probe = 0.0
         self._mode_lock = threading.Lock()
+        self._journal_lock = threading.Lock()
         self._gate = threading.Condition()
         self._active = 0
         self._switching = False
@@ -218,16 +219,17 @@ class Store:
 
         if self.journal_url is None:
             return None
-        if self._local is None:
-            try:
-                engine = make_engine(self.journal_url)
-                migrations.prepare(engine)
-            except SQLAlchemyError as e:
-                raise RecordStoreError(
-                    f"cannot open the local journal {self.journal_url}: {e}"
-                ) from e
-            self._local = engine
-        return self._local
+        with self._journal_lock:
+            if self._local is None:
+                try:
+                    engine = make_engine(self.journal_url)
+                    migrations.prepare(engine)
+                except SQLAlchemyError as e:
+                    raise RecordStoreError(
+                        f"cannot open the local journal {self.journal_url}: {e}"
+                    ) from e
+                self._local = engine
+            return self._local
 
     def _go_offline(self, reason: str) -> None:
         if self._offline_since is not None:
