@@ -41,6 +41,7 @@ from sanitiser.certificate.keys import (
 from sanitiser.certificate.pdf import SIGNATURE_FIELD, embedded_files, visible
 from sanitiser.certificate.qr import (
     Token,
+    capacity_text,
     check_token_signature,
     decode_token,
     looks_like_token,
@@ -278,18 +279,32 @@ def verify_record_bytes(data: bytes, trust: Trust, now: datetime | None = None) 
 
 
 def _token_facts(token: Token) -> list[tuple[str, str]]:
-    return [
+    def cut(text: str, truncated: bool) -> str:
+        return text + ("\u2026" if truncated else "")
+
+    facts = [
         ("certificate_id", token.certificate_id),
         ("outcome", str(token.status)),
         ("nist_category", str(token.category)),
         ("verified", _fact_text(token.verified)),
-        ("serial", token.serial),
+        ("serial", cut(token.serial, token.serial_truncated)),
         ("finished_at", token.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
         ("token_signed_at", token.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
         ("record_digest_prefix", token.digest_prefix.hex()),
         ("simulated", _fact_text(token.simulated)),
         ("development_key", _fact_text(token.development)),
+        ("token_version", str(token.version)),
     ]
+    if token.version >= 2:
+        facts += [
+            ("method", cut(token.method, token.method_truncated)),
+            ("method_label", token.method_label),
+            ("make_model", cut(token.make_model, token.make_model_truncated)),
+            ("capacity_bytes", str(token.capacity_bytes or "")),
+            ("capacity", capacity_text(token.capacity_bytes)),
+            ("destination", token.destination),
+        ]
+    return facts
 
 
 def verify_token_text(
@@ -572,10 +587,12 @@ _LABELS = (
     ("outcome", "Outcome"),
     ("nist_category", "NIST category"),
     ("method", "Method"),
+    ("method_label", "Method name"),
     ("verification", "Verification"),
     ("verified", "Verified"),
     ("manufacturer", "Manufacturer"),
     ("model", "Model"),
+    ("make_model", "Make and model"),
     ("serial", "Serial"),
     ("capacity_bytes", "Capacity (bytes)"),
     ("finished_at", "Finished (UTC)"),

@@ -4,8 +4,12 @@
 // Nothing in the token is trusted: keys, names and validity come from the built-in trust JSON.
 
 const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-const HEAD_LEN = 52; // >BBB16sII8s16sB
+const HEAD_LEN = { 1: 52, 2: 64 }; // v1 >BBB16sII8s16sB, v2 >BBBBB16sII8s16sQBBB
+const FLAG_MASK = { 1: 0x07, 2: 0x3f };
 const SIG_LEN = 64;
+const MAX_SERIAL = 40;
+const MAX_MAKE_MODEL = 40;
+const MAX_METHOD = 24;
 const FUTURE_SKEW = 86400; // seconds
 
 class Refusal extends Error {
@@ -48,23 +52,36 @@ function uuidText(bytes) {
   return [h.slice(0, 8), h.slice(8, 12), h.slice(12, 16), h.slice(16, 20), h.slice(20)].join("-");
 }
 
+function utf8(bytes, what) {
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (e) {
+    throw new Refusal(`the token's ${what} is not UTF-8 (altered?)`);
+  }
+}
+
+// Mirrors sanitiser.certificate.qr.decode_token: the same checks in the same order.
 function decodeToken(text, trust) {
   const tok = extractToken(text);
   if (!tok || !/^[A-Z2-7]+$/.test(tok)) {
     throw new Refusal("not a sanitisation token (expected base32 text)", true);
   }
   const raw = base32Decode(tok);
-  if (raw.length < HEAD_LEN + SIG_LEN) {
+  if (raw.length < HEAD_LEN[1] + SIG_LEN) {
     throw new Refusal("the token is too short (truncated or altered)");
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const version = raw[0];
   const flags = raw[1];
   const codes = raw[2];
-  const n = raw[51];
-  if (version !== trust.tokenVersion) throw new Refusal(`unknown token version ${version}`);
-  if (flags & ~0x7) throw new Refusal("the token has unknown flags set (altered?)");
-  if (raw.length !== HEAD_LEN + n + SIG_LEN) {
+  if (version !== 1 && version !== 2) throw new Refusal(`unknown token version ${version}`);
+  const head = HEAD_LEN[version];
+  if (raw.length < head + SIG_LEN) {
+    throw new Refusal("the token is too short (truncated or altered)");
+  }
+  if (flags & ~FLAG_MASK[version]) throw new Refusal("the token has unknown flags set (altered?)");
+  const lengths = version === 1 ? [raw[51], 0, 0] : [raw[61], raw[62], raw[63]];
+  if (raw.length !== head + lengths[0] + lengths[1] + lengths[2] + SIG_LEN) {
     throw new Refusal("the token length does not match its contents (altered?)");
   }
   const statusIndex = codes >> 4;
@@ -72,29 +89,56 @@ function decodeToken(text, trust) {
   if (statusIndex >= trust.statuses.length || categoryIndex >= trust.categories.length) {
     throw new Refusal("the token's status or category code is unknown (altered?)");
   }
-  let serial;
-  try {
-    serial = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(
-      raw.slice(HEAD_LEN, HEAD_LEN + n),
-    );
-  } catch (e) {
-    throw new Refusal("the token's serial is not UTF-8 (altered?)");
-  }
-  return {
+  const body = raw.slice(0, raw.length - SIG_LEN);
+  const serialEnd = head + lengths[0];
+  const namesEnd = serialEnd + lengths[1];
+  const serial = utf8(body.slice(head, serialEnd), "serial");
+  const at = version === 1 ? 3 : 5; // where the certificate id starts
+  const token = {
+    version,
     simulated: Boolean(flags & 1),
     development: Boolean(flags & 2),
     verified: Boolean(flags & 4),
     status: trust.statuses[statusIndex],
     category: trust.categories[categoryIndex],
-    certificateId: uuidText(raw.slice(3, 19)),
-    finishedAt: view.getUint32(19),
-    signedAt: view.getUint32(23),
-    keyId: hex(raw.slice(27, 35)),
-    digestPrefix: hex(raw.slice(35, 51)),
+    certificateId: uuidText(raw.slice(at, at + 16)),
+    finishedAt: view.getUint32(at + 16),
+    signedAt: view.getUint32(at + 20),
+    keyId: hex(raw.slice(at + 24, at + 32)),
+    digestPrefix: hex(raw.slice(at + 32, at + 48)),
     serial,
-    body: raw.slice(0, HEAD_LEN + n),
-    signature: raw.slice(HEAD_LEN + n),
+    serialTruncated: false,
+    method: "",
+    methodTruncated: false,
+    makeModel: "",
+    makeModelTruncated: false,
+    capacityBytes: null,
+    destination: "",
+    body,
+    signature: raw.slice(raw.length - SIG_LEN),
   };
+  if (version === 1) return token;
+  const methodCode = raw[3];
+  const routeCode = raw[4];
+  if (methodCode > trust.methods.length || routeCode >= trust.destinations.length) {
+    throw new Refusal("the token's method or destination code is unknown (altered?)");
+  }
+  if (lengths[0] > MAX_SERIAL || lengths[1] > MAX_MAKE_MODEL || lengths[2] > MAX_METHOD) {
+    throw new Refusal("the token's text is longer than a token allows (altered?)");
+  }
+  if ((methodCode && lengths[2]) || (flags & 32 && !lengths[2])) {
+    throw new Refusal("the token's method fields disagree (altered?)");
+  }
+  token.makeModel = utf8(body.slice(serialEnd, namesEnd), "make and model");
+  token.method = methodCode
+    ? trust.methods[methodCode - 1][0]
+    : utf8(body.slice(namesEnd), "method");
+  token.serialTruncated = Boolean(flags & 8);
+  token.makeModelTruncated = Boolean(flags & 16);
+  token.methodTruncated = Boolean(flags & 32);
+  token.capacityBytes = view.getBigUint64(53);
+  token.destination = trust.destinations[routeCode][0];
+  return token;
 }
 
 function b64Bytes(text) {
@@ -186,11 +230,57 @@ const STATUS_TEXT = {
   refused: ["NOT sanitised: the station refused", "The drive was not erased."],
   aborted: ["NOT sanitised: aborted", "The sanitisation was stopped before it finished."],
 };
+// As sanitiser.certificate.qr.human_bytes: decimal units, three significant figures at most,
+// halves rounded up, in exact integer (BigInt) arithmetic.
+const UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB"];
+
+function humanBytes(n) {
+  if (n < 1000n) return `${n} B`;
+  let k = 1;
+  while (k + 1 < UNITS.length && n >= 1000n ** BigInt(k + 1)) k += 1;
+  for (;;) {
+    const unit = 1000n ** BigInt(k);
+    const tenths = (n * 10n + unit / 2n) / unit;
+    if (tenths < 1000n) return `${tenths / 10n}.${tenths % 10n} ${UNITS[k]}`;
+    const whole = (n + unit / 2n) / unit;
+    if (whole < 1000n || k + 1 === UNITS.length) return `${whole} ${UNITS[k]}`;
+    k += 1;
+  }
+}
+
+function capacityText(n) {
+  if (n === null || n === undefined || n === 0n) return "unknown";
+  const grouped = n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${humanBytes(n)} (${grouped} bytes)`;
+}
+
+function cut(text, truncated) {
+  return text + (truncated ? "\u2026" : "");
+}
+
+// The label of a method id (the id itself when it is not in the table), as qr.method_label.
+function methodLabel(token, trust) {
+  const known = trust.methods.find((m) => m[0] === token.method);
+  return cut(known ? known[1] : token.method, token.methodTruncated);
+}
+
+function destinationLabel(route, trust) {
+  const known = trust.destinations.find((d) => d[0] === route);
+  return known ? known[1] : route;
+}
+
 const CATEGORY_TEXT = {
   clear: "Clear (NIST SP 800-88)",
   purge: "Purge (NIST SP 800-88)",
   destroy: "Destroy (NIST SP 800-88)",
 };
+
+const PDF_NOTE =
+  "The full record (commands run, verification details, drive health, operator) is in the " +
+  "signed PDF certificate: ask the organisation for it, quoting the certificate ID.";
+const PDF_NOTE_V1 =
+  "This is an older label: the make, model, capacity and exact method are in the signed PDF " +
+  "certificate. Ask the organisation for it, quoting the certificate ID.";
 
 function el(id) {
   return document.getElementById(id);
@@ -253,12 +343,22 @@ function show(result, trust) {
   el("details-title").textContent = valid ? "Certificate details" : "What the link claims";
   const facts = el("facts");
   facts.replaceChildren();
-  addFact(facts, "Serial number", visible(token.serial) || "\u2014", true);
+  const v2 = token.version >= 2;
+  const serial = visible(cut(token.serial, token.serialTruncated));
+  addFact(facts, "Serial number", serial || "\u2014", true);
+  if (v2) {
+    const names = visible(cut(token.makeModel, token.makeModelTruncated));
+    addFact(facts, "Make and model", names || "\u2014");
+    addFact(facts, "Capacity", capacityText(token.capacityBytes));
+  }
   addFact(facts, "Result", title);
+  if (v2) addFact(facts, "Method", visible(methodLabel(token, trust)) || "\u2014");
   addFact(facts, "Method category", CATEGORY_TEXT[token.category] || token.category);
   addFact(facts, "Verified", token.verified ? "yes" : "no");
+  if (v2) addFact(facts, "Destination", destinationLabel(token.destination, trust));
   addFact(facts, "Finished", utcText(token.finishedAt));
   addFact(facts, "Certificate ID", token.certificateId, true);
+  el("pdf-note").textContent = v2 ? PDF_NOTE : PDF_NOTE_V1;
   if (valid) {
     addFact(facts, "Station", result.station.name);
     addFact(facts, "Organisation", trust.organisation);

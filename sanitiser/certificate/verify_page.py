@@ -8,10 +8,14 @@ anywhere static (any HTTPS web host, an intranet share) and the check runs on th
 The page trusts only what it was built with, never anything in the token: the station public
 keys (each checked here, at build time, to be signed by the organisation CA), their validity
 windows, revocations from ``org-ca.crl`` and whether each is a DEVELOPMENT key. In the browser it
-mirrors `sanitiser.certificate.verify.verify_token_text` step by step: strict decoding, signer
-lookup by key id, ECDSA P-256 / SHA-256 signature (WebCrypto takes the raw r||s form the token
-carries), no date in the future, the station certificate valid when it signed, not revoked, and
-the DEVELOPMENT KEY marker matching the signer.
+mirrors `sanitiser.certificate.verify.verify_token_text` step by step: strict decoding of token
+versions 1 and 2 (`sanitiser.certificate.qr` has the layouts), signer lookup by key id, ECDSA
+P-256 / SHA-256 signature (WebCrypto takes the raw r||s form the token carries), no date in the
+future, the station certificate valid when it signed, not revoked, and
+the DEVELOPMENT KEY marker matching the signer. It then shows what the token carries: serial,
+result, NIST category and dates, and from version 2 also the make and model, the capacity (in
+decimal units), the method by name and the destination; the code tables and their labels come
+from `sanitiser.certificate.qr` through the built-in JSON, so the two cannot drift apart.
 
 WebCrypto needs a secure context: host the page on HTTPS (``file://`` and ``http://localhost``
 also count in Chromium and Firefox). Every value the page shows is set with ``textContent``, and
@@ -46,12 +50,19 @@ from sanitiser.certificate.keys import (
     read_certificates,
     read_crl,
 )
-from sanitiser.certificate.qr import CATEGORIES, STATUSES, TOKEN_VERSION
+from sanitiser.certificate.qr import (
+    CATEGORIES,
+    DESTINATIONS,
+    METHODS,
+    STATUSES,
+    TOKEN_VERSION,
+    destination_label,
+)
 from sanitiser.errors import CertificateError
 
 PAGE_FILE = "index.html"
 """The file name written when ``--out`` is a directory (so ``<base_url>/`` serves it)."""
-PAGE_FORMAT = 1
+PAGE_FORMAT = 2
 """Version of the built-in trust JSON the page's script reads."""
 _PLACEHOLDER = re.compile(r"\{\{(csp|style|script|trust)\}\}")
 
@@ -91,7 +102,9 @@ class PageTrust:
     """Why some certificates in the directory were left out (for the operator)."""
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON the page's script reads (also the enum orders the token encodes)."""
+        """The JSON the page's script reads: the trust, and the code tables tokens use (status,
+        category, method and destination orders, with the human labels of methods and
+        destinations), so the page and `sanitiser.certificate.qr` cannot disagree."""
         return {
             "format": PAGE_FORMAT,
             "tokenVersion": TOKEN_VERSION,
@@ -101,6 +114,8 @@ class PageTrust:
             "builtAt": self.built_at,
             "statuses": [str(s) for s in STATUSES],
             "categories": [str(c) for c in CATEGORIES],
+            "methods": [[m, label] for m, label in METHODS],
+            "destinations": [[d, destination_label(d)] for d in DESTINATIONS],
             "stations": [
                 {
                     "name": s.name,

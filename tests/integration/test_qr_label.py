@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from sanitiser.certificate.issue import IssuedCertificate, issue_certificate
 from sanitiser.certificate.label import FORMATS, label_format, labels_pdf, labels_png
-from sanitiser.certificate.qr import qr_matrix
+from sanitiser.certificate.qr import decode_token, qr_matrix
 from sanitiser.certificate.samples import (
     HOSTILE,
     SamplePki,
@@ -50,6 +51,21 @@ def issued(pki: SamplePki) -> IssuedCertificate:
     )
 
 
+@pytest.fixture(scope="module")
+def largest(pki: SamplePki) -> IssuedCertificate:
+    """The largest token possible: 40-byte serial and make/model, a 24-byte method name."""
+    drive = replace(sample_drive(model="M" * 80), serial="S" * 60, vendor="")
+    outcome = replace(sample_outcome(), method="vendor-special-erase-method")
+    return issue_certificate(outcome, drive, sample_health(), sample_context(), pki.signer)
+
+
+@pytest.fixture(scope="module")
+def typical(pki: SamplePki) -> IssuedCertificate:
+    """A typical drive: 15-character serial, 25-character model, a method from the table."""
+    outcome = replace(sample_outcome(), method="nvme-sanitize-crypto")
+    return issue_certificate(outcome, sample_drive(), sample_health(), sample_context(), pki.signer)
+
+
 def _zbar(path: Path) -> list[str]:
     result = RUN.run(["zbarimg", "-q", "--raw", str(path)])
     assert result.returncode == 0, result.stderr
@@ -78,16 +94,23 @@ def test_qr_on_the_certificate_page_decodes_and_verifies(
     assert verify_input(str(page), trust).valid
 
 
-def test_token_fits_a_small_qr(issued: IssuedCertificate) -> None:
-    """The URL encodes in a QR of version 10 or less (57 modules), fine for a 29 mm label."""
-    assert len(qr_matrix(issued.url)) <= 57
+def test_token_fits_a_small_qr(typical: IssuedCertificate, largest: IssuedCertificate) -> None:
+    """A typical v2 URL is a QR of version 11 (61 modules), the largest possible version 13."""
+    assert len(typical.token) == 269
+    assert len(qr_matrix(typical.url)) == 17 + 4 * 11
+    assert len(largest.token) == 372
+    assert decode_token(largest.token).method_truncated
+    assert len(qr_matrix(largest.url)) == 17 + 4 * 13
 
 
+@pytest.mark.parametrize("which", ["issued", "largest"])
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_label_pdf_renders_a_scannable_qr(
-    fmt: str, issued: IssuedCertificate, trust: Trust, tmp_path: Path
+    fmt: str, which: str, request: pytest.FixtureRequest, trust: Trust, tmp_path: Path
 ) -> None:
-    """Each label stock's PDF, rendered at printer resolution, scans and verifies."""
+    """Each label stock's PDF, rendered at printer resolution, scans and verifies, also with
+    the largest token (QR version 13)."""
+    issued: IssuedCertificate = request.getfixturevalue(which)
     pdf = tmp_path / f"label-{fmt}.pdf"
     pdf.write_bytes(labels_pdf([(issued.signed.record, issued.url)], label_format(fmt)))
     pages = _render(pdf)
@@ -95,13 +118,18 @@ def test_label_pdf_renders_a_scannable_qr(
     assert _zbar(pages[0]) == [issued.url]
     assert verify_image(pages[0], trust, RUN).valid
     text = RUN.run(["pdftotext", str(pdf), "-"]).stdout
-    assert "S/N S3Z9NB0K123456X" in text
+    serial = issued.signed.record["device"]["serial"]
+    assert f"S/N {serial}"[:20] in text
     assert "SANITISED" in text
 
 
+@pytest.mark.parametrize("which", ["issued", "largest"])
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_label_png_scans(fmt: str, issued: IssuedCertificate, tmp_path: Path) -> None:
+def test_label_png_scans(
+    fmt: str, which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """Each stock's PNG (300 dpi, 1-bit) scans with zbarimg and has the label's size."""
+    issued: IssuedCertificate = request.getfixturevalue(which)
     (png,) = labels_png([(issued.signed.record, issued.url)], label_format(fmt))
     path = tmp_path / f"label-{fmt}.png"
     path.write_bytes(png)

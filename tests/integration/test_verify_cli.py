@@ -22,6 +22,8 @@ from sanitiser.certificate.samples import (
     sample_outcome,
 )
 
+GOLDEN_V1 = Path(__file__).parent.parent / "data" / "token-v1"
+
 
 @pytest.fixture
 def cli() -> CliRunner:
@@ -120,6 +122,21 @@ def test_verify_token_and_url(cli: CliRunner, pki: SamplePki) -> None:
         result = cli.invoke(verify, [arg, "--certs", str(pki.certs)])
         assert result.exit_code == 0, result.output
         assert decode_token(arg).certificate_id in result.output
+        assert "Make and model:      Samsung SSD 860 EVO 500GB" in result.output
+        assert "Capacity (bytes):    500107862016" in result.output
+        assert "Destination:         external-reuse" in result.output
+        assert "Method name:         ata-sanitize-crypto-scra\u2026" in result.output
+
+
+def test_verify_old_version_1_token(cli: CliRunner) -> None:
+    """A v1 token from a label printed before v2 still verifies on the command line (exit 0)."""
+    url = (GOLDEN_V1 / "token.txt").read_text().strip()
+    result = cli.invoke(verify, [url, "--certs", str(GOLDEN_V1), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["facts"]["token_version"] == "1"
+    assert data["facts"]["serial"] == "S3Z9NB0K123456X"
+    assert "method" not in data["facts"]
 
 
 def test_verify_json_output(cli: CliRunner, pki: SamplePki, record_file: Path) -> None:

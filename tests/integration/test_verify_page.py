@@ -36,7 +36,16 @@ from sanitiser.certificate.keys import (
     write_public,
 )
 from sanitiser.certificate.page_command import verify_page
-from sanitiser.certificate.qr import decode_token, encode_token
+from sanitiser.certificate.qr import (
+    DESTINATIONS,
+    METHODS,
+    Token,
+    capacity_text,
+    decode_token,
+    destination_label,
+    encode_token,
+    token_body,
+)
 from sanitiser.certificate.samples import (
     HOSTILE,
     SamplePki,
@@ -53,9 +62,11 @@ from sanitiser.certificate.verify_page import (
     script_json,
     write_page,
 )
-from sanitiser.domain import Drive
+from sanitiser.domain import Drive, Outcome
+from sanitiser.errors import CertificateError
 
 CHROMIUM = Path("/usr/bin/chromium")
+GOLDEN_V1 = Path(__file__).parent.parent / "data" / "token-v1"
 ORG = "Example Borough Council"
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _VOID = {"meta", "input", "br", "img", "link", "hr", "wbr", "source", "area", "col", "embed"}
@@ -75,7 +86,10 @@ class Dom(HTMLParser):
         self.hidden: set[str] = set()
         self.tags: dict[str, int] = {}
         self.state = ""
+        self.pairs: list[tuple[str, str]] = []
+        """(tag, text) of every ``dt`` and ``dd``, in order."""
         self._open: list[str | None] = []
+        self._def: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -85,16 +99,23 @@ class Dom(HTMLParser):
         ident = a.get("id")
         if ident is not None and "hidden" in a:
             self.hidden.add(ident)
+        if tag in ("dt", "dd"):
+            self._def = [tag, ""]
         if tag not in _VOID:
             self._open.append(ident)
             if ident is not None:
                 self.texts.setdefault(ident, "")
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in ("dt", "dd") and self._def is not None:
+            self.pairs.append((self._def[0], " ".join(self._def[1].split())))
+            self._def = None
         if tag not in _VOID and self._open:
             self._open.pop()
 
     def handle_data(self, data: str) -> None:
+        if self._def is not None:
+            self._def[1] += data
         for ident in self._open:
             if ident is not None:
                 self.texts[ident] += data
@@ -102,6 +123,12 @@ class Dom(HTMLParser):
     def text(self, ident: str) -> str:
         """The whitespace-normalised text inside the element with id `ident`."""
         return " ".join(self.texts.get(ident, "").split())
+
+    def facts(self) -> dict[str, str]:
+        """The page's facts list as {label: value}."""
+        labels = [t for tag, t in self.pairs if tag == "dt"]
+        values = [t for tag, t in self.pairs if tag == "dd"]
+        return dict(zip(labels, values, strict=True))
 
 
 def chromium(url: str, tmp_path: Path, *extra: str) -> str:
@@ -138,11 +165,24 @@ def open_page(page: Path, token: str, tmp_path: Path) -> Dom:
     return dom
 
 
-def issue(pki: SamplePki, drive: Drive | None = None) -> IssuedCertificate:
-    """A certificate for the sample outcome, signed by the PKI's station."""
+def issue(
+    pki: SamplePki, drive: Drive | None = None, outcome: Outcome | None = None
+) -> IssuedCertificate:
+    """A certificate for the sample (or given) outcome, signed by the PKI's station."""
     return issue_certificate(
-        sample_outcome(), drive or sample_drive(), None, sample_context(), pki.signer
+        outcome or sample_outcome(), drive or sample_drive(), None, sample_context(), pki.signer
     )
+
+
+def nvme_outcome(method: str = "nvme-sanitize-crypto") -> Outcome:
+    """The sample outcome, done by a method from the token's table."""
+    return replace(sample_outcome(), method=method)
+
+
+def v1_token(pki: SamplePki, cert: IssuedCertificate) -> str:
+    """The version 1 token (as printed before version 2) for an issued certificate."""
+    body = token_body(cert.signed.record, pki.signer.cert, datetime.now(UTC), version=1)
+    return resign(body, pki)
 
 
 def resign(body: bytes, pki: SamplePki, high_s: bool = False) -> str:
@@ -156,6 +196,21 @@ def resign(body: bytes, pki: SamplePki, high_s: bool = False) -> str:
 def set_u32(body: bytes, offset: int, value: int) -> bytes:
     """`body` with a big-endian uint32 replaced at `offset`."""
     return body[:offset] + struct.pack(">I", value) + body[offset + 4 :]
+
+
+def set_byte(body: bytes, offset: int, value: int) -> bytes:
+    """`body` with one byte replaced."""
+    return body[:offset] + bytes([value]) + body[offset + 1 :]
+
+
+def set_u64(body: bytes, offset: int, value: int) -> bytes:
+    """`body` with a big-endian uint64 replaced at `offset`."""
+    return body[:offset] + struct.pack(">Q", value) + body[offset + 8 :]
+
+
+def v2_texts(body: bytes, serial: bytes, names: bytes, method: bytes) -> bytes:
+    """A v2 `body` with its three texts (and their lengths) replaced."""
+    return body[:61] + bytes([len(serial), len(names), len(method)]) + serial + names + method
 
 
 @pytest.fixture
@@ -176,22 +231,52 @@ def page(pki: SamplePki, tmp_path: Path) -> Path:
 
 @browser
 def test_valid_token_shows_valid(pki: SamplePki, page: Path, tmp_path: Path) -> None:
-    """A genuine token shows VALID, the serial, result, category, station and no banners."""
-    cert = issue(pki)
+    """A genuine token shows VALID and the device summary: serial, make and model, capacity,
+    result, method, category, destination, dates; no banners."""
+    cert = issue(pki, outcome=nvme_outcome())
     dom = open_page(page, cert.token, tmp_path)
     assert dom.state == "valid"
     assert dom.text("verdict-title") == "VALID"
     assert dom.text("verdict-reason") == f"Signed by {ORG}, station bench-01."
-    facts = dom.text("facts")
-    assert "S3Z9NB0K123456X" in facts
-    assert "Purge (NIST SP 800-88)" in facts
-    assert cert.certificate_id in facts
-    assert "2025-03-14 15:09:26 UTC" in facts
+    assert dom.facts() == {
+        "Serial number": "S3Z9NB0K123456X",
+        "Make and model": "Samsung SSD 860 EVO 500GB",
+        "Capacity": "500 GB (500,107,862,016 bytes)",
+        "Result": "Sanitised",
+        "Method": "NVMe Sanitize (crypto erase)",
+        "Method category": "Purge (NIST SP 800-88)",
+        "Verified": "yes",
+        "Destination": "Reuse (passed on)",
+        "Finished": "2025-03-14 15:09:26 UTC",
+        "Certificate ID": cert.certificate_id,
+        "Station": "bench-01",
+        "Organisation": ORG,
+        "Signed": dom.facts()["Signed"],
+    }
+    assert dom.facts()["Signed"].endswith(" UTC")
     assert dom.text("outcome-title") == "Sanitised"
     assert dom.text("banners") == ""
     assert "dev-org" in dom.hidden
     assert "claims-note" in dom.hidden
     assert dom.text("org") == ORG
+    assert dom.text("pdf-note").startswith("The full record")
+
+
+@browser
+def test_old_version_1_label_still_shows_valid(tmp_path: Path) -> None:
+    """A v1 token printed before v2 (kept with its certificates) is VALID on a page built
+    today; the page shows what v1 carries and says where the rest is."""
+    page, _ = write_page(GOLDEN_V1, tmp_path / "verify.html")
+    url = (GOLDEN_V1 / "token.txt").read_text().strip()
+    dom = open_page(page, url.rsplit("#", 1)[1], tmp_path)
+    assert dom.state == "valid", dom.text("verdict-reason")
+    facts = dom.facts()
+    assert facts["Serial number"] == "S3Z9NB0K123456X"
+    assert facts["Certificate ID"] == "01a209d7-d4a5-7b90-b92f-3e4862455f9b"
+    assert facts["Method category"] == "Purge (NIST SP 800-88)"
+    assert "Method" not in facts
+    assert "Make and model" not in facts
+    assert dom.text("pdf-note").startswith("This is an older label")
 
 
 @browser
@@ -221,20 +306,27 @@ def test_other_organisations_token_is_not_valid(pki: SamplePki, page: Path, tmp_
 
 @browser
 def test_hostile_strings_render_as_text(tmp_path: Path) -> None:
-    """Markup in the organisation name and serial is shown as text; no element is injected."""
+    """Markup in the organisation name, serial, model and a spelled-out method is shown as
+    text (controls made visible, cut text marked); no element is injected."""
     org = '<script>alert("o")</script> & <img src=x>'
     pki = make_pki(tmp_path / "org", org)
     serial = "<script>alert(1)</script><b>\u202eX"
     assert len(serial.encode()) <= 40
-    drive = replace(sample_drive(model=HOSTILE), serial=serial)
+    drive = replace(sample_drive(model=HOSTILE), serial=serial, vendor="<i>")
+    outcome = nvme_outcome("<img src=x>\u202e\x07")
     page, _ = write_page(pki.certs, tmp_path / "verify.html")
-    dom = open_page(page, issue(pki, drive).token, tmp_path)
+    dom = open_page(page, issue(pki, drive, outcome).token, tmp_path)
     assert dom.state == "valid"
     assert dom.tags.get("script") == 2  # the trust JSON and the page's own script
-    assert "img" not in dom.tags
-    assert "b" not in dom.tags
+    assert {"img", "b", "i"}.isdisjoint(dom.tags)
     assert dom.text("org") == org
-    assert "<script>alert(1)</script><b>\\u202eX" in dom.text("facts")
+    facts = dom.facts()
+    assert facts["Serial number"] == "<script>alert(1)</script><b>\\u202eX"
+    assert facts["Method"] == "<img src=x>\\u202e\\x07"
+    names = facts["Make and model"]
+    assert names.startswith("<i> Ünïcödé Ωμέγα")
+    assert names.endswith("\u2026")
+    assert len(names.removesuffix("\u2026").encode()) <= 40
 
 
 @browser
@@ -270,51 +362,149 @@ def test_no_token_asks_for_one(page: Path, tmp_path: Path) -> None:
     assert dom.text("verdict-title") == "No certificate"
 
 
-def _parity_cases(pki: SamplePki, tmp_path: Path) -> list[str]:
-    """Tokens and texts that exercise every check: altered, truncated, re-signed, foreign."""
-    token = issue(pki).token
+def _v1_cases(pki: SamplePki, cert: IssuedCertificate, now: int) -> list[str]:
+    """Version 1 tokens (old labels), whole and altered at each field."""
+    token = v1_token(pki, cert)
     body = decode_token(token).body
-    now = int(datetime.now(UTC).timestamp())
     flags, codes, n = body[1], body[2], body[51]
-    cases = [token, f"https://verify.example/v#{token}", f"  {token}\n", "", "hello"]
-    cases += [token.lower(), f"x# {token}", token[:-1], token[:100], token + "A", token + "AA"]
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-    last = alphabet.index(token[-1])
-    cases.append(token[:-1] + alphabet[last ^ 1])  # only padding bits change: not canonical
-    for i in range(0, len(token), 9):
+    cases = [token, f"https://verify.example/v#{token}", token[:-1], token + "A"]
+    for i in range(0, len(token), 13):
         cases.append(token[:i] + ("B" if token[i] == "A" else "A") + token[i + 1 :])
     cases += [
         resign(body, pki),
         resign(body, pki, high_s=True),
-        resign(bytes([2]) + body[1:], pki),
-        resign(body[:1] + bytes([flags | 8]) + body[2:], pki),
-        resign(body[:1] + bytes([flags | 2]) + body[2:], pki),  # DEVELOPMENT marker lies
-        resign(body[:1] + bytes([flags | 1]) + body[2:], pki),  # simulated: still valid
-        resign(body[:2] + bytes([0x40 | (codes & 0xF)]) + body[3:], pki),
-        resign(body[:2] + bytes([(codes & 0xF0) | 3]) + body[3:], pki),
-        resign(body[:2] + bytes([0x10 | (codes & 0xF)]) + body[3:], pki),  # failed: valid
-        resign(body[:51] + bytes([n + 1]) + body[52:], pki),
+        resign(bytes([3]) + body[1:], pki),
+        resign(set_byte(body, 1, flags | 8), pki),
+        resign(set_byte(body, 1, flags | 2), pki),  # DEVELOPMENT marker lies
+        resign(set_byte(body, 1, flags | 1), pki),  # simulated: still valid
+        resign(set_byte(body, 2, 0x40 | (codes & 0xF)), pki),
+        resign(set_byte(body, 2, (codes & 0xF0) | 3), pki),
+        resign(set_byte(body, 2, 0x10 | (codes & 0xF)), pki),  # failed: valid
+        resign(set_byte(body, 51, n + 1), pki),
         resign(body[:51] + bytes([2]) + b"\xff\xfe", pki),
         resign(body[:51] + bytes([6]) + "\ufeffABC".encode(), pki),
         resign(body[:51] + bytes([0]), pki),
+        resign(body[:51] + bytes([41]) + b"S" * 41, pki),  # v1 never limited the serial
         resign(set_u32(body, 19, now + 3 * 86400), pki),
         resign(set_u32(body, 19, now + 3600), pki),
         resign(set_u32(body, 23, now + 3 * 86400), pki),
         resign(set_u32(body, 23, int(pki.signer.cert.not_valid_before_utc.timestamp()) - 60), pki),
         resign(set_u32(body, 23, int(pki.signer.cert.not_valid_after_utc.timestamp()) + 1), pki),
         resign(body[:51] + bytes([len("Ωμέγα-日本".encode())]) + "Ωμέγα-日本".encode(), pki),
+        resign(bytes([2]) + body[1:], pki),  # a v1 body that claims version 2
     ]
-    raw = base64.b32decode(token + "=" * (-len(token) % 8))
-    zero_r = raw[:-64] + bytes(32) + raw[-32:]
-    cases.append(encode_token(zero_r))
-    other = make_pki(tmp_path / "other", "Rival Recyclers Ltd")
-    cases.append(issue(other).token)
     return cases
+
+
+def _v2_cases(pki: SamplePki, now: int) -> list[str]:
+    """Version 2 tokens: genuine ones of every shape, and each field altered and re-signed."""
+    table = issue(pki, outcome=nvme_outcome()).token  # method by code
+    spelled = issue(pki).token  # ata-sanitize-crypto-scramble: not in the table, spelled out
+    hostile = issue(
+        pki,
+        replace(sample_drive(model=HOSTILE), serial="<b>x</b>\u202e" + "序" * 12),
+        nvme_outcome("<img src=x>\u202e\x07"),
+    ).token
+    destroyed = issue(pki, outcome=nvme_outcome("destroy")).token
+    body, sbody = decode_token(table).body, decode_token(spelled).body
+    flags, codes = body[1], body[2]
+    serial, names = body[64 : 64 + body[61]], body[64 + body[61] : 64 + body[61] + body[62]]
+    cases = [table, spelled, hostile, destroyed, f"  https://x.example/v#{table}\n"]
+    cases += [table.lower(), table[:-1], table[:150], table + "A", table + "AA"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    cases.append(table[:-1] + alphabet[alphabet.index(table[-1]) ^ 1])  # padding bits
+    for i in range(0, len(table), 11):
+        cases.append(table[:i] + ("B" if table[i] == "A" else "A") + table[i + 1 :])
+    cases += [
+        resign(body, pki),
+        resign(body, pki, high_s=True),
+        resign(set_byte(body, 0, 0), pki),
+        resign(set_byte(body, 0, 255), pki),
+        resign(set_byte(body, 1, flags | 0x40), pki),
+        resign(set_byte(body, 1, flags | 0x80), pki),
+        resign(set_byte(body, 1, flags | 8 | 16), pki),  # truncation marks: valid, shown
+        resign(set_byte(body, 1, flags | 32), pki),  # method cut, but none spelled out
+        resign(set_byte(sbody, 1, sbody[1] & ~32), pki),  # spelled out, not cut: valid
+        resign(set_byte(body, 1, flags | 2), pki),  # DEVELOPMENT marker lies
+        resign(set_byte(body, 1, flags & ~4), pki),  # not verified: valid
+        resign(set_byte(body, 2, 0x40 | (codes & 0xF)), pki),
+        resign(set_byte(body, 2, (codes & 0xF0) | 3), pki),
+        resign(set_byte(body, 2, 0x20 | (codes & 0xF)), pki),  # refused: valid
+        resign(set_byte(body, 3, len(METHODS)), pki),  # the last code: valid
+        resign(set_byte(body, 3, len(METHODS) + 1), pki),
+        resign(set_byte(body, 3, 255), pki),
+        resign(set_byte(body, 3, 0), pki),  # no method stated at all: valid
+        resign(set_byte(sbody, 3, 15), pki),  # a code and a spelled-out name
+        resign(set_byte(body, 4, 0), pki),  # destination internal reuse: valid
+        resign(set_byte(body, 4, len(DESTINATIONS) - 1), pki),
+        resign(set_byte(body, 4, len(DESTINATIONS)), pki),
+        resign(set_u64(body, 53, 0), pki),  # capacity unknown
+        resign(set_u64(body, 53, 2**53 + 1), pki),  # beyond a JS number: exact
+        resign(set_u64(body, 53, 2**64 - 1), pki),
+        resign(set_u64(body, 53, 999_999_999_999), pki),
+        resign(set_byte(body, 61, body[61] + 1), pki),
+        resign(set_byte(body, 62, body[62] - 1), pki),
+        resign(set_byte(body, 63, 1), pki),
+        resign(v2_texts(body, b"S" * 41, names, b""), pki),
+        resign(v2_texts(body, serial, b"M" * 41, b""), pki),
+        resign(v2_texts(sbody, serial, names, b"m" * 25), pki),
+        resign(v2_texts(body, serial, b"M" * 40, b""), pki),  # at the limit: valid
+        resign(v2_texts(body, b"\xff\xfe", names, b""), pki),
+        resign(v2_texts(body, serial, b"ab\xc3", b""), pki),
+        resign(v2_texts(body, serial, b"\xed\xa0\x80", b""), pki),  # a surrogate
+        resign(v2_texts(sbody, serial, names, b"\xc0\xaf"), pki),  # overlong
+        resign(v2_texts(body, b"", b"", b""), pki),
+        resign(v2_texts(set_byte(body, 3, 0), serial, names, "\ufeffΩ".encode()), pki),
+        resign(v2_texts(set_byte(body, 3, 0), serial, names, b"host-overwrite"), pki),
+        resign(body[:60], pki),  # shorter than a v2 head, longer than the least token
+        resign(body[:63], pki),
+        resign(set_u32(body, 21, now + 3 * 86400), pki),
+        resign(set_u32(body, 25, now + 3 * 86400), pki),
+        resign(set_u32(body, 25, int(pki.signer.cert.not_valid_before_utc.timestamp()) - 60), pki),
+        resign(set_u32(body, 25, int(pki.signer.cert.not_valid_after_utc.timestamp()) + 1), pki),
+    ]
+    raw = base64.b32decode(table + "=" * (-len(table) % 8))
+    cases.append(encode_token(raw[:-64] + bytes(32) + raw[-32:]))  # r = 0
+    cases.append(encode_token(raw[:-64] + raw[-32:] + raw[-64:-32]))  # r and s swapped
+    return cases
+
+
+def _parity_cases(pki: SamplePki, tmp_path: Path) -> list[str]:
+    """Tokens and texts that exercise every check, for both versions: altered, truncated,
+    re-signed, foreign."""
+    now = int(datetime.now(UTC).timestamp())
+    cases = ["", "hello", "x# ", "A" * 200]
+    cases += _v1_cases(pki, issue(pki), now)
+    cases += _v2_cases(pki, now)
+    other = make_pki(tmp_path / "other", "Rival Recyclers Ltd")
+    cases += [issue(other).token, v1_token(other, issue(other))]
+    return cases
+
+
+def _display(text: str) -> list[object] | None:
+    """What the page shows from a token it could decode (None when it cannot decode it)."""
+    try:
+        token: Token = decode_token(text)
+    except CertificateError:
+        return None
+    return [
+        token.version,
+        token.serial + ("\u2026" if token.serial_truncated else ""),
+        token.make_model + ("\u2026" if token.make_model_truncated else ""),
+        capacity_text(token.capacity_bytes),
+        token.method_label,
+        destination_label(token.destination),
+    ]
+
+
+_SIZES = [0, 1, 999, 1000, 1049, 1050, 99_949, 99_950, 999_499, 999_500, 999_999, 10**6]
+_SIZES += [16_008_609_792, 500_107_862_016, 1_920_383_410_176, 2**53 + 1, 10**21 - 1, 2**64 - 1]
 
 
 @browser
 def test_page_script_agrees_with_python_verifier(pki: SamplePki, tmp_path: Path) -> None:
-    """For every altered, truncated, re-signed or foreign token, the page's verdict is Python's."""
+    """For every altered, truncated, re-signed or foreign v1 or v2 token, the page's verdict,
+    its wording and what it shows (model, capacity, method, destination) are Python's."""
     trust_json = page_trust(pki.certs).to_json()
     cases = _parity_cases(pki, tmp_path)
     now = datetime.now(UTC)
@@ -324,21 +514,29 @@ def test_page_script_agrees_with_python_verifier(pki: SamplePki, tmp_path: Path)
         "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body><pre id='out'></pre>"
         f"<script type='application/json' id='trust'>{script_json(trust_json)}</script>"
         f"<script type='application/json' id='cases'>{script_json(cases)}</script>"
+        f"<script type='application/json' id='sizes'>{script_json([str(n) for n in _SIZES])}"
+        "</script>"
         f"<script>{page_script()}</script>"
         "<script>(async () => {"
         " const trust = JSON.parse(document.getElementById('trust').textContent);"
         " const cases = JSON.parse(document.getElementById('cases').textContent);"
+        " const sizes = JSON.parse(document.getElementById('sizes').textContent);"
         f" const now = {int(now.timestamp())}; const out = [];"
-        " for (const c of cases) { const r = await checkToken(c, trust, now);"
-        "   out.push([r.state, r.reason]); }"
-        " document.getElementById('out').textContent = JSON.stringify(out);"
+        " for (const c of cases) { const r = await checkToken(c, trust, now); const t = r.token;"
+        "   out.push([r.state, r.reason, t === null ? null : [t.version,"
+        "     cut(t.serial, t.serialTruncated), cut(t.makeModel, t.makeModelTruncated),"
+        "     capacityText(t.capacityBytes), methodLabel(t, trust),"
+        "     destinationLabel(t.destination, trust)]]); }"
+        " const shown = sizes.map((n) => capacityText(BigInt(n)));"
+        " document.getElementById('out').textContent = JSON.stringify({out, shown});"
         "})();</script></body></html>"
     )
     path = tmp_path / "harness.html"
     path.write_text(harness, encoding="utf-8")
     dom = Dom()
     dom.feed(chromium(path.as_uri(), tmp_path, "--dump-dom"))
-    got = json.loads(dom.texts["out"])
+    result = json.loads(dom.texts["out"])
+    got = result["out"]
     assert len(got) == len(cases)
     mismatches = [(c[:40], e, g) for c, e, g in zip(cases, expected, got, strict=True) if e != g[0]]
     assert mismatches == []
@@ -348,8 +546,13 @@ def test_page_script_agrees_with_python_verifier(pki: SamplePki, tmp_path: Path)
         if not v.reason.startswith(("the token's signer", "the organisation CA"))
     ]
     assert [js for _, js in worded_alike] == [py for py, _ in worded_alike]
+    shown_alike = [(_display(c), g[2]) for c, g in zip(cases, got, strict=True)]
+    assert [js for _, js in shown_alike] == [py for py, _ in shown_alike]
+    assert result["shown"] == [capacity_text(n) for n in _SIZES]
     assert {"valid", "invalid", "unusable"} <= set(expected)
-    assert expected.count("valid") >= 6
+    assert expected.count("valid") >= 20
+    assert {g[2][0] for g in got if g[0] == "valid"} == {1, 2}
+    assert len({v.reason for v in verdicts}) >= 20
 
 
 @browser

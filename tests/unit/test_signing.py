@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from sanitiser.certificate import keys as keymod
-from sanitiser.certificate.qr import decode_token, make_token, token_url
-from sanitiser.certificate.record import build_record, new_certificate_id
+from sanitiser.certificate.qr import (
+    DESTINATIONS,
+    METHODS,
+    capacity_text,
+    decode_token,
+    encode_token,
+    human_bytes,
+    make_token,
+    token_body,
+    token_url,
+)
+from sanitiser.certificate.record import (
+    DESTINATION_ROUTES,
+    Destination,
+    build_record,
+    new_certificate_id,
+)
 from sanitiser.certificate.samples import (
     SamplePki,
     make_pki,
@@ -27,10 +46,12 @@ from sanitiser.certificate.verify import (
     verify_record_bytes,
     verify_token_text,
 )
-from sanitiser.domain import OutcomeStatus
+from sanitiser.domain import Drive, Outcome, OutcomeStatus
 from sanitiser.errors import CertificateError
+from sanitiser.probe.capabilities import Technique
 
 B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+GOLDEN_V1 = Path(__file__).parent.parent / "data" / "token-v1"
 
 
 @pytest.fixture(scope="session")
@@ -61,12 +82,17 @@ def _signed(
     signer: keymod.StationSigner,
     status: OutcomeStatus = OutcomeStatus.SANITISED,
     simulated: bool = False,
+    *,
+    outcome: Outcome | None = None,
+    drive: Drive | None = None,
+    route: str = "external-reuse",
 ) -> SignedRecord:
+    context = replace(sample_context(), destination=Destination(route=route))
     record = build_record(
-        sample_outcome(status),
-        sample_drive(simulated=simulated),
+        outcome or sample_outcome(status),
+        drive or sample_drive(simulated=simulated),
         sample_health(),
-        sample_context(),
+        context,
         certificate_id=new_certificate_id(),
         issued_at=datetime.now(UTC),
         development=signer.development,
@@ -142,12 +168,21 @@ def test_every_single_byte_change_to_the_record_file_is_rejected(
     assert accepted == []
 
 
+def _token(record: dict[str, object], signer: keymod.StationSigner, version: int) -> str:
+    """A token of `version` for `record` (version 1 as labels printed before version 2)."""
+    body = token_body(record, signer.cert, datetime.now(UTC), version=version)
+    r, s = decode_dss_signature(signer.key.sign(body, ec.ECDSA(hashes.SHA256())))
+    return encode_token(body + r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+@pytest.mark.parametrize("version", [1, 2])
 def test_every_single_character_change_to_the_token_is_rejected(
-    pki: SamplePki, trust: Trust
+    pki: SamplePki, trust: Trust, version: int
 ) -> None:
-    """Changing any one character of the QR token, or its case, makes it invalid."""
-    signed = _signed(pki.signer)
-    token = make_token(signed.record, pki.signer)
+    """Changing any one character of a v1 or v2 QR token, or its case, makes it invalid."""
+    signed = _signed(pki.signer, outcome=replace(sample_outcome(), method="host-overwrite"))
+    token = _token(signed.record, pki.signer, version)
+    assert decode_token(token).version == version
     assert verify_token_text(token_url(token), trust).valid
     for i, ch in enumerate(token):
         variants = {B32[(B32.index(ch) + 1) % 32], B32[(B32.index(ch) + 17) % 32], ch.lower()}
@@ -158,16 +193,140 @@ def test_every_single_character_change_to_the_token_is_rejected(
 
 
 def test_token_is_small_and_carries_key_fields(pki: SamplePki, trust: Trust) -> None:
-    """The token fits a small QR and states id, outcome, category, serial and digest."""
-    signed = _signed(pki.signer)
+    """A v2 token states id, outcome, category, serial, digest, method, make and model,
+    capacity and destination, in 269 characters for a typical drive."""
+    outcome = replace(sample_outcome(), method="nvme-sanitize-crypto")
+    signed = _signed(pki.signer, outcome=outcome)
     token = make_token(signed.record, pki.signer)
-    assert len(token) < 220
+    assert len(token) == 269
     decoded = decode_token(token_url(token))
+    assert decoded.version == 2
     assert decoded.certificate_id == signed.certificate_id
     assert decoded.serial == "S3Z9NB0K123456X"
     assert decoded.digest_prefix == signed.digest[:16]
+    assert decoded.method == "nvme-sanitize-crypto"
+    assert decoded.method_label == "NVMe Sanitize (crypto erase)"
+    assert decoded.make_model == "Samsung SSD 860 EVO 500GB"
+    assert decoded.capacity_bytes == 500_107_862_016
+    assert decoded.destination == "external-reuse"
+    assert (decoded.serial_truncated, decoded.make_model_truncated) == (False, False)
     verdict = verify_token_text(token, trust)
+    assert verdict.valid
     assert (verdict.fact("outcome"), verdict.fact("nist_category")) == ("sanitised", "purge")
+    assert verdict.fact("method") == "nvme-sanitize-crypto"
+    assert verdict.fact("make_model") == "Samsung SSD 860 EVO 500GB"
+    assert verdict.fact("capacity") == "500 GB (500,107,862,016 bytes)"
+    assert verdict.fact("destination") == "external-reuse"
+    assert verdict.fact("token_version") == "2"
+
+
+def test_long_text_is_cut_at_a_character_boundary_and_marked(pki: SamplePki, trust: Trust) -> None:
+    """Serial and make/model over 40 bytes, and an unknown method over 24, are cut on a UTF-8
+    character boundary and flagged (here 39 + 40 + 23 bytes of text: 368 characters)."""
+    model = "Ω" * 30  # 60 bytes: 20 characters fit
+    drive = replace(sample_drive(model=model), serial="序" * 20, vendor="")
+    outcome = replace(sample_outcome(), method="vendor-special-erase-" + "é" * 10)
+    token = make_token(_signed(pki.signer, outcome=outcome, drive=drive).record, pki.signer)
+    assert len(token) == 368
+    decoded = decode_token(token)
+    assert decoded.make_model == "Ω" * 20
+    assert decoded.serial == "序" * 13  # 39 bytes: a 14th would need 42
+    assert decoded.method == "vendor-special-erase-é"  # 21 + 2 bytes; a second é would be 25
+    assert (decoded.serial_truncated, decoded.make_model_truncated) == (True, True)
+    assert decoded.method_truncated
+    verdict = verify_token_text(token, trust)
+    assert verdict.valid, verdict.reason
+    assert verdict.fact("make_model") == "Ω" * 20 + "\u2026"
+    assert verdict.fact("method_label").endswith("\u2026")
+
+
+def test_unknown_method_is_spelled_out_and_destroy_has_a_code(pki: SamplePki, trust: Trust) -> None:
+    """A method outside the table travels as text; ``destroy`` and every technique have codes."""
+    assert {t.value for t in Technique} | {"destroy"} <= {m for m, _ in METHODS}
+    assert len({m for m, _ in METHODS}) == len(METHODS) < 256
+    assert set(DESTINATION_ROUTES) <= set(DESTINATIONS)
+    plain = decode_token(make_token(_signed(pki.signer).record, pki.signer))
+    assert plain.method == "ata-sanitize-crypto-scramble"[:24]
+    assert plain.method_truncated
+    outcome = replace(sample_outcome(), method="destroy")
+    destroyed = _signed(pki.signer, outcome=outcome, route="destruction")
+    token = make_token(destroyed.record, pki.signer)
+    decoded = decode_token(token)
+    assert (decoded.method, decoded.method_label) == ("destroy", "Physical destruction")
+    assert decoded.destination == "destruction"
+    assert len(token) < len(make_token(_signed(pki.signer).record, pki.signer))
+    assert verify_token_text(token, trust).valid
+
+
+def test_version_1_tokens_still_verify(pki: SamplePki, trust: Trust) -> None:
+    """A label printed with a version 1 token (before method and model were added) verifies."""
+    signed = _signed(pki.signer)
+    token = _token(signed.record, pki.signer, 1)
+    assert len(token) == 210
+    decoded = decode_token(token)
+    assert (decoded.version, decoded.method, decoded.capacity_bytes) == (1, "", None)
+    verdict = verify_token_text(token, trust)
+    assert verdict.valid, verdict.reason
+    assert verdict.fact("serial") == "S3Z9NB0K123456X"
+    assert verdict.fact("method") == ""
+    assert verdict.fact("token_version") == "1"
+
+
+def test_golden_version_1_token_from_the_field_verifies() -> None:
+    """A v1 token issued by the version 1 code (kept with its certificates) still verifies."""
+    url = (GOLDEN_V1 / "token.txt").read_text().strip()
+    verdict = verify_token_text(url, load_trust(GOLDEN_V1))
+    assert verdict.valid, verdict.reason
+    assert verdict.fact("certificate_id") == "01a209d7-d4a5-7b90-b92f-3e4862455f9b"
+    assert verdict.fact("record_digest_prefix") == "ae1a4d65f1a7da0a1e1322000fc80b45"
+    assert verdict.fact("token_signed_at") == "2026-11-23T19:17:49Z"
+    assert verdict.fact("serial") == "S3Z9NB0K123456X"
+    assert verdict.fact("token_version") == "1"
+    changed = url[:-5] + ("A" if url[-5] != "A" else "B") + url[-4:]
+    assert verify_token_text(changed, load_trust(GOLDEN_V1)).validity is Validity.INVALID
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.0 kB"),
+        (1049, "1.0 kB"),
+        (1050, "1.1 kB"),
+        (99_949, "99.9 kB"),
+        (99_950, "100 kB"),
+        (999_499, "999 kB"),
+        (999_500, "1.0 MB"),
+        (16_008_609_792, "16.0 GB"),
+        (500_107_862_016, "500 GB"),
+        (1_920_383_410_176, "1.9 TB"),
+        (18_000_207_937_536, "18.0 TB"),
+        (2**64 - 1, "18.4 EB"),
+    ],
+)
+def test_human_bytes_uses_decimal_units(n: int, text: str) -> None:
+    """Capacities read as drives are sold: decimal units, three figures, halves round up."""
+    assert human_bytes(n) == text
+
+
+def test_capacity_text_gives_bytes_or_unknown() -> None:
+    """The capacity line has the exact byte count; 0 and None are unknown."""
+    assert capacity_text(512_110_190_592) == "512 GB (512,110,190,592 bytes)"
+    assert capacity_text(0) == capacity_text(None) == "unknown"
+
+
+def test_token_body_refuses_what_it_cannot_carry(pki: SamplePki) -> None:
+    """Unknown destination routes, impossible capacities and versions are refused."""
+    record = _signed(pki.signer).record
+    now = datetime.now(UTC)
+    with pytest.raises(CertificateError, match="destination"):
+        token_body(dict(record, destination={"route": "moon"}), pki.signer.cert, now)
+    device = dict(record["device"], capacity_bytes=2**64)
+    with pytest.raises(CertificateError, match="capacity"):
+        token_body(dict(record, device=device), pki.signer.cert, now)
+    with pytest.raises(CertificateError, match="version 3"):
+        token_body(record, pki.signer.cert, now, version=3)
 
 
 def test_signer_outside_the_organisation_is_rejected(rogue: SamplePki, trust: Trust) -> None:
