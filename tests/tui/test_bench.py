@@ -87,7 +87,8 @@ async def test_protected_drive_is_shown_with_its_reason() -> None:
     async with app.run_test(size=(160, 30)) as pilot:
         table = app.query_one(DriveTable)
         await wait_for(pilot, lambda: table.row_count == 2)
-        assert cell(table, "sdz", "status") == "PROTECTED: holds the root filesystem /"
+        assert cell(table, "sdz", "status").startswith("PROTECTED: holds the")
+        assert table.states["sdz"].status.protection.reason == "holds the root filesystem /"
         assert cell(table, "sdy", "status") == "ready"
 
 

@@ -78,6 +78,6 @@ class BenchScreen(Screen[None]):
         keys += [
             (names.get(b.key, b.key), b.tooltip or b.description)
             for b in self.BINDINGS
-            if isinstance(b, Binding) and b.show
+            if isinstance(b, Binding) and b.show and b.key != "question_mark"
         ]
         return keys

@@ -106,7 +106,11 @@ class StartEraseModal(ModalScreen[list[DrivePlan] | None]):
                 )
             )
         else:
-            status.update("Plans ready. Tab to the field, type the phrase, Enter.")
+            notes = [f"{p.drive.name}: {p.remark}" for p in message.plans if p.remark]
+            text = Text()
+            text.append("\n".join(notes) + "\n" if notes else "", style="yellow")
+            text.append("Plans ready. Tab to the field, type the phrase, Enter.")
+            status.update(text)
         self._check()
 
     @on(Input.Changed, "#confirm-input")

@@ -31,6 +31,19 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 """(key, label) of each column, most important first (narrow terminals scroll the rest)."""
 
+WIDTHS = {
+    "sel": 1,
+    "status": 22,
+    "progress": 13,
+    "eta": 7,
+    "elapsed": 7,
+    "speed": 10,
+    "health": 7,
+    "method": 22,
+}
+"""Fixed widths of the columns that change while jobs run (so the table never jitters)."""
+STATE_WIDTH = WIDTHS["status"]
+
 LIVE_COLUMNS = ("status", "progress", "eta", "elapsed", "speed", "method", "sel")
 """The columns a job event can change."""
 
@@ -67,7 +80,7 @@ class DriveTable(DataTable[str | Text]):
     def on_mount(self) -> None:
         """Set up the columns."""
         for key, label in COLUMNS:
-            self.add_column(label, key=key)
+            self.add_column(label, key=key, width=WIDTHS.get(key))
 
     # --- drives -----------------------------------------------------------------------------
 
@@ -171,18 +184,16 @@ class DriveTable(DataTable[str | Text]):
     def _show_cells(self, name: str, columns: tuple[str, ...]) -> None:
         cells = dict(zip((c for c, _ in COLUMNS), self._cells(self.states[name]), strict=True))
         for col in columns:
-            self.update_cell(name, col, cells[col], update_width=col == "status")
+            self.update_cell(name, col, cells[col])
 
     def _cells(self, row: RowState) -> tuple[str | Text, ...]:
         d, p = row.drive, row.status.protection
         dim = "dim" if p.protected else ""
         if p.protected:
-            state = Text(_clip(f"PROTECTED: {p.reason}", 40), style="dim italic")
+            state = Text(_clip(f"PROTECTED: {p.reason}", STATE_WIDTH), style="dim italic")
         elif row.state:
             label = row.outcome if row.outcome else row.state
-            if row.outcome == "sanitised":
-                label = "sanitised"
-            state = Text(label, style=STATE_STYLES.get(label, "bold cyan"))
+            state = Text(_clip(label, STATE_WIDTH), style=STATE_STYLES.get(label, "bold cyan"))
         else:
             state = Text("ready", style="green")
         grade = row.status.health.grade.value
@@ -193,7 +204,7 @@ class DriveTable(DataTable[str | Text]):
             Text(name, style=dim),
             Text(d.serial or "(none)", style=dim),
             state,
-            Text(progress_bar(row.fraction), style="cyan"),
+            Text(progress_bar(row.fraction, width=8), style="cyan"),
             Text(duration(row.eta_s) if row.busy else "", justify="right"),
             Text(duration(elapsed(row, now)), justify="right"),
             Text(rate(row.mbps) if row.busy else "", justify="right"),

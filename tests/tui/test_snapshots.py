@@ -1,0 +1,87 @@
+"""Snapshots of the main screens at 80x24 (the smallest supported) and a large terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from sanitiser.tui.app import SanitiserApp
+from sanitiser.tui.screens.start_erase import StartEraseModal
+from tests.tui.snapshot_app import busy_bench, make_app, scanned
+
+SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs do not blink (a blink would make snapshots flaky)."""
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input, "cursor_blink", False)
+
+
+class TestBench:
+    """The bench screen."""
+
+    def test_busy_bench_80x24(self, snap_compare: SnapCompare) -> None:
+        """Protected system disk greyed with its reason; jobs with bar, ETA, elapsed, speed."""
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=busy_bench)
+
+    def test_busy_bench_wide(self, snap_compare: SnapCompare) -> None:
+        """On a large terminal every column is visible."""
+        assert snap_compare(make_app(), terminal_size=(200, 30), run_before=busy_bench)
+
+
+async def plans_ready(pilot: Pilot[None]) -> None:
+    """Select two drives, Start, wait for the plans."""
+    await scanned(pilot)
+    app = pilot.app
+    assert isinstance(app, SanitiserApp)
+    app.table.move_cursor(row=app.table.get_row_index("sdc"))
+    await pilot.press("space", "space", "down", "space", "s")
+    for _ in range(200):
+        screen = app.screen
+        if isinstance(screen, StartEraseModal) and screen.plans is not None:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+class TestStartErase:
+    """The plan and the typed confirmation."""
+
+    def test_plan_and_phrase_80x24(self, snap_compare: SnapCompare) -> None:
+        """Plans per drive (method, NIST, estimate), the USB stick's downgrade; focus on Cancel."""
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=plans_ready)
+
+    def test_plan_and_phrase_wide(self, snap_compare: SnapCompare) -> None:
+        """The same, wide."""
+        assert snap_compare(make_app(), terminal_size=(130, 34), run_before=plans_ready)
+
+
+class TestOther:
+    """Help and drive detail."""
+
+    def test_help_80x24(self, snap_compare: SnapCompare) -> None:
+        """The key map fits at 80x24."""
+
+        async def run(pilot: Pilot[None]) -> None:
+            await scanned(pilot)
+            await pilot.press("question_mark")
+
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run)
+
+    def test_detail_of_an_idle_drive(self, snap_compare: SnapCompare) -> None:
+        """Identity, SMART summary and capabilities of a drive with no job yet."""
+
+        async def run(pilot: Pilot[None]) -> None:
+            await scanned(pilot)
+            app = pilot.app
+            assert isinstance(app, SanitiserApp)
+            app.table.move_cursor(row=app.table.get_row_index("sdb"))
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+
+        assert snap_compare(make_app(), terminal_size=(100, 50), run_before=run)
