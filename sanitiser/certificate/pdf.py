@@ -10,6 +10,7 @@ when installed (``fonts-dejavu-core``), so non-Latin text prints as itself.
 from __future__ import annotations
 
 import io
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -59,20 +60,38 @@ def record_file_name(certificate_id: str) -> str:
     return f"sanitisation-record-{safe}.json"
 
 
-def _fonts() -> tuple[str, str]:
-    """Register DejaVu Sans (regular, bold) when present; else fall back to Helvetica."""
-    try:
-        pdfmetrics.getFont("SanDejaVu")
-        return "SanDejaVu", "SanDejaVu-Bold"
-    except KeyError:
-        pass
+_FONT_LOCK = threading.Lock()
+_FONT_NAMES: tuple[str, str] | None = None
+"""The (regular, bold) names, published only once both faces are registered."""
+
+
+def _register_fonts() -> tuple[str, str]:
+    """Register DejaVu Sans regular and bold (both, before either name is handed out)."""
     for d in _FONT_DIRS:
         regular, bold = Path(d) / "DejaVuSans.ttf", Path(d) / "DejaVuSans-Bold.ttf"
         if regular.is_file() and bold.is_file():
-            pdfmetrics.registerFont(TTFont("SanDejaVu", str(regular)))
-            pdfmetrics.registerFont(TTFont("SanDejaVu-Bold", str(bold)))
+            faces = TTFont("SanDejaVu", str(regular)), TTFont("SanDejaVu-Bold", str(bold))
+            for face in faces:
+                pdfmetrics.registerFont(face)
             return "SanDejaVu", "SanDejaVu-Bold"
     return "Helvetica", "Helvetica-Bold"
+
+
+def _fonts() -> tuple[str, str]:
+    """DejaVu Sans (regular, bold) when present, else Helvetica; registered once per process.
+
+    Thread-safe: the first caller registers both faces under a module lock and only then
+    publishes the names, so a thread rendering at the same moment never gets a family whose
+    bold face is not registered yet (reportlab: "Can't map ... sandejavu-bold").
+    """
+    global _FONT_NAMES  # noqa: PLW0603 - the process-wide registration, published once
+    names = _FONT_NAMES
+    if names is not None:
+        return names
+    with _FONT_LOCK:
+        if _FONT_NAMES is None:
+            _FONT_NAMES = _register_fonts()
+        return _FONT_NAMES
 
 
 def fonts() -> tuple[str, str]:

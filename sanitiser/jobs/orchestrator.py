@@ -6,9 +6,10 @@ written to the store before it takes effect (`JobJournal`), so after a crash, ``
 power loss `Orchestrator.recover` can say the truth: each unfinished job becomes ``interrupted``
 with what is known; a job whose drive is still sanitising on its own (a firmware sanitize
 survives a power cycle) is re-polled through its method with the saved method journal; a job
-whose outcome was already recorded gets its certificate and its route; any other can be started
-again with `Orchestrator.restart` (a new job that refers to the old one: no record is lost or
-overwritten).
+whose outcome was already recorded gets its certificate and its route; a failed or aborted job
+whose signed record was not issued yet gets it; any other can be started again with
+`Orchestrator.restart` (a new job that refers to the old one: no record is lost or overwritten;
+the new job's certificate names the old one's in ``supersedes``).
 
 The orchestrator is the API the TUI and the headless CLI share: `start`, `subscribe` (events from
 any thread, delivered by the `EventBus` without blocking I/O), `abort`, `jobs`, `wait`.
@@ -23,9 +24,26 @@ was made is routed too (a drive not proven clean goes to destruction, at the ISO
 the policy names). When routing itself fails (a broken policy) the outcome is kept: the
 certificate says ``undecided`` and the job records why.
 
-Custody (`sanitiser.store.audit`): once the certificate is kept, ``sanitised`` is chained for it
-(once per certificate id), then ``routed`` with the decision (once per job), so the drive's trail
-reads received -> sanitised -> routed; a resumed job appends neither twice.
+Signed records of jobs that did not sanitise: every job that got as far as a plan ends with
+exactly one signed record of its true outcome, so its drive can be consigned to a destruction
+provider (a consignment takes certificates): a method that failed (a lying drive, a failed
+sanitize, a drive removed mid-run, an internal error), a method refused at run time, a plan that
+chose destruction, and an abort once the method had started (something destructive may have
+begun). The job still ends ``failed`` / ``aborted`` (its state says what happened; the record
+says "NOT sanitised" and names the routing decision as its destination). The end is written
+first, with the record to issue (``record_pending``: the attempt's outcome, the destination and
+the custody facts); the certificate is then kept by job id (`Store.save_job_certificate`), its
+custody chained, and ``certificate_id`` set (``record_pending`` cleared). A crash in between is
+completed by `Orchestrator.recover` exactly once (``recorded``). Jobs that end before any plan
+(the guard refused the drive, the policy refused the operator's method, an abort before the
+method ran) get no record: nothing was attempted and the drive is as it came. An
+``interrupted`` job gets none either: it is restarted, and the new job's record tells.
+
+Custody (`sanitiser.store.audit`): once the certificate is kept, ``sanitised`` (or
+``not-sanitised`` for a record of a failed, refused or aborted attempt) is chained for it (once
+per certificate id), then ``routed`` with the decision (once per job), so the drive's trail reads
+received -> sanitised|not-sanitised -> routed (-> consigned -> handed-over, by a consignment); a
+resumed job appends neither twice.
 """
 
 from __future__ import annotations
@@ -86,6 +104,11 @@ from sanitiser.store.audit import (
     record_drive_key,
     record_sanitised,
 )
+
+RecordFacts = dict[str, Any]
+"""A job's pending signed record (``record_pending`` in its detail): ``state`` (failed or
+aborted), ``outcome`` (`outcome_to_json`), ``destination`` (the certificate's block) and
+``routed`` (the custody facts of the routing decision, or None when undecided)."""
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +177,9 @@ class RecoveryReport:
     """Interrupted jobs whose outcome was recorded: certificate issued (or found), routed."""
     restartable: tuple[str, ...] = ()
     """Interrupted jobs that can only be started again (`Orchestrator.restart`)."""
+    recorded: tuple[str, ...] = ()
+    """Failed or aborted jobs whose signed record was still to be issued (the bench stopped
+    between the job's end and its record): issued now (or the one kept found), custody chained."""
 
 
 @dataclass
@@ -363,6 +389,9 @@ class Orchestrator:
             if state is JobState.CERTIFYING:
                 msg = "the drive is already sanitised; its certificate is being issued"
                 return AbortReply(False, msg)
+            if state in FINAL:
+                msg = f"the job has ended ({state}); its signed record is being issued"
+                return AbortReply(False, msg)
             firmware = run.chosen and run.chosen != HOST_OVERWRITE
             if state is JobState.SANITISING and firmware:
                 msg = (
@@ -463,7 +492,9 @@ class Orchestrator:
         another live ``sanitiser`` process). With `resume`, an interrupted job whose outcome
         was already recorded gets its certificate (exactly once) and is routed; one whose drive
         is still running a firmware sanitize is re-polled through its method with the saved
-        method journal; the others are left for `restart`.
+        method journal; the others are left for `restart`. A failed or aborted job whose signed
+        record was not issued yet (the bench stopped between its end and its record) gets it,
+        exactly once, with its custody (``recorded``).
         """
         interrupted: list[str] = []
         for view in self.store.jobs():
@@ -490,8 +521,23 @@ class Orchestrator:
                 continue
             kind = self._resume(view)
             {"certified": certified, "resumed": resumed}.get(kind, restartable).append(view.id)
+        recorded: list[str] = []
+        for view in self.store.jobs():
+            if view.station != self.station or JobState(view.state) not in FINAL:
+                continue
+            detail = dict(view.detail)
+            if not isinstance(detail.get("record_pending"), dict) or view.id in self.running():
+                continue
+            if owner_alive(ProcessOwner.from_json(detail.get("owner"))):
+                continue  # its own process is issuing it (or will say why it could not)
+            self._resume_record(view)
+            recorded.append(view.id)
         return RecoveryReport(
-            tuple(interrupted), tuple(resumed), tuple(certified), tuple(restartable)
+            tuple(interrupted),
+            tuple(resumed),
+            tuple(certified),
+            tuple(restartable),
+            tuple(recorded),
         )
 
     # --- events ---------------------------------------------------------------------------
@@ -547,10 +593,10 @@ class Orchestrator:
             self._log(run, f"stopped: {exc}", "error")
         except SanitiserError as exc:
             log.warning("job %s failed: %s", run.job_id, exc.msg)
-            self._end(run, JobState.FAILED, reason=exc.msg, status="failed")
+            self._broke(run, exc.msg)
         except Exception as exc:  # the job must end recorded, whatever broke
             log.exception("job %s failed unexpectedly", run.job_id)
-            self._end(run, JobState.FAILED, reason=f"internal error: {exc!r}", status="failed")
+            self._broke(run, f"internal error: {exc!r}")
         finally:
             view = self.store.job(run.job_id)
             if view is not None and JobState(view.state) not in ACTIVE:
@@ -558,6 +604,21 @@ class Orchestrator:
                 self._publish(run.outcome)
             with self._lock:
                 self._running.pop(run.job_id, None)
+
+    def _broke(self, run: _Running, reason: str) -> None:
+        """End a job whose body raised: ``failed``, with its signed record once planned.
+
+        A job that broke while certifying a sanitised outcome ends without a record (its
+        certificate is what could not be made); whatever breaks here, the job still ends.
+        """
+        try:
+            if run.journal.state is JobState.CERTIFYING:
+                self._end(run, JobState.FAILED, reason=reason, status="failed")
+            else:
+                self._fail(run, reason=reason, status="failed")
+        except Exception:  # the job must end recorded, whatever broke
+            log.exception("job %s: recording its failure broke too", run.job_id)
+            self._end(run, JobState.FAILED, reason=reason, status="failed")
 
     def _move(self, run: _Running, new: JobState, *, why: str = "", **detail: Any) -> None:
         """Journal the transition (write-ahead), then announce it."""
@@ -725,9 +786,14 @@ class Orchestrator:
             self._finish_certified(run, outcome, health, policy_version)
             return
         reason = outcome.reason
-        if outcome.status is OutcomeStatus.ABORTED:
-            self._end(
-                run, JobState.ABORTED, reason=reason or "aborted", status="aborted", outcome=facts
+        if outcome.status is OutcomeStatus.ABORTED:  # the method had started: a record is due
+            self._conclude(
+                run,
+                JobState.ABORTED,
+                reason=reason or "aborted",
+                status="aborted",
+                outcome=outcome,
+                outcome_facts=facts,
             )
             return
         gone = _gone_reason(run.drive)
@@ -745,12 +811,6 @@ class Orchestrator:
         with self._signer_lock:
             if self._signer is None:
                 self._signer = self.deps.signer()
-                # The PDF fonts are registered here, once, before jobs render certificates side
-                # by side: registering them from several threads at once can hand one job a
-                # family whose bold face is not registered yet.
-                from sanitiser.certificate.pdf import fonts  # noqa: PLC0415 - with issue, ~1 s
-
-                fonts()
             return self._signer
 
     def _certify(
@@ -766,6 +826,9 @@ class Orchestrator:
         destination: Destination = UNDECIDED_ROUTE,
     ) -> tuple[str, dict[str, Any]]:
         """Issue and keep the job's certificate exactly once (an earlier one is reused).
+
+        A job that retries another names the earlier job's certificate, if any (a failed
+        attempt's record), in ``supersedes``.
 
         Returns:
             The id of the certificate kept, and its record.
@@ -783,6 +846,7 @@ class Orchestrator:
             policy_name=policy_name,
             policy_version=policy_version,
             destination=destination,
+            supersedes=self._superseded(job_id),
         )
         issued = issue_certificate(outcome, drive, health, context, signer)
         kept = self.store.save_job_certificate(
@@ -791,6 +855,12 @@ class Orchestrator:
         if kept != issued.certificate_id:  # another process kept one first: that one stands
             return kept, self._stored_record(kept)
         return kept, dict(issued.signed.record)
+
+    def _superseded(self, job_id: str) -> str | None:
+        """The certificate of the job this one retries (the drive's earlier record), or None."""
+        view = self.store.job(job_id)
+        retry_of = str((view.detail if view else {}).get("retry_of") or "")
+        return self.store.certificate_for_job(retry_of) if retry_of else None
 
     def _stored_record(self, cert_id: str) -> dict[str, Any]:
         raw = self.store.certificate_record(cert_id)
@@ -835,38 +905,121 @@ class Orchestrator:
         outcome: Outcome | None = None,
         outcome_facts: dict[str, Any] | None = None,
     ) -> None:
-        """End a job ``failed`` with its reason; once planned, routed first (not proven clean).
+        """End a job ``failed`` with its reason; once planned, routed (not proven clean) and
+        given its signed record (`_conclude`)."""
+        self._conclude(
+            run,
+            JobState.FAILED,
+            reason=reason,
+            status=status,
+            outcome=outcome,
+            outcome_facts=outcome_facts,
+        )
 
-        A job that ended before its plan (the guard refused the drive, the policy refused the
-        operator's method) has no decision: nothing was attempted, the drive is as it came.
+    def _conclude(
+        self,
+        run: _Running,
+        state: JobState,
+        *,
+        reason: str,
+        status: str,
+        outcome: Outcome | None = None,
+        outcome_facts: dict[str, Any] | None = None,
+    ) -> None:
+        """End a job `state` (failed / aborted) with its reason and, once planned, its record.
+
+        A planned job is routed (its attempt is not proven clean), ends with the record still to
+        issue (``record_pending``: write-ahead, so recovery can finish it), and then gets its
+        one signed record (`_issue_record`). A job that ended before its plan (the guard refused
+        the drive, the policy refused the operator's method) has no decision and no record:
+        nothing was attempted, the drive is as it came.
         """
         if run.journal.state in FINAL:
             return
         detail: dict[str, Any] = {}
         if outcome_facts is not None:
             detail["outcome"] = outcome_facts
-        if run.plan is not None:
-            attempt = outcome or _failed_outcome(run, run.plan, reason, status)
-            decision = self._route(run, attempt, run.health)
-            if isinstance(decision, RoutingDecision):
-                detail.update(routing_detail(decision))
-                self._log(run, f"routing: {decision.explain()}")
-            else:
-                detail.update(undecided_detail(decision))
-        self._end(run, JobState.FAILED, reason=reason, status=status, **detail)
+        plan = run.plan
+        if plan is None:
+            self._end(run, state, reason=reason, status=status, **detail)
+            return
+        attempt = outcome or _failed_outcome(run, plan, reason, status)
+        decision = self._route(run, attempt, run.health)
+        if isinstance(decision, RoutingDecision):
+            destination, routing = decision.destination(), routing_detail(decision)
+            routed: dict[str, Any] | None = routed_facts(decision)
+            self._log(run, f"routing: {decision.explain()}")
+        else:
+            destination, routing, routed = UNDECIDED_ROUTE, undecided_detail(decision), None
+        pending: RecordFacts = {
+            "state": state.value,
+            "outcome": outcome_to_json(attempt),
+            "destination": dataclasses.asdict(destination),
+            "routed": routed,
+        }
+        detail["outcome"] = pending["outcome"]  # what the record says (the method's, or why not)
+        self._end(
+            run, state, reason=reason, status=status, record_pending=pending, **detail, **routing
+        )
+        if run.journal.state is state:
+            self._issue_record(run, pending, plan.policy_version)
+
+    def _issue_record(self, run: _Running, pending: RecordFacts, policy_version: str) -> None:
+        """Issue (or find) the signed record of an ended job, chain its custody, note it.
+
+        Idempotent: the certificate is kept once per job id, custody once per certificate and
+        job. When the record cannot be issued now (no station key, a store error) the job keeps
+        ``record_pending`` with ``record_error``, and recovery in the next process issues it.
+        """
+        try:
+            outcome = outcome_from_json(pending["outcome"])
+            destination = Destination(**pending["destination"])
+            cert_id, record = self._certify(
+                run.job_id,
+                outcome=outcome,
+                drive=run.confirmed or run.drive,
+                health=run.health,
+                operator=run.operator,
+                policy_name=run.policy_name or run.policy,
+                policy_version=policy_version,
+                destination=destination,
+            )
+        except Exception as exc:  # noqa: BLE001 - the end stands; recovery issues the record
+            why = exc.msg if isinstance(exc, SanitiserError) else f"{type(exc).__name__}: {exc}"
+            log.warning("job %s: signed record not issued: %s", run.job_id, why)
+            self._log(
+                run,
+                f"the signed record could not be issued now ({why}); "
+                "'sanitiser jobs recover' issues it",
+                "error",
+            )
+            self.store.update_job_detail(run.job_id, record_error=why)
+            return
+        routed = pending.get("routed")
+        self._custody(run, cert_id, record, routed if isinstance(routed, dict) else None)
+        self.store.update_job_detail(
+            run.job_id, certificate_id=cert_id, record_pending=None, record_error=None
+        )
+        said = (
+            f"signed record {cert_id}: NOT sanitised ({outcome.status.value}); destination "
+            f"{destination.route}"
+        )
+        self.store.append_job_event(run.job_id, "note", {"certificate_id": cert_id, "why": said})
+        self._log(run, said)
 
     def _custody(
         self,
         run: _Running,
         cert_id: str,
         record: dict[str, Any],
-        decision: RoutingDecision | str,
+        routed: dict[str, Any] | None,
     ) -> None:
-        """Chain ``sanitised`` (once per certificate) and ``routed`` (once per job)."""
+        """Chain ``sanitised``/``not-sanitised`` (once per certificate) and ``routed`` with the
+        decision's facts (`routed_facts`; once per job; nothing when undecided)."""
         try:
             record_sanitised(self.store, record, station=self.station, actor=run.operator)
-            if not isinstance(decision, RoutingDecision):
-                return  # undecided: the technician's routing (or a consignment) chains it
+            if routed is None:
+                return  # undecided: the technician's routing override chains it
             earlier = entries(self.store, ref=cert_id, kind=str(AuditKind.ROUTED))
             if any(e.data.get("job_id") == run.job_id and "rule_id" in e.data for e in earlier):
                 return
@@ -877,14 +1030,7 @@ class Orchestrator:
                 subject=record_drive_key(record),
                 ref=cert_id,
                 actor=run.operator,
-                data={
-                    "job_id": run.job_id,
-                    "destination_kind": decision.destination_kind.value,
-                    "rule_id": decision.rule_id,
-                    "destruction_level": decision.destruction_level,
-                    "certificate_route": decision.certificate_route,
-                    "policy": f"{decision.policy_name} v{decision.policy_version}",
-                },
+                data={"job_id": run.job_id, **routed},
             )
         except SanitiserError as exc:
             log.warning("job %s: custody log not updated: %s", run.job_id, exc.msg)
@@ -972,6 +1118,28 @@ class Orchestrator:
         )
         return "resumed"
 
+    def _resume_record(self, view: JobView) -> None:
+        """Issue the signed record a failed or aborted job ended without (exactly once)."""
+        detail = dict(view.detail)
+        pending: RecordFacts = dict(detail["record_pending"])
+        recorded = drive_from_json(detail["drive"])
+        run = _Running(
+            view.id,
+            recorded,
+            view.operator,
+            JobJournal(self.store, view.id, JobState(view.state)),
+            policy=str(detail.get("policy", "")),
+            policy_name=str(detail.get("policy_name", "")),
+            health=health_from_json(detail["health"]) if detail.get("health") else UNKNOWN_HEALTH,
+            confirmed=recorded,
+        )
+        self.store.update_job_detail(view.id, owner=self.owner.to_json())
+        self.store.append_job_event(
+            view.id, "note", {"why": "resumed: issuing the signed record the job ended without"}
+        )
+        version = str(detail.get("policy_version", ""))
+        self._launch(run, lambda r: self._issue_record(r, pending, version))
+
     def _resume_certify(
         self, run: _Running, outcome: Outcome, health: Health, policy_version: str
     ) -> None:
@@ -1018,7 +1186,8 @@ class Orchestrator:
             routing["certificate_destination"] = issued_to
         if isinstance(decision, RoutingDecision):
             self._log(run, f"routing: {decision.explain()}")
-        self._custody(run, cert_id, record, decision)
+        facts = routed_facts(decision) if isinstance(decision, RoutingDecision) else None
+        self._custody(run, cert_id, record, facts)
         self._move(
             run,
             JobState.ROUTED,
@@ -1045,8 +1214,8 @@ class Orchestrator:
         runner = self.deps.runner_for(run.drive)
         try:
             claim = self.deps.claim(run.drive, run.confirmed or run.drive)
-        except DriveBusyError as exc:
-            self._end(run, JobState.FAILED, reason=exc.msg, status="refused")
+        except DriveBusyError as exc:  # the firmware operation was sent: not proven clean
+            self._fail(run, reason=f"cannot re-poll the drive: {exc.msg}", status="failed")
             return
         with claim:
             caps = self.deps.probe(claim.drive, runner)
@@ -1080,6 +1249,17 @@ def routing_detail(decision: RoutingDecision) -> dict[str, Any]:
             "policy_version": decision.policy_version,
             "summary": decision.summary(),
         },
+    }
+
+
+def routed_facts(decision: RoutingDecision) -> dict[str, Any]:
+    """The facts of a job's ``routed`` custody entry (besides its ``job_id``)."""
+    return {
+        "destination_kind": decision.destination_kind.value,
+        "rule_id": decision.rule_id,
+        "destruction_level": decision.destruction_level,
+        "certificate_route": decision.certificate_route,
+        "policy": f"{decision.policy_name} v{decision.policy_version}",
     }
 
 

@@ -11,6 +11,11 @@
 loss). From there a job may only continue what the drive is still doing on its own (a firmware
 sanitize re-polled: back to ``sanitising``/``verifying``), finish its certificate
 (``certifying``), or end ``failed``; starting over is a new job (`Orchestrator.restart`).
+
+A job's state says what happened to it; its signed record is a fact beside the state: a
+``routed`` job has its certificate, and a ``failed`` or ``aborted`` job that got as far as a
+plan has a signed record of that outcome too (issued right after the end, or by recovery; see
+`sanitiser.jobs.orchestrator`). No state is added for it: the record never changes the end.
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
 """The append-only, hash-chained audit log: one chain per station.
 
-Every custody event (``received`` -> ``sanitised`` -> ``routed`` -> ``handed-over``) and every
-change to the destinations registry or a consignment is one entry. Each station keeps its own
+Every custody event (``received`` -> ``sanitised`` or ``not-sanitised`` -> ``routed`` ->
+``consigned`` -> ``handed-over``) and every change to the destinations registry or a consignment
+is one entry. ``routed`` is the routing decision for the drive (the job's policy rule, or a
+technician's override); ``consigned`` is the drive being put in a consignment for a destination.
+Chains written before ``consigned`` and ``not-sanitised`` existed hold ``routed`` with a
+``consignment_id`` for the former and ``sanitised`` with a non-``sanitised`` status for the
+latter; both are still read as what they were. Each station keeps its own
 chain, so benches sharing one PostgreSQL never contend for one global sequence:
 
 - an entry is ``(station, seq, at, kind, subject, ref, actor, data)``; ``seq`` is 1, 2, 3, ...
@@ -58,9 +63,16 @@ class AuditKind(StrEnum):
     RECEIVED = "received"
     """A drive was first seen on the bench (it is now in our custody)."""
     SANITISED = "sanitised"
-    """A certificate was issued for the drive (whatever its outcome)."""
+    """A certificate was issued saying the drive was sanitised."""
+    NOT_SANITISED = "not-sanitised"
+    """A signed record was issued saying the drive was NOT sanitised (the method failed or was
+    refused, the job was aborted mid-erase, or the policy planned destruction): its data says
+    which. Such a drive may only go to a destruction provider."""
     ROUTED = "routed"
-    """The drive was put in a consignment for a destination."""
+    """The routing decision for the drive: where it goes (reuse, recycle, destroy) and why (the
+    policy rule of its job, or a technician's override)."""
+    CONSIGNED = "consigned"
+    """The drive (by its certificate) was put in a consignment for a destination."""
     HANDED_OVER = "handed-over"
     """The consignment was collected: the drive left our custody."""
     DESTINATION_ADDED = "destination-added"
@@ -73,7 +85,9 @@ class AuditKind(StrEnum):
 CUSTODY_KINDS = (
     AuditKind.RECEIVED,
     AuditKind.SANITISED,
+    AuditKind.NOT_SANITISED,
     AuditKind.ROUTED,
+    AuditKind.CONSIGNED,
     AuditKind.HANDED_OVER,
 )
 """The chain-of-custody events of one drive, in their natural order."""
@@ -647,6 +661,16 @@ def record_received(
     return run_in_transaction(target, lambda s: _received(s, drive, station, actor))
 
 
+OUTCOME_KINDS = (AuditKind.SANITISED, AuditKind.NOT_SANITISED)
+"""The custody kinds of an issued record: one of them, once per certificate id."""
+
+
+def outcome_kind(record: Mapping[str, Any]) -> AuditKind:
+    """The custody kind of a certificate record: ``sanitised`` exactly when its outcome is."""
+    status = str((record.get("outcome") or {}).get("status") or "")
+    return AuditKind.SANITISED if status == "sanitised" else AuditKind.NOT_SANITISED
+
+
 def _sanitised(
     session: Session, record: Mapping[str, Any], station: str, actor: str
 ) -> AuditEntryView | None:
@@ -655,7 +679,7 @@ def _sanitised(
         raise RecordStoreError("the record has no certificate id")
     exists = session.exec(
         select(AuditEntry).where(
-            AuditEntry.ref == cert_id, AuditEntry.kind == str(AuditKind.SANITISED)
+            AuditEntry.ref == cert_id, col(AuditEntry.kind).in_([str(k) for k in OUTCOME_KINDS])
         )
     ).first()
     if exists is not None:
@@ -664,10 +688,11 @@ def _sanitised(
     san = record.get("sanitisation") or {}
     ver = record.get("verification") or {}
     operator = record.get("operator") or {}
+    destination = record.get("destination") or {}
     return _append(
         session,
         station=station,
-        kind=AuditKind.SANITISED,
+        kind=outcome_kind(record),
         subject=record_drive_key(record),
         ref=cert_id,
         actor=actor or str(operator.get("name") or ""),
@@ -675,9 +700,11 @@ def _sanitised(
             "certificate_id": cert_id,
             "record_sha256": hashlib.sha256(canonical_json(dict(record))).hexdigest(),
             "status": str(outcome.get("status", "")),
+            "reason": str(outcome.get("reason") or ""),
             "method": str(san.get("method", "")),
             "nist_category": str(san.get("nist_category", "")),
             "verification": str(ver.get("result", "")),
+            "destination_route": str(destination.get("route") or ""),
             "simulated": bool(record.get("simulated")),
         },
         at=None,
@@ -691,7 +718,11 @@ def record_sanitised(
     station: str | None = None,
     actor: str = "",
 ) -> AuditEntryView | None:
-    """Append ``sanitised`` for an issued certificate's record (once per certificate id).
+    """Chain the issue of a certificate record, whatever its outcome (once per certificate id).
+
+    The kind says the outcome (`outcome_kind`): ``sanitised`` for a sanitised drive,
+    ``not-sanitised`` for a record of a failed, refused or aborted attempt or of a planned
+    destruction; the data names the status, the reason, the method and the record's route.
 
     Args:
         target: a Store or an open Session (see `append_event`).
@@ -706,3 +737,7 @@ def record_sanitised(
     if isinstance(target, Session):
         return _sanitised(target, record, name, actor)
     return run_in_transaction(target, lambda s: _sanitised(s, record, name, actor))
+
+
+record_outcome = record_sanitised
+"""`record_sanitised` under the name that says what it does for every outcome."""

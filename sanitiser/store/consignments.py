@@ -1,12 +1,20 @@
-"""Consignments: routed devices grouped for one destination, handed over together.
+"""Consignments: devices (by their signed records) grouped for one destination, handed over.
 
 The life of a consignment::
 
     open (for one active destination)
-      -> add certificates (each a signed record in the store; each appends ``routed``)
+      -> add certificates (each a signed record in the store; each appends ``consigned``)
       -> manifest (signed by the station; adding a device afterwards makes it stale)
       -> close (the collector signed the manifest off: every device is handed over, each
          appends ``handed-over``; nothing can be added or changed afterwards)
+
+Any signed record can be consigned, whatever its outcome: a record saying the drive was NOT
+sanitised (a failed, refused or aborted job, or a planned destruction; the job's custody reads
+``not-sanitised`` then ``routed`` to destroy) is taken by a destruction provider only, so the
+chain of custody of exactly the drives that matter most reaches the provider
+(`refusal_reason`). ``consigned`` is the custody event of this step; ``routed`` is the job's
+routing decision before it (chains written earlier hold ``routed`` here, with a
+``consignment_id`` in its data).
 
 A certificate can be in one consignment only, ever (a unique key, so two benches adding the
 same device at once cannot both succeed). Every step is one transaction together with its audit
@@ -330,8 +338,9 @@ def add_certificates(
 ) -> list[ConsignmentItemView]:
     """Route devices (by certificate) into an open consignment: all of them, or none.
 
-    Each device appends ``routed`` to the station's chain, and any manifest made so far
-    becomes stale (a new one must be made before closing).
+    Each device appends ``consigned`` to the station's chain, and any manifest made so far
+    becomes stale (a new one must be made before closing). A record that says the device was
+    not sanitised is taken by a destruction provider only.
 
     Raises:
         ConsignmentError: the consignment is closed or unknown; a certificate is unknown,
@@ -389,7 +398,7 @@ def add_certificates(
             append_event(
                 s,
                 station=station,
-                kind=AuditKind.ROUTED,
+                kind=AuditKind.CONSIGNED,
                 subject=item.drive_key,
                 ref=cert_id,
                 actor=operator,
@@ -599,7 +608,7 @@ def consignment_items(store: Store, consignment_id: str) -> list[ConsignmentItem
 
 
 def consignment_of(store: Store, certificate_id: str) -> ConsignmentItemView | None:
-    """The consignment entry of a certificate's device, or None when it was never routed."""
+    """The consignment entry of a certificate's device, or None when it was never consigned."""
     ensure_tables(store.engine)
     with Session(store.engine) as s:
         row = s.exec(

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from sanitiser.certificate.sign import parse_envelope
 from sanitiser.config import load_settings
 from sanitiser.jobs.commands import make_orchestrator
 from sanitiser.jobs.events import JobEvent, JobOutcome, JobProgress
@@ -199,7 +200,8 @@ def test_a_loop_device_that_vanishes_fails_only_its_own_job(
     loop_device: LoopFactory, tmp_path: Path
 ) -> None:
     """Three loop devices; one loses its medium mid-overwrite (capacity 0, as on hot-unplug):
-    that job fails saying the drive disappeared, the other two are sanitised."""
+    that job fails saying the drive disappeared, with a signed record of that failure routed to
+    destruction; the other two are sanitised."""
     images = [junk_image(tmp_path / f"v{i}.img", 128 * MiB) for i in range(3)]
     devs = [loop_device(image=img) for img in images]
     victim, victim_image = devs[1], images[1]
@@ -232,7 +234,17 @@ def test_a_loop_device_that_vanishes_fails_only_its_own_job(
     final = {e.device: e for e in seen if isinstance(e, JobOutcome)}
     assert final[victim].status == "failed"
     assert "disappeared" in final[victim].reason
-    assert final[victim].certificate_id is None
+    assert final[victim].destination == "destroy"
+    cert_id = final[victim].certificate_id
+    assert cert_id is not None
+    raw = services.store.certificate_record(cert_id)
+    assert raw is not None
+    record = parse_envelope(raw).record
+    assert (record["outcome"]["status"], record["destination"]["route"]) == (
+        "failed",
+        "destruction",
+    )
+    assert "disappeared" in record["outcome"]["reason"]
     for dev, img in zip(devs, images, strict=True):
         if dev != victim:
             assert final[dev].status == "sanitised", final[dev].reason

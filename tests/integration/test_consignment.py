@@ -1,5 +1,6 @@
 """Handover end to end: destinations, consignments of real signed certificates, the signed
-manifest (checked with poppler's pdfsig and pyHanko), closing, and the custody chain."""
+manifest (checked with poppler's pdfsig and pyHanko), closing, and the custody chain; and a lab
+job whose drive lied about its sanitize, handed over for destruction by its signed record."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,16 @@ from sanitiser.custody.manifest import (
     manifest_file_name,
     stored_manifest,
 )
-from sanitiser.domain import HealthGrade, OutcomeStatus, Transport
+from sanitiser.devices.guard import claim as guard_claim
+from sanitiser.domain import HealthGrade, OutcomeStatus, Protection, Transport
+from sanitiser.emulators.nvme import NvmeDriveEmulator
+from sanitiser.jobs.orchestrator import JobDependencies, Orchestrator
+from sanitiser.lab.bench import LabBench, LabKind, lab_health
+from sanitiser.lab.runner import emulator_for, lab_runner, reset_lab_emulators
+from sanitiser.methods.registry import method_for
+from sanitiser.policy.loader import load_policy
+from sanitiser.policy.select import select_method
+from sanitiser.probe.capabilities import probe
 from sanitiser.runner import SubprocessRunner
 from sanitiser.store import Store
 from sanitiser.store.audit import (
@@ -75,7 +86,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> SamplePki:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    """A store on an SQLite file, with a reuse scheme and a destruction provider."""
+    """A store on an SQLite file, with a reuse scheme, a recycler and a destruction provider."""
     s = Store(f"sqlite:///{tmp_path / 'custody.db'}")
     add_destination(
         s,
@@ -94,6 +105,14 @@ def store(tmp_path: Path) -> Store:
         contact="ops@shredco.example",
         accepts=["hdd", "ssd", "nvme", "usb-flash"],
         scheme="ISO/IEC 21964 H-5",
+        station=STATION,
+    )
+    add_destination(
+        s,
+        "GreenCycle",
+        kind="recycle",
+        contact="pickup@greencycle.example",
+        accepts="hdd,ssd,nvme",
         station=STATION,
     )
     return s
@@ -194,7 +213,7 @@ def test_consignment_round_trip(store: Store, pki: SamplePki, tmp_path: Path) ->
         assert item is not None
         assert item.handed_over
         trail = [e.kind for e in entries(store, subject=item.drive_key)]
-        assert trail == ["received", "sanitised", "routed", "handed-over"]
+        assert trail == ["received", "sanitised", "consigned", "handed-over"]
     (handover,) = entries(store, ref=ids[1], kind=AuditKind.HANDED_OVER)
     assert handover.actor == "ana"
     assert handover.data["collector"] == "Bob Collector"
@@ -221,7 +240,8 @@ def test_a_certificate_is_added_once_only(store: Store, pki: SamplePki) -> None:
     other = open_consignment(store, "ShredCo", station=STATION)
     with pytest.raises(ConsignmentError, match=f"already in consignment {con.id}"):
         add_certificates(store, other.id, [a], station=STATION)
-    assert len(entries(store, kind=AuditKind.ROUTED)) == 1
+    assert len(entries(store, kind=AuditKind.CONSIGNED)) == 1
+    assert entries(store, kind=AuditKind.ROUTED) == []
 
 
 def test_a_closed_consignment_takes_nothing(store: Store, pki: SamplePki) -> None:
@@ -255,14 +275,18 @@ def test_a_device_kind_the_destination_does_not_accept_is_refused(
 
 
 def test_a_failed_device_goes_to_destruction_only(store: Store, pki: SamplePki) -> None:
-    """A device whose sanitisation failed is refused by a reuse scheme, taken for destruction."""
-    failed = _issue(store, pki, "SSD0401", status=OutcomeStatus.FAILED)
-    reuse = open_consignment(store, "London Device Bank", station=STATION)
-    with pytest.raises(DestinationError, match="not sanitised"):
-        add_certificates(store, reuse.id, [failed], station=STATION)
+    """A device whose sanitisation failed is refused by a reuse scheme and by a recycler, taken
+    for destruction; its custody says not-sanitised, then consigned."""
+    failed = _issue(store, pki, "SSD0401", status=OutcomeStatus.FAILED, route="destruction")
+    for name in ("London Device Bank", "GreenCycle"):
+        con = open_consignment(store, name, station=STATION)
+        with pytest.raises(DestinationError, match="not sanitised"):
+            add_certificates(store, con.id, [failed], station=STATION)
     shred = open_consignment(store, "ShredCo", station=STATION)
     (item,) = add_certificates(store, shred.id, [failed], station=STATION)
     assert item.outcome == "failed"
+    trail = [e.kind for e in entries(store, subject=item.drive_key)]
+    assert trail == ["received", "not-sanitised", "consigned"]
 
 
 def test_a_sanitised_device_follows_its_recorded_route(store: Store, pki: SamplePki) -> None:
@@ -319,11 +343,93 @@ def test_destination_registry(store: Store) -> None:
     with pytest.raises(DestinationError, match=f"open consignment.*{con.id}"):
         remove_destination(store, "ShredCo", station=STATION)
     remove_destination(store, "London Device Bank", station=STATION)
-    assert [d.name for d in list_destinations(store)] == ["ShredCo"]
-    assert len(list_destinations(store, include_removed=True)) == 2
+    assert [d.name for d in list_destinations(store)] == ["GreenCycle", "ShredCo"]
+    assert len(list_destinations(store, include_removed=True)) == 3
     with pytest.raises(DestinationError, match="removed"):
         open_consignment(store, "London Device Bank", station=STATION)
     kinds = [e.kind for e in entries(store, station=STATION)]
-    assert kinds.count("destination-added") == 2
+    assert kinds.count("destination-added") == 3
     assert kinds.count("destination-removed") == 1
+    assert verify_chain(store).ok
+
+
+# --- a lab job that did not sanitise, handed over for destruction ----------------------------
+
+
+@pytest.fixture
+def lying_nvme(tmp_path: Path) -> Iterator[tuple[LabBench, NvmeDriveEmulator]]:
+    """A lab bench with one NVMe drive whose controller reports a sanitize it never does."""
+    lab = LabBench(tmp_path / "labdata", drive_mib=4, kinds=(LabKind.NVME,))
+    [drive] = lab.list()
+    emulator = emulator_for(drive)
+    assert isinstance(emulator, NvmeDriveEmulator)
+    emulator.lies = True
+    try:
+        yield lab, emulator
+    finally:
+        reset_lab_emulators()
+
+
+def test_a_lying_drive_is_handed_over_for_destruction_by_its_signed_record(
+    store: Store,
+    pki: SamplePki,
+    lying_nvme: tuple[LabBench, NvmeDriveEmulator],
+) -> None:
+    """The bench receives a lab NVMe drive that lies about its sanitize; the job fails and ends
+    with a signed 'failed' record routed to destruction. That record is refused by the reuse
+    scheme and the recycler, consigned to the destruction provider, manifested and handed over:
+    the drive's custody reads received, not-sanitised, routed, consigned, handed-over, and the
+    audit chain verifies."""
+    lab, _ = lying_nvme
+    [drive] = lab.list()
+    store.record_drive_seen(drive, lab_health(drive), Protection(False), station=STATION)
+    runner = lab_runner(lab)
+    deps = JobDependencies(
+        claim=guard_claim,
+        runner_for=lambda d: runner,
+        health_of=lambda d, r: lab_health(d),
+        probe=probe,
+        load_policy=load_policy,
+        select_method=select_method,
+        method_for=method_for,
+        signer=lambda: pki.signer,
+    )
+    orch = Orchestrator(store, deps, station=STATION, organisation="Test Org", poll_interval=0.01)
+    try:
+        [job_id] = orch.start([drive], operator="ana")
+        assert orch.wait([job_id], timeout=120)
+    finally:
+        orch.close()
+    job = store.job(job_id)
+    assert job is not None
+    assert (job.state, job.detail["destination"]) == ("failed", "destroy"), job.detail
+    cert_id = job.detail["certificate_id"]
+
+    for name in ("London Device Bank", "GreenCycle"):
+        con = open_consignment(store, name, station=STATION, operator="ana")
+        with pytest.raises(DestinationError, match=r"not sanitised \(failed\)"):
+            add_certificates(store, con.id, [cert_id], station=STATION, operator="ana")
+    shred = open_consignment(store, "ShredCo", station=STATION, operator="ana")
+    (item,) = add_certificates(store, shred.id, [cert_id], station=STATION, operator="ana")
+    assert (item.serial, item.outcome, item.media_kind) == (drive.serial, "failed", "nvme")
+    manifest = issue_manifest(store, shred.id, pki.signer, station=STATION, operator="ana")
+    (listed,) = manifest.signed.record["items"]
+    assert listed["certificate_id"] == cert_id
+    closed = close_consignment(
+        store, shred.id, collector="Sid Shredder", operator="ana", station=STATION
+    )
+    assert closed.state == "closed"
+    trail = entries(store, subject=item.drive_key)
+    assert [e.kind for e in trail] == [
+        "received",
+        "not-sanitised",
+        "routed",
+        "consigned",
+        "handed-over",
+    ]
+    assert all(e.ref == cert_id for e in trail[1:])
+    assert trail[1].data["status"] == "failed"
+    assert trail[2].data["destination_kind"] == "destroy"
+    assert trail[3].data["destination"] == trail[4].data["destination"] == "ShredCo"
+    assert trail[4].data["collector"] == "Sid Shredder"
     assert verify_chain(store).ok

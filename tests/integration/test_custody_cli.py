@@ -102,25 +102,26 @@ def test_handover_round_trip_and_tamper_detection(
     assert reexport.read_bytes() == pdf.read_bytes()
 
     trail = json.loads(sanitiser("audit", "show", "--ref", bench[1], "--json").stdout)
-    assert [e["kind"] for e in trail] == ["sanitised", "routed", "handed-over"]
+    assert [e["kind"] for e in trail] == ["sanitised", "consigned", "handed-over"]
     assert trail[-1]["data"]["collector"] == "Bob"
     ok = sanitiser("audit", "verify")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "audit log intact" in ok.stdout
 
-    routed = next(e for e in trail if e["kind"] == "routed")
+    consigned = next(e for e in trail if e["kind"] == "consigned")
+    assert consigned["data"]["consignment_id"] == cid
     db = sqlite3.connect(isolated_settings / "sanitiser.db")
     with db:
         db.execute(
             "UPDATE audit_entry SET actor = 'mallory' WHERE station = ? AND seq = ?",
-            (routed["station"], routed["seq"]),
+            (consigned["station"], consigned["seq"]),
         )
     db.close()
     bad = sanitiser("audit", "verify", "--json")
     assert bad.returncode == 1
     report = json.loads(bad.stdout)
     assert report["ok"] is False
-    assert report["first_broken"]["seq"] == routed["seq"]
+    assert report["first_broken"]["seq"] == consigned["seq"]
     assert report["first_broken"]["station"] == "bench-01"
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import errno
 import itertools
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +35,7 @@ from sanitiser.domain import (
     Transport,
 )
 from sanitiser.emulators.nvme import NvmeDriveEmulator
-from sanitiser.errors import ConfigError
+from sanitiser.errors import ConfigError, SanitiserError
 from sanitiser.jobs import orchestrator as orchestrator_module
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase, JobProgress
 from sanitiser.jobs.journal import MethodNotes, ProcessOwner, drive_to_json, outcome_from_json
@@ -48,7 +51,7 @@ from sanitiser.probe.capabilities import Capabilities, probe
 from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.runner import CommandResult, CommandRunner
 from sanitiser.store import JobView, Store, drive_key
-from sanitiser.store.audit import entries, verify_chain
+from sanitiser.store.audit import entries, record_sanitised, verify_chain
 from sanitiser.store.tables import CertificateRow
 from sanitiser.testing import FakeRunner
 
@@ -498,7 +501,8 @@ def test_recovery_leaves_the_jobs_of_a_live_process_alone(rig: Rig) -> None:
 
 
 def test_abort_stops_an_overwrite_cleanly(rig: Rig) -> None:
-    """Abort during a host overwrite: the job ends aborted, with no certificate."""
+    """Abort during a host overwrite: the job ends aborted, and since the overwrite had begun
+    it gets one signed record saying so (NOT sanitised, routed to destruction)."""
     drive = file_drive(rig.tmp, "ABORT-1", size=64 * MiB)
     orch = rig.orchestrator()
     aborted = threading.Event()
@@ -517,8 +521,56 @@ def test_abort_stops_an_overwrite_cleanly(rig: Rig) -> None:
     assert view.state == "aborted"
     [outcome] = rig.of(job_id, JobOutcome)
     assert outcome.status == "aborted"
-    assert rig.certificates(job_id) == []
+    [cert] = rig.certificates(job_id)
+    assert outcome.certificate_id == cert.id == view.detail["certificate_id"]
+    record = signed_record(rig, cert.id)
+    assert (record["outcome"]["status"], record["destination"]["route"]) == (
+        "aborted",
+        "destruction",
+    )
+    assert outcome.destination == "destroy"
+    assert trail(rig, drive) == ["not-sanitised", "routed"]
     assert orch.abort(job_id).accepted is False
+
+
+def test_an_abort_before_the_method_started_leaves_no_record(rig: Rig) -> None:
+    """Abort after the plan but before the method ran: the job ends aborted with no signed
+    record and no custody entry (nothing destructive was sent; the drive is as it came)."""
+    in_check = threading.Event()
+    go_on = threading.Event()
+
+    class Hold:
+        def __init__(self, real: Method) -> None:
+            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
+
+        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+            in_check.set()
+            go_on.wait(60)
+            return self.real.unavailable(drive, caps)
+
+        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+            return None
+
+        def run(self, ctx: MethodContext) -> Outcome:  # pragma: no cover - never reached
+            raise AssertionError("an aborted job must not run its method")
+
+    rig.methods["host-overwrite"] = Hold
+    drive = file_drive(rig.tmp, "ABORT-2")
+    orch = rig.orchestrator()
+    [job_id] = orch.start([drive], operator="ivy")
+    assert in_check.wait(60)
+    assert orch.abort(job_id).accepted
+    go_on.set()
+    assert orch.wait([job_id], timeout=60)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "aborted"
+    assert "plan" in view.detail
+    [outcome] = rig.of(job_id, JobOutcome)
+    assert (outcome.status, outcome.certificate_id) == ("aborted", None)
+    assert rig.certificates(job_id) == []
+    assert trail(rig, drive) == []
+    assert Path(drive.path).read_bytes()[:4] != b"\0\0\0\0"
 
 
 def test_a_firmware_sanitize_in_flight_is_not_aborted_and_says_so(rig: Rig, tmp_path: Path) -> None:
@@ -592,6 +644,11 @@ def test_a_drive_that_vanishes_fails_only_its_own_job(rig: Rig) -> None:
     assert failed.state == "failed"
     assert "disappeared" in failed.detail["reason"]
     assert [v.state for p, v in states.items() if p != victim] == ["routed", "routed"]  # type: ignore[union-attr]
+    [cert] = rig.certificates(failed.id)
+    record = signed_record(rig, cert.id)
+    assert record["outcome"]["status"] == "failed"
+    assert "disappeared" in record["outcome"]["reason"]
+    assert record["destination"]["route"] == "destruction"
 
 
 def test_a_drive_in_use_is_refused_by_the_guard_and_the_others_go_on(rig: Rig) -> None:
@@ -722,7 +779,8 @@ def test_a_failing_hdd_under_strict_is_refused_and_routed_to_h_level_destruction
     rig: Rig, tmp_path: Path
 ) -> None:
     """Strict sends a failing drive to destruction instead of a method: the job ends refused,
-    nothing is certified, and routing names the strict policy's hard-disk level (H-5)."""
+    routing names the strict policy's hard-disk level (H-5), and its one signed record says
+    the drive was not sanitised (destruction planned) with that destination."""
     [hdd] = lab_rig(rig, tmp_path, LabKind.SATA_HDD)
     failing = Health(grade=HealthGrade.FAIL, reasons=("1200 reallocated sectors",))
     rig.health_of = lambda d, r: failing
@@ -738,13 +796,24 @@ def test_a_failing_hdd_under_strict_is_refused_and_routed_to_h_level_destruction
     assert outcome.destruction_level == "ISO/IEC 21964 H-5"
     assert view.detail["routing"]["outcome_class"] == "destroy-planned"
     assert view.detail["routing_rule"] == "not-purged"
-    assert rig.certificates(job_id) == []
-    assert trail(rig, hdd) == []
+    [cert] = rig.certificates(job_id)
+    assert outcome.certificate_id == cert.id
+    assert (outcome.method, outcome.nist_category) == ("destroy", "destroy")
+    record = signed_record(rig, cert.id)
+    assert record["outcome"]["status"] == "refused"
+    assert record["sanitisation"]["method"] == "destroy"
+    assert record["destination"]["route"] == "destruction"
+    assert "ISO/IEC 21964 H-5" in record["destination"]["details"]
+    assert record["policy"]["name"] == "strict"
+    assert trail(rig, hdd) == ["not-sanitised", "routed"]
+    assert "record_pending" not in view.detail
 
 
 def test_a_lying_drive_fails_and_is_routed_to_e_level_destruction(rig: Rig, tmp_path: Path) -> None:
     """An NVMe controller that reports a sanitize it never did: the canaries catch it, the job
-    fails, and routing sends the drive to destruction at the flash level (E-4)."""
+    fails, routing sends the drive to destruction at the flash level (E-4), and the job's one
+    signed record says NOT sanitised with that destination; custody reads not-sanitised, routed;
+    the outcome line (what `wipe --json` prints) carries the certificate id."""
     [nvme] = lab_rig(rig, tmp_path, LabKind.NVME)
     emulator = emulator_for(nvme)
     assert isinstance(emulator, NvmeDriveEmulator)
@@ -764,13 +833,27 @@ def test_a_lying_drive_fails_and_is_routed_to_e_level_destruction(rig: Rig, tmp_
     assert outcome.to_json()["destruction_level"] == "ISO/IEC 21964 E-4"
     logged = [e.message for e in rig.of(job_id, JobLog)]
     assert any(m.startswith("routing: destroy to ISO/IEC 21964 E-4") for m in logged)
+    [cert] = rig.certificates(job_id)
+    assert outcome.to_json()["certificate_id"] == cert.id == view.detail["certificate_id"]
+    record = signed_record(rig, cert.id)
+    assert (record["outcome"]["status"], record["outcome"]["verified"]) == ("failed", False)
+    assert record["outcome"]["reason"] == view.detail["outcome"]["reason"]
+    assert record["destination"] == dataclasses.asdict(decision.destination())
+    assert record["device"]["serial"] == nvme.serial
+    custody = entries(rig.store, station=STATION, subject=drive_key(nvme))
+    assert [e.kind for e in custody] == ["not-sanitised", "routed"]
+    assert (custody[0].ref, custody[0].data["status"]) == (cert.id, "failed")
+    assert custody[1].data["rule_id"] == "not-proven-clean"
+    assert "record_pending" not in view.detail
+    assert verify_chain(rig.store).ok
 
 
 def test_a_refused_method_is_routed_to_destruction_but_a_guard_refusal_is_not(
     rig: Rig,
 ) -> None:
     """The planned method cannot run on the drive (refused at run time): not proven clean, so
-    destroy. A drive the guard would not touch gets no decision: nothing was attempted."""
+    destroy, with a signed record saying refused. A drive the guard would not touch gets no
+    decision and no record: nothing was attempted."""
     import fcntl
 
     class Blocked:
@@ -803,9 +886,18 @@ def test_a_refused_method_is_routed_to_destruction_but_a_guard_refusal_is_not(
     view = rig.store.job(ids[0])
     assert view is not None
     assert view.detail["routing"]["outcome_class"] == "refused"
+    [cert] = rig.certificates(ids[0])
+    assert blocked.certificate_id == cert.id
+    record = signed_record(rig, cert.id)
+    assert (record["outcome"]["status"], record["outcome"]["reason"]) == (
+        "refused",
+        "the bridge drops writes past 2 GiB",
+    )
+    assert trail(rig, refused) == ["not-sanitised", "routed"]
     [guarded] = rig.of(ids[1], JobOutcome)
     assert guarded.status == "refused"
     assert (guarded.destination, guarded.routing_reason, guarded.destruction_level) == ("", "", "")
+    assert (guarded.certificate_id, rig.certificates(ids[1]), trail(rig, busy)) == (None, [], [])
 
 
 class BrokenRouting:
@@ -851,7 +943,7 @@ def test_a_crash_between_certificate_and_custody_is_completed_once_on_recovery(
     """The bench dies right after the certificate was kept, before custody was chained:
     recovery reuses the certificate, chains 'sanitised' and 'routed' once, and a second
     recovery (after a staged second crash) adds nothing."""
-    real = orchestrator_module.record_sanitised
+    real = record_sanitised
     crashed = threading.Event()
 
     def die_once(*args: Any, **kw: Any) -> Any:
@@ -889,3 +981,251 @@ def test_a_crash_between_certificate_and_custody_is_completed_once_on_recovery(
     assert trail(rig, drive) == ["sanitised", "routed"]
     assert [c.id for c in rig.certificates(job_id)] == [cert.id]
     assert verify_chain(rig.store).ok
+
+
+# --- signed records of jobs that did not sanitise ----------------------------------------------
+
+
+class WriteErrorOnce:
+    """A method that fails with a write error the first time it runs (then runs for real)."""
+
+    failures = 1
+
+    def __init__(self, real: Method) -> None:
+        self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
+
+    def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+        return self.real.unavailable(drive, caps)
+
+    def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+        return None
+
+    def run(self, ctx: MethodContext) -> Outcome:
+        if WriteErrorOnce.failures > 0:
+            WriteErrorOnce.failures -= 1
+            raise SanitiserError("write error at LBA 2048 (I/O error)")
+        return self.real.run(ctx)
+
+
+@pytest.fixture
+def write_error_once(rig: Rig) -> Iterator[None]:
+    """The rig's host overwrite fails once, then works."""
+    WriteErrorOnce.failures = 1
+    rig.methods["host-overwrite"] = WriteErrorOnce
+    yield
+    WriteErrorOnce.failures = 0
+
+
+def test_a_method_that_breaks_ends_failed_with_its_record(rig: Rig) -> None:
+    """A method raising an unexpected error mid-run: the job ends failed ('internal error'),
+    routed to destruction with a signed record of that failure (something may have been
+    written), and the outcome names it."""
+
+    class Broken:
+        def __init__(self, real: Method) -> None:
+            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
+
+        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+            return None
+
+        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+            return None
+
+        def run(self, ctx: MethodContext) -> Outcome:
+            raise RuntimeError("pattern buffer exhausted")
+
+    rig.methods["host-overwrite"] = Broken
+    drive = file_drive(rig.tmp, "BROKE-1")
+    orch = rig.orchestrator()
+    [job_id] = orch.start([drive], operator="xan")
+    assert orch.wait([job_id], timeout=120)
+    [outcome] = rig.of(job_id, JobOutcome)
+    assert (outcome.state, outcome.destination) == ("failed", "destroy")
+    assert outcome.reason.startswith("internal error: RuntimeError('pattern buffer exhausted'")
+    [cert] = rig.certificates(job_id)
+    assert outcome.certificate_id == cert.id
+    assert signed_record(rig, cert.id)["outcome"]["reason"] == outcome.reason
+    assert trail(rig, drive) == ["not-sanitised", "routed"]
+
+
+CRASH_STAGES = ("before the certificate is kept", "before custody", "before the job notes it")
+
+
+@pytest.mark.parametrize("stage", CRASH_STAGES)
+def test_a_crash_between_a_failed_end_and_its_record_is_completed_once_on_recovery(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, write_error_once: None, stage: str
+) -> None:
+    """The bench dies after a failed job's end was written but before its record was complete:
+    the job stays 'failed' with the record pending; the next start issues (or finds) exactly
+    one signed record, chains not-sanitised and routed once, notes the certificate on the job,
+    and a further recovery finds nothing left to do."""
+    crashed = threading.Event()
+
+    def once(real: Callable[..., Any], when: Callable[..., bool] = lambda *a, **k: True) -> Any:
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            if not crashed.is_set() and when(*args, **kw):
+                crashed.set()
+                raise _Crash
+            return real(*args, **kw)
+
+        return wrapper
+
+    if stage == CRASH_STAGES[0]:
+        monkeypatch.setattr(rig.store, "save_job_certificate", once(rig.store.save_job_certificate))
+    elif stage == CRASH_STAGES[1]:
+        monkeypatch.setattr(orchestrator_module, "record_sanitised", once(record_sanitised))
+    else:
+        monkeypatch.setattr(
+            rig.store,
+            "update_job_detail",
+            once(rig.store.update_job_detail, lambda *a, **kw: "certificate_id" in kw),
+        )
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the staged "death"
+    drive = file_drive(rig.tmp, "FAILREC-1")
+    first = rig.orchestrator()
+    [job_id] = first.start([drive], operator="uma")
+    first.wait([job_id], timeout=120)
+    assert crashed.is_set()
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "failed"
+    assert view.detail["record_pending"]["state"] == "failed"
+    assert "certificate_id" not in view.detail
+    kept_before = [c.id for c in rig.certificates(job_id)]
+    assert len(kept_before) == (0 if stage == CRASH_STAGES[0] else 1)
+    assert trail(rig, drive) == ([] if stage != CRASH_STAGES[2] else ["not-sanitised", "routed"])
+
+    rig.kill_owner(job_id)
+    second = rig.orchestrator()
+    report = second.recover()
+    assert (report.recorded, report.interrupted, report.certified) == ((job_id,), (), ())
+    assert second.wait(timeout=60)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "failed"
+    assert "record_pending" not in view.detail
+    [cert] = rig.certificates(job_id)
+    if kept_before:
+        assert cert.id == kept_before[0], "recovery must reuse the certificate kept"
+    assert view.detail["certificate_id"] == cert.id
+    record = signed_record(rig, cert.id)
+    assert record["outcome"]["status"] == "failed"
+    assert record["outcome"]["reason"] == "write error at LBA 2048 (I/O error)"
+    assert record["destination"]["route"] == "destruction"
+    assert trail(rig, drive) == ["not-sanitised", "routed"]
+    [outcome] = rig.of(job_id, JobOutcome)[-1:]
+    assert (outcome.state, outcome.certificate_id) == ("failed", cert.id)
+    assert states_of(rig, job_id)[-1] == "failed"
+
+    rig.kill_owner(job_id)
+    third = rig.orchestrator()
+    assert third.recover().recorded == ()
+    assert third.wait(timeout=60)
+    assert [c.id for c in rig.certificates(job_id)] == [cert.id]
+    assert trail(rig, drive) == ["not-sanitised", "routed"]
+    assert verify_chain(rig.store).ok
+
+
+def test_a_record_that_cannot_be_signed_now_is_issued_by_the_next_recovery(
+    rig: Rig, write_error_once: None
+) -> None:
+    """No station key when the job fails: the job still ends failed with the reason, the record
+    stays pending with why, and the next process (key back) issues it, once."""
+    drive = file_drive(rig.tmp, "NOKEY-1")
+
+    def no_key() -> StationSigner:
+        raise ConfigError("no station key in /etc/sanitiser/keys")
+
+    deps = dataclasses.replace(rig.deps(), signer=no_key)
+    orch = Orchestrator(rig.store, deps, station=STATION, organisation="Test Org")
+    rig.orchestrators.append(orch)
+    [job_id] = orch.start([drive], operator="vic")
+    assert orch.wait([job_id], timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert (view.state, view.detail["reason"]) == ("failed", "write error at LBA 2048 (I/O error)")
+    assert "no station key" in view.detail["record_error"]
+    assert rig.certificates(job_id) == []
+    assert orch.recover().recorded == (), "its own live process is not a crashed one"
+    rig.kill_owner(job_id)
+    later = rig.orchestrator()
+    assert later.recover().recorded == (job_id,)
+    assert later.wait(timeout=60)
+    view = rig.store.job(job_id)
+    assert view is not None
+    [cert] = rig.certificates(job_id)
+    assert view.detail["certificate_id"] == cert.id
+    assert "record_error" not in view.detail
+    assert trail(rig, drive) == ["not-sanitised", "routed"]
+
+
+def test_a_restarted_failed_job_supersedes_the_failed_record(
+    rig: Rig, write_error_once: None
+) -> None:
+    """A failed job (with its signed record) is restarted and succeeds: the new certificate
+    names the failed record in 'supersedes', both records are kept, each once."""
+    drive = file_drive(rig.tmp, "RETRY-1")
+    orch = rig.orchestrator()
+    [first] = orch.start([drive], operator="wes")
+    assert orch.wait([first], timeout=120)
+    [failed] = rig.certificates(first)
+    second = orch.restart(first, operator="wes")
+    assert orch.wait([second], timeout=120)
+    view = rig.store.job(second)
+    assert view is not None
+    assert view.state == "routed", view.detail.get("reason")
+    [ok] = rig.certificates(second)
+    record = signed_record(rig, ok.id)
+    assert (record["outcome"]["status"], record["supersedes"]) == ("sanitised", failed.id)
+    assert signed_record(rig, failed.id)["supersedes"] is None
+    assert [c.id for c in rig.certificates(first)] == [failed.id]
+    assert trail(rig, drive) == ["not-sanitised", "routed", "sanitised", "routed"]
+
+
+def test_wipe_json_outcome_carries_the_record_of_a_job_that_did_not_sanitise(
+    tmp_path: Path, isolated_settings: Path
+) -> None:
+    """`wipe --lab --json` of the lab USB stick under strict (destruction planned): the outcome
+    line names the certificate of its signed 'refused' record and the exit status is 1; a bad
+    --method (refused before any plan) has no record."""
+    env = dict(os.environ)
+    env.update(
+        SANITISER_CERTS_DIR=str(tmp_path / "certs"),
+        SANITISER_LAB_DRIVE_MIB="4",
+        SANITISER_POLL_INTERVAL="0.01",
+        SANITISER_STATION="bench-ci",
+    )
+
+    def wipe(*args: str) -> tuple[int, dict[str, Any]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "sanitiser", "wipe", "--lab", "--yes", "--json", *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+        )
+        events = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+        [outcome] = [e for e in events if e["event"] == "outcome"]
+        return done.returncode, outcome
+
+    code, outcome = wipe("SIM-USB-0001", "--policy", "strict")
+    assert code == 1
+    assert (outcome["state"], outcome["status"], outcome["destination"]) == (
+        "failed",
+        "refused",
+        "destroy",
+    )
+    assert outcome["certificate_id"]
+    store = Store(f"sqlite:///{isolated_settings / 'sanitiser.db'}")
+    raw = store.certificate_record(outcome["certificate_id"])
+    assert raw is not None
+    signed = parse_envelope(raw)
+    check_signature(signed)
+    assert signed.record["outcome"]["status"] == "refused"
+    assert signed.record["device"]["serial"] == "SIM-USB-0001"
+    code, outcome = wipe("SIM-HDD-0001", "--method", "ata-sanitize-crypto")
+    assert (code, outcome["status"], outcome["certificate_id"]) == (1, "refused", None)
+    assert store.certificate_for_job(outcome["job_id"]) is None

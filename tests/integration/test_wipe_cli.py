@@ -137,12 +137,14 @@ def test_a_refused_method_exits_non_zero_with_the_reason(tmp_path: Path) -> None
 
 def test_a_stick_strict_cannot_purge_is_refused_and_routed_to_destruction(tmp_path: Path) -> None:
     """--policy strict asks Purge of a USB stick, which software cannot give: the job is
-    refused, exit 1, and the outcome routes the stick to destruction at strict's flash level."""
+    refused, exit 1, and the outcome routes the stick to destruction at strict's flash level
+    and names the signed record of that (destruction planned: NOT sanitised)."""
     out = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-flash0", "--policy", "strict",
                     "--yes", "--json")  # fmt: skip
     assert out.returncode == 1, out.stderr
     [o] = outcomes(out.stdout).values()
-    assert (o["status"], o["certificate_id"]) == ("refused", None)
+    assert (o["status"], o["state"]) == ("refused", "failed")
+    assert o["certificate_id"]
     assert "sent to destruction by policy" in o["reason"]
     assert (o["destination"], o["destruction_level"]) == ("destroy", "ISO/IEC 21964 E-5")
     assert o["routing_reason"].startswith("strict policy: anything not purged")

@@ -95,7 +95,7 @@ def test_a_bench_batch_is_recorded_whole(store_url: str) -> None:
     assert {j.state for j in store.jobs()} == {"done"}
     kinds = [e.kind for e in entries(store, station="bench-07")]
     assert kinds.count("received") == 5
-    assert kinds.count("sanitised") == 5
+    assert (kinds.count("sanitised"), kinds.count("not-sanitised")) == (4, 1)  # device 3 failed
     report = verify_chain(store)
     assert report.ok
     assert dict(report.stations) == {"bench-07": 10}

@@ -17,12 +17,15 @@ from sanitiser.domain import Drive, Transport
 from sanitiser.errors import RecordStoreError
 from sanitiser.store import Store
 from sanitiser.store.audit import (
+    CUSTODY_KINDS,
     GENESIS,
     AuditKind,
     append_event,
     chain_head,
     entries,
+    outcome_kind,
     record_received,
+    record_sanitised,
     verify_chain,
 )
 
@@ -228,6 +231,79 @@ def test_received_is_recorded_once_per_custody(store: Store) -> None:
     assert again is not None
     assert again.seq == 3
     assert again.data["serial"] == "S1"
+
+
+def _record(cert_id: str, status: str) -> dict[str, object]:
+    """The parts of a certificate record the custody log reads."""
+    return {
+        "certificate_id": cert_id,
+        "station": "bench-01",
+        "device": {"serial": "S1", "wwn": "0x5000", "transport": "sata"},
+        "operator": {"name": "ana"},
+        "outcome": {"status": status, "reason": "" if status == "sanitised" else "lied"},
+        "sanitisation": {"method": "nvme-sanitize-crypto", "nist_category": "purge"},
+        "verification": {"result": "passed" if status == "sanitised" else "failed"},
+        "destination": {"route": "recycling" if status == "sanitised" else "destruction"},
+        "simulated": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        ("sanitised", "sanitised"),
+        ("failed", "not-sanitised"),
+        ("refused", "not-sanitised"),
+        ("aborted", "not-sanitised"),
+    ],
+)
+def test_an_issued_record_is_chained_under_the_kind_its_outcome_says(
+    store: Store, status: str, kind: str
+) -> None:
+    """A record is chained once per certificate id: 'sanitised' only when its outcome is,
+    'not-sanitised' for any other outcome, with the status, reason and route in its data."""
+    assert outcome_kind(_record("c1", status)) == kind
+    entry = record_sanitised(store, _record("c1", status))
+    assert entry is not None
+    assert (entry.kind, entry.ref, entry.subject, entry.actor) == (
+        kind,
+        "c1",
+        "sata:S1:0x5000",
+        "ana",
+    )
+    reason = "" if status == "sanitised" else "lied"
+    assert (entry.data["status"], entry.data["reason"]) == (status, reason)
+    route = "recycling" if status == "sanitised" else "destruction"
+    assert entry.data["destination_route"] == route
+    assert record_sanitised(store, _record("c1", status)) is None
+    assert record_sanitised(store, _record("c1", "sanitised")) is None, "once per certificate"
+    assert [e.kind for e in entries(store)] == [kind]
+    assert verify_chain(store).ok
+
+
+def test_custody_kinds_name_both_outcomes_and_both_routing_steps() -> None:
+    """The custody kinds, in their natural order: the routing decision ('routed') comes before
+    being put in a consignment ('consigned'), and they are distinct kinds."""
+    assert [str(k) for k in CUSTODY_KINDS] == [
+        "received",
+        "sanitised",
+        "not-sanitised",
+        "routed",
+        "consigned",
+        "handed-over",
+    ]
+
+
+def test_a_consigned_drive_is_still_in_custody_until_handed_over(store: Store) -> None:
+    """After 'not-sanitised', 'routed' and 'consigned' the drive is still held (no new
+    'received'); after 'handed-over' a new sighting starts a new custody."""
+    assert record_received(store, DRIVE, station="bench-01") is not None
+    record_sanitised(store, _record("c2", "failed"))
+    for kind in (AuditKind.ROUTED, AuditKind.CONSIGNED):
+        append_event(store, station="bench-01", kind=kind, subject="sata:S1:0x5000", ref="c2")
+    assert record_received(store, DRIVE, station="bench-01") is None
+    append_event(store, station="bench-01", kind=AuditKind.HANDED_OVER, subject="sata:S1:0x5000")
+    assert record_received(store, DRIVE, station="bench-01") is not None
 
 
 def _hammer(url: str, stations: list[str], per_thread: int, threads: int) -> None:
