@@ -18,7 +18,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,9 +58,9 @@ class Settings(BaseSettings):
     """This bench's name, printed on every record."""
     organisation: str = "Development organisation"
     """The organisation that owns the records and the signing CA."""
-    certs_dir: Path = Path("certs")
-    """Public trust material (organisation CA, station certificates, CRL). A relative path is
-    taken from the working directory: `make run` runs in the repository, so its ``certs/``."""
+    certs_dir: Path = Path()
+    """Public trust material (organisation CA, station certificates, CRL); by default
+    ``<data_dir>/certs``, beside the private keys in ``<data_dir>/keys``."""
     verify_base_url: str = ""
     """Base URL printed in QR codes (the static verify page); empty means the built-in default."""
     lab: bool = False
@@ -83,6 +83,13 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
         )
+
+    @model_validator(mode="after")
+    def _certs_beside_data(self) -> Settings:
+        """Default `certs_dir` follows `data_dir`, so keys and their certificates stay together."""
+        if "certs_dir" not in self.model_fields_set:
+            self.certs_dir = self.data_dir / "certs"
+        return self
 
     @property
     def effective_database_url(self) -> str:

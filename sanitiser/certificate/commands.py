@@ -44,7 +44,7 @@ DEFAULT_CERTS = Path("certs")
 
 
 def default_certs_dir() -> Path:
-    """The settings' `certs_dir` (``SANITISER_CERTS_DIR``), or ``./certs`` if settings are bad."""
+    """The settings' `certs_dir` (SANITISER_CERTS_DIR), or ./certs if settings are bad."""
     try:
         return Path(load_settings().certs_dir)
     except SanitiserError:
@@ -100,7 +100,7 @@ certs_option = click.option(
     "certs",
     type=click.Path(path_type=Path, file_okay=False),
     default=default_certs_dir,
-    show_default="settings certs_dir, normally ./certs",
+    show_default="settings certs_dir: DATA_DIR/certs",
     help="Directory of public certificates (org-ca.pem, station-*.pem, org-ca.crl).",
 )
 keys_option = click.option(

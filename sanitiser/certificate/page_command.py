@@ -25,7 +25,7 @@ from sanitiser.errors import CertificateError
     "certs",
     type=click.Path(path_type=Path, file_okay=False),
     default=default_certs_dir,
-    show_default="settings certs_dir, normally ./certs",
+    show_default="settings certs_dir: DATA_DIR/certs",
     help="Directory of public certificates (org-ca.pem, station-*.pem, org-ca.crl).",
 )
 def verify_page(out: Path, certs: Path) -> None:

@@ -52,3 +52,14 @@ def test_bad_environment_value_names_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SANITISER_LAB", "maybe")
     with pytest.raises(ConfigError, match="environment"):
         load_settings()
+
+
+def test_certs_live_beside_the_data_by_default(isolated_settings: Path) -> None:
+    """Without a setting, public certificates are kept in DATA_DIR/certs, next to the keys."""
+    assert load_settings().certs_dir == isolated_settings / "certs"
+
+
+def test_certs_dir_can_be_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SANITISER_CERTS_DIR overrides the default."""
+    monkeypatch.setenv("SANITISER_CERTS_DIR", str(tmp_path / "org"))
+    assert load_settings().certs_dir == tmp_path / "org"

@@ -86,7 +86,9 @@ def test_any_plan_is_well_formed(
     plan = plan_samples(size, align=512, subsections=subsections, samples_per_subsection=k,
                         fraction_ppm=ppm, seed=seed)  # fmt: skip
     check_plan_shape(size, plan.ranges, 512)
-    assert 0 < plan.coverage_ppm <= 1_000_000
+    assert plan.bytes_covered > 0
+    assert plan.coverage_ppm == plan.bytes_covered * 1_000_000 // size  # floor: never overstated
+    assert plan.coverage_ppm <= 1_000_000
 
 
 @pytest.mark.parametrize("kwargs", [{"size_bytes": 0}, {"fraction_ppm": 0}, {"subsections": 0}])
