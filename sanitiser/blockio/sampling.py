@@ -144,7 +144,8 @@ def plan_canaries(size_bytes: int, count: int, *, block: int = 4096, seed: int) 
     Args:
         size_bytes: device size, a multiple of `block` is not required (the last canary ends
             exactly at the end of the device when the size is a multiple of the sector size).
-        count: canaries wanted (at least 2; fewer when the device has fewer blocks).
+        count: canaries wanted (at least 2; fewer when the device has fewer blocks, and a
+            single one at offset 0 when it is smaller than two blocks).
         block: canary size and alignment.
         seed: position seed.
 
@@ -156,6 +157,8 @@ def plan_canaries(size_bytes: int, count: int, *, block: int = 4096, seed: int) 
     if size_bytes < block:
         raise ValueError("device smaller than one canary block")
     last = size_bytes - block
+    if last < block:  # under two blocks: first and last would overlap, so one canary only
+        return (0,)
     inner = min(count - 2, max(0, last // block - 1))
     rng = random.Random(seed)  # noqa: S311 - positions must be reproducible, not secret
     offsets = {0, last}

@@ -118,6 +118,9 @@ def test_canaries_never_overlap(sectors: int, count: int, seed: int) -> None:
     size = sectors * 512
     offs = plan_canaries(size, count, seed=seed)
     assert offs[0] == 0
+    if size < 2 * 4096:
+        assert offs == (0,)
+        return
     assert offs[-1] == size - 4096
     assert len(offs) <= count
     assert all(b - a >= 4096 for a, b in itertools.pairwise(offs))
