@@ -257,6 +257,12 @@ def _echo_recovery(report: RecoveryReport, printer: Printer) -> None:
         printer(JobLog(job_id, "", "recorded as interrupted (its process had stopped)", "warning"))
     for job_id in report.restartable:
         printer(JobLog(job_id, "", "interrupted: restart it with 'sanitiser jobs restart ID'"))
+    for job_id in report.resumed:
+        printer(JobLog(job_id, "", "resumed: the drive was still sanitising on its own"))
+    for job_id in report.certified:
+        printer(JobLog(job_id, "", "its recorded outcome is now certified"))
+    for job_id in report.recorded:
+        printer(JobLog(job_id, "", "its signed record (not sanitised) was issued"))
 
 
 # --- commands ------------------------------------------------------------------------------

@@ -85,7 +85,9 @@ class SanitiserApp(App[None]):
         self._recover = recover
         self._stop_watch: Callable[[], None] | None = None
         self._stop_events: Callable[[], None] | None = None
-        self.bench_screen = BenchScreen(services.lab_reason)
+        self.bench_screen = BenchScreen(
+            "\n".join(filter(None, (services.lab_reason, *services.notices)))
+        )
 
     def get_default_screen(self) -> Screen[None]:
         """The bench is the home screen."""

@@ -122,3 +122,14 @@ async def test_lab_hotplug_adds_a_simulated_drive(isolated_settings: Path) -> No
         added = services.lab.add_drive(LabKind.NVME)
         await wait_for(pilot, lambda: added.name in table.rows, timeout=2.0)
         assert cell(table, added.name, "drive") == f"{added.name} SIM"
+
+
+async def test_bench_notices_are_shown_in_the_banner() -> None:
+    """A bench notice (e.g. udev not running: no hot-plug) is shown to the technician."""
+    services = services_with(FakeDriveSource([SDY]), lab=False, state=SystemState())
+    services.notices = ("udev is not running: drives plugged in now will not appear",)
+    app = SanitiserApp(services, operator="tester")
+    async with app.run_test(size=(140, 30)):
+        banner = app.query_one("#banner")
+        assert "udev is not running" in str(banner.render())
+        assert banner.display
