@@ -23,6 +23,7 @@ import platform
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -149,6 +150,20 @@ class Engine:
         return res.mbps
 
 
+PAIRS = (
+    ("zero", "fio_write"),
+    ("random", "fio_write"),
+    ("verify_zeros", "fio_read"),
+    ("verify_random", "fio_read"),
+)
+"""Engine figures and the fio figure each is compared with."""
+
+
+def _ratios(values: list[float], refs: list[float]) -> list[float]:
+    """Per-round ratios of `values` to `refs` (rounds where both were measured)."""
+    return [v / r for v, r in zip(values, refs, strict=False) if r]
+
+
 def main() -> int:
     """Run the benchmark; 0 on success."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -225,6 +240,13 @@ def main() -> int:
         "random_vs_fio_write": round(best["random"] / best["fio_write"], 3),
         "verify_vs_fio_read": round(verify / best["fio_read"], 3),
         "samples_MBps": samples,
+        "median_MBps": {k: round(statistics.median(v), 1) for k, v in samples.items()},
+        # Each round runs fio and the engine back to back on the same device: the median of the
+        # per-round ratios is the comparison least moved by a noisy disk.
+        "paired_median_ratio": {
+            name: round(statistics.median(_ratios(samples[name], samples[ref])), 3)
+            for name, ref in PAIRS
+        },
         "method": (
             f"best of {args.rounds} interleaved rounds; fio bs=1M iodepth=16 libaio direct; "
             f"nwipe sampled over {args.nwipe_seconds:g} s (SIGUSR1 progress)"
@@ -254,6 +276,10 @@ def main() -> int:
             continue
         ratio = f"{mbps / ref:6.0%}" if ref else ""
         print(f"{name:<26}{mbps:8.0f}  {ratio:>7}")
+    paired = {name: statistics.median(_ratios(samples[name], samples[ref])) for name, ref in PAIRS}
+    print("\nmedian of per-round ratios to fio (same round, same device):")
+    for name, _ in PAIRS:
+        print(f"  {name:<24}{paired[name]:6.0%}")
     print(f"\nwrote {args.output} ({results['seconds']} s)")
     return 0
 
