@@ -37,7 +37,7 @@ from sanitiser.domain import Drive, MediaKind, NistCategory, Outcome, OutcomeSta
 from sanitiser.errors import ToolOutputError
 from sanitiser.methods.base import MethodContext
 from sanitiser.methods.hidden_areas import YES, HiddenAreas, remove_hidden_areas
-from sanitiser.methods.session import FROZEN_INSTRUCTION, Session, StallWatch
+from sanitiser.methods.session import FROZEN_INSTRUCTION, Poll, Session, poll_until_done
 from sanitiser.methods.verify_after import (
     Check,
     journal_canaries,
@@ -229,11 +229,9 @@ class AtaSecurityErase:
             why = self.unavailable(ctx.drive, ctx.capabilities)
             if why:
                 return s.refused(cat, why)
-        if ctx.cancelled():
-            return s.outcome(OutcomeStatus.ABORTED, cat, reason="cancelled before anything ran")
-        why = s.recheck()
-        if why:
-            return s.refused(cat, why)
+        stop = s.not_cleared(cat)
+        if stop is not None:
+            return stop
         if recovering:
             s.log("recovering a drive left locked by an interrupted security erase")
             hidden = HiddenAreas(True, "not changed: the drive was locked by an interrupted erase")
@@ -341,16 +339,7 @@ class AtaSecurityErase:
         }
         if cat is NistCategory.CLEAR and self.enhanced:
             details["category_note"] = "security erase on flash is Clear only (NIST r1 A-8)"
-        s.log(f"{verdict.status.value}: {verdict.reason or 'verified'}")
-        return s.outcome(
-            verdict.status,
-            cat,
-            reason=verdict.reason,
-            verified=verdict.verified,
-            verification=readback.verification,
-            hpa_dco=hidden.text,
-            details=details,
-        )
+        return s.concluded(verdict, cat, readback, details, hidden.text)
 
 
 _SANITIZE_FLAGS = {
@@ -438,11 +427,9 @@ class AtaSanitize:
             hidden = HiddenAreas(True, "not changed: resumed a sanitize already in progress")
             canaries = journal_canaries(ctx)
         else:
-            if ctx.cancelled():
-                return s.outcome(OutcomeStatus.ABORTED, cat, reason="cancelled before anything ran")
-            why = s.recheck()
-            if why:
-                return s.refused(cat, why)
+            stop = s.not_cleared(cat)
+            if stop is not None:
+                return stop
             hidden = remove_hidden_areas(s, dev)
             if not hidden.ok:
                 return s.refused(cat, hidden.reason, hidden.text)
@@ -505,41 +492,24 @@ class AtaSanitize:
                 "crypto scramble is Purge only if all data was encrypted from the start "
                 "(NIST r1 §2.6); the host cannot check that"
             )
-        s.log(f"{verdict.status.value}: {verdict.reason or 'verified'}")
-        return s.outcome(
-            verdict.status,
-            cat,
-            reason=verdict.reason,
-            verified=verdict.verified,
-            verification=readback.verification,
-            hpa_dco=hidden.text,
-            details=details,
-        )
+        return s.concluded(verdict, cat, readback, details, hidden.text)
 
     def _poll(self, s: Session, dev: str) -> tuple[AtaSanitizeStatus | None, str]:
         """Poll until the drive leaves SD2; a stall comes back still IN_PROCESS with why."""
-        stall = StallWatch(self.stall_seconds)
-        misses = 0
-        warned = False
-        while True:
-            status, err = sanitize_status(s, dev)
-            if status is None:
-                misses += 1
-                if misses >= self.status_retries:
-                    return None, err
-                s.wait()
-                continue
-            misses = 0
-            if status.state is not AtaSanitizeState.IN_PROCESS:
-                s.progress(1.0, f"sanitize {self.action}")
-                return status, ""
-            s.progress((status.progress_percent or 0) / 100, f"sanitize {self.action}")
-            if s.ctx.cancelled() and not warned:
-                s.log("cancel requested, but a started sanitize cannot be stopped: waiting")
-                warned = True
-            if stall.stalled(status.progress_raw):
-                return status, (
-                    f"the sanitize has made no progress for {int(self.stall_seconds)} s: "
-                    "power-cycle the drive, then resume the job (it re-polls, never restarts)"
-                )
-            s.wait()
+        return poll_until_done(
+            s,
+            lambda: sanitize_status(s, dev),
+            lambda st: Poll(
+                st.state is AtaSanitizeState.IN_PROCESS,
+                (st.progress_percent or 0) / 100,
+                st.progress_raw,
+            ),
+            operation="sanitize",
+            phase=f"sanitize {self.action}",
+            stall_seconds=self.stall_seconds,
+            retries=self.status_retries,
+            stalled=lambda st: (
+                f"the sanitize has made no progress for {int(self.stall_seconds)} s: "
+                "power-cycle the drive, then resume the job (it re-polls, never restarts)"
+            ),
+        )

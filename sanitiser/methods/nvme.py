@@ -32,7 +32,7 @@ from sanitiser.blockio import CanarySet, Pattern
 from sanitiser.domain import Drive, NistCategory, Outcome, OutcomeStatus, Transport
 from sanitiser.errors import ToolOutputError
 from sanitiser.methods.base import MethodContext
-from sanitiser.methods.session import Session, StallWatch
+from sanitiser.methods.session import Poll, Session, poll_until_done
 from sanitiser.methods.verify_after import (
     Check,
     journal_canaries,
@@ -205,11 +205,9 @@ class NvmeSanitize:
             s.log(f"a sanitize ({action}) is already in progress: polling it, not restarting it")
             canaries = journal_canaries(ctx)
         else:
-            if ctx.cancelled():
-                return s.outcome(OutcomeStatus.ABORTED, cat, reason="cancelled before anything ran")
-            why = s.recheck()
-            if why:
-                return s.refused(cat, why)
+            stop = s.not_cleared(cat)
+            if stop is not None:
+                return stop
             canaries = plant_canaries(ctx)
             ctx.journal[JOURNAL_SANITIZE] = self.technique.value
             argv = ["nvme", "sanitize", ctrl, f"--sanact={_SANACT[self.action]}"]
@@ -256,44 +254,26 @@ class NvmeSanitize:
             details["global_erased"] = "yes" if log.global_erased else "no"
         if action == "crypto":
             details["category_note"] = CRYPTO_NOTE
-        s.log(f"{verdict.status.value}: {verdict.reason or 'verified'}")
-        return s.outcome(
-            verdict.status,
-            cat,
-            reason=verdict.reason,
-            verified=verdict.verified,
-            verification=readback.verification,
-            details=details,
-        )
+        return s.concluded(verdict, cat, readback, details)
 
     def _poll(self, s: Session, ctrl: str, action: str) -> tuple[SanitizeLog | None, str]:
         """Poll the log until no sanitize is in progress; a stall comes back in progress."""
-        stall = StallWatch(self.stall_seconds)
-        misses = 0
-        warned = False
-        while True:
-            log, err = read_log(s, ctrl)
-            if log is None:
-                misses += 1
-                if misses >= self.status_retries:
-                    return None, err
-                s.wait()
-                continue
-            misses = 0
-            if log.status is not SanitizeStatus.IN_PROGRESS:
-                s.progress(1.0, f"sanitize {action}")
-                return log, ""
-            s.progress(log.sprog / 65536, f"sanitize {action}")
-            if s.ctx.cancelled() and not warned:
-                s.log("cancel requested, but a started sanitize cannot be stopped: waiting")
-                warned = True
-            if stall.stalled(log.sprog):
-                return log, (
-                    f"the sanitize has made no progress for {int(self.stall_seconds)} s (sprog "
-                    f"{log.sprog}): power-cycle the drive, then resume the job (it re-polls, "
-                    "never restarts)"
-                )
-            s.wait()
+        return poll_until_done(
+            s,
+            lambda: read_log(s, ctrl),
+            lambda log: Poll(
+                log.status is SanitizeStatus.IN_PROGRESS, log.sprog / 65536, log.sprog
+            ),
+            operation="sanitize",
+            phase=f"sanitize {action}",
+            stall_seconds=self.stall_seconds,
+            retries=self.status_retries,
+            stalled=lambda log: (
+                f"the sanitize has made no progress for {int(self.stall_seconds)} s (sprog "
+                f"{log.sprog}): power-cycle the drive, then resume the job (it re-polls, "
+                "never restarts)"
+            ),
+        )
 
 
 class NvmeFormat:
@@ -348,11 +328,9 @@ class NvmeFormat:
         why = self.unavailable(ctx.drive, ctx.capabilities)
         if why or ctx.capabilities.namespace is None:
             return s.refused(cat, why or "namespace unknown")
-        if ctx.cancelled():
-            return s.outcome(OutcomeStatus.ABORTED, cat, reason="cancelled before anything ran")
-        why = s.recheck()
-        if why:
-            return s.refused(cat, why)
+        stop = s.not_cleared(cat)
+        if stop is not None:
+            return stop
         dev = ctx.drive.path
         nsid = namespace_id(ctx.drive)
         lbaf = ctx.capabilities.namespace.current_lbaf
@@ -390,15 +368,7 @@ class NvmeFormat:
                 "after SES=1 the content is indeterminate: zeros prove only the logical view; "
                 "the canaries prove the old data is gone from it (§9 #6)"
             )
-        s.log(f"{verdict.status.value}: {verdict.reason or 'verified'}")
-        return s.outcome(
-            verdict.status,
-            cat,
-            reason=verdict.reason,
-            verified=verdict.verified,
-            verification=readback.verification,
-            details=details,
-        )
+        return s.concluded(verdict, cat, readback, details)
 
 
 __all__ = ["NvmeFormat", "NvmeSanitize", "controller_path", "namespace_id"]

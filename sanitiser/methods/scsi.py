@@ -127,11 +127,9 @@ class _ScsiOperation:
             s.log(f"a {state.operation} is already in progress: polling it, not restarting it")
             canaries = journal_canaries(ctx)
         else:
-            if ctx.cancelled():
-                return s.outcome(OutcomeStatus.ABORTED, cat, reason="cancelled before anything ran")
-            why = s.recheck()
-            if why:
-                return s.refused(cat, why)
+            stop = s.not_cleared(cat)
+            if stop is not None:
+                return stop
             canaries = plant_canaries(ctx)
             ctx.journal[JOURNAL_SCSI] = self.technique.value
             start = s.run(*self._start_argv(dev))
@@ -172,15 +170,7 @@ class _ScsiOperation:
             "resumed": "yes" if resume else "no",
             **readback.details,
         }
-        s.log(f"{verdict.status.value}: {verdict.reason or 'verified'}")
-        return s.outcome(
-            verdict.status,
-            cat,
-            reason=verdict.reason,
-            verified=verdict.verified,
-            verification=readback.verification,
-            details=details,
-        )
+        return s.concluded(verdict, cat, readback, details)
 
     def _capacity(self, s: Session, dev: str) -> Check:
         before = s.ctx.capabilities.scsi.capacity if s.ctx.capabilities.scsi else None

@@ -10,9 +10,10 @@ stop the drive and may make the kernel reset the link (§1.6).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sanitiser.blockio.progress import ProgressEvent
 from sanitiser.domain import (
@@ -25,7 +26,10 @@ from sanitiser.domain import (
 )
 from sanitiser.errors import DriveBusyError
 from sanitiser.methods.base import MethodContext
+from sanitiser.methods.verify_after import ReadBack, Verdict
 from sanitiser.runner import CommandResult
+
+T = TypeVar("T")
 
 REDACTED = "<redacted>"
 TAIL = 2000
@@ -45,7 +49,8 @@ class Poll:
     """One status poll of a background operation."""
 
     running: bool
-    percent: int | None = None
+    fraction: float = 0.0
+    """Share of the operation done, 0.0 to 1.0, for the progress report."""
     progress_raw: int | None = None
     """The drive's own progress counter, for stall detection."""
 
@@ -157,6 +162,40 @@ class Session:
         self.log(f"refused: {reason}")
         return self.outcome(OutcomeStatus.REFUSED, category, reason=reason, hpa_dco=hpa_dco)
 
+    def not_cleared(self, category: NistCategory) -> Outcome | None:
+        """The Outcome that stops a run just before its first destructive command, or None.
+
+        ABORTED if a cancel was requested, REFUSED if the claim's identity re-check fails.
+        """
+        if self.ctx.cancelled():
+            return self.outcome(
+                OutcomeStatus.ABORTED, category, reason="cancelled before anything ran"
+            )
+        why = self.recheck()
+        if why:
+            return self.refused(category, why)
+        return None
+
+    def concluded(
+        self,
+        verdict: Verdict,
+        category: NistCategory,
+        readback: ReadBack,
+        details: Mapping[str, str],
+        hpa_dco: str = "",
+    ) -> Outcome:
+        """Log the General-rule verdict and build the Outcome from it and the read-back."""
+        self.log(f"{verdict.status.value}: {verdict.reason or 'verified'}")
+        return self.outcome(
+            verdict.status,
+            category,
+            reason=verdict.reason,
+            verified=verdict.verified,
+            verification=readback.verification,
+            hpa_dco=hpa_dco,
+            details=details,
+        )
+
 
 class StallWatch:
     """Decides when a background operation has stopped progressing (DEVICE-COMMANDS §9 #10).
@@ -180,3 +219,57 @@ class StallWatch:
             return False
         self._same += 1
         return self._same >= self.min_polls and now - self._since >= self.seconds
+
+
+def poll_until_done(
+    s: Session,
+    read: Callable[[], tuple[T | None, str]],
+    view: Callable[[T], Poll],
+    *,
+    operation: str,
+    phase: str,
+    stall_seconds: float,
+    retries: int,
+    stalled: Callable[[T], str],
+) -> tuple[T | None, str]:
+    """Poll a background operation that cannot be stopped until it is no longer running.
+
+    Args:
+        s: the session (progress, log, poll interval, cancel flag).
+        read: one status read: the status, or None and why it could not be read.
+        view: what a status says: running, share done, the drive's progress counter.
+        operation: what runs, for the log ("sanitize").
+        phase: the progress phase label.
+        stall_seconds: no counter change for this long (see `StallWatch`) is a stall.
+        retries: unreadable reads in a row before giving up.
+        stalled: the reason to report for a stalled status.
+
+    Returns:
+        The last status and "" when it stopped running; a still-running status and
+        `stalled`'s reason on a stall; None and the read's error after `retries` misses.
+        A cancel request is logged once and otherwise ignored: a started operation cannot be
+        stopped.
+    """
+    stall = StallWatch(stall_seconds)
+    misses = 0
+    warned = False
+    while True:
+        status, err = read()
+        if status is None:
+            misses += 1
+            if misses >= retries:
+                return None, err
+            s.wait()
+            continue
+        misses = 0
+        poll = view(status)
+        if not poll.running:
+            s.progress(1.0, phase)
+            return status, ""
+        s.progress(poll.fraction, phase)
+        if s.ctx.cancelled() and not warned:
+            s.log(f"cancel requested, but a started {operation} cannot be stopped: waiting")
+            warned = True
+        if stall.stalled(poll.progress_raw):
+            return status, stalled(status)
+        s.wait()
