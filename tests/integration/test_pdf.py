@@ -34,18 +34,6 @@ RUN = SubprocessRunner()
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> SamplePki:
-    """An organisation with one station."""
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def trust(pki: SamplePki) -> Trust:
-    """Trust in that organisation."""
-    return load_trust(pki.certs)
-
-
-@pytest.fixture(scope="module")
 def issued(pki: SamplePki) -> IssuedCertificate:
     """A certificate for a sanitised simulated drive."""
     return issue_certificate(

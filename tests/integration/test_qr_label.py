@@ -13,30 +13,17 @@ from sanitiser.certificate.qr import decode_token, qr_matrix
 from sanitiser.certificate.samples import (
     HOSTILE,
     SamplePki,
-    make_pki,
     sample_context,
     sample_drive,
     sample_health,
     sample_outcome,
 )
-from sanitiser.certificate.verify import Trust, Validity, load_trust, verify_image, verify_input
+from sanitiser.certificate.verify import Trust, Validity, verify_image, verify_input
 from sanitiser.errors import CertificateError
 from sanitiser.runner import SubprocessRunner
 from sanitiser.testing import FakeRunner
 
 RUN = SubprocessRunner()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> SamplePki:
-    """An organisation with one station."""
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def trust(pki: SamplePki) -> Trust:
-    """Trust in that organisation."""
-    return load_trust(pki.certs)
 
 
 @pytest.fixture(scope="module")
