@@ -357,6 +357,3 @@ async def test_24_busy_drives_stay_responsive(services: Services) -> None:
         )
         for d in drives:
             assert str(app.table.get_cell(d.name, "status")) == "sanitising"
-
-
-REFRESH_WAIT = 0.6
