@@ -14,11 +14,12 @@ Example ``config.toml``::
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +35,16 @@ DEFAULT_CONFIG_FILE = Path("/etc/sanitiser/config.toml")
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "sanitiser"
+
+
+STATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+"""What a station name may be (it names the station's certificate and key files)."""
+
+
+def _default_station() -> str:
+    """The host name made into a valid station name ("bench" when there is nothing usable)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip("-._")[:63]
+    return name if STATION_NAME.match(name) else "bench"
 
 
 def config_file() -> Path:
@@ -54,7 +65,7 @@ class Settings(BaseSettings):
     """Where the SQLite store, keys, journal and lab drive images live."""
     database_url: str = ""
     """SQLAlchemy URL of the store; empty means SQLite in `data_dir`."""
-    station: str = socket.gethostname()
+    station: str = Field(default_factory=_default_station)
     """This bench's name, printed on every record."""
     organisation: str = "Development organisation"
     """The organisation that owns the records and the signing CA."""
@@ -83,6 +94,16 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
         )
+
+    @field_validator("station")
+    @classmethod
+    def _valid_station(cls, value: str) -> str:
+        """Checked at start, before any drive is touched (certificates need a valid name)."""
+        if not STATION_NAME.match(value):
+            raise ValueError(
+                "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        return value
 
     @model_validator(mode="after")
     def _certs_beside_data(self) -> Settings:

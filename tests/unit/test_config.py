@@ -63,3 +63,19 @@ def test_certs_dir_can_be_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     """SANITISER_CERTS_DIR overrides the default."""
     monkeypatch.setenv("SANITISER_CERTS_DIR", str(tmp_path / "org"))
     assert load_settings().certs_dir == tmp_path / "org"
+
+
+def test_invalid_station_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A station name certificates cannot carry is refused before anything runs."""
+    monkeypatch.setenv("SANITISER_STATION", "(none)")
+    with pytest.raises(ConfigError, match="station"):
+        load_settings()
+
+
+@pytest.mark.parametrize(("host", "station"), [("(none)", "none"), ("", "bench"), ("a b", "a-b")])
+def test_default_station_is_a_valid_host_name(
+    host: str, station: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default station comes from the host name, cleaned (a guest may have none)."""
+    monkeypatch.setattr("socket.gethostname", lambda: host)
+    assert load_settings().station == station
