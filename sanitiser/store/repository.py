@@ -525,20 +525,7 @@ class Store:
     ) -> None:
         """Keep an issued certificate; an id is written once and never replaced."""
         with self._session() as s:
-            if s.get(CertificateRow, cert_id) is not None:
-                raise RecordStoreError(
-                    f"certificate {cert_id} exists already; records are never edited"
-                )
-            s.add(
-                CertificateRow(
-                    id=cert_id,
-                    job_id=job_id,
-                    serial=serial,
-                    issued_at=_now(),
-                    record_json=record_json,
-                    pdf=pdf,
-                )
-            )
+            _insert_certificate(s, cert_id, record_json, job_id=job_id, serial=serial, pdf=pdf)
 
     def certificate_record(self, cert_id: str) -> bytes | None:
         """The signed record envelope of a certificate, or None when unknown."""
@@ -786,20 +773,7 @@ class Store:
             existing = s.exec(select(CertificateRow).where(CertificateRow.job_id == job_id)).first()
             if existing is not None:
                 return existing.id
-            if s.get(CertificateRow, cert_id) is not None:
-                raise RecordStoreError(
-                    f"certificate {cert_id} exists already; records are never edited"
-                )
-            s.add(
-                CertificateRow(
-                    id=cert_id,
-                    job_id=job_id,
-                    serial=serial,
-                    issued_at=_now(),
-                    record_json=record_json,
-                    pdf=pdf,
-                )
-            )
+            _insert_certificate(s, cert_id, record_json, job_id=job_id, serial=serial, pdf=pdf)
         return cert_id
 
 
@@ -820,6 +794,24 @@ def _reason(error: SQLAlchemyError) -> str:
     """The driver's message of a database error (its first line)."""
     orig = getattr(error, "orig", None)
     return str(orig or error).strip().splitlines()[0] if str(orig or error).strip() else "?"
+
+
+def _insert_certificate(
+    s: Session, cert_id: str, record_json: bytes, *, job_id: str, serial: str, pdf: bytes
+) -> None:
+    """Add a certificate row; an id that exists already is refused (records are never edited)."""
+    if s.get(CertificateRow, cert_id) is not None:
+        raise RecordStoreError(f"certificate {cert_id} exists already; records are never edited")
+    s.add(
+        CertificateRow(
+            id=cert_id,
+            job_id=job_id,
+            serial=serial,
+            issued_at=_now(),
+            record_json=record_json,
+            pdf=pdf,
+        )
+    )
 
 
 def safe_url(url: str) -> str:
