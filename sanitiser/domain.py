@@ -131,6 +131,8 @@ class Health:
     smart_available: bool = False
     smart_passed: bool | None = None
     power_on_hours: int | None = None
+    manufactured: str | None = None
+    """ISO week of manufacture, ``YYYY-Www``, when the drive reports it (SCSI/SAS)."""
     reallocated_sectors: int | None = None  # ATA id 5
     reported_uncorrectable: int | None = None  # ATA id 187
     pending_sectors: int | None = None  # ATA id 197

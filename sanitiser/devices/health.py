@@ -43,6 +43,7 @@ Thresholds are module constants so routing policy and tests name them rather tha
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -304,6 +305,11 @@ def _parse_scsi(doc: Mapping[str, Any], fields: dict[str, Any]) -> bool:
         if any(t is not None for t in totals):
             fields["reported_uncorrectable"] = sum(t or 0 for t in totals)
             found = True
+    cycles = _get(doc, "scsi_start_stop_cycle_counter")
+    if isinstance(cycles, dict):
+        fields["manufactured"] = manufacture_week(
+            cycles.get("year_of_manufacture"), cycles.get("week_of_manufacture")
+        )
     for keys in _SCSI_ENDURANCE_KEYS:
         used = _as_int(_get(doc, *keys))
         if used is not None:
@@ -311,6 +317,25 @@ def _parse_scsi(doc: Mapping[str, Any], fields: dict[str, Any]) -> bool:
             found = True
             break
     return found
+
+
+def manufacture_week(year: object, week: object) -> str | None:
+    """``YYYY-Www`` from smartctl's SCSI ``year_of_manufacture``/``week_of_manufacture`` strings.
+
+    Returns None for anything that is not a plausible ISO week (drives leave the field blank or
+    fill it with spaces or ``0000``).
+    """
+    try:
+        y, w = int(str(year).strip()), int(str(week).strip())
+    except ValueError:
+        return None
+    if not (1970 <= y <= 9999 and 1 <= w <= 53):
+        return None
+    try:
+        datetime.date.fromisocalendar(y, w, 1)
+    except ValueError:  # week 53 of a year that has 52
+        return None
+    return f"{y:04d}-W{w:02d}"
 
 
 def grade(h: Health) -> tuple[HealthGrade, tuple[str, ...]]:

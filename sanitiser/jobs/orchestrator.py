@@ -94,6 +94,7 @@ from sanitiser.methods.nvme import JOURNAL_SANITIZE as NVME_SANITIZE_STARTED
 from sanitiser.methods.scsi import JOURNAL_SCSI as SCSI_OPERATION_STARTED
 from sanitiser.policy.plan import Plan, plan_from_json
 from sanitiser.probe.capabilities import Capabilities
+from sanitiser.routing.age import device_age
 from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.runner import CommandRunner
 from sanitiser.store import JobView, StaleJobStateError, Store, drive_key
@@ -888,7 +889,10 @@ class Orchestrator:
                         f"under v{plan.policy_version}",
                         "warning",
                     )
-            return route(outcome, plan, health, run.confirmed or run.drive, policy)
+            view = self.store.job(run.job_id)
+            day = (view.created_at if view else run.started_at).date()  # the job's day
+            age = device_age(health, on=day)
+            return route(outcome, plan, health, run.confirmed or run.drive, policy, age=age)
         except Exception as exc:  # noqa: BLE001 - a broken policy must never lose the outcome
             why = exc.msg if isinstance(exc, SanitiserError) else f"{type(exc).__name__}: {exc}"
             reason = f"routing failed: {why}"
@@ -1247,6 +1251,7 @@ def routing_detail(decision: RoutingDecision) -> dict[str, Any]:
             "passed_over": list(decision.passed_over),
             "policy_name": decision.policy_name,
             "policy_version": decision.policy_version,
+            "age": decision.age.describe() if decision.age else "unknown",
             "summary": decision.summary(),
         },
     }

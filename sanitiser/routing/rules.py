@@ -21,7 +21,6 @@ certificate.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +36,7 @@ from sanitiser.domain import (
     OutcomeStatus,
 )
 from sanitiser.policy.plan import Plan
+from sanitiser.routing.age import DeviceAge
 from sanitiser.routing.table import (
     DEFAULT_RULE_ID,
     FLOOR_RULE_ID,
@@ -167,7 +167,7 @@ class _Facts:
     health: HealthGrade
     media: MediaKind
     size_bytes: int
-    age_years: float | None
+    age: DeviceAge | None
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> tuple[bool, str]:
@@ -198,12 +198,16 @@ def _conditions(rule: RoutingRule, f: _Facts) -> list[tuple[bool, str]]:
     for bound, years in (("at least", rule.min_age_years), ("at most", rule.max_age_years)):
         if years is None:
             continue
-        if f.age_years is None:
+        if f.age is None:
             out.append((False, f"age unknown (the rule needs {bound} {years:g} years)"))
             continue
-        ok = f.age_years >= years if bound == "at least" else f.age_years <= years
+        if bound == "at most" and f.age.at_least:
+            # A lower bound can never show a drive is young enough.
+            out.append((False, f"{f.age.describe()} cannot show at most {years:g} years"))
+            continue
+        ok = f.age.years >= years if bound == "at least" else f.age.years <= years
         verdict = bound if ok else ("less than" if bound == "at least" else "more than")
-        out.append((ok, f"age {f.age_years:g} years is {verdict} {years:g}"))
+        out.append((ok, f"{f.age.describe()} is {verdict} {years:g}"))
     return out
 
 
@@ -243,6 +247,8 @@ class RoutingDecision:
     media_kind: MediaKind
     policy_name: str
     policy_version: str
+    age: DeviceAge | None = None
+    """The drive's age as routing knew it (None: unknown)."""
 
     @property
     def scheme_hint(self) -> str:
@@ -268,6 +274,7 @@ class RoutingDecision:
         lines += [f"passed over {p}" for p in self.passed_over]
         held = "; ".join(self.matched) or "no conditions"
         lines.append(f"rule {self.rule_id} matched: {held}")
+        lines.append(self.age.describe() if self.age else "age unknown")
         lines.append(f"look for: {self.scheme_hint}")
         return "\n".join(lines)
 
@@ -278,6 +285,9 @@ class RoutingDecision:
         )
         if self.destruction_level:
             details = f"destroy to {self.destruction_level}; {details}"
+        by_age = [c for c in self.matched if c.startswith("age ")]
+        if by_age:  # the record says how the age that decided was known
+            details = f"{details}; {'; '.join(by_age)}"
         return Destination(route=self.certificate_route, scheme=self.scheme, details=details)
 
 
@@ -288,7 +298,7 @@ def route(
     drive: Drive,
     policy: Policy,
     *,
-    age_years: float | None = None,
+    age: DeviceAge | None = None,
 ) -> RoutingDecision:
     """Decide where `drive` goes after `outcome`, under `policy` (pure: same inputs, same answer).
 
@@ -298,21 +308,17 @@ def route(
         health: the drive's SMART grade.
         drive: the drive; its media kind and size are matched, and pick the destruction level.
         policy: the loaded policy; its ``[routing]`` table, or `FALLBACK_TABLE` without one.
-        age_years: the drive's age when known (e.g. from its manufacture date); an age
-            condition holds only when it is given.
+        age: the drive's age when known (`sanitiser.routing.age.device_age`); an age
+            condition holds only when it is given, and ``max_age_years`` only when it is
+            not a mere lower bound.
 
     Returns:
         The decision: destination kind, the deciding rule's id and reason, every condition
         that held, every rule passed over and why, and for destruction the level.
-
-    Raises:
-        ValueError: `age_years` is negative or not a finite number.
     """
-    if age_years is not None and (not math.isfinite(age_years) or age_years < 0):
-        raise ValueError(f"age_years must be a finite number of years, 0 or more: {age_years!r}")
     table = policy.routing if policy.routing is not None else FALLBACK_TABLE
     cls, note = classify(outcome, plan)
-    facts = _Facts(cls, health.grade, drive.media_kind, drive.size_bytes, age_years)
+    facts = _Facts(cls, health.grade, drive.media_kind, drive.size_bytes, age)
     passed_over: list[str] = []
     for rule in table.rules:
         held, miss = _match(rule, facts)
@@ -374,4 +380,5 @@ def _decide(
         media_kind=facts.media,
         policy_name=policy.name,
         policy_version=policy.version,
+        age=facts.age,
     )

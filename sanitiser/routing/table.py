@@ -26,7 +26,8 @@ File format (inside a policy file; every key is checked, unknown keys are refuse
     min_capacity = "120 GB"       #   bytes, or text with a unit (kB MB GB TB, KiB ... TiB)
     max_capacity = "16 TB"        #   inclusive
     min_age_years = 8             #   an age condition holds only when the age is known
-    max_age_years = 6
+    max_age_years = 6             #   (`sanitiser.routing.age`: SCSI date of manufacture, or
+                                  #   power-on hours, a lower bound that proves only min_age)
     destination = "reuse"         # reuse, recycle or destroy
     reason = "..."                # why, in words, for the record
     scheme = "..."                # optional hint

@@ -48,6 +48,7 @@ from sanitiser.policy.loader import Policy, load_policy
 from sanitiser.policy.plan import plan_from_json
 from sanitiser.policy.select import select_method
 from sanitiser.probe.capabilities import Capabilities, probe
+from sanitiser.routing.age import device_age
 from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.runner import CommandResult, CommandRunner
 from sanitiser.store import JobView, Store, drive_key
@@ -179,7 +180,8 @@ def trail(rig: Rig, drive: Drive) -> list[str]:
 def decision_of(view: JobView, drive: Drive, health: Health, policy: Policy) -> RoutingDecision:
     """Routing recomputed from what the job recorded (its outcome and plan)."""
     outcome = outcome_from_json(view.detail["outcome"])
-    return route(outcome, plan_from_json(view.detail["plan"]), health, drive, policy)
+    age = device_age(health, on=view.created_at.date())
+    return route(outcome, plan_from_json(view.detail["plan"]), health, drive, policy, age=age)
 
 
 def lab_reuse_policy(directory: Path) -> Path:
@@ -773,6 +775,45 @@ def test_a_lab_hdd_under_strict_is_routed_by_the_strict_table(rig: Rig, tmp_path
     record = signed_record(rig, view.detail["certificate_id"])
     assert record["destination"] == dataclasses.asdict(decision.destination())
     assert record["policy"]["name"] == "strict"
+
+
+def test_an_old_drive_by_its_power_on_hours_is_recycled_not_reused(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """A lab SSD that fits the reuse rule but has 75,000 power-on hours (at least 8.6 years
+    old): the shipped rule 'too-old' (at least 8 years) recycles it; the job and the signed
+    certificate say the age is a lower bound from SMART power-on hours. The same SSD with its
+    real 2,150 hours goes to reuse, 'too-old' passed over with its age."""
+    [ssd] = lab_rig(rig, tmp_path, LabKind.SATA_SSD)
+    worn = dataclasses.replace(lab_health(ssd), power_on_hours=75_000)
+    rig.health_of = lambda d, r: worn
+    policy_path = lab_reuse_policy(tmp_path)
+    orch = rig.orchestrator()
+    [job_id] = orch.start([ssd], operator="mia", policy=str(policy_path))
+    assert orch.wait([job_id], timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "routed", view.detail.get("reason")
+    routing = view.detail["routing"]
+    assert (routing["destination"], routing["rule_id"]) == ("recycle", "too-old")
+    assert routing["age"] == "age at least 8.6 years (75,000 power-on hours, from SMART)"
+    decision = decision_of(view, ssd, worn, load_policy(policy_path))
+    assert routing["matched"] == list(decision.matched)
+    record = signed_record(rig, view.detail["certificate_id"])
+    assert record["destination"] == dataclasses.asdict(decision.destination())
+    assert "75,000 power-on hours" in record["destination"]["details"]
+
+    rig.health_of = lambda d, r: lab_health(d)
+    orch = rig.orchestrator()
+    [young_id] = orch.start([ssd], operator="mia", policy=str(policy_path))
+    assert orch.wait([young_id], timeout=120)
+    young = rig.store.job(young_id)
+    assert young is not None
+    assert young.detail["routing"]["rule_id"] == "reuse", young.detail.get("reason")
+    assert (
+        "too-old: age at least 0.2 years (2,150 power-on hours, from SMART) is less than 8"
+        in (young.detail["routing"]["passed_over"])
+    )
 
 
 def test_a_failing_hdd_under_strict_is_refused_and_routed_to_h_level_destruction(

@@ -29,6 +29,7 @@ from sanitiser.domain import (
 from sanitiser.errors import ConfigError
 from sanitiser.policy.loader import BUILTIN_PACKAGE, Policy, load_policy, parse_policy
 from sanitiser.policy.plan import Plan, PlannedMethod
+from sanitiser.routing.age import DeviceAge
 from sanitiser.routing.rules import FALLBACK_RULE_ID, FLOOR_RULE, RoutingDecision, classify, route
 from sanitiser.routing.table import (
     PROVEN_CLEAN,
@@ -146,11 +147,12 @@ def decide(
     kind: MediaKind = MediaKind.SSD,
     size: int = 500 * GB,
     *,
-    age: float | None = None,
+    age: float | DeviceAge | None = None,
 ) -> RoutingDecision:
-    """Route a typical drive of the given class, grade, kind, size and age."""
+    """Route a typical drive of the given class, grade, kind, size and age (years: exact)."""
     out, p = case(cls)
-    return route(out, p, Health(grade=grade), drive(kind, size), policy, age_years=age)
+    known = DeviceAge(age, "given") if isinstance(age, int | float) else age
+    return route(out, p, Health(grade=grade), drive(kind, size), policy, age=known)
 
 
 # --- classification ---------------------------------------------------------------------------
@@ -305,7 +307,7 @@ def test_decision_explains_itself() -> None:
         "media nvme is one of hdd/ssd/nvme/usb-drive",
         "capacity 500.0 GB is at least 120.0 GB",
     )
-    assert r.passed_over[-1] == "too-old: age 3 years is less than 8"
+    assert r.passed_over[-1] == "too-old: age 3.0 years (given) is less than 8"
     text = r.explain()
     assert "reuse by rule reuse of policy nist-800-88 v1" in text
     assert "London Device Bank" in text
@@ -341,10 +343,33 @@ def test_certificate_routes_are_known_to_the_record() -> None:
 
 def test_age_must_be_a_real_age() -> None:
     """A negative or infinite age is a caller's mistake, not an unknown age."""
-    out, p = case(PV)
     for bad in (-1.0, math.inf, math.nan):
-        with pytest.raises(ValueError, match="age_years"):
-            route(out, p, Health(grade=A), drive(M.SSD), NIST, age_years=bad)
+        with pytest.raises(ValueError, match="finite number of years"):
+            DeviceAge(bad, "given")
+
+
+def test_a_lower_bound_proves_old_but_never_young() -> None:
+    """Power-on hours give only a lower bound: enough for "at least 8 years", never for
+    "at most 6"; the certificate says how the deciding age was known."""
+    old = DeviceAge(8.2, "71,900 power-on hours, from SMART", at_least=True)
+    d = decide(NIST, PV, A, M.HDD, 500 * GB, age=old)
+    assert (d.destination_kind, d.rule_id) == (RECYCLE, "too-old")
+    assert "age at least 8.2 years (71,900 power-on hours, from SMART) is at least 8" in d.matched
+    assert "71,900 power-on hours" in d.destination().details
+    assert "age at least 8.2 years" in d.explain()
+    young_rule = RoutingRule(
+        "young", REUSE, "young enough", outcome=(PV,), health=(A,), max_age_years=6
+    )
+    table = RoutingTable((young_rule,), NIST_DEFAULT, LEVELS)
+    young = dataclasses.replace(NIST, routing=table)
+    bound = decide(young, PV, A, M.HDD, 500 * GB, age=DeviceAge(1.0, "hours", at_least=True))
+    assert bound.rule_id == "default"
+    assert bound.passed_over == (
+        "young: age at least 1.0 years (hours) cannot show at most 6 years",
+    )
+    exact = decide(young, PV, A, M.HDD, 500 * GB, age=DeviceAge(1.0, "manufactured"))
+    assert exact.rule_id == "young"
+    assert "manufactured" in exact.destination().details
 
 
 # --- properties -------------------------------------------------------------------------------
@@ -374,7 +399,10 @@ outcomes = st.builds(
 plans = st.builds(plan, destroy=st.booleans())
 healths = st.builds(Health, grade=st.sampled_from(HealthGrade))
 drives = st.builds(drive, st.sampled_from(MediaKind), st.integers(0, 30 * 10**12))
-ages = st.one_of(st.none(), st.floats(0, 40, allow_nan=False))
+ages = st.one_of(
+    st.none(),
+    st.builds(DeviceAge, st.floats(0, 40, allow_nan=False), st.just("drawn"), st.booleans()),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -385,11 +413,11 @@ class Situation:
     p: Plan
     h: Health
     d: Drive
-    age: float | None
+    age: DeviceAge | None
 
     def route(self, policy: Policy) -> RoutingDecision:
         """Route this situation under `policy`."""
-        return route(self.out, self.p, self.h, self.d, policy, age_years=self.age)
+        return route(self.out, self.p, self.h, self.d, policy, age=self.age)
 
     @property
     def clean(self) -> bool:
@@ -465,8 +493,9 @@ def _holds(rule: RoutingRule, cls: OutcomeClass, s: Situation) -> bool:
         not rule.media or s.d.media_kind in rule.media,
         rule.min_capacity is None or size >= rule.min_capacity,
         rule.max_capacity is None or size <= rule.max_capacity,
-        rule.min_age_years is None or (age is not None and age >= rule.min_age_years),
-        rule.max_age_years is None or (age is not None and age <= rule.max_age_years),
+        rule.min_age_years is None or (age is not None and age.years >= rule.min_age_years),
+        rule.max_age_years is None
+        or (age is not None and not age.at_least and age.years <= rule.max_age_years),
     ]
     return all(checks)
 

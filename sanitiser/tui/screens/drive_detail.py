@@ -78,6 +78,7 @@ def health_text(health: Health) -> str:
     lines += [f"          {r}" for r in health.reasons]
     for label, value in (
         ("Hours", health.power_on_hours),
+        ("Made", health.manufactured),
         ("Realloc", health.reallocated_sectors),
         ("Pending", health.pending_sectors),
         ("Used %", health.percentage_used),
