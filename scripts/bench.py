@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -43,6 +44,7 @@ from sanitiser.blockio import (  # noqa: E402 - after the path set-up, for a pla
     overwrite,
     verify_full,
 )
+from sanitiser.blockio.target import AlignedBuffer  # noqa: E402
 
 GiB = 1 << 30
 
@@ -113,6 +115,54 @@ def nwipe(dev: str, size: int, workdir: Path, sample_s: float) -> float:
     if proc.returncode != 0 or not re.search(rf"\b{size} bytes written", text):
         raise RuntimeError(f"nwipe failed (rc {proc.returncode}):\n{text[-2000:]}")
     return size / elapsed / 1e6
+
+
+def _status_kib(key: str) -> int:
+    """A ``/proc/self/status`` figure in KiB (VmRSS, VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {key} in /proc/self/status")
+
+
+class Resources:
+    """CPU time and peak memory growth of one engine run, in this process.
+
+    The peak (VmHWM) is reset before the run (``5`` into ``/proc/self/clear_refs``), so the
+    growth is what the run itself added: its buffers, thread stacks and anything it allocated.
+    """
+
+    def __init__(self) -> None:
+        self.cpu_s_per_gb: dict[str, list[float]] = {}
+        self.peak_mib: dict[str, list[float]] = {}
+
+    def measure(self, key: str, nbytes: int, fn: Callable[[], float]) -> float:
+        """Run `fn` (returns MB/s), noting its CPU seconds per GB and peak memory growth."""
+        Path("/proc/self/clear_refs").write_text("5")
+        base = _status_kib("VmRSS")
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        mbps = fn()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        self.cpu_s_per_gb.setdefault(key, []).append(round(cpu / (nbytes / 1e9), 3))
+        growth = (_status_kib("VmHWM") - base) / 1024
+        self.peak_mib.setdefault(key, []).append(round(growth, 1))
+        return mbps
+
+
+def pattern_gbps(seconds: float = 2.0) -> float:
+    """AES-CTR pattern generation on one thread, GB/s (into one 4 MiB engine buffer)."""
+    pattern = Pattern.random(new_seed())
+    block = IOConfig().block_size
+    buf = AlignedBuffer(block)
+    done, t0 = 0, time.monotonic()
+    try:
+        while time.monotonic() - t0 < seconds:
+            pattern.fill(buf.full, done, block)
+            done += block
+    finally:
+        buf.close()
+    return done / (time.monotonic() - t0) / 1e9
 
 
 class Engine:
@@ -191,6 +241,7 @@ def main() -> int:
     image = workdir / "bench.img"
     loop = ""
     samples: dict[str, list[float]] = {}
+    used = Resources()
 
     def note(key: str, mbps: float) -> None:
         samples.setdefault(key, []).append(round(mbps, 1))
@@ -206,14 +257,15 @@ def main() -> int:
         dd(loop, size)
         engine = Engine(loop, config)
         rnd = Pattern.random(engine.seed)
+        zeros = Pattern.zeros()
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", flush=True)
             note("fio_write", fio(loop, "write", size, workdir))
             note("dd", dd(loop, size))
-            note("zero", engine.write(Pattern.zeros()))
-            note("verify_zeros", engine.verify(Pattern.zeros()))
-            note("random", engine.write(rnd))
-            note("verify_random", engine.verify(rnd))
+            note("zero", used.measure("zero", size, lambda: engine.write(zeros)))
+            note("verify_zeros", used.measure("verify_zeros", size, lambda: engine.verify(zeros)))
+            note("random", used.measure("random", size, lambda: engine.write(rnd)))
+            note("verify_random", used.measure("verify_random", size, lambda: engine.verify(rnd)))
             note("fio_read", fio(loop, "read", size, workdir))
         if not args.skip_nwipe:
             print("nwipe (one pass of zeros) ...", flush=True)
@@ -252,6 +304,14 @@ def main() -> int:
             f"nwipe sampled over {args.nwipe_seconds:g} s (SIGUSR1 progress)"
         ),
         "engine": {"block_size": config.block_size, "workers": config.workers},
+        # Bounded resources (issue 4): peak memory the run added (max over rounds), and CPU.
+        "engine_peak_memory_MiB": {k: max(v) for k, v in used.peak_mib.items()},
+        "engine_cpu_seconds_per_GB": {
+            k: round(statistics.median(v), 3) for k, v in used.cpu_s_per_gb.items()
+        },
+        # CPU cores the random pass would use at 2 GB/s, at the CPU cost per GB measured here.
+        "random_cpu_cores_at_2GBps": round(2 * statistics.median(used.cpu_s_per_gb["random"]), 2),
+        "pattern_generation_GBps_one_core": round(pattern_gbps(), 2),
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -280,6 +340,14 @@ def main() -> int:
     print("\nmedian of per-round ratios to fio (same round, same device):")
     for name, _ in PAIRS:
         print(f"  {name:<24}{paired[name]:6.0%}")
+    print("\nresources per engine run (peak memory added, CPU per GB):")
+    for key, peaks in used.peak_mib.items():
+        cpu = statistics.median(used.cpu_s_per_gb[key])
+        print(f"  {key:<14} {max(peaks):6.1f} MiB  {cpu:6.3f} CPU-s/GB")
+    print(
+        f"random pass at 2 GB/s would use {results['random_cpu_cores_at_2GBps']} cores; "
+        f"AES-CTR on one core: {results['pattern_generation_GBps_one_core']} GB/s"
+    )
     print(f"\nwrote {args.output} ({results['seconds']} s)")
     return 0
 
