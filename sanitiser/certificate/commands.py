@@ -25,6 +25,15 @@ import click
 from sanitiser.certificate import keys as keymod
 from sanitiser.certificate.issue import sign_and_render
 from sanitiser.certificate.label import label_format, labels_pdf, labels_png
+from sanitiser.certificate.options import (
+    certs_option,
+    keys_dir_or_default,
+    keys_option,
+    load_signer,
+    passphrase_option,
+    read_passphrase,
+    station_option,
+)
 from sanitiser.certificate.qr import DEFAULT_BASE_URL
 from sanitiser.certificate.record import UnusableInputError
 from sanitiser.certificate.sign import SignedRecord, parse_envelope
@@ -40,16 +49,6 @@ from sanitiser.errors import CertificateError, SanitiserError
 RecordLookup = Callable[[str], bytes | None]
 """Finds a signed record envelope (bytes) by certificate id; None when unknown."""
 
-DEFAULT_CERTS = Path("certs")
-
-
-def default_certs_dir() -> Path:
-    """The settings' `certs_dir` (SANITISER_CERTS_DIR), or ./certs if settings are bad."""
-    try:
-        return Path(load_settings().certs_dir)
-    except SanitiserError:
-        return DEFAULT_CERTS
-
 
 def _settings() -> Any:
     return load_settings()
@@ -58,17 +57,6 @@ def _settings() -> Any:
 def _fail(e: SanitiserError) -> None:
     click.echo(f"sanitiser: {e.msg}", err=True)
     sys.exit(2)
-
-
-def _keys_dir(option: Path | None) -> Path:
-    return option if option is not None else Path(_settings().data_dir) / "keys"
-
-
-def _read_passphrase(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    data = path.read_bytes().rstrip(b"\r\n")
-    return data or None
 
 
 def _new_passphrase(encrypt: bool, what: str) -> bytes | None:
@@ -80,43 +68,6 @@ def _new_passphrase(encrypt: bool, what: str) -> bytes | None:
     return text.encode("utf-8")
 
 
-def _signer(
-    certs: Path, keys_dir: Path | None, station: str | None, passphrase_file: Path | None
-) -> keymod.StationSigner:
-    name = station or str(_settings().station)
-    kdir = _keys_dir(keys_dir)
-    passphrase = _read_passphrase(passphrase_file)
-    try:
-        return keymod.load_station_signer(certs, kdir, name, passphrase)
-    except CertificateError as e:
-        if "passphrase is needed" not in e.msg or not sys.stdin.isatty():
-            raise
-    text: str = click.prompt(f"Passphrase for station {name}", hide_input=True)
-    return keymod.load_station_signer(certs, kdir, name, text.encode("utf-8"))
-
-
-certs_option = click.option(
-    "--certs",
-    "certs",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=default_certs_dir,
-    show_default="settings certs_dir: DATA_DIR/certs",
-    help="Directory of public certificates (org-ca.pem, station-*.pem, org-ca.crl).",
-)
-keys_option = click.option(
-    "--keys",
-    "keys_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Directory of private keys [default: <data_dir>/keys].",
-)
-station_option = click.option("--station", default=None, help="Station name [default: settings].")
-passphrase_option = click.option(
-    "--passphrase-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="File holding the station key passphrase (else asked for when needed).",
-)
 base_url_option = click.option(
     "--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Verification URL base."
 )
@@ -150,7 +101,7 @@ def init_org(  # noqa: PLR0917 - click passes each option as an argument
     """Create the organisation CA (certs/org-ca.pem; private key 0600 under the data dir)."""
     try:
         org = organisation or str(_settings().organisation)
-        kdir = _keys_dir(keys_dir)
+        kdir = keys_dir_or_default(keys_dir)
         passphrase = _new_passphrase(encrypt, "organisation CA")
         cert, key = keymod.init_org(
             certs, kdir, org, development=development, passphrase=passphrase, force=force
@@ -188,8 +139,8 @@ def new_station(  # noqa: PLR0917 - click passes each option as an argument
     """Create a station key and certificate signed by the organisation CA."""
     try:
         station = name or str(_settings().station)
-        kdir = _keys_dir(keys_dir)
-        org_pass = _read_passphrase(org_passphrase_file)
+        kdir = keys_dir_or_default(keys_dir)
+        org_pass = read_passphrase(org_passphrase_file)
         if org_pass is None and _org_key_encrypted(kdir):
             org_pass = click.prompt("Organisation CA passphrase", hide_input=True).encode()
         passphrase = _new_passphrase(encrypt, f"station {station}")
@@ -219,8 +170,8 @@ def _org_key_encrypted(keys_dir: Path) -> bool:
 def revoke(name: str, org_passphrase_file: Path | None, certs: Path, keys_dir: Path | None) -> None:
     """Revoke a station certificate (adds it to certs/org-ca.crl)."""
     try:
-        kdir = _keys_dir(keys_dir)
-        org_pass = _read_passphrase(org_passphrase_file)
+        kdir = keys_dir_or_default(keys_dir)
+        org_pass = read_passphrase(org_passphrase_file)
         if org_pass is None and _org_key_encrypted(kdir):
             org_pass = click.prompt("Organisation CA passphrase", hide_input=True).encode()
         path = keymod.revoke_station(certs, kdir, name, org_passphrase=org_pass)
@@ -343,7 +294,7 @@ def label(  # noqa: PLR0917 - click passes each option as an argument
 ) -> None:
     """Render QR labels for signed records (JSON or PDF files) as PDF or PNG."""
     try:
-        signer = _signer(certs, keys_dir, station, passphrase_file)
+        signer = load_signer(certs, keys_dir, station, passphrase_file)
         items = []
         for source in records:
             issued = sign_and_render(read_signed(source), signer, base_url)
@@ -414,7 +365,7 @@ def make_cert_group(lookup: RecordLookup | None = None) -> click.Group:
                 json_out.write_bytes(signed.to_bytes())
                 click.echo(f"record: {json_out}")
             if pdf_out is not None or label_out is not None:
-                signer = _signer(certs, keys_dir, station, passphrase_file)
+                signer = load_signer(certs, keys_dir, station, passphrase_file)
                 issued = sign_and_render(signed, signer, base_url)
                 if pdf_out is not None:
                     pdf_out.write_bytes(issued.pdf)

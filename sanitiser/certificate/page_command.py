@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sanitiser.certificate.commands import default_certs_dir
+from sanitiser.certificate.options import default_certs_dir
 from sanitiser.certificate.verify_page import write_page
 from sanitiser.errors import CertificateError
 

@@ -17,6 +17,12 @@ from typing import Any
 
 import click
 
+from sanitiser.certificate.options import (
+    certs_option,
+    keys_option,
+    load_signer,
+    passphrase_option,
+)
 from sanitiser.config import Settings, load_settings
 from sanitiser.errors import SanitiserError
 from sanitiser.store import Store
@@ -309,39 +315,22 @@ def consignment_add(
     default=None,
     help="Also write the signed manifest record (canonical JSON).",
 )
-@click.option(
-    "--certs",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Public certificates [default: settings certs_dir].",
-)
-@click.option(
-    "--keys",
-    "keys_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Private keys [default: <data_dir>/keys].",
-)
-@click.option(
-    "--passphrase-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="File holding the station key passphrase.",
-)
+@certs_option
+@keys_option
+@passphrase_option
 @operator_option
 def consignment_manifest(  # noqa: PLR0917 - click passes each option as an argument
     consignment_id: str,
     pdf_path: Path | None,
     csv_path: Path | None,
     json_path: Path | None,
-    certs: Path | None,
+    certs: Path,
     keys_dir: Path | None,
     passphrase_file: Path | None,
     operator: str | None,
 ) -> None:
     """Make the signed manifest of an open consignment (PDF and CSV) for the collector to
     sign off; for a closed one, write the manifest it was closed with."""
-    from sanitiser.certificate.keys import load_station_signer  # noqa: PLC0415 - pyHanko cost
     from sanitiser.custody.manifest import issue_manifest, stored_manifest  # noqa: PLC0415
 
     if pdf_path is None and csv_path is None and json_path is None:
@@ -354,15 +343,7 @@ def consignment_manifest(  # noqa: PLR0917 - click passes each option as an argu
             if issued is None:
                 raise SanitiserError(f"consignment {consignment_id} was closed without a manifest")
         else:
-            passphrase = None
-            if passphrase_file is not None:
-                passphrase = passphrase_file.read_bytes().rstrip(b"\r\n") or None
-            signer = load_station_signer(
-                certs or settings.certs_dir,
-                keys_dir or settings.data_dir / "keys",
-                settings.station,
-                passphrase,
-            )
+            signer = load_signer(certs, keys_dir, settings.station, passphrase_file)
             issued = issue_manifest(
                 store,
                 consignment_id,
