@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sanitiser.certificate.options import default_certs_dir
+from sanitiser.certificate.options import certs_option
 from sanitiser.certificate.verify_page import write_page
 from sanitiser.errors import CertificateError
 
@@ -20,14 +20,7 @@ from sanitiser.errors import CertificateError
     required=True,
     help="Directory (gets index.html) or .html file to write.",
 )
-@click.option(
-    "--certs",
-    "certs",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=default_certs_dir,
-    show_default="settings certs_dir: DATA_DIR/certs",
-    help="Directory of public certificates (org-ca.pem, station-*.pem, org-ca.crl).",
-)
+@certs_option
 def verify_page(out: Path, certs: Path) -> None:
     """Write the offline verification page with the organisation's station keys built in.
 

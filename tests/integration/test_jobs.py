@@ -719,6 +719,17 @@ def lab_rig(rig: Rig, tmp_path: Path, *kinds: LabKind) -> list[Drive]:
     return lab.list()
 
 
+def routed_view(rig: Rig, drive: Drive, policy: str, operator: str) -> JobView:
+    """Run one job on `drive` under `policy` to its end; its view, which must be ``routed``."""
+    orch = rig.orchestrator()
+    [job_id] = orch.start([drive], operator=operator, policy=policy)
+    assert orch.wait([job_id], timeout=120)
+    view = rig.store.job(job_id)
+    assert view is not None
+    assert view.state == "routed", view.detail.get("reason")
+    return view
+
+
 def test_a_purged_and_verified_lab_ssd_in_good_health_goes_to_reuse_with_the_scheme(
     rig: Rig, tmp_path: Path
 ) -> None:
@@ -727,12 +738,7 @@ def test_a_purged_and_verified_lab_ssd_in_good_health_goes_to_reuse_with_the_sch
     destination is exactly the decision recomputed from the job's record."""
     [ssd] = lab_rig(rig, tmp_path, LabKind.SATA_SSD)
     policy_path = lab_reuse_policy(tmp_path)
-    orch = rig.orchestrator()
-    [job_id] = orch.start([ssd], operator="mia", policy=str(policy_path))
-    assert orch.wait([job_id], timeout=120)
-    view = rig.store.job(job_id)
-    assert view is not None
-    assert view.state == "routed", view.detail.get("reason")
+    view = routed_view(rig, ssd, str(policy_path), "mia")
     health = lab_health(ssd)
     assert health.grade is HealthGrade.A
     decision = decision_of(view, ssd, health, load_policy(policy_path))
@@ -746,7 +752,7 @@ def test_a_purged_and_verified_lab_ssd_in_good_health_goes_to_reuse_with_the_sch
     record = signed_record(rig, view.detail["certificate_id"])
     assert record["destination"] == dataclasses.asdict(decision.destination())
     assert record["destination"]["route"] == "external-reuse"
-    [outcome] = rig.of(job_id, JobOutcome)
+    [outcome] = rig.of(view.id, JobOutcome)
     assert (outcome.status, outcome.destination, outcome.destruction_level) == (
         "sanitised",
         "reuse",
@@ -760,12 +766,7 @@ def test_a_lab_hdd_under_strict_is_routed_by_the_strict_table(rig: Rig, tmp_path
     """Lab SATA HDD (health B) purged under --policy strict: too small for the reuse rule, so
     the strict table's default (recycle) decides, and the rule passed over says why."""
     [hdd] = lab_rig(rig, tmp_path, LabKind.SATA_HDD)
-    orch = rig.orchestrator()
-    [job_id] = orch.start([hdd], operator="ned", policy="strict")
-    assert orch.wait([job_id], timeout=120)
-    view = rig.store.job(job_id)
-    assert view is not None
-    assert view.state == "routed", view.detail.get("reason")
+    view = routed_view(rig, hdd, "strict", "ned")
     decision = decision_of(view, hdd, lab_health(hdd), load_policy("strict"))
     assert decision.outcome_class.value == "purged-verified"
     assert (decision.destination_kind.value, decision.rule_id) == ("recycle", "default")
@@ -788,12 +789,7 @@ def test_an_old_drive_by_its_power_on_hours_is_recycled_not_reused(
     worn = dataclasses.replace(lab_health(ssd), power_on_hours=75_000)
     rig.health_of = lambda d, r: worn
     policy_path = lab_reuse_policy(tmp_path)
-    orch = rig.orchestrator()
-    [job_id] = orch.start([ssd], operator="mia", policy=str(policy_path))
-    assert orch.wait([job_id], timeout=120)
-    view = rig.store.job(job_id)
-    assert view is not None
-    assert view.state == "routed", view.detail.get("reason")
+    view = routed_view(rig, ssd, str(policy_path), "mia")
     routing = view.detail["routing"]
     assert (routing["destination"], routing["rule_id"]) == ("recycle", "too-old")
     assert routing["age"] == "age at least 8.6 years (75,000 power-on hours, from SMART)"
@@ -804,16 +800,10 @@ def test_an_old_drive_by_its_power_on_hours_is_recycled_not_reused(
     assert "75,000 power-on hours" in record["destination"]["details"]
 
     rig.health_of = lambda d, r: lab_health(d)
-    orch = rig.orchestrator()
-    [young_id] = orch.start([ssd], operator="mia", policy=str(policy_path))
-    assert orch.wait([young_id], timeout=120)
-    young = rig.store.job(young_id)
-    assert young is not None
-    assert young.detail["routing"]["rule_id"] == "reuse", young.detail.get("reason")
-    assert (
-        "too-old: age at least 0.2 years (2,150 power-on hours, from SMART) is less than 8"
-        in (young.detail["routing"]["passed_over"])
-    )
+    young = routed_view(rig, ssd, str(policy_path), "mia").detail["routing"]
+    assert young["rule_id"] == "reuse"
+    too_old = "too-old: age at least 0.2 years (2,150 power-on hours, from SMART) is less than 8"
+    assert too_old in young["passed_over"]
 
 
 def test_a_failing_hdd_under_strict_is_refused_and_routed_to_h_level_destruction(
