@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     """Force the simulated lab bench even when real drives are usable."""
     lab_drive_mib: int = 64
     """Size of each simulated lab drive's backing file."""
+    loop_devices: bool = False
+    """Offer loop devices as drives. Off: a loop device is a file on this machine (attached by
+    some other program, a VM, a test), never a medium brought to the bench, so neither the
+    bench nor ``wipe --all`` offers one; turn on to practise on loop devices."""
 
     @classmethod
     def settings_customise_sources(

@@ -141,7 +141,7 @@ def build_services(
             "(set SANITISER_DATA_DIR or data_dir in the config file)"
         ) from e
     runner = runner if runner is not None else SubprocessRunner()
-    real = real if real is not None else UdevDriveSource()
+    real = real if real is not None else UdevDriveSource(loop_devices=settings.loop_devices)
     store = open_store(settings)  # a fleet bench keeps a local journal for when it is offline
     force = settings.lab if lab is None else lab
     lab_reason = ""

@@ -292,16 +292,23 @@ def drive_from_properties(props: Mapping[str, str], attrs: Mapping[str, str]) ->
     )
 
 
-def skip_reason(props: Mapping[str, str], attrs: Mapping[str, str]) -> str:
+LOOP_SKIPPED = "a loop device (a file on this machine; set loop_devices = true to offer them)"
+
+
+def skip_reason(
+    props: Mapping[str, str], attrs: Mapping[str, str], *, loop_devices: bool = False
+) -> str:
     """Why a block device is not listed as a drive, or "" when it is a wipe candidate.
 
     Listed: whole disks (``DEVTYPE=disk``) with a medium. Not listed: partitions, RAM disks,
     zram, device-mapper and md stacks, optical drives, NVMe multipath paths, eMMC boot areas,
-    and anything of size 0 (a loop device with no backing file, an empty card reader).
+    anything of size 0 (a loop device with no backing file, an empty card reader), and loop
+    devices unless `loop_devices` (the ``loop_devices`` setting).
 
     Args:
         props: udev properties.
         attrs: sysfs attributes (``size``).
+        loop_devices: list loop devices too.
 
     Returns:
         A short reason, or "".
@@ -317,6 +324,8 @@ def skip_reason(props: Mapping[str, str], attrs: Mapping[str, str]) -> str:
         return "optical drive"
     if _int(attrs.get("size")) == 0:
         return "no medium (size 0)"
+    if not loop_devices and detect_transport(name, props, attrs) is Transport.LOOP:
+        return LOOP_SKIPPED
     return ""
 
 
@@ -419,12 +428,13 @@ def _read_device(device: Any) -> tuple[dict[str, str], dict[str, str]]:
 class UdevDriveSource:
     """Whole disks from udev (pyudev), and live hot-plug events. Implements `DriveSource`."""
 
-    def __init__(self, context: Any = None) -> None:
-        """Use `context` (a ``pyudev.Context``) or make one.
+    def __init__(self, context: Any = None, *, loop_devices: bool = False) -> None:
+        """Use `context` (a ``pyudev.Context``) or make one; list loop devices if `loop_devices`.
 
         Raises:
             DriveDetectionError: libudev could not be loaded.
         """
+        self._loop_devices = loop_devices
         try:
             self._context = context if context is not None else pyudev.Context()
         except (ImportError, OSError) as exc:
@@ -433,7 +443,7 @@ class UdevDriveSource:
     def _candidate(self, device: Any) -> Drive | None:
         """The device as a Drive when it is a wipe candidate, else None."""
         props, attrs = _read_device(device)
-        if skip_reason(props, attrs):
+        if skip_reason(props, attrs, loop_devices=self._loop_devices):
             return None
         return drive_from_properties(props, attrs)
 

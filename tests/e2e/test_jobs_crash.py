@@ -50,7 +50,11 @@ def junk_left(path: Path) -> int:
 def env_for(tmp_path: Path) -> dict[str, str]:
     """The test's isolated settings, certificates in tmp_path."""
     env = dict(os.environ)
-    env.update(SANITISER_CERTS_DIR=str(tmp_path / "certs"), SANITISER_STATION="bench-e2e")
+    env.update(
+        SANITISER_CERTS_DIR=str(tmp_path / "certs"),
+        SANITISER_STATION="bench-e2e",
+        SANITISER_LOOP_DEVICES="true",  # these tests wipe loop devices on purpose
+    )
     return env
 
 
@@ -205,7 +209,8 @@ def test_a_loop_device_that_vanishes_fails_only_its_own_job(
     images = [junk_image(tmp_path / f"v{i}.img", 128 * MiB) for i in range(3)]
     devs = [loop_device(image=img) for img in images]
     victim, victim_image = devs[1], images[1]
-    services = build_services(load_settings(certs_dir=tmp_path / "certs"), lab=False)
+    settings = load_settings(certs_dir=tmp_path / "certs", loop_devices=True)
+    services = build_services(settings, lab=False)
     drives = [d for d in services.source.list() if d.path in devs]
     assert sorted(d.path for d in drives) == sorted(devs)
     orch = make_orchestrator(services, poll_interval=0.05)

@@ -33,7 +33,7 @@ def loops(tmp_path: Path) -> Iterator[LoopDevices]:
 async def test_loop_device_appears_and_goes_within_two_seconds(loops: LoopDevices) -> None:
     """Attach -> a new usable row within 2 s; detach -> the row goes within 2 s."""
     system_disk = next(iter(read_system_state().system_disks))
-    services = build_services(load_settings(), lab=False, real=UdevDriveSource())
+    services = build_services(load_settings(), lab=False, real=UdevDriveSource(loop_devices=True))
     app = SanitiserApp(services, operator="tester")
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.query_one(DriveTable)

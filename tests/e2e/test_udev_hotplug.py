@@ -47,7 +47,8 @@ def loops(tmp_path: Path, udevd: int | None) -> Iterator[LoopDevices]:
 def events(udevd: int | None) -> Iterator[queue.Queue[Event]]:
     """A running `watch()` whose events land in a queue; stopped afterwards."""
     received: queue.Queue[Event] = queue.Queue()
-    stop = UdevDriveSource().watch(lambda action, drive, name: received.put((action, drive, name)))
+    loops_too = UdevDriveSource(loop_devices=True)
+    stop = loops_too.watch(lambda action, drive, name: received.put((action, drive, name)))
     try:
         yield received
     finally:
@@ -77,7 +78,7 @@ def test_attached_loop_device_is_listed(loops: LoopDevices) -> None:
     """A loop device with a backing file is listed as a LOOP drive of the file's size."""
     node = loops.attach(48 << 20)
     settle()
-    drive = next((d for d in UdevDriveSource().list() if d.path == node), None)
+    drive = next((d for d in UdevDriveSource(loop_devices=True).list() if d.path == node), None)
     assert drive is not None, f"{node} not listed"
     assert drive.transport is Transport.LOOP
     assert drive.media_kind is MediaKind.VIRTUAL
@@ -91,17 +92,28 @@ def test_detached_loop_device_is_not_listed(loops: LoopDevices) -> None:
     """After `losetup -d` the loop device (now size 0) is no longer a drive."""
     node = loops.attach(8 << 20)
     settle()
-    assert node in {d.path for d in UdevDriveSource().list()}
+    assert node in {d.path for d in UdevDriveSource(loop_devices=True).list()}
     loops.detach(node)
     settle()
-    assert node not in {d.path for d in UdevDriveSource().list()}
+    assert node not in {d.path for d in UdevDriveSource(loop_devices=True).list()}
 
 
 def test_no_ram_zram_or_empty_loop_devices_listed(udevd: int | None) -> None:
     """Listing never offers RAM disks, zram, stacks or loop devices without a file."""
-    for drive in UdevDriveSource().list():
+    for drive in UdevDriveSource(loop_devices=True).list():
         assert not drive.name.startswith(("ram", "zram", "dm-", "md"))
         assert drive.size_bytes > 0
+
+
+def test_loop_devices_are_offered_only_when_asked(loops: LoopDevices) -> None:
+    """A real attached loop device (a file on this machine) is not a drive by default: it is
+    listed only with ``loop_devices`` on, as the bench's real-drive source is built from the
+    setting."""
+    node = loops.attach(8 << 20)
+    settle()
+    by_default = {d.path for d in UdevDriveSource().list()}
+    assert not any(p.startswith("/dev/loop") for p in by_default)
+    assert node in {d.path for d in UdevDriveSource(loop_devices=True).list()}
 
 
 def test_hotplug_add_and_remove_within_two_seconds(
@@ -125,7 +137,8 @@ def test_hotplug_add_and_remove_within_two_seconds(
 def test_stop_ends_watching(loops: LoopDevices, udevd: int | None) -> None:
     """After the stop function returns, no further events are delivered."""
     received: queue.Queue[Event] = queue.Queue()
-    stop = UdevDriveSource().watch(lambda action, drive, name: received.put((action, drive, name)))
+    loops_too = UdevDriveSource(loop_devices=True)
+    stop = loops_too.watch(lambda action, drive, name: received.put((action, drive, name)))
     stop()
     stop()  # idempotent
     node = loops.attach(4 << 20)
@@ -147,7 +160,7 @@ def test_failing_callback_does_not_stop_watching(
             raise RuntimeError("consumer bug")
         received.put((action, drive, name))
 
-    stop = UdevDriveSource().watch(flaky)
+    stop = UdevDriveSource(loop_devices=True).watch(flaky)
     try:
         with caplog.at_level(logging.ERROR, logger="sanitiser.devices.discover"):
             loops.attach(4 << 20, name="first")  # the first event hits the bug

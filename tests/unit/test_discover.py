@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from sanitiser.devices.discover import (
     ADD,
     CHANGE,
+    LOOP_SKIPPED,
     MAX_TEXT,
     REMOVE,
     best_by_id,
@@ -428,9 +429,16 @@ def test_never_crashes_and_strings_are_clean(props: dict[str, str], attrs: dict[
     ],
 )
 def test_wipe_candidates(name: str, props: dict[str, str], size: str, listed: bool) -> None:
-    """Whole disks with a medium are listed; stacks, RAM disks, empty loops, partitions are not."""
+    """Whole disks with a medium are listed; stacks, RAM disks, empty loops, partitions are not
+    (loop devices: only with ``loop_devices`` on)."""
     full = {"DEVTYPE": "disk", "DEVPATH": f"/devices/x/block/{name}", **props}
-    assert (skip_reason(full, {"size": size}) == "") is listed
+    assert (skip_reason(full, {"size": size}, loop_devices=True) == "") is listed
+    if name.startswith("loop") and listed:
+        assert skip_reason(full, {"size": size}) == LOOP_SKIPPED
+    else:
+        assert skip_reason(full, {"size": size}) == skip_reason(
+            full, {"size": size}, loop_devices=True
+        )
 
 
 # --------------------------------------------------------------------------- events
