@@ -4,11 +4,6 @@ routing override, label, consignment, history and help."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from pathlib import Path
-
-import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select
 
@@ -16,7 +11,6 @@ from sanitiser.certificate.sign import parse_envelope
 from sanitiser.config import load_settings
 from sanitiser.devices.guard import BlockDevice, SystemState
 from sanitiser.domain import DestinationKind, Drive, MediaKind, Transport
-from sanitiser.jobs.commands import make_orchestrator
 from sanitiser.jobs.events import JobPhase, JobProgress
 from sanitiser.services import Services, build_services
 from sanitiser.store.audit import entries
@@ -24,7 +18,6 @@ from sanitiser.store.consignments import consignment_of
 from sanitiser.store.destinations import ROUTE_KINDS, add_destination
 from sanitiser.testing import FakeDriveSource, FakeRunner
 from sanitiser.tui.app import SanitiserApp
-from sanitiser.tui.bench import Bench
 from sanitiser.tui.messages import JobEventReceived
 from sanitiser.tui.screens.drive_detail import DriveDetailScreen
 from sanitiser.tui.screens.help import HelpModal
@@ -32,58 +25,7 @@ from sanitiser.tui.screens.history import HistoryScreen
 from sanitiser.tui.screens.operator import OperatorModal
 from sanitiser.tui.screens.route import RouteOverrideModal
 from sanitiser.tui.screens.start_erase import StartEraseModal
-
-SYSTEM = Drive(
-    path="/dev/sdz",
-    name="sdz",
-    model="SYSTEM DISK",
-    serial="SYS-1",
-    size_bytes=10**12,
-    transport=Transport.SATA,
-    devnum="65:144",
-)
-
-
-@pytest.fixture
-def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Services:
-    """The lab bench (simulated drives) beside a protected system disk; certificates in tmp."""
-    monkeypatch.setenv("SANITISER_CERTS_DIR", str(tmp_path / "certs"))
-    state = SystemState(
-        blocks={"sdz": BlockDevice("sdz", "65:144")},
-        system_disks={"sdz": ("holds the root filesystem /",)},
-    )
-    svc = build_services(
-        load_settings(), lab=True, runner=FakeRunner(), real=FakeDriveSource([SYSTEM])
-    )
-    svc.system_state = lambda: state
-    return svc
-
-
-def make_app(services: Services, operator: str = "alice") -> SanitiserApp:
-    """The app over the real orchestrator (fast polling)."""
-    bench = Bench(services, make_orchestrator(services, poll_interval=0.01))
-    return SanitiserApp(services, bench=bench, operator=operator)
-
-
-async def wait_for(
-    pilot: Pilot[None], condition: Callable[[], object], timeout: float = 30.0
-) -> None:
-    """Let the app run until `condition()` holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
-
-
-async def bench_ready(pilot: Pilot[None], app: SanitiserApp) -> None:
-    """The first scan has landed."""
-    await wait_for(pilot, lambda: "sdz" in app.table.states and len(app.table.states) >= 6)
-
-
-async def go_to(pilot: Pilot[None], app: SanitiserApp, name: str) -> None:
-    """Move the cursor to the drive's row."""
-    app.table.move_cursor(row=app.table.get_row_index(name))
-    await pilot.pause()
+from tests.tui.helpers import bench_ready, go_to, make_app, wait_for
 
 
 async def test_operator_is_asked_and_empty_names_are_refused(services: Services) -> None:

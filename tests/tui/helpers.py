@@ -1,0 +1,52 @@
+"""Helpers for the TUI's Pilot tests: the app over the real core, and waiting for it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from sanitiser.domain import Drive, Transport
+from sanitiser.jobs.commands import make_orchestrator
+from sanitiser.services import Services
+from sanitiser.tui.app import SanitiserApp
+from sanitiser.tui.bench import Bench
+
+SYSTEM = Drive(
+    path="/dev/sdz",
+    name="sdz",
+    model="SYSTEM DISK",
+    serial="SYS-1",
+    size_bytes=10**12,
+    transport=Transport.SATA,
+    devnum="65:144",
+)
+"""The system disk beside the lab drives (the guard protects it)."""
+
+
+def make_app(services: Services, operator: str = "alice") -> SanitiserApp:
+    """The app over the real orchestrator (fast polling)."""
+    bench = Bench(services, make_orchestrator(services, poll_interval=0.01))
+    return SanitiserApp(services, bench=bench, operator=operator)
+
+
+async def wait_for(
+    pilot: Pilot[None], condition: Callable[[], object], timeout: float = 30.0
+) -> None:
+    """Let the app run until `condition()` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+async def bench_ready(pilot: Pilot[None], app: SanitiserApp) -> None:
+    """The first scan has landed."""
+    await wait_for(pilot, lambda: "sdz" in app.table.states and len(app.table.states) >= 6)
+
+
+async def go_to(pilot: Pilot[None], app: SanitiserApp, name: str) -> None:
+    """Move the cursor to the drive's row."""
+    app.table.move_cursor(row=app.table.get_row_index(name))
+    await pilot.pause()
