@@ -32,6 +32,7 @@ from sanitiser.tui.messages import (
 )
 from sanitiser.tui.screens.bench_screen import BenchScreen
 from sanitiser.tui.screens.confirm import ConfirmModal
+from sanitiser.tui.screens.destinations import DestinationsScreen
 from sanitiser.tui.screens.drive_detail import DriveDetailScreen
 from sanitiser.tui.screens.error import ErrorModal, worker_failure
 from sanitiser.tui.screens.help import HelpModal
@@ -325,6 +326,10 @@ class SanitiserApp(App[None]):
     def action_history(self) -> None:
         """Past jobs and certificates."""
         self.push_screen(HistoryScreen(self.bench))
+
+    def action_destinations(self) -> None:
+        """The destinations registry: reuse schemes, recyclers, destruction providers."""
+        self.push_screen(DestinationsScreen(self.bench))
 
     def action_change_operator(self) -> None:
         """Hand the bench to another operator."""

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.record import DESTINATION_ROUTES
@@ -23,6 +23,9 @@ from sanitiser.probe.capabilities import Capabilities
 from sanitiser.services import Services
 from sanitiser.store import JobEventView, JobView, drive_key
 from sanitiser.tui.model import duration, qr_lines, search_jobs
+
+if TYPE_CHECKING:
+    from sanitiser.store.destinations import DestinationView
 
 OVERRIDE_ROUTES = tuple(r for r in DESTINATION_ROUTES if r != "undecided")
 """The destinations a technician may route a drive to by hand."""
@@ -276,11 +279,53 @@ class Bench:
 
         return [c for c in list_consignments(self.services.store) if c.is_open]
 
-    def destinations(self) -> list[Any]:
-        """The active destinations (`DestinationView`)."""
+    # --- the destinations registry -----------------------------------------------------------
+
+    def destinations(self, *, include_removed: bool = False) -> list[DestinationView]:
+        """The registered destinations by name: active ones, and removed ones when asked."""
         from sanitiser.store.destinations import list_destinations
 
-        return list_destinations(self.services.store)
+        return list_destinations(self.services.store, include_removed=include_removed)
+
+    def add_destination(
+        self,
+        name: str,
+        *,
+        kind: str,
+        contact: str,
+        accepts: Sequence[str],
+        scheme: str = "",
+        notes: str = "",
+        operator: str,
+    ) -> DestinationView:
+        """Register a destination at this station, the operator recorded in the audit log.
+
+        Raises:
+            DestinationError: a bad name, kind, contact or device kind, or the name is taken.
+        """
+        from sanitiser.store.destinations import add_destination
+
+        return add_destination(
+            self.services.store,
+            name,
+            kind=kind,
+            contact=contact,
+            accepts=accepts,
+            station=self.station,
+            scheme=scheme,
+            notes=notes,
+            actor=operator,
+        )
+
+    def remove_destination(self, name: str, *, operator: str) -> DestinationView:
+        """Retire a destination (past consignments keep naming it), audited with the operator.
+
+        Raises:
+            DestinationError: no such active destination, or it has an open consignment.
+        """
+        from sanitiser.store.destinations import remove_destination
+
+        return remove_destination(self.services.store, name, station=self.station, actor=operator)
 
     def add_to_consignment(self, certificate_id: str, target: str, *, operator: str) -> str:
         """Add a certificate's drive to a consignment; returns the consignment id.

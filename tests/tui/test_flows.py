@@ -228,7 +228,7 @@ async def test_help_lists_the_keys(services: Services) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpModal)
         keys = str(app.screen.query_one("#keys").render())
-        for word in ("Space", "Start", "History", "Abort", "Operator"):
+        for word in ("Space", "Start", "History", "Abort", "Operator", "Destinations"):
             assert word.lower() in keys.lower()
         await pilot.press("escape")
         assert app.screen is app.bench_screen

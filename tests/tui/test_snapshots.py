@@ -7,7 +7,10 @@ from collections.abc import Callable
 import pytest
 from textual.pilot import Pilot
 
+from sanitiser.domain import DestinationKind
+from sanitiser.store.destinations import add_destination
 from sanitiser.tui.app import SanitiserApp
+from sanitiser.tui.screens.destinations import DestinationsScreen
 from sanitiser.tui.screens.start_erase import StartEraseModal
 from tests.tui.snapshot_app import busy_bench, make_app, scanned
 
@@ -85,3 +88,45 @@ class TestOther:
             await pilot.pause(0.3)
 
         assert snap_compare(make_app(), terminal_size=(100, 50), run_before=run)
+
+
+async def two_destinations(pilot: Pilot[None]) -> None:
+    """Register a recycler and a destruction provider, then open the registry (`D`)."""
+    await scanned(pilot)
+    app = pilot.app
+    assert isinstance(app, SanitiserApp)
+    for name, kind, contact, accepts, scheme in (
+        ("Northside Recycling", DestinationKind.RECYCLE, "J. Patel, 0161 496 0000", "hdd,ssd", ""),
+        (
+            "ShredSafe Ltd",
+            DestinationKind.DESTROY,
+            "collect@shredsafe.example",
+            "hdd,ssd,nvme",
+            "ADISA cert. 1234",
+        ),
+    ):
+        add_destination(
+            app.services.store,
+            name,
+            kind=kind,
+            contact=contact,
+            accepts=accepts,
+            scheme=scheme,
+            station=app.bench.station,
+            actor="Dana K",
+        )
+    await pilot.press("D")
+    for _ in range(200):
+        screen = app.screen
+        if isinstance(screen, DestinationsScreen) and screen.loaded:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+class TestDestinations:
+    """The destinations registry."""
+
+    def test_registry_80x24(self, snap_compare: SnapCompare) -> None:
+        """Two destinations (name, kind, accepts, contact, scheme); the keys in the footer."""
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=two_destinations)

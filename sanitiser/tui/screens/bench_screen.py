@@ -40,6 +40,13 @@ class BenchScreen(Screen[None]):
         Binding("h", "app.history", "History", id="history"),
         Binding("x", "app.abort", "Abort…", id="abort"),
         Binding("o", "app.change_operator", "Operator", id="operator"),
+        Binding(
+            "D",
+            "app.destinations",
+            "Destinations",
+            id="destinations",
+            tooltip="Destinations: reuse, recycling and destruction providers",
+        ),
         Binding("r", "app.rescan", "Rescan", id="rescan", tooltip="Re-read every drive"),
         Binding("q", "app.quit_bench", "Quit", id="quit"),
     ]
