@@ -39,7 +39,8 @@ class ConsignmentModal(ModalScreen[str | None]):
             yield Static("Add to a consignment", classes="dialog-title")
             if not options:
                 yield Static(
-                    "No destination is registered: add one with 'sanitiser destinations add'."
+                    "No destination is registered: add one with D on the bench "
+                    "(or 'sanitiser destinations add')."
                 )
             yield OptionList(*options, id="targets")
             with Horizontal(classes="buttons"):
