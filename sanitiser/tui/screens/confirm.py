@@ -24,7 +24,7 @@ class ConfirmModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         """The question, Cancel and the yes button."""
         with Vertical(id="dialog"):
-            yield Static(self.question, id="question")
+            yield Static(self.question, id="question", markup=False)  # plain text, always
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.yes, id="yes", variant="warning")

@@ -17,7 +17,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import (
@@ -260,7 +259,7 @@ class DestinationsScreen(Screen[None]):
                 self._remove(view.name)
 
         question = (
-            f"Remove destination {escape(repr(view.name))}? It takes no new consignments; "
+            f"Remove destination {view.name!r}? It takes no new consignments; "
             "past consignments keep naming it."
         )
         self.app.push_screen(ConfirmModal(question, "Remove"), answer)
@@ -275,8 +274,8 @@ class DestinationsScreen(Screen[None]):
         try:
             view = self.bench.remove_destination(name, operator=self._operator())
         except DestinationError as e:
-            # Said in a dialog, escaped: the store's sentence quotes the typed name.
-            modal = ErrorModal("Destination not removed", escape(e.msg))
+            # Said in a dialog (plain text: the store's sentence quotes the typed name).
+            modal = ErrorModal("Destination not removed", e.msg)
             self.app.call_from_thread(self.app.push_screen, modal)
             return
         self.post_message(DestinationRemoved(view))

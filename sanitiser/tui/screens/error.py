@@ -29,7 +29,8 @@ class ErrorModal(ModalScreen[None]):
         """Title, message, OK."""
         with Vertical(id="dialog", classes="-error"):
             yield Static(self.title_text or "Error", classes="dialog-title")
-            yield Static(self.message, id="error-message")
+            # Plain text: messages quote drive models, tool output and typed names.
+            yield Static(self.message, id="error-message", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("OK", id="ok", variant="error")
 
