@@ -273,6 +273,7 @@ def test_scan_json_marks_system_and_mounted_disks(loop_device: LoopFactory, tmp_
             text=True,
             check=False,
             timeout=120,
+            env=dict(os.environ, SANITISER_LOOP_DEVICES="true"),  # the loop device is the point
         )
     finally:
         run("umount", str(mountpoint))
