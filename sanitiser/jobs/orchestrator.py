@@ -197,6 +197,8 @@ class _Running:
     thread: threading.Thread | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When the job was recorded (a resumed job: its record's time); its age day for routing."""
     chosen: str = ""
     """The technique being run (once planned)."""
     last_checkpoint: float = 0.0
@@ -889,9 +891,7 @@ class Orchestrator:
                         f"under v{plan.policy_version}",
                         "warning",
                     )
-            view = self.store.job(run.job_id)
-            day = (view.created_at if view else run.started_at).date()  # the job's day
-            age = device_age(health, on=day)
+            age = device_age(health, on=run.created_at.date())
             return route(outcome, plan, health, run.confirmed or run.drive, policy, age=age)
         except Exception as exc:  # noqa: BLE001 - a broken policy must never lose the outcome
             why = exc.msg if isinstance(exc, SanitiserError) else f"{type(exc).__name__}: {exc}"
@@ -1085,6 +1085,7 @@ class Orchestrator:
             policy=policy_name,
             policy_name=str(detail.get("policy_name", "")),
             health=health,
+            created_at=view.created_at,
         )
         try:  # routing needs it; the policy itself is reloaded by name when routing
             run.plan = _recorded_plan(view)
@@ -1136,6 +1137,7 @@ class Orchestrator:
             policy_name=str(detail.get("policy_name", "")),
             health=health_from_json(detail["health"]) if detail.get("health") else UNKNOWN_HEALTH,
             confirmed=recorded,
+            created_at=view.created_at,
         )
         self.store.update_job_detail(view.id, owner=self.owner.to_json())
         self.store.append_job_event(
