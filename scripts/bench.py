@@ -1,26 +1,28 @@
 #!/usr/bin/env python3
-"""`make bench`: the overwrite engine against fio, dd and nwipe on one loop device.
+"""`make bench`: the overwrite engine against fio, dd and nwipe, on the same loop devices.
 
-Creates a sparse file (2 GiB by default) in /var/tmp, attaches it with
-``losetup -f --show --direct-io=on``, fills it once untimed (so no timed run pays for block
+For each device profile (see `bench_devices`: a loop device over memory capped at a SATA-like
+550 MB/s and an NVMe-like 2,000 MB/s, the same uncapped, and one over a file on the VM's disk),
+it attaches a 2 GiB loop device, fills it once untimed (so no timed run pays for block
 allocation or reads holes), then runs interleaved rounds of
 
     fio sequential write, dd, our zeros pass, our full verify of zeros,
     our random pass, our full verify of random, fio sequential read
 
-and one nwipe zero pass. Each figure is the best of its rounds (the VM disk under the loop
-device is noisy; interleaving and best-of-N compare like with like). fio's own bandwidth
-(direct I/O, libaio, queue depth 16) is taken as the device's limit; fio is also timed by wall
-clock, because its own figure leaves out the final fsync that ours includes. The median of the
-per-round ratios (engine / fio in the same round) is the comparison least moved by the noise.
-It also records each engine run's CPU seconds per GB and peak memory growth, and AES-CTR speed
-on one core. Prints a table and writes ``bench-results.json`` at the repository root
-(MB = 10^6 bytes). Needs root.
+and one nwipe zero pass. fio's own bandwidth (direct I/O, libaio, queue depth 16) is taken as
+the device's limit; fio is also timed by wall clock, because its own figure leaves out the final
+fsync that ours includes. The median of the per-round ratios (engine / fio in the same round) is
+the comparison least moved by noise; best-of-rounds figures are kept too. It also records each
+engine run's CPU seconds per GB and peak memory growth, and AES-CTR speed on one core. Prints a
+table per device and a summary, and writes ``bench-results.json`` at the repository root
+(MB = 10^6 bytes): the top-level figures are the primary profile's (``--primary``), every
+profile's are under ``profiles``. Needs root.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -31,14 +33,16 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench_devices import Profile, Throttle, loop_device, run  # noqa: E402
 
 from sanitiser.blockio import (  # noqa: E402 - after the path set-up, for a plain checkout
     DeviceTarget,
@@ -51,14 +55,6 @@ from sanitiser.blockio import (  # noqa: E402 - after the path set-up, for a pla
 from sanitiser.blockio.target import AlignedBuffer  # noqa: E402
 
 GiB = 1 << 30
-
-
-def run(argv: list[str], *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run a tool, failing loudly with its stderr."""
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {res.returncode}: {res.stderr.strip()}")
-    return res
 
 
 def fio(dev: str, rw: str, size: int, workdir: Path) -> tuple[float, float]:
@@ -228,20 +224,173 @@ def _ratios(values: list[float], refs: list[float]) -> list[float]:
     return [v / r for v, r in zip(values, refs, strict=False) if r]
 
 
+@dataclass
+class Measured:
+    """Everything measured on one device profile."""
+
+    profile: Profile
+    size: int
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    used: Resources = field(default_factory=Resources)
+
+    def note(self, key: str, mbps: float) -> None:
+        self.samples.setdefault(key, []).append(round(mbps, 1))
+        print(f"  {key:<14} {mbps:8.0f} MB/s", flush=True)
+
+    def note_fio(self, key: str, figures: tuple[float, float]) -> None:
+        self.note(key, figures[0])
+        self.samples.setdefault(f"{key}_wall", []).append(round(figures[1], 1))
+
+    @property
+    def best(self) -> dict[str, float]:
+        return {k: max(v) for k, v in self.samples.items()}
+
+    def paired(self, pairs: tuple[tuple[str, str], ...] = ()) -> dict[str, float]:
+        """Median per-round ratio of each engine figure to its fio figure (`PAIRS` by default)."""
+        return {
+            name: round(statistics.median(_ratios(self.samples[name], self.samples[ref])), 3)
+            for name, ref in pairs or PAIRS
+        }
+
+    def cpu(self) -> dict[str, float]:
+        return {k: round(statistics.median(v), 3) for k, v in self.used.cpu_s_per_gb.items()}
+
+    def record(self) -> dict[str, object]:
+        """The profile's entry in bench-results.json (required keys at its top level)."""
+        best = self.best
+        verify = min(best["verify_zeros"], best["verify_random"])
+        return {
+            "device": self.profile.describe(),
+            "cap_MBps": self.profile.cap_mbps or None,
+            "device_bytes": self.size,
+            "fio_write_MBps": best["fio_write"],
+            "fio_read_MBps": best["fio_read"],
+            "dd_MBps": best["dd"],
+            "nwipe_MBps": best.get("nwipe"),
+            "zero_MBps": best["zero"],
+            "random_MBps": best["random"],
+            "verify_MBps": verify,
+            "verify_zeros_MBps": best["verify_zeros"],
+            "verify_random_MBps": best["verify_random"],
+            "zero_vs_fio_write": round(best["zero"] / best["fio_write"], 3),
+            "random_vs_fio_write": round(best["random"] / best["fio_write"], 3),
+            "verify_vs_fio_read": round(verify / best["fio_read"], 3),
+            "samples_MBps": self.samples,
+            "median_MBps": {k: round(statistics.median(v), 1) for k, v in self.samples.items()},
+            # Each round runs fio and the engine back to back on the same device: the median of
+            # the per-round ratios is the comparison least moved by a noisy device.
+            "paired_median_ratio": self.paired(),
+            "paired_median_ratio_vs_fio_wall_clock": self.paired(WALL_PAIRS),
+            # Bounded resources (issue 4): peak memory a run added (max over rounds), and CPU.
+            "engine_peak_memory_MiB": {k: max(v) for k, v in self.used.peak_mib.items()},
+            "engine_cpu_seconds_per_GB": self.cpu(),
+        }
+
+    def show(self) -> None:
+        """The table of this profile."""
+        best = self.best
+        rows = [
+            ("fio write (device limit)", "fio_write", ""),
+            ("fio read (device limit)", "fio_read", ""),
+            ("dd zeros, O_DIRECT", "dd", "fio_write"),
+            ("nwipe zeros", "nwipe", "fio_write"),
+            ("engine zeros", "zero", "fio_write"),
+            ("engine random (AES-CTR)", "random", "fio_write"),
+            ("engine verify zeros", "verify_zeros", "fio_read"),
+            ("engine verify random", "verify_random", "fio_read"),
+        ]
+        print(f"\n{self.profile.name}: {self.profile.describe()}")
+        print(f"  {'best of rounds':<26}{'MB/s':>8}  {'vs fio':>7}")
+        for label, key, ref in rows:
+            if key not in best:
+                print(f"  {label:<26}{'skipped':>8}")
+                continue
+            ratio = f"{best[key] / best[ref]:6.0%}" if ref else ""
+            print(f"  {label:<26}{best[key]:8.0f}  {ratio:>7}")
+        print("  per engine run: peak memory added, CPU per GB")
+        cpu = self.cpu()
+        for key, peaks in self.used.peak_mib.items():
+            print(f"    {key:<14} {max(peaks):6.1f} MiB  {cpu[key]:6.3f} CPU-s/GB")
+
+
+def measure(
+    profile: Profile, args: argparse.Namespace, config: IOConfig, throttle: Throttle | None
+) -> Measured:
+    """Every tool and engine run on one device profile."""
+    got = Measured(profile, args.size_gib * GiB)
+    size = got.size
+    with loop_device(profile, size, args.dir) as (loop, workdir):
+        print(f"\n== {profile.name}: {loop}, {size} bytes, {profile.describe()}", flush=True)
+        if throttle is not None:
+            throttle.cap(loop, profile.cap_mbps)
+        print("warm-up fill (untimed) ...", flush=True)
+        dd(loop, size)
+        engine = Engine(loop, config)
+        rnd = Pattern.random(engine.seed)
+        zeros = Pattern.zeros()
+        used = got.used
+        for r in range(args.rounds):
+            print(f"round {r + 1}/{args.rounds}", flush=True)
+            got.note_fio("fio_write", fio(loop, "write", size, workdir))
+            got.note("dd", dd(loop, size))
+            got.note("zero", used.measure("zero", size, lambda: engine.write(zeros)))
+            got.note(
+                "verify_zeros", used.measure("verify_zeros", size, lambda: engine.verify(zeros))
+            )
+            got.note("random", used.measure("random", size, lambda: engine.write(rnd)))
+            got.note(
+                "verify_random", used.measure("verify_random", size, lambda: engine.verify(rnd))
+            )
+            got.note_fio("fio_read", fio(loop, "read", size, workdir))
+        if not args.skip_nwipe:
+            print("nwipe (one pass of zeros) ...", flush=True)
+            got.note("nwipe", nwipe(loop, size, workdir, args.nwipe_seconds))
+        if throttle is not None:
+            throttle.cap(loop, 0)
+    return got
+
+
+def summary(results: list[Measured]) -> None:
+    """Median per-round ratio to fio, one row per device: the figures the targets are about."""
+    print("\nmedian of per-round ratios to fio's own figure (same round, same device):")
+    print(f"  {'device':<10}{'fio w':>7}{'fio r':>7}" + "".join(f"{n:>14}" for n, _ in PAIRS))
+    for res in results:
+        paired, best = res.paired(), res.best
+        cells = "".join(f"{paired[n]:14.0%}" for n, _ in PAIRS)
+        print(f"  {res.profile.name:<10}{best['fio_write']:7.0f}{best['fio_read']:7.0f}{cells}")
+
+
 def main() -> int:
     """Run the benchmark; 0 on success."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-gib", type=int, default=2, help="loop device size (>= 2)")
-    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (best of N)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per device")
+    ap.add_argument(
+        "--profiles",
+        default="ram@550,ram@2000,ram,disk",
+        help="devices, in order: disk, ram, ram@<MB/s cap> (comma-separated)",
+    )
+    ap.add_argument(
+        "--primary", default="ram@2000", help="profile whose figures are the top-level keys"
+    )
     ap.add_argument(
         "--dir",
         default="/var/tmp",  # noqa: S108 - a 2 GiB scratch file on disk (/tmp may be tmpfs)
-        help="where the sparse file lives (not tmpfs: direct-io needs O_DIRECT)",
+        help="where the disk profile's sparse file lives (not tmpfs: it needs O_DIRECT)",
     )
     ap.add_argument("--skip-nwipe", action="store_true", help="leave nwipe out")
     ap.add_argument("--nwipe-seconds", type=float, default=15, help="nwipe sampling time")
     ap.add_argument("--output", default=str(ROOT / "bench-results.json"))
     args = ap.parse_args()
+    try:
+        profiles = [Profile.parse(p) for p in args.profiles.split(",") if p.strip()]
+    except ValueError as exc:
+        ap.error(str(exc))
+    names = [p.name for p in profiles]
+    if args.primary not in names:
+        ap.error(f"--primary {args.primary} is not one of the profiles ({', '.join(names)})")
+    if args.size_gib < 2:
+        ap.error("--size-gib must be at least 2")
     if os.geteuid() != 0:
         print("make bench needs root (loop devices)", file=sys.stderr)
         return 2
@@ -249,130 +398,41 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"missing tool: {tool} (scripts/install-system.sh --test)", file=sys.stderr)
             return 2
-    size = args.size_gib * GiB
     config = IOConfig()
-    workdir = Path(tempfile.mkdtemp(prefix="sanitiser-bench-", dir=args.dir))
-    image = workdir / "bench.img"
-    loop = ""
-    samples: dict[str, list[float]] = {}
-    used = Resources()
-
-    def note(key: str, mbps: float) -> None:
-        samples.setdefault(key, []).append(round(mbps, 1))
-        print(f"  {key:<14} {mbps:8.0f} MB/s", flush=True)
-
-    def note_fio(key: str, figures: tuple[float, float]) -> None:
-        note(key, figures[0])
-        samples.setdefault(f"{key}_wall", []).append(round(figures[1], 1))
-
     started = time.monotonic()
-    try:
-        with image.open("wb") as f:
-            f.truncate(size)
-        loop = run(["losetup", "-f", "--show", "--direct-io=on", str(image)]).stdout.strip()
-        print(f"loop device {loop}: {size} bytes on {image} (direct-io=on)")
-        print("warm-up fill (untimed) ...", flush=True)
-        dd(loop, size)
-        engine = Engine(loop, config)
-        rnd = Pattern.random(engine.seed)
-        zeros = Pattern.zeros()
-        for r in range(args.rounds):
-            print(f"round {r + 1}/{args.rounds}", flush=True)
-            note_fio("fio_write", fio(loop, "write", size, workdir))
-            note("dd", dd(loop, size))
-            note("zero", used.measure("zero", size, lambda: engine.write(zeros)))
-            note("verify_zeros", used.measure("verify_zeros", size, lambda: engine.verify(zeros)))
-            note("random", used.measure("random", size, lambda: engine.write(rnd)))
-            note("verify_random", used.measure("verify_random", size, lambda: engine.verify(rnd)))
-            note_fio("fio_read", fio(loop, "read", size, workdir))
-        if not args.skip_nwipe:
-            print("nwipe (one pass of zeros) ...", flush=True)
-            note("nwipe", nwipe(loop, size, workdir, args.nwipe_seconds))
-    finally:
-        if loop:
-            subprocess.run(["losetup", "-d", loop], check=False)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-    best = {k: max(v) for k, v in samples.items()}
-    verify = min(best["verify_zeros"], best["verify_random"])
-    results: dict[str, object] = {
-        "device_bytes": size,
-        "fio_write_MBps": best["fio_write"],
-        "fio_read_MBps": best["fio_read"],
-        "dd_MBps": best["dd"],
-        "nwipe_MBps": best.get("nwipe"),
-        "zero_MBps": best["zero"],
-        "random_MBps": best["random"],
-        "verify_MBps": verify,
-        "verify_zeros_MBps": best["verify_zeros"],
-        "verify_random_MBps": best["verify_random"],
-        "zero_vs_fio_write": round(best["zero"] / best["fio_write"], 3),
-        "random_vs_fio_write": round(best["random"] / best["fio_write"], 3),
-        "verify_vs_fio_read": round(verify / best["fio_read"], 3),
-        "samples_MBps": samples,
-        "median_MBps": {k: round(statistics.median(v), 1) for k, v in samples.items()},
-        # Each round runs fio and the engine back to back on the same device: the median of the
-        # per-round ratios is the comparison least moved by a noisy disk.
-        "paired_median_ratio": {
-            name: round(statistics.median(_ratios(samples[name], samples[ref])), 3)
-            for name, ref in PAIRS
-        },
-        "paired_median_ratio_vs_fio_wall_clock": {
-            name: round(statistics.median(_ratios(samples[name], samples[ref])), 3)
-            for name, ref in WALL_PAIRS
-        },
+    results: list[Measured] = []
+    with contextlib.ExitStack() as stack:
+        throttle = stack.enter_context(Throttle()) if any(p.cap_mbps for p in profiles) else None
+        results = [measure(profile, args, config, throttle) for profile in profiles]
+    for res in results:
+        res.show()
+    summary(results)
+    primary = next(r for r in results if r.profile.name == args.primary)
+    out: dict[str, object] = {
+        **{k: v for k, v in primary.record().items() if not isinstance(v, dict)},
+        "primary_profile": args.primary,
+        "profiles": {r.profile.name: r.record() for r in results},
         "method": (
-            f"best of {args.rounds} interleaved rounds; fio bs=1M iodepth=16 libaio direct; "
-            f"nwipe sampled over {args.nwipe_seconds:g} s (SIGUSR1 progress)"
+            f"{args.rounds} interleaved rounds per device; fio bs=1M iodepth=16 libaio direct; "
+            f"nwipe sampled over {args.nwipe_seconds:g} s (SIGUSR1 progress); top-level "
+            f"figures are the {args.primary} device's (best of rounds)"
         ),
         "engine": {"block_size": config.block_size, "workers": config.workers},
-        # Bounded resources (issue 4): peak memory the run added (max over rounds), and CPU.
-        "engine_peak_memory_MiB": {k: max(v) for k, v in used.peak_mib.items()},
-        "engine_cpu_seconds_per_GB": {
-            k: round(statistics.median(v), 3) for k, v in used.cpu_s_per_gb.items()
-        },
-        # CPU cores the random pass would use at 2 GB/s, at the CPU cost per GB measured here.
-        "random_cpu_cores_at_2GBps": round(2 * statistics.median(used.cpu_s_per_gb["random"]), 2),
+        # CPU cores the random pass would use at 2 GB/s, at the CPU cost per GB measured on the
+        # primary device.
+        "random_cpu_cores_at_2GBps": round(2 * primary.cpu()["random"], 2),
         "pattern_generation_GBps_one_core": round(pattern_gbps(), 2),
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
     }
-    Path(args.output).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-
-    rows = [
-        ("fio write (device limit)", best["fio_write"], None),
-        ("fio read (device limit)", best["fio_read"], None),
-        ("dd zeros, O_DIRECT", best["dd"], best["fio_write"]),
-        ("nwipe zeros", best.get("nwipe"), best["fio_write"]),
-        ("engine zeros", best["zero"], best["fio_write"]),
-        ("engine random (AES-CTR)", best["random"], best["fio_write"]),
-        ("engine verify zeros", best["verify_zeros"], best["fio_read"]),
-        ("engine verify random", best["verify_random"], best["fio_read"]),
-    ]
-    print(f"\n{'':<26}{'MB/s':>8}  {'vs fio':>7}")
-    for name, mbps, ref in rows:
-        if mbps is None:
-            print(f"{name:<26}{'skipped':>8}")
-            continue
-        ratio = f"{mbps / ref:6.0%}" if ref else ""
-        print(f"{name:<26}{mbps:8.0f}  {ratio:>7}")
-    paired = {name: statistics.median(_ratios(samples[name], samples[ref])) for name, ref in PAIRS}
-    wall = {n: statistics.median(_ratios(samples[n], samples[ref])) for n, ref in WALL_PAIRS}
-    print("\nmedian of per-round ratios to fio (same round, same device):")
-    print(f"  {'':<24}{'fio bw':>7}{'fio wall':>10}")
-    for name, _ in PAIRS:
-        print(f"  {name:<24}{paired[name]:6.0%}{wall[name]:10.0%}")
-    print("\nresources per engine run (peak memory added, CPU per GB):")
-    for key, peaks in used.peak_mib.items():
-        cpu = statistics.median(used.cpu_s_per_gb[key])
-        print(f"  {key:<14} {max(peaks):6.1f} MiB  {cpu:6.3f} CPU-s/GB")
+    Path(args.output).write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     print(
-        f"random pass at 2 GB/s would use {results['random_cpu_cores_at_2GBps']} cores; "
-        f"AES-CTR on one core: {results['pattern_generation_GBps_one_core']} GB/s"
+        f"\nrandom pass at 2 GB/s would use {out['random_cpu_cores_at_2GBps']} cores; "
+        f"AES-CTR on one core: {out['pattern_generation_GBps_one_core']} GB/s"
     )
-    print(f"\nwrote {args.output} ({results['seconds']} s)")
+    print(f"wrote {args.output} ({out['seconds']} s)")
     return 0
 
 

@@ -18,18 +18,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from sanitiser.errors import ConfigError
 
 SEED_BYTES = 32
 _CHUNK = 1 << 20
-_ZEROS = bytes(_CHUNK)
-"""Plaintext for the keystream: AES-CTR of zeros is the keystream itself."""
+_ZEROS = memoryview(bytes(_CHUNK))
+"""Plaintext for the keystream: AES-CTR of zeros is the keystream itself (a view: slices of it
+are not copies)."""
 
 
 class PatternKind(StrEnum):
@@ -122,13 +123,32 @@ class Pattern:
         if self.constant:
             fill_constant(out[:length], self.byte)
             return
+        encryptor = self._keystream(offset)
+        for start in range(0, length, _CHUNK):
+            n = min(_CHUNK, length - start)
+            encryptor.update_into(_ZEROS[:n], out[start : start + n + 15])
+
+    def fill_pieces(self, out: memoryview, offset: int, length: int, piece: int) -> Iterator[int]:
+        """The random pattern for [offset, offset+length), `piece` bytes at a time, into `out`.
+
+        Yields each piece's byte count; that piece is in ``out[:n]`` until the next step. One
+        keystream runs through the range, so a verifier can compare a large read against a
+        small, cache-resident buffer instead of a second block-sized one. `out` needs `piece`
+        + 15 bytes (as for `fill`); `piece` is at most 1 MiB.
+        """
+        if self.constant or not 0 < piece <= _CHUNK:
+            raise ValueError("fill_pieces is for the random pattern, in pieces of up to 1 MiB")
+        encryptor = self._keystream(offset)
+        for start in range(0, length, piece):
+            n = min(piece, length - start)
+            encryptor.update_into(_ZEROS[:n], out[: n + 15])
+            yield n
+
+    def _keystream(self, offset: int) -> CipherContext:
         if offset % 16:
             raise ValueError(f"random pattern offset {offset} is not a multiple of 16")
         counter = (offset // 16).to_bytes(16, "big")
-        encryptor = Cipher(algorithms.AES(self.seed), modes.CTR(counter)).encryptor()
-        for start in range(0, length, _CHUNK):
-            n = min(_CHUNK, length - start)
-            encryptor.update_into(_ZEROS[:n] if n < _CHUNK else _ZEROS, out[start : start + n + 15])
+        return Cipher(algorithms.AES(self.seed), modes.CTR(counter)).encryptor()
 
     def expected_bytes(self, offset: int, length: int) -> bytes:
         """The pattern's bytes for one range, as `bytes` (small ranges: tests, mismatch reports)."""

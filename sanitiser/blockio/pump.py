@@ -37,8 +37,8 @@ class IOConfig:
     workers: int = 6
     """Threads, i.e. I/Os in flight. Six, not four: a verifying worker spends part of each
     block generating and comparing, so four left under four reads in flight and random-pattern
-    verification at ~0.93 of fio's read; six reached 1.03-1.09 (`make bench`), and 6 x 2
-    buffers stay under the 64 MiB per-drive budget."""
+    verification at ~0.93 of fio's read; six reached 1.03-1.09 (`make bench`). Each worker
+    holds one block (verifying: plus a 1 MiB keystream piece), well under 64 MiB per drive."""
     retries: int = 1
     """Extra attempts of a whole failed block before narrowing it down."""
     fault_granularity: int = 64 * 1024

@@ -2,8 +2,9 @@
 
 Every read goes through an O_DIRECT descriptor after the page cache was dropped, so what is
 compared is what the medium returns, not what this process wrote. Comparison is `memcmp`
-against the expected pattern, regenerated for each block (constant patterns: one shared
-buffer; random: AES-CTR from the seed), so verification also runs at the device's speed.
+against the expected pattern (constant patterns: a 4 KiB reference and the block against
+itself; random: AES-CTR from the seed, made in cache-sized pieces as it is compared), one pass
+over each block read, so verification runs at the device's speed with little CPU.
 
 Canaries: before a purge, `write_canaries` plants unique 32-byte markers (each repeated over a
 4 KiB block) at the first block, the last block and one random block per subsection; after the
@@ -33,6 +34,8 @@ from sanitiser.domain import ByteRange, Verification
 
 COMPARE_GRANULARITY = 4096
 """Resolution of mismatched ranges."""
+COMPARE_PIECE = 1 << 20
+"""Bytes of random pattern made at a time for comparison: small enough to stay in the cache."""
 CANARY_BLOCK = 4096
 DEFAULT_CANARIES = 1002
 """First block, last block, and one per NIST subsection (1,000)."""
@@ -59,20 +62,29 @@ class VerifyResult:
 
 
 class _ReadOp:
-    """A worker's read buffer and expected-content buffer."""
+    """A worker's read buffer, compared in place with what the medium should hold.
+
+    Constant patterns: the first 4 KiB is compared with `reference` and the rest with the
+    block itself shifted by 4 KiB (``memcmp(b, b + 4096, n - 4096)``): equal means every byte
+    repeats with period 4 KiB, so the whole block is the pattern, for one pass over memory.
+    Random: the keystream is made `COMPARE_PIECE` bytes at a time into a small buffer that
+    stays in the CPU cache, each piece compared as it is made, so verification costs no second
+    block of memory and no second pass over one.
+    """
 
     def __init__(
         self, *, fd: int, fallback_fd: int, align: int, pattern: Pattern, block: int,
-        shared_expected: AlignedBuffer | None,
+        reference: AlignedBuffer | None,
     ) -> None:  # fmt: skip
         self._fd, self._fallback, self._align, self._pattern = fd, fallback_fd, align, pattern
+        if pattern.constant and reference is None:
+            raise ValueError("a constant pattern is compared with a reference block")
         self._read = AlignedBuffer(block)
-        self._own_expected = shared_expected is None
-        self._expected = shared_expected or AlignedBuffer(block)
+        self._reference = reference.address if reference is not None else 0
+        self._piece = None if pattern.constant else AlignedBuffer(COMPARE_PIECE)
 
     def prepare(self, offset: int, length: int) -> None:
-        if not self._pattern.constant:
-            self._pattern.fill(self._expected.full, offset, length)
+        """Nothing to get ready: the expected content is made while comparing."""
 
     def io(self, offset: int, length: int, buf_offset: int) -> list[ByteRange]:
         aligned = offset % self._align == 0 and length % self._align == 0
@@ -80,20 +92,35 @@ class _ReadOp:
         n = os.preadv(fd, [self._read.view[buf_offset : buf_offset + length]], offset)
         if n != length:
             raise OSError(errno.EIO, f"short read ({n} of {length} bytes)")
-        got, want = self._read.address + buf_offset, self._expected.address + buf_offset
-        if same_bytes(got, want, length):
+        got = self._read.address + buf_offset
+        if self._matches(got, offset, length):
             return []
         bad = [
             ByteRange(offset + i, min(COMPARE_GRANULARITY, length - i))
             for i in range(0, length, COMPARE_GRANULARITY)
-            if not same_bytes(got + i, want + i, min(COMPARE_GRANULARITY, length - i))
+            if not self._matches(got + i, offset + i, min(COMPARE_GRANULARITY, length - i))
         ]
         return list(merge_ranges(bad))
 
+    def _matches(self, got: int, offset: int, length: int) -> bool:
+        """Whether the `length` bytes at address `got` are the pattern for device `offset`."""
+        piece = self._piece
+        if piece is None:
+            head = min(length, COMPARE_GRANULARITY)
+            if not same_bytes(got, self._reference, head):
+                return False
+            return length == head or same_bytes(got, got + head, length - head)
+        done = 0
+        for n in self._pattern.fill_pieces(piece.full, offset, length, COMPARE_PIECE):
+            if not same_bytes(got + done, piece.address, n):
+                return False
+            done += n
+        return True
+
     def close(self) -> None:
         self._read.close()
-        if self._own_expected:
-            self._expected.close()
+        if self._piece is not None:
+            self._piece.close()
 
 
 def verify_ranges(
@@ -127,10 +154,10 @@ def verify_ranges(
     drop_cache(target.fd)
     started = time.monotonic()
     with direct_fd(target.fd, write=False) as (fd, direct):
-        shared: AlignedBuffer | None = None
+        reference: AlignedBuffer | None = None
         if pattern.constant:
-            shared = AlignedBuffer(cfg.block_size)
-            pattern.fill(shared.view, 0, cfg.block_size)
+            reference = AlignedBuffer(COMPARE_GRANULARITY)
+            pattern.fill(reference.view, 0, COMPARE_GRANULARITY)
         align = target.sector_size if direct else 1
         try:
             pump = Pump(
@@ -143,7 +170,7 @@ def verify_ranges(
                     align=align,
                     pattern=pattern,
                     block=cfg.block_size,
-                    shared_expected=shared,
+                    reference=reference,
                 ),
                 cancel=cancel,
             )
@@ -154,8 +181,8 @@ def verify_ranges(
                 phase=f"verify {mode}",
             )
         finally:
-            if shared is not None:
-                shared.close()
+            if reference is not None:
+                reference.close()
     seconds = time.monotonic() - started
     checked = res.bytes_done - sum(r.length for r in res.bad)
     passed = res.complete and not res.bad and not res.mismatched

@@ -133,7 +133,8 @@ def test_bad_schemes_are_config_errors(name: str, passes: list[str] | None) -> N
 
 
 def test_engine_memory_stays_under_64_mib() -> None:
-    """The default config's buffers (2 per worker when verifying random, +1 shared) < 64 MiB."""
+    """The default config's buffers, counted at their worst (2 blocks per worker, +1 shared),
+    stay under 64 MiB (verification holds 1 block and a 1 MiB keystream piece per worker)."""
     assert IOConfig().memory_bytes(buffers_per_worker=2) < 64 << 20
 
 
@@ -144,3 +145,31 @@ def test_io_config_rejects_nonsense(kwargs: dict[str, int]) -> None:
     """Unaligned blocks, granularity not dividing the block, and zero workers are refused."""
     with pytest.raises(ValueError, match=r"block_size|granularity|worker"):
         IOConfig(**kwargs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    block=st.integers(0, 4000),
+    length=st.integers(1, 300_000),
+    piece=st.sampled_from([1, 16, 4095, 65_536, 1 << 20]),
+)
+def test_random_pieces_are_the_stream_cut_into_pieces(block: int, length: int, piece: int) -> None:
+    """`fill_pieces` yields the same bytes as one `fill` of the range, `piece` bytes at a time."""
+    offset = block * 16
+    out = bytearray(piece + 15)
+    got = b""
+    for n in Pattern.random(SEED).fill_pieces(memoryview(out), offset, length, piece):
+        assert n == min(piece, length - len(got))
+        got += bytes(out[:n])
+    assert got == keystream(SEED, offset + length)[offset:]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "piece", "offset"),
+    [(Pattern.zeros(), 4096, 0), (Pattern.random(SEED), 0, 0), (Pattern.random(SEED), 2 << 20, 0),
+     (Pattern.random(SEED), 4096, 8)],
+)  # fmt: skip
+def test_fill_pieces_refuses_what_it_cannot_do(pattern: Pattern, piece: int, offset: int) -> None:
+    """Constant patterns, empty or oversized pieces, and unaligned offsets are refused."""
+    with pytest.raises(ValueError, match="random pattern"):
+        list(pattern.fill_pieces(memoryview(bytearray(4 << 20)), offset, 4096, piece))
