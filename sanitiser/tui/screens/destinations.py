@@ -37,6 +37,7 @@ from sanitiser.store.destinations import DestinationError, DestinationView
 from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.confirm import ConfirmModal
 from sanitiser.tui.screens.error import ErrorModal, report_worker_failure
+from sanitiser.tui.session import operator_of
 
 KIND_CHOICES = {
     DestinationKind.REUSE: "reuse: a reuse scheme",
@@ -242,7 +243,7 @@ class DestinationsScreen(Screen[None]):
                 self._cursor_to = view.name
                 self._load()
 
-        self.app.push_screen(DestinationFormModal(self.bench, self._operator()), done)
+        self.app.push_screen(DestinationFormModal(self.bench, operator_of(self.app)), done)
 
     def action_remove(self) -> None:
         """Ask, then retire the destination under the cursor."""
@@ -272,7 +273,7 @@ class DestinationsScreen(Screen[None]):
     )
     def _remove(self, name: str) -> None:
         try:
-            view = self.bench.remove_destination(name, operator=self._operator())
+            view = self.bench.remove_destination(name, operator=operator_of(self.app))
         except DestinationError as e:
             # Said in a dialog (plain text: the store's sentence quotes the typed name).
             modal = ErrorModal("Destination not removed", e.msg)
@@ -302,9 +303,6 @@ class DestinationsScreen(Screen[None]):
             if isinstance(b, Binding) and b.key not in ("question_mark", "escape")
         ]
         self.app.push_screen(HelpModal("destinations", keys))
-
-    def _operator(self) -> str:
-        return str(getattr(self.app, "operator", ""))
 
 
 class DestinationFormModal(ModalScreen[DestinationView | None]):

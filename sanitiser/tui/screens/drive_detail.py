@@ -25,6 +25,7 @@ from sanitiser.store import JobEventView, JobView
 from sanitiser.tui.bench import Bench, CertificatePreview, RouteInfo
 from sanitiser.tui.model import RowState
 from sanitiser.tui.screens.error import report_worker_failure
+from sanitiser.tui.session import operator_of
 from sanitiser.units import human_size
 
 
@@ -312,7 +313,7 @@ class DriveDetailScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="detail-route", description="Routing")
     def _override(self, destination: str, reason: str) -> None:
-        self.bench.override_route(self.job_id, destination, reason, operator=self._operator())
+        self.bench.override_route(self.job_id, destination, reason, operator=operator_of(self.app))
         self.app.call_from_thread(self.notify, f"Destination set to {destination}.")
         self._load_job()
 
@@ -352,7 +353,7 @@ class DriveDetailScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="detail-consign", description="Consigning")
     def _consign(self, cert: str, target: str) -> None:
-        cid = self.bench.add_to_consignment(cert, target, operator=self._operator())
+        cid = self.bench.add_to_consignment(cert, target, operator=operator_of(self.app))
         self.app.call_from_thread(self.notify, f"Added to consignment {cid}.")
 
     def action_abort(self) -> None:
@@ -367,9 +368,6 @@ class DriveDetailScreen(Screen[None]):
 
         keys = [(b.key, b.description) for b in self.BINDINGS if isinstance(b, Binding)]
         self.app.push_screen(HelpModal("drive detail", keys))
-
-    def _operator(self) -> str:
-        return str(getattr(self.app, "operator", ""))
 
 
 def _journal_line(entry: JobEventView) -> str:
