@@ -337,7 +337,7 @@ class SanitiserApp(App[None]):
 
     def action_help(self) -> None:
         """The key map."""
-        self.push_screen(HelpModal("bench", self.bench_screen.key_map()))
+        self.push_screen(HelpModal("bench", self.bench_screen.key_map(), erases="starting"))
 
     def action_quit_bench(self) -> None:
         """Quit; with jobs running, ask first (abortable ones are stopped)."""

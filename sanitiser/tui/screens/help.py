@@ -16,24 +16,38 @@ GENERAL = (
 )
 
 
+def phrase_note(what: str) -> str:
+    """The reminder a screen that erases shows under its keys; `what` names how it erases."""
+    return f"Nothing is erased by one key: {what} asks you to type a phrase."
+
+
 class HelpModal(ModalScreen[None]):
-    """Lists the keys of the screen it was opened from, and the general keys."""
+    """Lists the keys of the screen it was opened from, and the general keys.
+
+    Args:
+        title: the screen's name.
+        keys: (key, what it does) of that screen.
+        erases: how that screen can erase a disk ("starting", "restarting"), so the help
+            reminds that a typed phrase is asked first; "" on screens that cannot erase.
+    """
 
     BINDINGS = [
         Binding("escape,question_mark,q", "close", "Close", id="close-help"),
     ]
 
-    def __init__(self, title: str, keys: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, keys: list[tuple[str, str]], *, erases: str = "") -> None:
         super().__init__(classes="modal")
         self.title_text = title
         self.keys = keys
+        self.erases = erases
 
     def compose(self) -> ComposeResult:
         """One line per key."""
         width = max((len(k) for k, _ in [*self.keys, *GENERAL]), default=4)
         lines = [f"[b]{k:<{width}}[/b]  {d}" for k, d in self.keys]
         lines += ["", *(f"[b]{k:<{width}}[/b]  {d}" for k, d in GENERAL)]
-        lines += ["", "Nothing is erased by one key: starting asks you to type a phrase."]
+        if self.erases:
+            lines += ["", phrase_note(self.erases)]
         with Vertical(id="dialog"):
             yield Static(f"Keys: {self.title_text}", classes="dialog-title")
             with VerticalScroll():
