@@ -9,15 +9,18 @@ report back by message too. Failures of workers open an `ErrorModal`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from textual import on, work
 from textual.app import App
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable
 from textual.worker import Worker
 
 from sanitiser.domain import Drive
+from sanitiser.errors import SanitiserError
 from sanitiser.jobs.events import JobEvent
 from sanitiser.services import Services, assess_drives
 from sanitiser.tui.bench import Bench, DrivePlan
@@ -30,13 +33,20 @@ from sanitiser.tui.messages import (
     JobEventReceived,
     JobsStarted,
 )
+from sanitiser.tui.restart import (
+    RestartTarget,
+    recovery_notice,
+    restart_plan,
+    restart_target,
+    short_id,
+)
 from sanitiser.tui.screens.bench_screen import BenchScreen
 from sanitiser.tui.screens.confirm import ConfirmModal
 from sanitiser.tui.screens.destinations import DestinationsScreen
 from sanitiser.tui.screens.drive_detail import DriveDetailScreen
 from sanitiser.tui.screens.error import ErrorModal, worker_failure
 from sanitiser.tui.screens.help import HelpModal
-from sanitiser.tui.screens.history import HistoryScreen
+from sanitiser.tui.screens.history import HistoryScreen, RestartRequested
 from sanitiser.tui.screens.operator import OperatorModal
 from sanitiser.tui.screens.start_erase import StartEraseModal
 from sanitiser.tui.widgets.drive_table import DriveTable
@@ -49,6 +59,22 @@ REFRESH_S = 0.25
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class RestartChecked(Message):
+    """A past job may be restarted: its drive is attached; the phrase is to be asked."""
+
+    target: RestartTarget
+
+
+@dataclass
+class JobRestarted(Message):
+    """A past job was started again as a new job, on the drive `name`."""
+
+    old_id: str
+    new_id: str
+    name: str
 
 
 class SanitiserApp(App[None]):
@@ -267,6 +293,8 @@ class SanitiserApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, DriveDetailScreen):
                 screen.job_event(event)
+            elif isinstance(screen, HistoryScreen) and event.kind == "outcome":
+                screen.reload()  # a job ended: History shows its final state
         if getattr(event, "kind", "") in ("phase", "outcome"):
             self._update_status()
         if event.kind == "outcome" and name is not None:
@@ -277,15 +305,100 @@ class SanitiserApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="recover", description="Recovering jobs")
     def _recover_jobs(self) -> None:
-        report = self.bench.orchestrator.recover()
-        if report.interrupted:
-            n = len(report.interrupted)
+        notice = recovery_notice(self.bench.orchestrator.recover())
+        if notice:
+            self.call_from_thread(self.notify, notice, severity="warning", timeout=10)
+
+    # --- restarting a past job (from History) -------------------------------------------------
+
+    @on(RestartRequested)
+    def _restart_requested(self, message: RestartRequested) -> None:
+        """Check the job and find its drive; the confirmation follows (`_confirm_restart`)."""
+        job_id = message.job_id
+        if self.operator:
+            self._check_restart(job_id)
+            return
+
+        def named(name: str | None) -> None:  # a restart is recorded with who did it
+            self._set_operator(name)
+            if self.operator:
+                self._check_restart(job_id)
+
+        self.push_screen(OperatorModal(self.bench.station), named)
+
+    @work(thread=True, exit_on_error=False, group="restart", description="Checking the job")
+    def _check_restart(self, job_id: str) -> None:
+        find_drive = self.bench.orchestrator.deps.find_drive
+        try:
+            target = restart_target(self.bench.job(job_id), job_id, find_drive)
+        except SanitiserError as e:
+            self.call_from_thread(self.notify, e.msg, severity="warning", markup=False)
+            return
+        self.post_message(RestartChecked(target))
+
+    @on(RestartChecked)
+    def _confirm_restart(self, message: RestartChecked) -> None:
+        """The same plan and typed phrase as a start on the bench; nothing runs without it."""
+        target = message.target
+        drive = target.drive
+        row = self.table.states.get(drive.name)
+        if row is not None and not row.eligible:  # the bench's own rule for any start
+            protection = row.status.protection
+            why = (
+                f"{drive.name} is protected ({protection.reason})"
+                if protection.protected
+                else f"a job is running on {drive.name}"
+            )
+            self.notify(
+                f"Job {short_id(target.job.id)} cannot be restarted now: {why}.",
+                severity="error",
+                markup=False,
+            )
+            return
+
+        def confirmed(plans: list[DrivePlan] | None) -> None:
+            if plans is None:
+                self.notify("Cancelled: nothing was erased.")
+                return
+            for p in plans:
+                self.table.set_method(p.drive.name, p.method)
+            self._restart(target.job.id, drive.name, self.operator)
+
+        modal = StartEraseModal(
+            self.bench,
+            [drive],
+            planner=lambda d: restart_plan(self.bench, target),
+            heading=target.heading,
+        )
+        self.push_screen(modal, confirmed)
+
+    @work(thread=True, exit_on_error=False, group="start", description="Restarting a job")
+    def _restart(self, job_id: str, name: str, operator: str) -> None:
+        try:
+            new_id = self.bench.orchestrator.restart(job_id, operator=operator)
+        except SanitiserError as e:  # the orchestrator checks again: something changed
             self.call_from_thread(
                 self.notify,
-                f"{n} job(s) were interrupted by a crash; see History to restart them",
-                severity="warning",
-                timeout=10,
+                f"Job {short_id(job_id)} was not restarted: {e.msg}",
+                severity="error",
+                markup=False,
             )
+            return
+        self.post_message(JobRestarted(job_id, new_id, name))
+
+    @on(JobRestarted)
+    def _job_restarted(self, message: JobRestarted) -> None:
+        self.table.bind_job(message.new_id, message.name)
+        self.table.set_selected(message.name, False)
+        self.notify(
+            f"Job {short_id(message.old_id)} restarted as job {short_id(message.new_id)} on "
+            f"{message.name} for {self.operator}: follow it on the bench.",
+            markup=False,
+        )
+        self._update_status()
+        for screen in self.screen_stack:
+            if isinstance(screen, HistoryScreen):
+                screen.reload()
 
     def action_abort(self) -> None:
         """Abort the job of the drive under the cursor (asks first)."""

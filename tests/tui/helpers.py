@@ -12,6 +12,7 @@ from sanitiser.jobs.commands import make_orchestrator
 from sanitiser.services import Services
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.bench import Bench
+from sanitiser.tui.screens.start_erase import StartEraseModal
 
 SYSTEM = Drive(
     path="/dev/sdz",
@@ -50,3 +51,25 @@ async def go_to(pilot: Pilot[None], app: SanitiserApp, name: str) -> None:
     """Move the cursor to the drive's row."""
     app.table.move_cursor(row=app.table.get_row_index(name))
     await pilot.pause()
+
+
+async def sanitise_one(pilot: Pilot[None], app: SanitiserApp, name: str, tail: str) -> None:
+    """Start and finish one drive through the confirmation."""
+    await go_to(pilot, app, name)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, StartEraseModal))
+    modal = app.screen
+    assert isinstance(modal, StartEraseModal)
+    await wait_for(pilot, lambda: modal.plans is not None)
+    await pilot.press("tab", *f"ERASE {tail}", "enter")
+    await wait_for(pilot, lambda: app.table.states[name].outcome == "sanitised")
+
+
+def notices(app: SanitiserApp) -> list[str]:
+    """The texts of the notifications the app shows now."""
+    return [n.message for n in app._notifications]
+
+
+def noticed(app: SanitiserApp, text: str) -> Callable[[], bool]:
+    """A condition for `wait_for`: a notification containing `text` is shown."""
+    return lambda: any(text in n for n in notices(app))

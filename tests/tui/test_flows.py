@@ -4,7 +4,6 @@ routing override, label, consignment, history and help."""
 
 from __future__ import annotations
 
-from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select
 
 from sanitiser.certificate.sign import parse_envelope
@@ -17,7 +16,6 @@ from sanitiser.store.audit import entries
 from sanitiser.store.consignments import consignment_of
 from sanitiser.store.destinations import ROUTE_KINDS, add_destination
 from sanitiser.testing import FakeDriveSource, FakeRunner
-from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.messages import JobEventReceived
 from sanitiser.tui.screens.drive_detail import DriveDetailScreen
 from sanitiser.tui.screens.help import HelpModal
@@ -25,7 +23,7 @@ from sanitiser.tui.screens.history import HistoryScreen
 from sanitiser.tui.screens.operator import OperatorModal
 from sanitiser.tui.screens.route import RouteOverrideModal
 from sanitiser.tui.screens.start_erase import StartEraseModal
-from tests.tui.helpers import bench_ready, go_to, make_app, wait_for
+from tests.tui.helpers import bench_ready, go_to, make_app, sanitise_one, wait_for
 
 
 async def test_operator_is_asked_and_empty_names_are_refused(services: Services) -> None:
@@ -126,18 +124,6 @@ async def test_two_drives_are_sanitised_with_certificates(services: Services) ->
     for j in jobs:
         cert = j.detail["certificate_id"]
         assert services.store.certificate_record(cert) is not None
-
-
-async def sanitise_one(pilot: Pilot[None], app: SanitiserApp, name: str, tail: str) -> None:
-    """Start and finish one drive through the confirmation."""
-    await go_to(pilot, app, name)
-    await pilot.press("s")
-    await wait_for(pilot, lambda: isinstance(app.screen, StartEraseModal))
-    modal = app.screen
-    assert isinstance(modal, StartEraseModal)
-    await wait_for(pilot, lambda: modal.plans is not None)
-    await pilot.press("tab", *f"ERASE {tail}", "enter")
-    await wait_for(pilot, lambda: app.table.states[name].outcome == "sanitised")
 
 
 async def test_detail_route_override_label_and_consignment(services: Services) -> None:

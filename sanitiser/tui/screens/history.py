@@ -1,4 +1,5 @@
-"""HistoryScreen: past jobs and certificates, searched by serial, certificate id, date, operator."""
+"""HistoryScreen: past jobs and certificates, searched by serial, certificate id, date, operator;
+and where an interrupted, failed or aborted job is started again (`r`)."""
 
 from __future__ import annotations
 
@@ -29,14 +30,42 @@ class JobsFound(Message):
     views: list[JobView]
 
 
+@dataclass
+class RestartRequested(Message):
+    """The technician asked to start a past job again; the app checks it and confirms it
+    through the same typed phrase as any erase (the message bubbles up to it)."""
+
+    job_id: str
+
+
+KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "Esc"}
+"""How the help names keys whose binding name is not what is printed on the key."""
+
+
+def state_text(view: JobView) -> Text:
+    """A job's state as History shows it; a job started again says so."""
+    text = Text(view.state, style=STATE_STYLES.get(view.state, ""))
+    if view.detail.get("retried_by"):
+        text.append(" · restarted", style="dim")
+    return text
+
+
 class HistoryScreen(Screen[None]):
-    """A search field over every recorded job; Enter on a row opens its detail."""
+    """A search field over every recorded job; Enter on a row opens its detail, `r` restarts
+    it (interrupted, failed or aborted jobs; the app confirms with the typed phrase)."""
 
     AUTO_FOCUS = "#search"
     BINDINGS = [
         Binding("escape", "back", "Back", id="back-history"),
         Binding("slash", "focus_search", "Search", id="focus-search"),
         Binding("down", "focus_results", "Results", show=False, id="focus-results"),
+        Binding(
+            "r",
+            "restart",
+            "Restart…",
+            id="restart-job",
+            tooltip="Start an interrupted, failed or aborted job again",
+        ),
         Binding("question_mark", "help", "Keys", id="help-history"),
     ]
 
@@ -44,6 +73,7 @@ class HistoryScreen(Screen[None]):
         super().__init__()
         self.bench = bench
         self.views: list[JobView] = []
+        self.query_text = ""
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -77,6 +107,10 @@ class HistoryScreen(Screen[None]):
     def _changed(self, event: Input.Changed) -> None:
         self._search(event.value)
 
+    def reload(self) -> None:
+        """Read the jobs again (a job was restarted or ended), keeping the search and cursor."""
+        self._search(self.query_text)
+
     @on(Input.Submitted, "#search")
     def action_focus_results(self) -> None:
         """Move to the results."""
@@ -95,22 +129,34 @@ class HistoryScreen(Screen[None]):
     @on(JobsFound)
     def _show(self, message: JobsFound) -> None:
         self.views = message.views
+        self.query_text = message.query
         table = self.query_one("#results", DataTable)
+        keep = self.current_job_id()
         table.clear()
         for v in message.views:
             o = outcome_of(v)
             table.add_row(
                 f"{v.created_at:%Y-%m-%d %H:%M}",
                 v.serial or "-",
-                Text(v.state, style=STATE_STYLES.get(v.state, "")),
+                state_text(v),
                 o.method or "-",
                 v.operator or "-",
                 o.certificate_id or "",
                 v.station,
                 key=v.id,
             )
+        if keep and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep))
         q = f" matching {message.query!r}" if message.query.strip() else ""
         self.query_one("#found", Static).update(f"{len(message.views)} job(s){q}")
+
+    def current_job_id(self) -> str:
+        """The id of the job under the results' cursor ("" when there is none)."""
+        table = self.query_one("#results", DataTable)
+        if table.row_count == 0:
+            return ""
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return str(row_key.value or "")
 
     @on(DataTable.RowSelected, "#results")
     def _open(self, event: DataTable.RowSelected) -> None:
@@ -119,6 +165,14 @@ class HistoryScreen(Screen[None]):
         job_id = event.row_key.value
         if job_id:
             self.app.push_screen(DriveDetailScreen(self.bench, job_id=job_id))
+
+    def action_restart(self) -> None:
+        """Ask the app to restart the job under the cursor (it checks, then asks the phrase)."""
+        job_id = self.current_job_id()
+        if not job_id:
+            self.notify("No job to restart.", severity="warning")
+            return
+        self.post_message(RestartRequested(job_id))
 
     def action_back(self) -> None:
         """Back to the bench."""
@@ -129,5 +183,9 @@ class HistoryScreen(Screen[None]):
         from sanitiser.tui.screens.help import HelpModal
 
         keys = [("type", "search"), ("↓ / Enter", "to the results"), ("Enter", "open a job")]
-        keys += [(b.key, b.description) for b in self.BINDINGS if isinstance(b, Binding)]
-        self.app.push_screen(HelpModal("history", keys))
+        keys += [
+            (KEY_NAMES.get(b.key, b.key), b.tooltip or b.description)
+            for b in self.BINDINGS
+            if isinstance(b, Binding) and b.show and b.key != "question_mark"
+        ]
+        self.app.push_screen(HelpModal("history", keys, erases="restarting"))

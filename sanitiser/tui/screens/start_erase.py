@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,16 +25,33 @@ class StartEraseModal(ModalScreen[list[DrivePlan] | None]):
     """Shows what will happen to each drive and asks for the phrase; default focus: Cancel.
 
     Dismisses with the plans when the phrase was typed exactly, None when cancelled. The Erase
-    button stays disabled until the plans are made and the phrase matches.
+    button stays disabled until the plans are made and the phrase matches. Every erase the
+    bench starts (a new one, or a restart from History) is confirmed here.
+
+    Args:
+        bench: the core seam.
+        drives: the drives to erase, as attached now.
+        planner: how each drive is planned (default: `Bench.plan`; a restart plans with the
+            job's own policy and technique).
+        heading: what is being confirmed, above the plans ("" for a plain start).
     """
 
     AUTO_FOCUS = "#cancel"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-erase")]
 
-    def __init__(self, bench: Bench, drives: list[Drive]) -> None:
+    def __init__(
+        self,
+        bench: Bench,
+        drives: list[Drive],
+        *,
+        planner: Callable[[Drive], DrivePlan] | None = None,
+        heading: str = "",
+    ) -> None:
         super().__init__(classes="modal")
         self.bench = bench
         self.drives = drives
+        self.planner = planner or bench.plan
+        self.heading = heading
         self.phrase = confirmation_phrase(drives)
         self.plans: list[DrivePlan] | None = None
 
@@ -46,6 +65,9 @@ class StartEraseModal(ModalScreen[list[DrivePlan] | None]):
         what = "1 drive" if n == 1 else f"{n} drives"
         with Vertical(id="dialog", classes="-wide"):
             yield Static(f"ERASE {what}: every byte will be destroyed", classes="dialog-title")
+            if self.heading:
+                # A Text, never markup: the heading quotes recorded reasons and names.
+                yield Static(Text(self.heading, style="yellow"), id="erase-heading")
             yield DataTable(id="plans", cursor_type="none", zebra_stripes=True)
             yield Static("Planning… (reading each drive's capabilities)", id="plan-status")
             yield Static(
@@ -79,7 +101,7 @@ class StartEraseModal(ModalScreen[list[DrivePlan] | None]):
 
     @work(thread=True, exit_on_error=False, group="plan", description="Planning")
     def _make_plans(self) -> None:
-        self.post_message(PlansMade([self.bench.plan(d) for d in self.drives]))
+        self.post_message(PlansMade([self.planner(d) for d in self.drives]))
 
     @on(PlansMade)
     def _show_plans(self, message: PlansMade) -> None:
