@@ -2,8 +2,8 @@
 """`make bench`: the overwrite engine against fio, dd and nwipe, on the same loop devices.
 
 For each device profile (see `bench_devices`: a loop device over memory capped at a SATA-like
-550 MB/s and an NVMe-like 2,000 MB/s, the same uncapped, and one over a file on the VM's disk),
-it attaches a 2 GiB loop device, fills it once untimed (so no timed run pays for block
+550 MB/s, an NVMe-like 2,000 MB/s and 4,000 MB/s, the same uncapped, and one over a file on the
+VM's disk), it attaches a 2 GiB loop device, fills it once untimed (so no timed run pays for block
 allocation or reads holes), then runs interleaved rounds of
 
     fio sequential write, dd, our zeros pass, our full verify of zeros,
@@ -367,7 +367,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per device")
     ap.add_argument(
         "--profiles",
-        default="ram@550,ram@2000,ram,disk",
+        default="ram@550,ram@2000,ram@4000,ram,disk",
         help="devices, in order: disk, ram, ram@<MB/s cap> (comma-separated)",
     )
     ap.add_argument(
