@@ -257,15 +257,26 @@ class SanitiserApp(App[None]):
             rows = [current]
         drives = [r.drive for r in rows]
 
+        self.push_screen(
+            StartEraseModal(self.bench, drives),
+            self._when_confirmed(lambda: self._start_jobs(drives, self.operator)),
+        )
+
+    def _when_confirmed(
+        self, start: Callable[[], object]
+    ) -> Callable[[list[DrivePlan] | None], None]:
+        """The start-erase modal's callback: Cancel says nothing was erased; the typed phrase
+        shows each drive's planned method on its row, then `start` runs."""
+
         def confirmed(plans: list[DrivePlan] | None) -> None:
             if plans is None:
                 self.notify("Cancelled: nothing was erased.")
                 return
             for p in plans:
                 self.table.set_method(p.drive.name, p.method)
-            self._start_jobs(drives, self.operator)
+            start()
 
-        self.push_screen(StartEraseModal(self.bench, drives), confirmed)
+        return confirmed
 
     @work(thread=True, exit_on_error=False, group="start", description="Starting jobs")
     def _start_jobs(self, drives: list[Drive], operator: str) -> None:
@@ -356,14 +367,9 @@ class SanitiserApp(App[None]):
             )
             return
 
-        def confirmed(plans: list[DrivePlan] | None) -> None:
-            if plans is None:
-                self.notify("Cancelled: nothing was erased.")
-                return
-            for p in plans:
-                self.table.set_method(p.drive.name, p.method)
-            self._restart(target.job.id, drive.name, self.operator)
-
+        confirmed = self._when_confirmed(
+            lambda: self._restart(target.job.id, drive.name, self.operator)
+        )
         modal = StartEraseModal(
             self.bench,
             [drive],
