@@ -466,18 +466,11 @@ def restart_cmd(
     who = session_operator(operator)
     try:
         orch.recover(resume=False)
-        if not yes:
-            drives = []
-            for job_id in job_ids:
-                view = services.store.job(job_id)
-                if view is None:
-                    raise SanitiserError(f"no job {job_id}")
-                from sanitiser.jobs.journal import drive_from_json  # noqa: PLC0415
-
-                drives.append(drive_from_json(view.detail["drive"]))
-            if not _confirm(drives):
-                click.echo("sanitiser: not confirmed: nothing was erased", err=True)
-                sys.exit(EXIT_NOT_ALL_SANITISED)
+        # Every job is checked (and its drive found as attached now) before anything is asked.
+        drives = [orch.restart_target(job_id).drive for job_id in job_ids]
+        if not yes and not _confirm(drives):
+            click.echo("sanitiser: not confirmed: nothing was erased", err=True)
+            sys.exit(EXIT_NOT_ALL_SANITISED)
         outcomes = _run_batch(
             orch, lambda: [orch.restart(j, operator=who) for j in job_ids], printer
         )

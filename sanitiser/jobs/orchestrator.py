@@ -87,6 +87,7 @@ from sanitiser.jobs.journal import (
     outcome_to_json,
     owner_alive,
 )
+from sanitiser.jobs.restart import RestartTarget, restart_target
 from sanitiser.jobs.states import ACTIVE, FINAL, JobState
 from sanitiser.methods.ata import JOURNAL_SANITIZE as ATA_SANITIZE_STARTED
 from sanitiser.methods.base import Method, MethodContext
@@ -306,6 +307,7 @@ class Orchestrator:
         self._lock = threading.Lock()
         self._signer: StationSigner | None = None
         self._signer_lock = threading.Lock()
+        self._restart_lock = threading.Lock()
         # The store consumes the same stream on its own dispatcher thread, so a slow disk
         # (every commit is fsync'd) never holds up the TUI's events.
         self._records = EventBus()
@@ -449,43 +451,47 @@ class Orchestrator:
         self._records.close()
         self.bus.close()
 
+    def restart_target(self, job_id: str) -> RestartTarget:
+        """The job and the attached drive a restart of `job_id` would erase, checked now.
+
+        Raises:
+            SanitiserError: the job is unknown, still running, routed (it sanitised its drive),
+                already restarted, or its drive is not attached or is busy with another job.
+        """
+        return restart_target(self.store.job(job_id), job_id, self.deps.find_drive, self._busy)
+
     def restart(self, job_id: str, *, operator: str) -> str:
         """Start an interrupted, failed or aborted job again from the beginning, as a new job.
 
         The old job keeps its record (state, journal) and is marked ``retried_by`` the new one.
+        Checking, starting and marking happen under one lock, so two restarts of the same job
+        in this process give one new job.
 
         Raises:
-            SanitiserError: the job is unknown, still active or routed, already retried, or its
-                drive is not attached.
+            SanitiserError: as `restart_target`.
         """
-        view = self.store.job(job_id)
-        if view is None:
-            raise SanitiserError(f"no job {job_id}", title="Restart")
-        state = JobState(view.state)
-        if state in ACTIVE or state is JobState.ROUTED:
-            raise SanitiserError(f"job {job_id} is {state}: only an ended job can be restarted")
-        detail = dict(view.detail)
-        if detail.get("retried_by"):
-            raise SanitiserError(f"job {job_id} was already restarted as {detail['retried_by']}")
-        recorded = drive_from_json(detail["drive"])
-        drive = self.deps.find_drive(recorded)
-        if drive is None:
-            raise SanitiserError(
-                f"the drive of job {job_id} ({recorded.path}, serial {recorded.serial or '-'}) "
-                "is not attached",
-                title="Restart",
-            )
-        technique = detail.get("technique_override") or None
-        new_id = self.start(
-            [drive],
-            operator=operator,
-            technique=technique,
-            policy=detail.get("policy") or None,
-            retry_of=job_id,
-        )[0]
-        self.store.update_job_detail(job_id, retried_by=new_id)
+        with self._restart_lock:
+            target = self.restart_target(job_id)
+            new_id = self.start(
+                [target.drive],
+                operator=operator,
+                technique=target.technique,
+                policy=target.policy,
+                retry_of=job_id,
+            )[0]
+            self.store.update_job_detail(job_id, retried_by=new_id)
         self.store.append_job_event(job_id, "note", {"retried_by": new_id, "operator": operator})
         return new_id
+
+    def _busy(self, drive: Drive) -> str | None:
+        """The id of a job this orchestrator is running on `drive` (same device or serial)."""
+        with self._lock:
+            runs = list(self._running.values())
+        for run in runs:
+            same_serial = bool(drive.serial) and run.drive.serial == drive.serial
+            if run.drive.path == drive.path or same_serial:
+                return run.job_id
+        return None
 
     def recover(self, *, resume: bool = True) -> RecoveryReport:
         """After a start: record every job whose process died as ``interrupted``, then (with

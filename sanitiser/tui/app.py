@@ -22,6 +22,7 @@ from textual.worker import Worker
 from sanitiser.domain import Drive
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.events import JobEvent
+from sanitiser.jobs.restart import RestartTarget, short_id
 from sanitiser.services import Services, assess_drives
 from sanitiser.tui.bench import Bench, DrivePlan
 from sanitiser.tui.messages import (
@@ -33,13 +34,7 @@ from sanitiser.tui.messages import (
     JobEventReceived,
     JobsStarted,
 )
-from sanitiser.tui.restart import (
-    RestartTarget,
-    recovery_notice,
-    restart_plan,
-    restart_target,
-    short_id,
-)
+from sanitiser.tui.restart import recovery_notice, restart_heading, restart_plan
 from sanitiser.tui.screens.bench_screen import BenchScreen
 from sanitiser.tui.screens.confirm import ConfirmModal
 from sanitiser.tui.screens.destinations import DestinationsScreen
@@ -339,9 +334,8 @@ class SanitiserApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="restart", description="Checking the job")
     def _check_restart(self, job_id: str) -> None:
-        find_drive = self.bench.orchestrator.deps.find_drive
         try:
-            target = restart_target(self.bench.job(job_id), job_id, find_drive)
+            target = self.bench.orchestrator.restart_target(job_id)
         except SanitiserError as e:
             self.call_from_thread(self.notify, e.msg, severity="warning", markup=False)
             return
@@ -374,7 +368,7 @@ class SanitiserApp(App[None]):
             self.bench,
             [drive],
             planner=lambda d: restart_plan(self.bench, target),
-            heading=target.heading,
+            heading=restart_heading(target),
         )
         self.push_screen(modal, confirmed)
 

@@ -1,118 +1,32 @@
-"""Restarting a past job from the bench: which jobs the TUI offers to restart, what the
-technician is told when it will not, and the plan the confirmation shows. No Textual here.
+"""Restarting a past job from the bench: what the confirmation shows (heading and plan) and
+what the bench says after recovery. No Textual here.
 
-`Orchestrator.restart` is the authority: it checks the job again when it is called (after the
-typed phrase) and its refusal is what the technician reads if anything changed meanwhile. The
-checks here come first so that the bench never asks for a phrase it would then refuse, and so
-that the confirmation names the drive as attached now (kernel names move across restarts).
+Whether a job may be restarted is `Orchestrator.restart_target` (rules in
+`sanitiser.jobs.restart`), asked before the typed phrase so the bench never asks for a phrase it
+would then refuse, and so the confirmation names the drive as attached now (kernel names move
+across restarts); `Orchestrator.restart` checks again after the phrase.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from sanitiser.domain import Drive
 from sanitiser.errors import SanitiserError
-from sanitiser.jobs.journal import drive_from_json
 from sanitiser.jobs.orchestrator import RecoveryReport
-from sanitiser.store import JobView
+from sanitiser.jobs.restart import RestartTarget, short_id
 from sanitiser.tui.bench import Bench, DrivePlan
-from sanitiser.tui.model import ACTIVE_STATES
-
-RESTARTABLE_STATES = frozenset({"interrupted", "failed", "aborted"})
-"""Job states from which the bench offers to start the job again (as a new job)."""
 
 
-def short_id(job_id: str) -> str:
-    """The first 8 characters of a job id, as the bench shows ids."""
-    return job_id[:8]
-
-
-def restart_refusal(view: JobView) -> str:
-    """Why the bench does not offer to restart `view` ("" when it does).
-
-    Only an interrupted, failed or aborted job that was not restarted already qualifies: a
-    running job is not over, and a routed one sanitised its drive and has its certificate.
-    """
-    job = short_id(view.id)
-    detail = dict(view.detail)
-    if view.state == "routed":
-        cert = detail.get("certificate_id")
-        proof = f" (certificate {cert})" if cert else ""
-        return f"Job {job} sanitised its drive{proof}: there is nothing to restart."
-    if view.state in ACTIVE_STATES:
-        return f"Job {job} is still {view.state}: only an ended job can be restarted."
-    retried_by = str(detail.get("retried_by") or "")
-    if retried_by:
-        return (
-            f"Job {job} was already restarted as job {short_id(retried_by)}: "
-            "restart that one if it did not finish."
-        )
-    if view.state not in RESTARTABLE_STATES:
-        return f"Job {job} is {view.state}: it cannot be restarted."
-    return ""
-
-
-@dataclass(frozen=True, slots=True)
-class RestartTarget:
-    """A job the technician may restart and the drive the restart would erase."""
-
-    job: JobView
-    drive: Drive
-    """The job's drive as attached now (found by identity, not by its old kernel name)."""
-
-    @property
-    def policy(self) -> str | None:
-        """The policy the job was started with (the restart uses it again)."""
-        return str(self.job.detail.get("policy") or "") or None
-
-    @property
-    def technique(self) -> str | None:
-        """The technique the operator imposed on the job (None: the policy chose)."""
-        return str(self.job.detail.get("technique_override") or "") or None
-
-    @property
-    def heading(self) -> str:
-        """What the confirmation says about the job being restarted (kept short: the dialog
-        must still show its buttons at 80x24; the full reason is in the job's detail)."""
-        v = self.job
-        came_from = str(v.detail.get("interrupted_from") or "")
-        state = f"{v.state} while {came_from}" if came_from else v.state
-        by = f" by {v.operator}" if v.operator else ""
-        return (
-            f"Restart of job {short_id(v.id)} ({state}), first run{by} on "
-            f"{v.created_at:%Y-%m-%d %H:%M}.\nA new job erases the drive from the beginning; "
-            "the old record is kept."
-        )
-
-
-def restart_target(
-    view: JobView | None, job_id: str, find_drive: Callable[[Drive], Drive | None]
-) -> RestartTarget:
-    """The job and its attached drive, when the bench may offer to restart it.
-
-    Raises:
-        SanitiserError: no such job, it cannot be restarted (`restart_refusal`), or its drive
-            is not attached.
-    """
-    if view is None:
-        raise SanitiserError(f"No job {job_id} is recorded.", title="Restart")
-    refusal = restart_refusal(view)
-    if refusal:
-        raise SanitiserError(refusal, title="Restart")
-    facts = view.detail.get("drive")
-    if not facts:
-        raise SanitiserError(f"Job {short_id(view.id)} has no drive recorded.", title="Restart")
-    recorded = drive_from_json(facts)
-    drive = find_drive(recorded)
-    if drive is None:
-        raise SanitiserError(
-            f"The drive of job {short_id(view.id)} (serial {recorded.serial or '-'}, was "
-            f"{recorded.path}) is not attached: connect it, then restart the job.",
-            title="Restart",
-        )
-    return RestartTarget(view, drive)
+def restart_heading(target: RestartTarget) -> str:
+    """What the confirmation says about the job being restarted (kept short: the dialog must
+    still show its buttons at 80x24; the full reason is in the job's detail)."""
+    v = target.job
+    came_from = str(v.detail.get("interrupted_from") or "")
+    state = f"{v.state} while {came_from}" if came_from else v.state
+    by = f" by {v.operator}" if v.operator else ""
+    return (
+        f"Restart of job {short_id(v.id)} ({state}), first run{by} on "
+        f"{v.created_at:%Y-%m-%d %H:%M}.\nA new job erases the drive from the beginning; "
+        "the old record is kept."
+    )
 
 
 def restart_plan(bench: Bench, target: RestartTarget) -> DrivePlan:

@@ -20,7 +20,7 @@ import pytest
 
 from sanitiser.certificate.sign import parse_envelope
 from sanitiser.config import load_settings
-from sanitiser.jobs.commands import make_orchestrator
+from sanitiser.jobs.commands import EXIT_ERROR, make_orchestrator
 from sanitiser.jobs.events import JobEvent, JobOutcome, JobProgress
 from sanitiser.services import build_services
 from sanitiser.store import Store
@@ -197,6 +197,14 @@ def _recover_and_restart(tmp_path: Path, data: Path, job_id: str, image: Path) -
     assert jobs[job_id]["retried_by"] == retry["job_id"]
     assert jobs[retry["job_id"]]["retry_of"] == job_id
     assert len(jobs) == 2
+    # Neither job can be restarted now, and the CLI says why before asking anything.
+    for done, why in ((retry["job_id"], "sanitised its drive (certificate "),
+                      (job_id, f"already restarted as job {retry['job_id'][:8]}")):  # fmt: skip
+        refused = cli(tmp_path, "jobs", "restart", done)
+        assert refused.returncode == EXIT_ERROR, refused.stderr
+        assert why in refused.stderr
+        assert "nothing was erased" not in refused.stderr  # no confirmation was asked
+    assert len(json.loads(cli(tmp_path, "jobs", "--json").stdout)) == 2
 
 
 @pytest.mark.root

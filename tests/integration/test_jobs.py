@@ -397,6 +397,110 @@ def test_crash_mid_overwrite_is_interrupted_and_a_restart_succeeds(rig: Rig) -> 
         orch.restart(job_id, operator="frank")
 
 
+def interrupted_job(rig: Rig, orch: Orchestrator, drive: Drive) -> str:
+    """A job a dead process left 'sanitising' on `drive`, recovered as interrupted."""
+    job_id = rig.store.create_job_record(
+        drive,
+        station=STATION,
+        operator="erin",
+        detail={"device": drive.path, "drive": drive_to_json(drive), "policy": "nist-800-88"},
+    )
+    for a, b in [("queued", "probing"), ("probing", "sanitising")]:
+        rig.store.transition_job(job_id, {a}, b, technique="host-overwrite")
+    rig.kill_owner(job_id)
+    assert orch.recover(resume=False).interrupted == (job_id,)
+    return job_id
+
+
+def gate_host_overwrite(rig: Rig, gate: threading.Event, entered: threading.Event) -> None:
+    """Hold every host overwrite until `gate` is set (`entered` says one is being held)."""
+
+    class Gated:
+        def __init__(self, real: Method) -> None:
+            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
+
+        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+            return None
+
+        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+            return None
+
+        def run(self, ctx: MethodContext) -> Outcome:
+            entered.set()
+            gate.wait(60)
+            return self.real.run(ctx)
+
+    rig.methods["host-overwrite"] = Gated
+
+
+def test_restart_target_refuses_what_cannot_be_restarted(rig: Rig) -> None:
+    """Unknown and routed jobs are refused with a plain sentence, before anything starts."""
+    orch = rig.orchestrator()
+    [done] = orch.start([file_drive(rig.tmp, "DONE-1")], operator="gil")
+    assert orch.wait([done], timeout=120)
+    cert = rig.store.job(done).detail["certificate_id"]  # type: ignore[union-attr]
+    with pytest.raises(SanitiserError, match="No job nope is recorded") as unknown:
+        orch.restart_target("nope")
+    with pytest.raises(SanitiserError, match=rf"sanitised its drive \(certificate {cert}\)") as ok:
+        orch.restart(done, operator="gil")
+    assert unknown.value.title == ok.value.title == "Restart"
+    assert len(rig.store.jobs()) == 1
+
+
+def test_restart_refuses_a_drive_busy_with_another_job(rig: Rig) -> None:
+    """An interrupted job whose drive is running another job now is refused, and is not
+    marked restarted (before, the new job failed at the guard and the old one pointed at it)."""
+    gate, entered = threading.Event(), threading.Event()
+    gate_host_overwrite(rig, gate, entered)
+    drive = file_drive(rig.tmp, "BUSY-1")
+    orch = rig.orchestrator()
+    old = interrupted_job(rig, orch, drive)
+    [running] = orch.start([drive], operator="ann")
+    assert entered.wait(30)
+    try:
+        with pytest.raises(SanitiserError, match=f"busy with job {running[:8]}"):
+            orch.restart(old, operator="ann")
+    finally:
+        gate.set()
+    assert orch.wait([running], timeout=120)
+    assert "retried_by" not in rig.store.job(old).detail  # type: ignore[union-attr]
+    assert sorted(j.id for j in rig.store.jobs()) == sorted([old, running])
+    new = orch.restart(old, operator="ann")  # the drive is free again
+    assert orch.wait([new], timeout=120)
+    assert rig.store.job(new).state == "routed"  # type: ignore[union-attr]
+
+
+def test_two_restarts_of_one_job_at_once_make_one_new_job(rig: Rig) -> None:
+    """Two technicians restart the same job at the same moment: one new job, one refusal."""
+    gate, entered = threading.Event(), threading.Event()
+    gate_host_overwrite(rig, gate, entered)
+    orch = rig.orchestrator()
+    old = interrupted_job(rig, orch, file_drive(rig.tmp, "TWICE-1"))
+    barrier = threading.Barrier(2)
+    started: list[str] = []
+    refused: list[str] = []
+
+    def restart() -> None:
+        barrier.wait()
+        try:
+            started.append(orch.restart(old, operator="bo"))
+        except SanitiserError as e:
+            refused.append(e.msg)
+
+    threads = [threading.Thread(target=restart) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    gate.set()
+    assert len(started) == 1, refused
+    assert len(refused) == 1
+    assert "already restarted" in refused[0]
+    assert orch.wait(started, timeout=120)
+    assert len(rig.store.jobs()) == 2
+    assert rig.store.job(old).detail["retried_by"] == started[0]  # type: ignore[union-attr]
+
+
 class _Crash(BaseException):
     """Stands in for the process dying (nothing in the job layer may catch it)."""
 

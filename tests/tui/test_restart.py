@@ -19,11 +19,12 @@ from sanitiser.domain import Drive, Transport
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.journal import ProcessOwner, drive_to_json
 from sanitiser.jobs.orchestrator import RecoveryReport
+from sanitiser.jobs.restart import restart_refusal, restart_target
 from sanitiser.lab.bench import PATTERN_MAGIC
 from sanitiser.services import Services
 from sanitiser.store import JobView
 from sanitiser.tui.app import SanitiserApp
-from sanitiser.tui.restart import recovery_notice, restart_refusal, restart_target
+from sanitiser.tui.restart import recovery_notice
 from sanitiser.tui.screens.destinations import DestinationsScreen
 from sanitiser.tui.screens.help import HelpModal
 from sanitiser.tui.screens.history import HistoryScreen
@@ -247,7 +248,7 @@ async def test_the_orchestrator_checks_again_after_the_phrase(services: Services
         services.store.update_job_detail(old_id, retried_by="restarted-by-the-cli")
         await pilot.press("tab", *"ERASE 0001", "enter")
         await wait_for(pilot, lambda: app.screen is history)
-        said = f"Job {old_id[:8]} was not restarted: job {old_id} was already restarted as "
+        said = f"Job {old_id[:8]} was not restarted: Job {old_id[:8]} was already restarted as "
         await wait_for(pilot, lambda: any(n.startswith(said) for n in notices(app)))
         await pilot.pause(0.3)
     assert [j.id for j in services.store.jobs()] == [old_id]

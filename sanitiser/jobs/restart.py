@@ -1,0 +1,117 @@
+"""When a past job may be started again, and what the restart will run (pure; no I/O).
+
+`Orchestrator.restart_target` applies these rules to the store and the attached drives, and
+`Orchestrator.restart` checks them again under its lock: the TUI and the CLI ask the same
+question before they ask for the typed phrase, so neither asks for a phrase that would be
+refused, and neither keeps its own copy of the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sanitiser.domain import Drive
+from sanitiser.errors import SanitiserError
+from sanitiser.jobs.journal import drive_from_json
+from sanitiser.jobs.states import ACTIVE, JobState
+from sanitiser.store import JobView
+
+RESTARTABLE: frozenset[JobState] = frozenset(
+    {JobState.INTERRUPTED, JobState.FAILED, JobState.ABORTED}
+)
+"""Job states from which a job may be started again (as a new job)."""
+
+
+def short_id(job_id: str) -> str:
+    """The first 8 characters of a job id, as the bench and the CLI show ids."""
+    return job_id[:8]
+
+
+def restart_refusal(view: JobView) -> str:
+    """Why `view` cannot be restarted ("" when it can).
+
+    Only an interrupted, failed or aborted job that was not restarted already qualifies: a
+    running job is not over, and a routed one sanitised its drive and has its certificate.
+    """
+    job = short_id(view.id)
+    detail = dict(view.detail)
+    state = JobState(view.state)
+    if state is JobState.ROUTED:
+        cert = detail.get("certificate_id")
+        proof = f" (certificate {cert})" if cert else ""
+        return f"Job {job} sanitised its drive{proof}: there is nothing to restart."
+    if state in ACTIVE:
+        return f"Job {job} is still {state}: only an ended job can be restarted."
+    retried_by = str(detail.get("retried_by") or "")
+    if retried_by:
+        return (
+            f"Job {job} was already restarted as job {short_id(retried_by)}: "
+            "restart that one if it did not finish."
+        )
+    if state not in RESTARTABLE:
+        return f"Job {job} is {state}: it cannot be restarted."
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class RestartTarget:
+    """A job that may be restarted and the drive the restart would erase."""
+
+    job: JobView
+    drive: Drive
+    """The job's drive as attached now (found by identity, not by its old kernel name)."""
+
+    @property
+    def policy(self) -> str | None:
+        """The policy the job was started with (the restart uses it again)."""
+        return str(self.job.detail.get("policy") or "") or None
+
+    @property
+    def technique(self) -> str | None:
+        """The technique the operator imposed on the job (None: the policy chose)."""
+        return str(self.job.detail.get("technique_override") or "") or None
+
+
+def restart_target(
+    view: JobView | None,
+    job_id: str,
+    find_drive: Callable[[Drive], Drive | None],
+    busy_with: Callable[[Drive], str | None] = lambda d: None,
+) -> RestartTarget:
+    """The job and its attached drive, when it may be restarted.
+
+    Args:
+        view: the job's record (None when there is none).
+        job_id: the id asked for (for the message when there is no record).
+        find_drive: the attached drive with the recorded one's identity, or None.
+        busy_with: the id of a job running on a drive now, or None.
+
+    Raises:
+        SanitiserError: no such job, it cannot be restarted (`restart_refusal`), or its drive
+            is not attached or is busy with another job.
+    """
+    if view is None:
+        raise SanitiserError(f"No job {job_id} is recorded.", title="Restart")
+    refusal = restart_refusal(view)
+    if refusal:
+        raise SanitiserError(refusal, title="Restart")
+    facts = view.detail.get("drive")
+    if not facts:
+        raise SanitiserError(f"Job {short_id(view.id)} has no drive recorded.", title="Restart")
+    recorded = drive_from_json(facts)
+    drive = find_drive(recorded)
+    if drive is None:
+        raise SanitiserError(
+            f"The drive of job {short_id(view.id)} (serial {recorded.serial or '-'}, was "
+            f"{recorded.path}) is not attached: connect it, then restart the job.",
+            title="Restart",
+        )
+    other = busy_with(drive)
+    if other:
+        raise SanitiserError(
+            f"The drive of job {short_id(view.id)} ({drive.path}) is busy with job "
+            f"{short_id(other)}: wait for it to end.",
+            title="Restart",
+        )
+    return RestartTarget(view, drive)
