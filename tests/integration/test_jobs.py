@@ -574,22 +574,7 @@ def test_nvme_sanitize_still_running_after_a_restart_is_repolled_to_completion(
 def test_recovery_leaves_the_jobs_of_a_live_process_alone(rig: Rig) -> None:
     """A job another live process is running is not 'interrupted' by a second start."""
     gate = threading.Event()
-
-    class Gated:
-        def __init__(self, real: Method) -> None:
-            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
-
-        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
-            return None
-
-        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
-            return None
-
-        def run(self, ctx: MethodContext) -> Outcome:
-            gate.wait(60)
-            return self.real.run(ctx)
-
-    rig.methods["host-overwrite"] = Gated
+    gate_host_overwrite(rig, gate, threading.Event())
     orch = rig.orchestrator()
     [job_id] = orch.start([file_drive(rig.tmp, "LIVE-1")], operator="hal")
     deadline = time.monotonic() + 30
