@@ -412,15 +412,17 @@ def interrupted_job(rig: Rig, orch: Orchestrator, drive: Drive) -> str:
     return job_id
 
 
-def gate_host_overwrite(rig: Rig, gate: threading.Event, entered: threading.Event) -> None:
-    """Hold every host overwrite until `gate` is set (`entered` says one is being held)."""
+def hold_method(
+    rig: Rig, gate: threading.Event, entered: threading.Event, technique: str = "host-overwrite"
+) -> None:
+    """Hold every run of `technique` until `gate` is set (`entered` says one is being held)."""
 
-    class Gated:
+    class Held:
         def __init__(self, real: Method) -> None:
             self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
 
         def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
-            return None
+            return self.real.unavailable(drive, caps)
 
         def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
             return None
@@ -430,7 +432,7 @@ def gate_host_overwrite(rig: Rig, gate: threading.Event, entered: threading.Even
             gate.wait(60)
             return self.real.run(ctx)
 
-    rig.methods["host-overwrite"] = Gated
+    rig.methods[technique] = Held
 
 
 def test_restart_target_refuses_what_cannot_be_restarted(rig: Rig) -> None:
@@ -451,7 +453,7 @@ def test_restart_refuses_a_drive_busy_with_another_job(rig: Rig) -> None:
     """An interrupted job whose drive is running another job now is refused, and is not
     marked restarted (before, the new job failed at the guard and the old one pointed at it)."""
     gate, entered = threading.Event(), threading.Event()
-    gate_host_overwrite(rig, gate, entered)
+    hold_method(rig, gate, entered)
     drive = file_drive(rig.tmp, "BUSY-1")
     orch = rig.orchestrator()
     old = interrupted_job(rig, orch, drive)
@@ -473,7 +475,7 @@ def test_restart_refuses_a_drive_busy_with_another_job(rig: Rig) -> None:
 def test_two_restarts_of_one_job_at_once_make_one_new_job(rig: Rig) -> None:
     """Two technicians restart the same job at the same moment: one new job, one refusal."""
     gate, entered = threading.Event(), threading.Event()
-    gate_host_overwrite(rig, gate, entered)
+    hold_method(rig, gate, entered)
     orch = rig.orchestrator()
     old = interrupted_job(rig, orch, file_drive(rig.tmp, "TWICE-1"))
     barrier = threading.Barrier(2)
@@ -574,7 +576,7 @@ def test_nvme_sanitize_still_running_after_a_restart_is_repolled_to_completion(
 def test_recovery_leaves_the_jobs_of_a_live_process_alone(rig: Rig) -> None:
     """A job another live process is running is not 'interrupted' by a second start."""
     gate = threading.Event()
-    gate_host_overwrite(rig, gate, threading.Event())
+    hold_method(rig, gate, threading.Event())
     orch = rig.orchestrator()
     [job_id] = orch.start([file_drive(rig.tmp, "LIVE-1")], operator="hal")
     deadline = time.monotonic() + 30
@@ -672,23 +674,7 @@ def test_a_firmware_sanitize_in_flight_is_not_aborted_and_says_so(rig: Rig, tmp_
     rig.runner = lab_runner(lab)
     in_method = threading.Event()
     go_on = threading.Event()
-
-    class Pause:
-        def __init__(self, real: Method) -> None:
-            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
-
-        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
-            return self.real.unavailable(drive, caps)
-
-        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
-            return None
-
-        def run(self, ctx: MethodContext) -> Outcome:
-            in_method.set()
-            go_on.wait(60)
-            return self.real.run(ctx)
-
-    rig.methods["nvme-sanitize-crypto"] = Pause
+    hold_method(rig, go_on, in_method, "nvme-sanitize-crypto")
     orch = rig.orchestrator()
     [job_id] = orch.start([drive], operator="jack")
     assert in_method.wait(60)
