@@ -412,21 +412,29 @@ def interrupted_job(rig: Rig, orch: Orchestrator, drive: Drive) -> str:
     return job_id
 
 
+class WrappedMethod:
+    """A real method seen through a test's wrapper: subclasses change `run` (stage a fault, a
+    gate, a vanishing drive); availability is the real method's."""
+
+    def __init__(self, real: Method) -> None:
+        self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
+
+    def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
+        return self.real.unavailable(drive, caps)
+
+    def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
+        return None
+
+    def run(self, ctx: MethodContext) -> Outcome:
+        return self.real.run(ctx)
+
+
 def hold_method(
     rig: Rig, gate: threading.Event, entered: threading.Event, technique: str = "host-overwrite"
 ) -> None:
     """Hold every run of `technique` until `gate` is set (`entered` says one is being held)."""
 
-    class Held:
-        def __init__(self, real: Method) -> None:
-            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
-
-        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
-            return self.real.unavailable(drive, caps)
-
-        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
-            return None
-
+    class Held(WrappedMethod):
         def run(self, ctx: MethodContext) -> Outcome:
             entered.set()
             gate.wait(60)
@@ -695,16 +703,7 @@ def test_a_drive_that_vanishes_fails_only_its_own_job(rig: Rig) -> None:
     drives = [file_drive(rig.tmp, f"GONE-{i}") for i in range(3)]
     victim = drives[1].path
 
-    class Vanish:
-        def __init__(self, real: Method) -> None:
-            self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
-
-        def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
-            return None
-
-        def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
-            return None
-
+    class Vanish(WrappedMethod):
         def run(self, ctx: MethodContext) -> Outcome:
             if ctx.drive.path == victim:
                 os.unlink(victim)
@@ -1092,19 +1091,10 @@ def test_a_crash_between_certificate_and_custody_is_completed_once_on_recovery(
 # --- signed records of jobs that did not sanitise ----------------------------------------------
 
 
-class WriteErrorOnce:
+class WriteErrorOnce(WrappedMethod):
     """A method that fails with a write error the first time it runs (then runs for real)."""
 
     failures = 1
-
-    def __init__(self, real: Method) -> None:
-        self.real, self.technique, self.nist_category = real, real.technique, real.nist_category
-
-    def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:
-        return self.real.unavailable(drive, caps)
-
-    def estimate_seconds(self, drive: Drive, caps: Capabilities) -> int | None:
-        return None
 
     def run(self, ctx: MethodContext) -> Outcome:
         if WriteErrorOnce.failures > 0:
