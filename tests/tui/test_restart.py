@@ -134,6 +134,21 @@ async def cursor_to(pilot: Pilot[None], history: HistoryScreen, job_id: str) -> 
     assert history.current_job_id() == job_id
 
 
+async def restart_modal(
+    pilot: Pilot[None], app: SanitiserApp, services: Services, old_id: str
+) -> tuple[HistoryScreen, StartEraseModal]:
+    """Once the crashed job is interrupted: History, `r` on it, its confirmation planned."""
+    await bench_ready(pilot, app)
+    await wait_for(pilot, lambda: state_of(services, old_id) == "interrupted")
+    history = await open_history(pilot, app, jobs=1)
+    await pilot.press("r")
+    await wait_for(pilot, lambda: isinstance(app.screen, StartEraseModal))
+    modal = app.screen
+    assert isinstance(modal, StartEraseModal)
+    await wait_for(pilot, lambda: modal.plans is not None)
+    return history, modal
+
+
 async def test_restart_from_history_runs_to_a_certificate(services: Services) -> None:
     """An interrupted job restarted from History: the plan and the typed phrase, then a new
     job live on the bench to its certificate, by the bench's operator; the old job keeps its
@@ -200,14 +215,7 @@ async def test_cancel_or_a_wrong_phrase_starts_nothing(services: Services) -> No
     before = digest(drive.path)
     app = make_app(services, operator="alice")
     async with app.run_test(size=(140, 40)) as pilot:
-        await bench_ready(pilot, app)
-        await wait_for(pilot, lambda: state_of(services, old_id) == "interrupted")
-        history = await open_history(pilot, app, jobs=1)
-        await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, StartEraseModal))
-        modal = app.screen
-        assert isinstance(modal, StartEraseModal)
-        await wait_for(pilot, lambda: modal.plans is not None)
+        history, modal = await restart_modal(pilot, app, services, old_id)
         assert modal.plans is not None
         assert modal.plans[0].method == "host-overwrite"
         await pilot.press("tab", *"ERASE 9999", "enter")
@@ -237,14 +245,7 @@ async def test_the_orchestrator_checks_again_after_the_phrase(services: Services
     before = digest(drive.path)
     app = make_app(services, operator="alice")
     async with app.run_test(size=(140, 40)) as pilot:
-        await bench_ready(pilot, app)
-        await wait_for(pilot, lambda: state_of(services, old_id) == "interrupted")
-        history = await open_history(pilot, app, jobs=1)
-        await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, StartEraseModal))
-        modal = app.screen
-        assert isinstance(modal, StartEraseModal)
-        await wait_for(pilot, lambda: modal.plans is not None)
+        history, _ = await restart_modal(pilot, app, services, old_id)
         services.store.update_job_detail(old_id, retried_by="restarted-by-the-cli")
         await pilot.press("tab", *"ERASE 0001", "enter")
         await wait_for(pilot, lambda: app.screen is history)
