@@ -78,6 +78,20 @@ class BlockDevice:
     """The device-mapper name (``dm/name``), e.g. ``vg-root``; "" if not a dm device."""
     backing_file: str = ""
     """For a loop device, its backing file; "" otherwise."""
+    backing_devnum: str = ""
+    """For a loop device over a block device (its backing file is a device node), that
+    device's ``MAJ:MIN``; "" otherwise."""
+    backing_fs: str = ""
+    """For a loop device over a regular file, the ``MAJ:MIN`` of the filesystem that holds the
+    file (the file's ``st_dev``: it names the file even after it is renamed, deleted or its
+    filesystem lazily unmounted); "" when unknown."""
+    backing_inode: int = 0
+    """For a loop device over a regular file, the file's inode number (0 when unknown)."""
+
+    @property
+    def backing_id(self) -> tuple[str, int] | None:
+        """``(filesystem MAJ:MIN, inode)`` of a loop device's backing file, when known."""
+        return (self.backing_fs, self.backing_inode) if self.backing_fs else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +117,8 @@ class Swap:
     """``partition`` (any block device) or ``file``."""
     device: str = ""
     """Kernel name of the swap block device, "" for a swap file."""
+    file_id: tuple[str, int] | None = None
+    """For a swap file, ``(filesystem MAJ:MIN, inode)`` of the file when it could be read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +137,7 @@ class SystemState:
 
     def by_devnum(self, devnum: str) -> BlockDevice | None:
         """The block device with this ``MAJ:MIN``, or None."""
-        for node in self.blocks.values():
-            if node.devnum == devnum:
-                return node
-        return None
+        return _node_by_devnum(self.blocks, devnum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,28 +248,12 @@ def parse_boot_hints(cmdline: str) -> tuple[str, ...]:
     return tuple(specs)
 
 
-def disks_under(name: str, blocks: Mapping[str, BlockDevice], _depth: int = 0) -> frozenset[str]:
-    """The whole disks a block device sits on: partitions -> their disk, dm/md -> slaves.
-
-    Args:
-        name: kernel name of any block device.
-        blocks: the block-device graph.
-
-    Returns:
-        Kernel names of whole disks (the device itself when it is a plain disk); empty when the
-        name is unknown.
-    """
-    node = blocks.get(name)
-    if node is None or _depth > _MAX_DEPTH:
-        return frozenset()
-    if node.parent:
-        return disks_under(node.parent, blocks, _depth + 1) or frozenset({node.parent})
-    if node.slaves:
-        found: set[str] = set()
-        for slave in node.slaves:
-            found |= disks_under(slave, blocks, _depth + 1)
-        return frozenset(found)
-    return frozenset({name})
+def _node_by_devnum(blocks: Mapping[str, BlockDevice], devnum: str) -> BlockDevice | None:
+    """The block device with this ``MAJ:MIN``, or None."""
+    for node in blocks.values():
+        if node.devnum == devnum:
+            return node
+    return None
 
 
 def _mount_containing(path: str, mounts: Iterable[Mount]) -> Mount | None:
@@ -270,19 +267,111 @@ def _mount_containing(path: str, mounts: Iterable[Mount]) -> Mount | None:
     return best
 
 
-def _system_disks_under(
-    name: str, blocks: Mapping[str, BlockDevice], mounts: tuple[Mount, ...], depth: int = 0
+def _file_host(
+    node: BlockDevice, blocks: Mapping[str, BlockDevice], mounts: Iterable[Mount]
+) -> str:
+    """The block device whose filesystem holds a loop device's backing file, or "".
+
+    By the file's filesystem ``MAJ:MIN`` when it is known (a block device, or a mount of a
+    filesystem such as btrfs that shows an anonymous number), else by the longest mount point
+    that contains the backing file's path. A file on tmpfs has no block device under it.
+    """
+    if node.backing_fs:
+        host = _node_by_devnum(blocks, node.backing_fs)
+        if host is not None:
+            return host.name
+        return next((m.device for m in mounts if m.devnum == node.backing_fs and m.device), "")
+    holder = _mount_containing(node.backing_file, mounts)
+    return holder.device if holder is not None else ""
+
+
+def _lowers(
+    name: str, blocks: Mapping[str, BlockDevice], mounts: Iterable[Mount]
+) -> tuple[str, ...]:
+    """The block devices one level beneath `name`.
+
+    A partition sits on its disk, a dm/md device on its slaves, a loop device on the device its
+    backing file is (a loop over ``/dev/X``) or on the device whose filesystem holds that file.
+    """
+    node = blocks.get(name)
+    if node is None:
+        return ()
+    if node.parent:
+        return (node.parent,)
+    if node.slaves:
+        return node.slaves
+    if node.backing_devnum:
+        lower = _node_by_devnum(blocks, node.backing_devnum)
+        return (lower.name,) if lower is not None else ()
+    if node.backing_file:
+        host = _file_host(node, blocks, mounts)
+        return (host,) if host else ()
+    return ()
+
+
+def stack_below(
+    name: str, blocks: Mapping[str, BlockDevice], mounts: Iterable[Mount] = ()
+) -> dict[str, tuple[str, ...]]:
+    """Every block device beneath `name`, transitively, each with the chain that leads to it.
+
+    Follows partitions to their disk, dm/md devices to their slaves and loop devices to their
+    backing device or to the device that holds their backing file (loop driver stacks make no
+    ``holders/`` links, so sysfs alone does not show them).
+
+    Args:
+        name: kernel name of any block device.
+        blocks: the block-device graph.
+        mounts: the mount table (to place a loop device's backing file on its filesystem).
+
+    Returns:
+        Lower device -> the names from `name` down to it, e.g. ``{"sdb": ("loop1", "loop0",
+        "sdb")}``; stacks deeper than the limit are cut (treated as cycles).
+    """
+    mounts = tuple(mounts)
+    found: dict[str, tuple[str, ...]] = {}
+    frontier: list[tuple[str, ...]] = [(name,)]
+    while frontier:
+        chain = frontier.pop(0)
+        if len(chain) > _MAX_DEPTH:
+            continue
+        for lower in _lowers(chain[-1], blocks, mounts):
+            if lower != name and lower not in found:
+                found[lower] = (*chain, lower)
+                frontier.append(found[lower])
+    return found
+
+
+def disks_under(
+    name: str, blocks: Mapping[str, BlockDevice], mounts: Iterable[Mount] = ()
 ) -> frozenset[str]:
-    """Like `disks_under`, but a loop device also brings the disk that holds its backing file."""
-    disks = set(disks_under(name, blocks))
-    if depth > _MAX_DEPTH:
-        return frozenset(disks)
-    for disk in tuple(disks):
-        backing = blocks[disk].backing_file if disk in blocks else ""
-        holder = _mount_containing(backing, mounts) if backing else None
-        if holder is not None and holder.device != disk:
-            disks |= _system_disks_under(holder.device, blocks, mounts, depth + 1)
-    return frozenset(disks)
+    """The bottom devices a block device sits on: partitions -> their disk, dm/md -> slaves,
+    loop devices -> the device behind them.
+
+    Args:
+        name: kernel name of any block device.
+        blocks: the block-device graph.
+        mounts: the mount table (to place a loop device's backing file).
+
+    Returns:
+        Kernel names of the devices at the bottom of the stack (the device itself when it sits
+        on nothing); empty when the name is unknown.
+    """
+    if name not in blocks:
+        return frozenset()
+    mounts = tuple(mounts)
+    below = stack_below(name, blocks, mounts)
+    bottom = {lower for lower in below if not _lowers(lower, blocks, mounts)}
+    return frozenset(bottom or {name})
+
+
+def _whole_devices_under(
+    name: str, blocks: Mapping[str, BlockDevice], mounts: tuple[Mount, ...]
+) -> frozenset[str]:
+    """`name` and every device beneath it that is a whole device (not a partition, not dm/md)."""
+    chain = {name, *stack_below(name, blocks, mounts)}
+    return frozenset(
+        n for n in chain if n in blocks and not blocks[n].parent and not blocks[n].slaves
+    )
 
 
 def derive_system_disks(
@@ -308,12 +397,12 @@ def derive_system_disks(
     for mountpoint, reason in SYSTEM_MOUNTPOINTS:
         for mount in mounts:
             if mount.mountpoint == mountpoint and mount.device:
-                add(_system_disks_under(mount.device, blocks, mounts), reason)
+                add(_whole_devices_under(mount.device, blocks, mounts), reason)
     for mount in mounts:
         if mount.mountpoint in LIVE_MEDIUM_MOUNTPOINTS and mount.device:
-            add(_system_disks_under(mount.device, blocks, mounts), BOOT_MEDIUM_REASON)
+            add(_whole_devices_under(mount.device, blocks, mounts), BOOT_MEDIUM_REASON)
     for device in boot_devices:
-        add(_system_disks_under(device, blocks, mounts), BOOT_MEDIUM_REASON)
+        add(_whole_devices_under(device, blocks, mounts), BOOT_MEDIUM_REASON)
     return {disk: tuple(why) for disk, why in reasons.items()}
 
 
@@ -332,6 +421,109 @@ def _holder_reason(holder: str, blocks: Mapping[str, BlockDevice]) -> str:
     return f"held by {holder}"
 
 
+def _chain_text(chain: Iterable[str]) -> str:
+    """A stack as the technician reads it: ``loop1 -> loop0 -> sdb``."""
+    return " -> ".join(chain)
+
+
+def _via(chain: tuple[str, ...]) -> str:
+    """`` (loop1 -> loop0 -> sdb)`` for a stack more than one level deep, else ""."""
+    return f" ({_chain_text(chain)})" if len(chain) > 2 else ""
+
+
+def _uppers(name: str, state: SystemState) -> dict[str, tuple[str, ...]]:
+    """Every device stacked on `name` (its own partitions excepted), with the chain down to it."""
+    found: dict[str, tuple[str, ...]] = {}
+    for upper in state.blocks:
+        if upper == name or state.blocks[upper].parent == name:
+            continue
+        chain = stack_below(upper, state.blocks, state.mounts).get(name)
+        if chain is not None:
+            found[upper] = chain
+    return found
+
+
+def _backing_file_reasons(node: BlockDevice, state: SystemState) -> list[str]:
+    """Why writing through loop device `node` would change a file something else relies on."""
+    reasons: list[str] = []
+    path, file_id = node.backing_file, node.backing_id
+    for other in state.blocks.values():
+        if other.name == node.name or not other.backing_file or other.backing_devnum:
+            continue
+        same = (
+            other.backing_id == file_id
+            if file_id and other.backing_id
+            else (other.backing_file == path)
+        )
+        if same:
+            reasons.append(f"its backing file {path} also backs {other.name}")
+    for swap in state.swaps:
+        if (file_id is not None and swap.file_id == file_id) or swap.path == path:
+            reasons.append(f"its backing file {path} is active swap")
+    return reasons
+
+
+def _stack_reasons(name: str, node: BlockDevice, state: SystemState) -> list[str]:
+    """Reasons from what `name` is stacked on and what is stacked on it (mounts, swaps, loops)."""
+    reasons: list[str] = []
+    if node.slaves:
+        kind = "an MD RAID array" if name.startswith("md") else "a stacked device"
+        built_on = ", ".join(node.slaves)
+        reasons.append(f"{kind} built on {built_on}: sanitise the disks underneath instead")
+    if node.backing_devnum:
+        lower = state.by_devnum(node.backing_devnum)
+        lower_name = lower.name if lower is not None else node.backing_devnum
+        reasons.append(
+            f"a loop device over {lower_name} ({node.backing_file}): "
+            f"sanitise {lower_name} itself instead"
+        )
+    elif node.backing_file:
+        reasons.extend(_backing_file_reasons(node, state))
+    uppers = _uppers(name, state)
+    for mount in state.mounts:
+        if not mount.device:
+            continue
+        if mount.device == name:
+            reasons.append(f"mounted at {mount.mountpoint}")
+        elif mount.device in node.partitions:
+            reasons.append(f"partition {mount.device} is mounted at {mount.mountpoint}")
+        elif mount.device in uppers:
+            label = _label(state.blocks.get(mount.device), mount.device)
+            reasons.append(
+                f"{label}, built on this disk{_via(uppers[mount.device])}, "
+                f"is mounted at {mount.mountpoint}"
+            )
+    for swap in state.swaps:
+        if swap.device == name or swap.device in node.partitions:
+            reasons.append(f"used as swap ({swap.path})")
+        elif swap.device in uppers:
+            reasons.append(f"used as swap ({swap.path}){_via(uppers[swap.device])}")
+        elif swap.file_id is not None:
+            host = state.by_devnum(swap.file_id[0])
+            if host is not None and (host.name == name or host.name in node.partitions):
+                reasons.append(f"holds the active swap file {swap.path}")
+    direct_holders = {h for m in (name, *node.partitions) for h in _holders_of(m, state)}
+    for upper, chain in uppers.items():
+        upper_node = state.blocks[upper]
+        if upper in direct_holders or not upper_node.backing_file:
+            continue
+        if len(chain) == 2 or (len(chain) == 3 and chain[1] in node.partitions):
+            how = "is attached over" if upper_node.backing_devnum else "has its backing file on"
+            where = f"partition {chain[1]} of this disk" if len(chain) == 3 else "this disk"
+            reasons.append(
+                f"loop device {upper} {how} {where} ({upper_node.backing_file}); detach it first"
+            )
+        else:
+            reasons.append(f"loop device {upper} is stacked on this disk ({_chain_text(chain)})")
+    return reasons
+
+
+def _holders_of(name: str, state: SystemState) -> tuple[str, ...]:
+    """The ``holders/`` of one device (dm/md/bcache built on it)."""
+    node = state.blocks.get(name)
+    return node.holders if node is not None else ()
+
+
 def _assess_disk(drive: Drive, state: SystemState) -> list[str]:
     """Every reason a real (non-simulated) drive must not be touched."""
     node = state.blocks.get(drive.name)
@@ -343,26 +535,9 @@ def _assess_disk(drive: Drive, state: SystemState) -> list[str]:
     if node.parent:
         return [f"{name} is a partition of {node.parent}, not a whole disk"]
     reasons: list[str] = list(state.system_disks.get(name, ()))
-    if node.slaves:
-        kind = "an MD RAID array" if name.startswith("md") else "a stacked device"
-        built_on = ", ".join(node.slaves)
-        reasons.append(f"{kind} built on {built_on}: sanitise the disks underneath instead")
-    for mount in state.mounts:
-        if not mount.device or name not in disks_under(mount.device, state.blocks):
-            continue
-        if mount.device == name:
-            reasons.append(f"mounted at {mount.mountpoint}")
-        elif mount.device in node.partitions:
-            reasons.append(f"partition {mount.device} is mounted at {mount.mountpoint}")
-        else:
-            label = _label(state.blocks.get(mount.device), mount.device)
-            reasons.append(f"{label}, built on this disk, is mounted at {mount.mountpoint}")
-    for swap in state.swaps:
-        if swap.device and name in disks_under(swap.device, state.blocks):
-            reasons.append(f"used as swap ({swap.path})")
+    reasons.extend(_stack_reasons(name, node, state))
     for member in (name, *node.partitions):
-        member_node = state.blocks.get(member)
-        for holder in member_node.holders if member_node is not None else ():
+        for holder in _holders_of(member, state):
             text = _holder_reason(holder, state.blocks)
             if member == name:
                 reasons.append(text.removeprefix("a "))
@@ -389,7 +564,7 @@ def _assess_file(drive: Drive, state: SystemState) -> list[str]:
                 size_bytes=0,
                 transport=drive.transport,
             )
-            busy = _assess_disk(loop, state)
+            busy = [r for r in _assess_disk(loop, state) if "also backs" not in r]
             if busy:
                 reasons.append(f"its file backs {node.name}, which is {'; '.join(busy)}")
     if drive.read_only:
@@ -403,7 +578,11 @@ def assess(drive: Drive, state: SystemState) -> Protection:
     Real drives are refused when they hold ``/``, ``/boot``, ``/boot/efi`` or the boot medium,
     when the disk or a partition is mounted, used as swap or held by device-mapper / MD RAID
     (LVM, dm-crypt, multipath), when read-only, or when they are themselves a stacked device or
-    a partition. Simulated lab drives are judged only as files.
+    a partition. Loop stacks, which the kernel does not show as holders, are followed both ways
+    and transitively: a disk with a loop device attached over it (or over one of its
+    partitions), or holding the backing file of a loop device, is refused, and so is a loop
+    device over another block device, or over a file that also backs another loop device or is
+    active swap. Each such reason names the chain. Simulated lab drives are judged only as files.
 
     Args:
         drive: the drive to judge.
@@ -476,8 +655,50 @@ def _listdir(path: Path) -> tuple[str, ...]:
         return ()
 
 
-def read_blocks(sys_root: str | Path = "/sys") -> dict[str, BlockDevice]:
-    """Read the block-device graph from ``SYS/class/block``.
+_LOOP_GET_STATUS64: Final = 0x4C05
+_LOOP_INFO64_SIZE: Final = 232  # struct loop_info64: lo_device, lo_inode, lo_rdevice first
+_DELETED_SUFFIX: Final = " (deleted)"
+
+
+def _devnum_text(encoded: int) -> str:
+    """``MAJ:MIN`` of a device number as the kernel encodes it (0 -> "")."""
+    return f"{os.major(encoded)}:{os.minor(encoded)}" if encoded else ""
+
+
+def _loop_backing(device: Path, backing_file: str) -> tuple[str, str, int]:
+    """What is behind a loop device: ``(backing device, file's filesystem, file's inode)``.
+
+    Asks the loop driver (``LOOP_GET_STATUS64`` on the device node): it names the backing file
+    by device and inode, which stays true when the file was renamed, deleted or its filesystem
+    lazily unmounted. Falls back to ``stat`` of the backing file's path when the ioctl cannot be
+    made; returns blanks when neither works (the path-based rules still apply).
+    """
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            info = bytearray(_LOOP_INFO64_SIZE)
+            fcntl.ioctl(fd, _LOOP_GET_STATUS64, info)
+        finally:
+            os.close(fd)
+        fs_dev, inode, rdev = struct.unpack_from("QQQ", info)
+        if rdev:
+            return _devnum_text(rdev), "", 0
+        return "", _devnum_text(fs_dev), inode
+    except OSError:
+        pass
+    try:
+        st = os.stat(backing_file.removesuffix(_DELETED_SUFFIX))
+    except OSError:
+        return "", "", 0
+    if stat.S_ISBLK(st.st_mode):
+        return _devnum_text(st.st_rdev), "", 0
+    return "", _devnum_text(st.st_dev), st.st_ino
+
+
+def read_blocks(
+    sys_root: str | Path = "/sys", dev_root: str | Path = "/dev"
+) -> dict[str, BlockDevice]:
+    """Read the block-device graph from ``SYS/class/block`` (loop devices asked through DEV).
 
     Raises:
         DriveDetectionError: sysfs has no ``class/block`` (then nothing can be judged safely).
@@ -492,6 +713,10 @@ def read_blocks(sys_root: str | Path = "/sys") -> dict[str, BlockDevice]:
         if not devnum:
             continue  # vanished while we looked
         is_partition = (node / "partition").exists()
+        backing_file = _read(node / "loop" / "backing_file")
+        backing = (
+            _loop_backing(Path(dev_root) / name, backing_file) if backing_file else ("", "", 0)
+        )
         raw[name] = BlockDevice(
             name=name,
             devnum=devnum,
@@ -500,7 +725,10 @@ def read_blocks(sys_root: str | Path = "/sys") -> dict[str, BlockDevice]:
             slaves=_listdir(node / "slaves"),
             read_only=_read(node / "ro") == "1",
             dm_name=_read(node / "dm" / "name"),
-            backing_file=_read(node / "loop" / "backing_file"),
+            backing_file=backing_file,
+            backing_devnum=backing[0],
+            backing_fs=backing[1],
+            backing_inode=backing[2],
         )
     children: dict[str, list[str]] = {}
     for node_ in raw.values():
@@ -576,7 +804,7 @@ def read_system_state(
         DriveDetectionError: mounts or block devices cannot be read (refuse rather than guess).
     """
     proc, dev = Path(proc_root), Path(dev_root)
-    blocks = read_blocks(sys_root)
+    blocks = read_blocks(sys_root, dev)
     try:
         mountinfo = (proc / "self" / "mountinfo").read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -586,7 +814,7 @@ def read_system_state(
         for m in parse_mountinfo(mountinfo)
     )
     swaps = tuple(
-        replace(s, device=_resolve_dev_path(s.path, blocks, dev))
+        replace(s, device=_resolve_dev_path(s.path, blocks, dev), file_id=_file_id(s))
         for s in parse_swaps(_read(proc / "swaps"))
     )
     boot = [_resolve_spec(spec, blocks, dev) for spec in parse_boot_hints(_read(proc / "cmdline"))]
@@ -596,6 +824,17 @@ def read_system_state(
         swaps=swaps,
         system_disks=derive_system_disks(blocks, mounts, [b for b in boot if b]),
     )
+
+
+def _file_id(swap: Swap) -> tuple[str, int] | None:
+    """``(filesystem MAJ:MIN, inode)`` of a swap file; None for a swap device or when unreadable."""
+    if swap.kind != "file":
+        return None
+    try:
+        st = os.stat(swap.path.removesuffix(_DELETED_SUFFIX))
+    except OSError:
+        return None
+    return _devnum_text(st.st_dev), st.st_ino
 
 
 def _udev_properties(devnum: str, udev_root: Path) -> dict[str, str]:

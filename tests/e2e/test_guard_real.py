@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -284,3 +285,205 @@ def test_scan_json_marks_system_and_mounted_disks(loop_device: LoopFactory, tmp_
     for disk in _root_disks():
         assert listed[f"/dev/{disk}"]["protected"] is True
         assert "holds the root filesystem /" in listed[f"/dev/{disk}"]["protected_reason"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Stacked loop devices: the loop driver makes no holders/ links, so the guard follows
+# loop/backing_file (and the driver's device and inode numbers) itself, both ways, transitively.
+# Each test is an attack that once destroyed a mounted filesystem and was certified SANITISED.
+# ---------------------------------------------------------------------------------------------
+
+
+def losetup(target: str) -> str:
+    """Attach a loop device over `target` (a file or a device node); the caller detaches it."""
+    done = subprocess.run(
+        ["losetup", "--find", "--show", target], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@contextmanager
+def stacked(*paths: str) -> Iterator[None]:
+    """Detach the loop devices `paths` (the top of the stack first) when the block ends."""
+    try:
+        yield
+    finally:
+        for path in paths:
+            subprocess.run(["losetup", "--detach", path], capture_output=True, check=False)
+
+
+@contextmanager
+def mounted(device: str, mountpoint: Path, *, lazy: bool = False) -> Iterator[Path]:
+    """Make an ext4 filesystem on `device` and mount it; unmount afterwards."""
+    run("mkfs.ext4", "-q", "-F", device)
+    mountpoint.mkdir(exist_ok=True)
+    run("mount", device, str(mountpoint))
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(
+            ["umount", *(["-l"] if lazy else []), str(mountpoint)], capture_output=True, check=False
+        )
+
+
+def name(path: str) -> str:
+    """Kernel name of a /dev path."""
+    return Path(path).name
+
+
+def test_loop_over_a_device_protects_the_device_below(
+    loop_device: LoopFactory, tmp_path: Path
+) -> None:
+    """Wiping the lower device of a mounted loop-over-device stack is refused, naming the loop;
+    the loop itself is refused as a stacked device (sanitise the one below)."""
+    lower = loop_device()
+    upper = losetup(lower)
+    with stacked(upper), mounted(upper, tmp_path / "upper") as mp:
+        reasons = refusal(loop_drive(lower))
+        assert f"{name(upper)}, built on this disk, is mounted at {mp}" in reasons
+        assert (
+            f"loop device {name(upper)} is attached over this disk ({lower}); detach it first"
+            in reasons
+        )
+        assert refusal(loop_drive(upper)) == (
+            f"a loop device over {name(lower)} ({lower}): sanitise {name(lower)} itself instead",
+            f"mounted at {mp}",
+        )
+    # Unmounted but still attached: writing the lower device still changes the upper one.
+    with stacked(upper := losetup(lower)):
+        assert refusal(loop_drive(lower)) == (
+            f"loop device {name(upper)} is attached over this disk ({lower}); detach it first",
+        )
+    claim(loop_drive(lower), loop_drive(lower)).close()  # detached: free again
+
+
+def test_stacks_are_followed_transitively_and_the_chain_named(
+    loop_device: LoopFactory, tmp_path: Path
+) -> None:
+    """disk <- loop <- loop, the top one mounted: the disk is refused with the whole chain."""
+    disk = loop_device()
+    middle = losetup(disk)
+    top = losetup(middle)
+    with stacked(top, middle), mounted(top, tmp_path / "top") as mp:
+        chain = f"{name(top)} -> {name(middle)} -> {name(disk)}"
+        reasons = refusal(loop_drive(disk))
+        assert f"{name(top)}, built on this disk ({chain}), is mounted at {mp}" in reasons
+        assert f"loop device {name(top)} is stacked on this disk ({chain})" in reasons
+
+
+def test_two_loops_over_one_file_protect_each_other(
+    loop_device: LoopFactory, tmp_path: Path
+) -> None:
+    """A second loop device over the file behind a mounted loop device is refused, also after
+    the file was renamed and deleted (the loop driver still names it by device and inode)."""
+    image = tmp_path / "shared.img"
+    with image.open("wb") as f:
+        f.truncate(64 << 20)
+    first = loop_device(image=image)
+    second = loop_device(image=image)
+    with mounted(first, tmp_path / "first") as mp:
+        reasons = refusal(loop_drive(second))
+        assert f"its backing file {image} also backs {name(first)}" in reasons
+        moved = tmp_path / "moved.img"
+        image.rename(moved)
+        moved.unlink()  # backing_file now reads "<old path> (deleted)"
+        reasons = refusal(loop_drive(second))
+        assert any(f"also backs {name(first)}" in r for r in reasons), reasons
+        assert any(f"also backs {name(second)}" in r for r in refusal(loop_drive(first))), mp
+
+
+def test_disk_holding_a_loop_file_is_protected_even_lazily_unmounted(
+    loop_device: LoopFactory, tmp_path: Path
+) -> None:
+    """A disk whose filesystem holds the file behind a mounted loop device is refused; after a
+    lazy unmount (the filesystem gone from the mount table but alive) it is still refused."""
+    disk = loop_device()
+    with mounted(disk, tmp_path / "outer", lazy=True) as outer:
+        inner_file = outer / "inner.img"
+        with inner_file.open("wb") as f:
+            f.truncate(16 << 20)
+        inner = losetup(str(inner_file))
+        with stacked(inner), mounted(inner, tmp_path / "inner") as inner_mp:
+            reasons = refusal(loop_drive(disk))
+            assert f"mounted at {outer}" in reasons
+            assert (
+                f"loop device {name(inner)} has its backing file on this disk ({inner_file}); "
+                "detach it first"
+            ) in reasons
+            run("umount", "-l", str(outer))
+            assert not any(m.mountpoint == str(outer) for m in read_system_state().mounts)
+            reasons = refusal(loop_drive(disk))
+            assert f"{name(inner)}, built on this disk, is mounted at {inner_mp}" in reasons
+            assert any(f"loop device {name(inner)} has its backing file" in r for r in reasons)
+
+
+def test_loop_over_a_file_on_a_partition_protects_the_disk(
+    loop_device: LoopFactory, tmp_path: Path
+) -> None:
+    """The file behind a loop device lives on a partition: the whole disk is refused."""
+    disk = loop_device(partscan=True)
+    run("addpart", disk, "1", "2048", str((64 << 20) // 512 - 2048))
+    part = Path(f"{disk}p1")
+    _wait_for(part)
+    with mounted(str(part), tmp_path / "p1", lazy=True) as outer:
+        inner_file = outer / "inner.img"
+        with inner_file.open("wb") as f:
+            f.truncate(8 << 20)
+        inner = losetup(str(inner_file))
+        with stacked(inner):
+            run("umount", "-l", str(outer))
+            # The kernel now names the file relative to the detached filesystem ("/inner.img").
+            assert refusal(loop_drive(disk)) == (
+                f"loop device {name(inner)} has its backing file on partition {part.name} of "
+                "this disk (/inner.img); detach it first",
+            )
+
+
+def test_loop_over_an_active_swap_file_is_protected(
+    loop_device: LoopFactory, tmp_path: Path
+) -> None:
+    """A loop device whose backing file is an active swap file is refused."""
+    swapfile = tmp_path / "swapfile"
+    run("dd", "if=/dev/zero", f"of={swapfile}", "bs=1M", "count=16", "status=none")
+    swapfile.chmod(0o600)
+    run("mkswap", str(swapfile))
+    run("swapon", str(swapfile))
+    try:
+        loop = loop_device(image=swapfile)
+        assert refusal(loop_drive(loop)) == (f"its backing file {swapfile} is active swap",)
+    finally:
+        run("swapoff", str(swapfile))
+
+
+def test_wipe_cli_refuses_the_lower_device_of_a_mounted_stack(
+    loop_device: LoopFactory, tmp_path: Path
+) -> None:
+    """`sanitiser wipe /dev/loopN --yes` on the device under a mounted loop device: refused,
+    the reason names the loop, and the mounted filesystem's data is intact."""
+    lower = loop_device()
+    upper = losetup(lower)
+    with stacked(upper), mounted(upper, tmp_path / "upper") as mp:
+        (mp / "keep.txt").write_text("precious\n")
+        env = dict(
+            os.environ,
+            SANITISER_LOOP_DEVICES="true",
+            SANITISER_CERTS_DIR=str(tmp_path / "certs"),
+            SANITISER_DATA_DIR=str(tmp_path / "data"),
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "sanitiser", "wipe", lower, "--yes"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode != 0, done.stdout
+        assert f"loop device {name(upper)} is attached over this disk" in done.stdout + done.stderr
+        run("sync")
+        run("umount", str(mp))
+        run("mount", upper, str(mp))
+        assert (mp / "keep.txt").read_text() == "precious\n"

@@ -27,6 +27,7 @@ from sanitiser.devices.guard import (
     parse_swaps,
     read_identity,
     read_system_state,
+    stack_below,
 )
 from sanitiser.domain import Drive, Transport
 from sanitiser.errors import DriveBusyError, DriveDetectionError
@@ -584,3 +585,58 @@ class TestClaimOnLabFiles:
             os.truncate(lab.path, 2 << 20)
             with pytest.raises(DriveBusyError, match="size is now 2097152 bytes"):
                 held.recheck()
+
+
+class TestStacks:
+    """Loop stacks over real-disk names (the loop driver makes no holders/ links), pure."""
+
+    @staticmethod
+    def state(*extra: BlockDevice, mounts: tuple[Mount, ...] = ()) -> SystemState:
+        blocks = {
+            "sdb": BlockDevice(name="sdb", devnum="8:16", partitions=("sdb1",)),
+            "sdb1": BlockDevice(name="sdb1", devnum="8:17", parent="sdb"),
+            **{node.name: node for node in extra},
+        }
+        return SystemState(blocks=blocks, mounts=mounts)
+
+    def test_loop_over_a_partition_of_a_sata_disk(self) -> None:
+        """A mounted loop over /dev/sdb1 protects sdb, the chain named; the loop is refused too."""
+        loop = BlockDevice(
+            name="loop0", devnum="7:0", backing_file="/dev/sdb1", backing_devnum="8:17"
+        )
+        state = self.state(loop, mounts=(Mount("/mnt/l", "/dev/loop0", "7:0", "ext4", "loop0"),))
+        assert assess(drive("sdb"), state).reasons == (
+            "loop0, built on this disk (loop0 -> sdb1 -> sdb), is mounted at /mnt/l",
+            "loop device loop0 is attached over partition sdb1 of this disk (/dev/sdb1); "
+            "detach it first",
+        )
+        assert assess(drive("loop0"), state).reasons == (
+            "a loop device over sdb1 (/dev/sdb1): sanitise sdb1 itself instead",
+            "mounted at /mnt/l",
+        )
+
+    def test_file_identity_beats_the_path(self) -> None:
+        """Two loops over one file (same filesystem and inode) under different paths, and a loop
+        over the inode of an active swap file, are refused; a different inode is not."""
+        a = BlockDevice(
+            name="loop1", devnum="7:1", backing_file="/a.img", backing_fs="8:17", backing_inode=12
+        )
+        b = replace(a, name="loop2", devnum="7:2", backing_file="/hardlink.img")
+        c = replace(a, name="loop3", devnum="7:3", backing_file="/other.img", backing_inode=13)
+        swap = Swap(path="/swap-link", kind="file", file_id=("8:17", 13))
+        state = replace(self.state(a, b, c), swaps=(swap,))
+        assert assess(drive("loop1"), state).reasons == (
+            "its backing file /a.img also backs loop2",
+        )
+        assert assess(drive("loop3"), state).reasons == (
+            "its backing file /other.img is active swap",
+        )
+        assert "holds the active swap file /swap-link" in assess(drive("sdb"), state).reasons
+
+    def test_stack_below_stops_on_a_cycle(self) -> None:
+        """A loop over a loop over the first (impossible, but sysfs may lie) ends, no hang."""
+        a = BlockDevice(name="loop1", devnum="7:1", backing_file="/dev/loop2", backing_devnum="7:2")
+        b = BlockDevice(name="loop2", devnum="7:2", backing_file="/dev/loop1", backing_devnum="7:1")
+        state = self.state(a, b)
+        assert set(stack_below("loop1", state.blocks)) == {"loop2"}
+        assert assess(drive("loop1"), state).protected
