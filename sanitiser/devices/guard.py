@@ -896,6 +896,77 @@ def _read_file_identity(drive: Drive) -> DriveIdentity:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Opener:
+    """Another process that has the drive open (seen in ``/proc/PID/fd``)."""
+
+    pid: int
+    command: str
+    """The process's ``comm``."""
+    writable: bool
+    """Opened for writing (``O_WRONLY`` or ``O_RDWR``, from ``fdinfo``)."""
+
+    def __str__(self) -> str:
+        mode = "for writing" if self.writable else "for reading"
+        return f"process {self.pid} ({self.command}) has it open {mode}"
+
+
+def _fd_writable(fdinfo: Path) -> bool:
+    """Whether a descriptor was opened for writing (``flags:`` in ``fdinfo``, octal)."""
+    for line in _read(fdinfo).splitlines():
+        if line.startswith("flags:"):
+            with contextlib.suppress(ValueError):
+                return int(line.split()[1], 8) & os.O_ACCMODE != os.O_RDONLY
+    return True  # unreadable flags: assume the worst
+
+
+def find_openers(
+    devnums: Iterable[str] = (),
+    files: Iterable[tuple[str, int]] = (),
+    *,
+    proc_root: str | Path = "/proc",
+    exclude_pid: int | None = None,
+) -> tuple[Opener, ...]:
+    """Other processes holding a block device (by ``MAJ:MIN``) or a file (by device and inode)
+    open, from ``/proc/*/fd``.
+
+    An ``O_EXCL`` hold keeps out mounts and other exclusive openers, but not a plain ``open``;
+    this is how such openers are seen. Processes and descriptors that vanish while looking are
+    skipped.
+
+    Args:
+        devnums: ``MAJ:MIN`` of the block devices to look for.
+        files: ``(filesystem MAJ:MIN, inode)`` of the files to look for.
+        proc_root: where procfs is.
+        exclude_pid: a process to leave out (this one, by default).
+
+    Returns:
+        One Opener per process and descriptor, in pid order.
+    """
+    wanted_devs, wanted_files = frozenset(devnums), frozenset(files)
+    skip = os.getpid() if exclude_pid is None else exclude_pid
+    found: list[Opener] = []
+    proc = Path(proc_root)
+    for entry in sorted((e for e in _listdir(proc) if e.isdigit()), key=int):
+        if int(entry) == skip:
+            continue
+        fd_dir = proc / entry / "fd"
+        for fd in _listdir(fd_dir):
+            try:
+                st = os.stat(fd_dir / fd)
+            except OSError:
+                continue
+            if stat.S_ISBLK(st.st_mode):
+                hit = _devnum_text(st.st_rdev) in wanted_devs
+            else:
+                hit = (_devnum_text(st.st_dev), st.st_ino) in wanted_files
+            if hit:
+                command = _read(proc / entry / "comm") or "?"
+                writable = _fd_writable(proc / entry / "fdinfo" / fd)
+                found.append(Opener(pid=int(entry), command=command, writable=writable))
+    return tuple(found)
+
+
 # ---------------------------------------------------------------------------------------------
 # The gate.
 # ---------------------------------------------------------------------------------------------
@@ -912,11 +983,23 @@ class Claim:
     the kernel refuses mounts, swap, dm/md and other exclusive openers while it is held; tools
     that need their own ``O_EXCL`` open (``blkdiscard``) cannot run meanwhile, so use the ioctls
     on this fd instead.
+
+    ``O_EXCL`` does not keep out a plain ``open`` by another process, so the claim also watches
+    for other writers (`other_writers`): the job asks during its run and before it certifies.
     """
 
-    __slots__ = ("_fd", "drive", "identity")
+    __slots__ = ("_devnums", "_fd", "_files", "_seen", "drive", "identity")
 
-    def __init__(self, token: object, *, drive: Drive, identity: DriveIdentity, fd: int) -> None:
+    def __init__(
+        self,
+        token: object,
+        *,
+        drive: Drive,
+        identity: DriveIdentity,
+        fd: int,
+        devnums: tuple[str, ...] = (),
+        files: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         if token is not _CLAIM_TOKEN:
             raise TypeError("a Claim is made only by sanitiser.devices.guard.claim()")
         self.drive: Final = drive
@@ -924,6 +1007,27 @@ class Claim:
         self.identity: Final = identity
         """The identity read at claim time."""
         self._fd = fd
+        self._devnums = devnums
+        self._files = files
+        self._seen: dict[tuple[int, str], Opener] = {}
+
+    def other_writers(self, proc_root: str | Path = "/proc") -> tuple[Opener, ...]:
+        """Other processes that have the drive (or one of its partitions) open for writing now.
+
+        Each one found is also remembered (`writers_seen`), so a writer that came and went
+        between two looks is still reported if either look saw it.
+        """
+        now = tuple(
+            o for o in find_openers(self._devnums, self._files, proc_root=proc_root) if o.writable
+        )
+        for opener in now:
+            self._seen.setdefault((opener.pid, opener.command), opener)
+        return now
+
+    @property
+    def writers_seen(self) -> tuple[Opener, ...]:
+        """Every other writer any call of `other_writers` has seen during this claim."""
+        return tuple(self._seen.values())
 
     @property
     def path(self) -> str:
@@ -1081,7 +1185,8 @@ def claim(
     Right before acting it (1) re-reads the system state and refuses a drive that is protected
     now, (2) re-reads the drive's identity (serial, WWN, size) and refuses if it is not what the
     technician confirmed, (3) opens the device ``O_RDWR | O_EXCL`` (a lab file: read-write with an
-    exclusive ``flock``) and checks the opened descriptor is that same device and size.
+    exclusive ``flock``) and checks the opened descriptor is that same device and size, (4)
+    refuses when another process has the drive or one of its partitions open for writing.
 
     Use it as ``with claim(drive, confirmed) as c: engine.run(c, ...)``; the descriptor is held
     until the block ends.
@@ -1110,8 +1215,22 @@ def claim(
     if protection.protected:
         raise _refuse(current, protection.reasons, title="Protected drive")
     _check_identity(confirmed, identity)
+    devnums: tuple[str, ...] = ()
+    files: tuple[tuple[str, int], ...] = ()
     if drive.simulated:
         fd = _open_file(current, confirmed)
+        st = os.fstat(fd)
+        files = ((_devnum_text(st.st_dev), st.st_ino),)
     else:
         fd = _open_device(current, confirmed, identity)
-    return Claim(_CLAIM_TOKEN, drive=current, identity=identity, fd=fd)
+        node = state.blocks.get(current.name)
+        partitions = node.partitions if node is not None else ()
+        devnums = (identity.devnum, *(state.blocks[p].devnum for p in partitions))
+    held = Claim(
+        _CLAIM_TOKEN, drive=current, identity=identity, fd=fd, devnums=devnums, files=files
+    )
+    writers = held.other_writers()
+    if writers:
+        held.close()
+        raise _refuse(current, [str(w) for w in writers], title="Drive in use")
+    return held

@@ -89,6 +89,7 @@ from sanitiser.jobs.journal import (
 )
 from sanitiser.jobs.restart import RestartTarget, restart_target
 from sanitiser.jobs.states import ACTIVE, FINAL, JobState
+from sanitiser.jobs.writers import judge_other_writers
 from sanitiser.methods.ata import JOURNAL_SANITIZE as ATA_SANITIZE_STARTED
 from sanitiser.methods.base import Method, MethodContext
 from sanitiser.methods.nvme import JOURNAL_SANITIZE as NVME_SANITIZE_STARTED
@@ -126,6 +127,8 @@ BACKGROUND_KEYS = (NVME_SANITIZE_STARTED, ATA_SANITIZE_STARTED, SCSI_OPERATION_S
 drive goes on with it on its own (even across a power cycle), so a restarted bench re-polls it."""
 PROGRESS_CHECKPOINT_S = 5.0
 """How often a job's last progress is written to its record (what recovery can tell)."""
+WRITER_SCAN_SECONDS = 2.0
+"""How often a running job looks for other processes writing to its drive."""
 
 
 class PolicyLike(Protocol):
@@ -217,6 +220,9 @@ class _Running:
     """The loaded policy the plan was made under (reloaded by name for a resumed job)."""
     health: Health = UNKNOWN_HEALTH
     """The drive's health as read before the method (what routing matches)."""
+    claim: Claim | None = None
+    """The guard's claim while the method runs (watched for other writers)."""
+    last_writer_scan: float = 0.0
 
 
 def _status_of_state(state: JobState, detail: dict[str, Any]) -> str:
@@ -662,6 +668,11 @@ class Orchestrator:
                         self._move(run, JobState.VERIFYING, why=ev.phase)
                 except SanitiserError as exc:  # the ticker thread must never die of it
                     log.warning("job %s: %s", run.job_id, exc)
+        claim = run.claim
+        if claim is not None and time.monotonic() - run.last_writer_scan >= WRITER_SCAN_SECONDS:
+            run.last_writer_scan = time.monotonic()
+            for writer in claim.other_writers():
+                self._log(run, f"another writer on the drive: {writer}", "warning")
         self._publish(
             JobProgress(
                 run.job_id, run.drive.path, ev.phase, ev.bytes_done, ev.total, ev.mbps_avg, ev.eta_s
@@ -767,8 +778,15 @@ class Orchestrator:
             overwrite_passes=run.overwrite_passes,
             verification=run.verification,
         )
+        run.claim = claim
         try:
-            return method.run(ctx)
+            outcome = method.run(ctx)
+            return judge_other_writers(
+                outcome,
+                still_open=claim.other_writers(),
+                seen=claim.writers_seen,
+                verification=run.verification,
+            )
         except SanitiserError as exc:
             gone = _gone_reason(run.drive)
             return f"{gone}: {exc.msg}" if gone else exc.msg
@@ -777,6 +795,8 @@ class Orchestrator:
             if gone or exc.errno in (errno.ENODEV, errno.ENXIO, errno.EIO):
                 return gone or f"the drive stopped responding ({exc.strerror})"
             raise
+        finally:
+            run.claim = None
 
     def _finish(
         self,

@@ -30,6 +30,7 @@ from sanitiser.devices.guard import (
 )
 from sanitiser.domain import Drive, Transport
 from sanitiser.errors import DriveBusyError
+from tests.openers import opened_by_another_process
 
 LoopFactory = Callable[..., str]
 """The `loop_device` fixture (tests/e2e/conftest.py)."""
@@ -487,3 +488,35 @@ def test_wipe_cli_refuses_the_lower_device_of_a_mounted_stack(
         run("umount", str(mp))
         run("mount", upper, str(mp))
         assert (mp / "keep.txt").read_text() == "precious\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Other openers: O_EXCL keeps out mounts and exclusive openers, not a plain open().
+# ---------------------------------------------------------------------------------------------
+
+
+def test_another_writer_is_refused_and_a_reader_is_not(loop_device: LoopFactory) -> None:
+    """A process with the device open for writing (no O_EXCL) makes claim refuse, naming it;
+    one that only reads does not."""
+    path = loop_device()
+    drive = loop_drive(path)
+    with opened_by_another_process(path, "r+b") as writer:
+        command = Path(f"/proc/{writer.pid}/comm").read_text().strip()
+        assert refusal(drive) == (f"process {writer.pid} ({command}) has it open for writing",)
+    with opened_by_another_process(path, "rb"):
+        claim(drive, drive).close()
+
+
+def test_a_writer_that_comes_during_a_claim_is_seen_and_remembered(
+    loop_device: LoopFactory,
+) -> None:
+    """A writer that opens the device after the claim is seen, and remembered once it left."""
+    path = loop_device()
+    drive = loop_drive(path)
+    with claim(drive, drive) as held:
+        assert held.other_writers() == ()
+        with opened_by_another_process(path, "r+b") as writer:
+            [seen] = held.other_writers()
+            assert (seen.pid, seen.writable) == (writer.pid, True)
+        assert held.other_writers() == ()
+        assert [w.pid for w in held.writers_seen] == [writer.pid]

@@ -1,0 +1,159 @@
+"""Attacks the guard refuses today, kept as tests so that no change can undo them.
+
+Each one goes through the real `sanitiser wipe` (a subprocess, as a script would run it) against
+the machine's own root disk or loop devices this suite attached; every run passes ``--yes``, so
+only the guard stands between the attack and the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import LoopFactory
+from tests.e2e.test_jobs_crash import (
+    MiB,
+    cli,
+    env_for,
+    junk_image,
+    junk_left,
+    outcomes,
+    write_throttle,
+)
+
+pytestmark = pytest.mark.root
+
+
+def root_disk() -> str:
+    """``/dev/<disk>`` of the disk holding ``/`` (skips where / is not on a block device)."""
+    root = os.stat("/").st_dev
+    node = Path(f"/sys/dev/block/{os.major(root)}:{os.minor(root)}").resolve()
+    disk = node.parent.name if (node / "partition").exists() else node.name
+    if not Path(f"/dev/{disk}").exists():
+        pytest.skip(f"/ is not on a block device here ({disk})")
+    return f"/dev/{disk}"
+
+
+def refused_outcome(tmp_path: Path, *names: str) -> dict[str, object]:
+    """Run ``wipe NAMES --yes --json``: it must exit 1 with one refused outcome (no job)."""
+    done = cli(tmp_path, "wipe", *names, "--yes", "--json", timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    [outcome] = outcomes(done.stdout).values()
+    assert (outcome["status"], outcome["job_id"]) == ("refused", None), outcome
+    return outcome
+
+
+def test_a_symlink_to_the_system_disk_is_refused(tmp_path: Path) -> None:
+    """A link in /dev to the root disk names the root disk: refused as the system disk."""
+    link = Path(f"/dev/sanitiser-attack-{uuid.uuid4().hex[:8]}")
+    link.symlink_to(root_disk())
+    try:
+        outcome = refused_outcome(tmp_path, str(link))
+    finally:
+        link.unlink()
+    assert "root filesystem" in str(outcome["reason"])
+
+
+def test_the_system_disk_by_its_device_number_is_refused(tmp_path: Path) -> None:
+    """``/dev/block/MAJ:MIN`` of the root disk is the root disk: refused. (Where udev has not
+    made /dev/block, the test makes the link as udev would, and removes it.)"""
+    disk = root_disk()
+    st = os.stat(disk)
+    folder = Path("/dev/block")
+    made_folder = not folder.exists()
+    folder.mkdir(exist_ok=True)
+    link = folder / f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    made_link = not link.exists()
+    if made_link:
+        link.symlink_to(f"../{Path(disk).name}")
+    try:
+        outcome = refused_outcome(tmp_path, str(link))
+    finally:
+        if made_link:
+            link.unlink()
+        if made_folder:
+            folder.rmdir()
+    assert "root filesystem" in str(outcome["reason"])
+
+
+def test_a_swap_device_is_refused(loop_device: LoopFactory, tmp_path: Path) -> None:
+    """A loop device in use as swap: refused, and still swap afterwards."""
+    dev = loop_device()
+    subprocess.run(["mkswap", dev], check=True, capture_output=True)
+    subprocess.run(["swapon", dev], check=True, capture_output=True)
+    try:
+        outcome = refused_outcome(tmp_path, dev)
+        assert f"used as swap ({dev})" in str(outcome["reason"])
+        assert dev in Path("/proc/swaps").read_text()
+    finally:
+        subprocess.run(["swapoff", dev], check=False, capture_output=True)
+
+
+def test_the_same_disk_twice_in_one_call_is_erased_once(
+    loop_device: LoopFactory,
+    tmp_path: Path,
+) -> None:
+    """``wipe DEV DEV`` (and the same disk under another name) makes one job, not two."""
+    image = junk_image(tmp_path / "twice.img", 16 * MiB)
+    dev = loop_device(image=image)
+    alias = Path(f"/dev/sanitiser-alias-{uuid.uuid4().hex[:8]}")
+    alias.symlink_to(dev)
+    try:
+        done = cli(tmp_path, "wipe", dev, str(alias), dev, "--yes", "--json")
+    finally:
+        alias.unlink()
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    finished = [e for e in events if e["event"] == "outcome"]
+    assert [(e["device"], e["status"]) for e in finished] == [(dev, "sanitised")]
+    assert len(json.loads(cli(tmp_path, "jobs", "--json").stdout)) == 1
+    assert junk_left(image) == 0
+
+
+def test_two_wipe_processes_on_one_disk_one_is_refused(
+    loop_device: LoopFactory,
+    tmp_path: Path,
+) -> None:
+    """A second `wipe` process on a disk the first is overwriting is refused (the first holds
+    it O_EXCL); the first is then stopped cleanly and recorded as aborted."""
+    image = junk_image(tmp_path / "contested.img", 64 * MiB)
+    dev = loop_device(image=image)
+    with write_throttle(dev, 1 * MiB) as procs:  # ~64 s: the first wipe is surely still running
+        first = subprocess.Popen(
+            [sys.executable, "-m", "sanitiser", "wipe", dev, "--yes", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env_for(tmp_path),
+            cwd=tmp_path,
+        )
+        procs.write_text(f"{first.pid}\n")
+        try:
+            assert first.stdout is not None
+            for line in first.stdout:
+                event = json.loads(line)
+                if event["event"] == "progress" and 0 < event["bytes_done"] < event["total"]:
+                    break
+                assert event["event"] != "outcome", f"finished too soon: {event}"
+            (tmp_path / "second").mkdir()
+            done = cli(tmp_path / "second", "wipe", dev, "--yes", "--json")
+            assert done.returncode == 1, done.stdout + done.stderr
+            [second] = outcomes(done.stdout).values()  # its job is refused at the claim
+            assert second["status"] == "refused"
+            assert "in use" in str(second["reason"]), second
+            first.send_signal(signal.SIGINT)
+            rest = first.stdout.read()
+            assert first.wait(timeout=120) != 0
+        finally:
+            first.kill()
+            first.wait(timeout=30)
+    [outcome] = outcomes(rest).values()
+    assert outcome["status"] == "aborted"
