@@ -2,9 +2,10 @@
 
 The bench's host kernel has no device-mapper and cannot read partition tables; the lab guest runs
 Debian's kernel, which can. One boot: an NVMe drive gets a partition with a mounted ext4 file
-system, a SATA disk is put under a device-mapper mapping, a USB disk is used as swap, and a
-virtio-scsi disk is left alone. Then this checkout's `sanitiser scan --json` runs in the guest and
-a guard `claim()` is attempted on the device-mapper disk.
+system, a SATA disk is put under a device-mapper mapping, a second SATA disk has a mounted loop
+device attached over it (the loop driver makes no holders/ link), a USB disk is used as swap,
+and a virtio-scsi disk is left alone. Then this checkout's `sanitiser scan --json` runs in the
+guest and a guard `claim()` is attempted on the device-mapper disk.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ ENV = "env SANITISER_DATA_DIR=/tmp/sanitiser-data SANITISER_CONFIG_FILE=/dev/nul
 DRIVES = (
     DriveSpec("nvme", "GRDNVME1", 48),
     DriveSpec("sata", "GRDSATA1", 40, model="GuardSATA"),
+    DriveSpec("sata", "GRDLOOP1", 32, model="GuardLoop"),
     DriveSpec("usb", "GRDUSB01", 32),
     DriveSpec("vscsi", "GRDSCSI1", 32),
 )
@@ -51,7 +53,7 @@ PY
 LAB_PLAN = LabPlan(
     DRIVES,
     {
-        "modules": "modprobe dm_mod && modprobe ext4 && echo ok",
+        "modules": "modprobe dm_mod && modprobe ext4 && modprobe loop && echo ok",
         "partition": (
             'd=$(dev GRDNVME1); echo "1MiB,,L" | sfdisk -q "$d" && udevadm settle '
             '&& mkfs.ext4 -q "${d}p1" && mkdir -p /mnt/guard && mount "${d}p1" /mnt/guard '
@@ -62,6 +64,10 @@ LAB_PLAN = LabPlan(
             'linear $d 0" && udevadm settle && echo ok'
         ),
         "swap": 'd=$(dev GRDUSB01); mkswap -q "$d" && swapon "$d" && echo ok',
+        "loopstack": (
+            'd=$(dev GRDLOOP1); l=$(losetup --find --show "$d") && mkfs.ext4 -q "$l" '
+            '&& mkdir -p /mnt/loopup && mount "$l" /mnt/loopup && echo "ok $l"'
+        ),
         "scan": f"cd {shlex.quote(str(REPO))} && {ENV} {PY} -m sanitiser scan --json",
         "claim": CLAIM_DM_DISK,
     },
@@ -73,7 +79,7 @@ LAB_PLAN = LabPlan(
 @pytest.fixture(scope="module")
 def by_serial(lab_run: LabRun) -> dict[str, dict[str, Any]]:
     """The guest scan's drives by serial, after every set-up step succeeded."""
-    for name in ("modules", "partition", "dm", "swap"):
+    for name in ("modules", "partition", "dm", "swap", "loopstack"):
         step = lab_run.step(name)
         assert step.rc == 0, f"{name}: rc={step.rc}\n{step.out}\n{step.err}"
     scan = lab_run.step("scan")
@@ -101,6 +107,18 @@ def test_swap_protects_the_usb_disk(by_serial: dict[str, dict[str, Any]]) -> Non
     d = by_serial["GRDUSB01"]
     assert d["protected"] is True
     assert "swap" in d["protected_reason"]
+
+
+def test_a_loop_device_over_a_sata_disk_protects_it(
+    lab_run: LabRun, by_serial: dict[str, dict[str, Any]]
+) -> None:
+    """A real SATA disk with a mounted loop device attached over it is protected, the loop
+    named twice (attached, and mounted through it), and the disk is left untouched."""
+    loop = Path(lab_run.step("loopstack").out.split()[-1]).name
+    d = by_serial["GRDLOOP1"]
+    assert d["protected"] is True
+    assert f"loop device {loop} is attached over this disk" in d["protected_reason"]
+    assert f"{loop}, built on this disk, is mounted at /mnt/loopup" in d["protected_reason"]
 
 
 def test_untouched_disk_is_usable(by_serial: dict[str, dict[str, Any]]) -> None:
