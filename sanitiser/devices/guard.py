@@ -22,6 +22,8 @@ import fcntl
 import os
 import stat
 import struct
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -920,12 +922,57 @@ def _fd_writable(fdinfo: Path) -> bool:
     return True  # unreadable flags: assume the worst
 
 
+_OpenKey = tuple[str, str, int]
+"""``("b", MAJ:MIN, 0)`` for a block device, ``("f", filesystem MAJ:MIN, inode)`` for a file."""
+
+
+def _scan_open_files(proc: Path, skip: int) -> dict[_OpenKey, list[tuple[str, str]]]:
+    """Every process's open block devices and files: key -> ``(pid, fd)`` pairs."""
+    table: dict[_OpenKey, list[tuple[str, str]]] = {}
+    for entry in sorted((e for e in _listdir(proc) if e.isdigit()), key=int):
+        if int(entry) == skip:
+            continue
+        fd_dir = proc / entry / "fd"
+        for fd in _listdir(fd_dir):
+            try:
+                st = os.stat(fd_dir / fd)
+            except OSError:
+                continue
+            if stat.S_ISBLK(st.st_mode):
+                key: _OpenKey = ("b", _devnum_text(st.st_rdev), 0)
+            elif stat.S_ISREG(st.st_mode):
+                key = ("f", _devnum_text(st.st_dev), st.st_ino)
+            else:
+                continue
+            table.setdefault(key, []).append((entry, fd))
+    return table
+
+
+_scan_lock = threading.Lock()
+_last_scan: tuple[float, Path, int, dict[_OpenKey, list[tuple[str, str]]]] | None = None
+
+
+def _open_files(proc: Path, skip: int, max_age: float) -> dict[_OpenKey, list[tuple[str, str]]]:
+    """`_scan_open_files`, or the last scan when it is at most `max_age` seconds old (many jobs
+    watching their drives share one look at ``/proc`` instead of each making its own)."""
+    global _last_scan  # noqa: PLW0603 - one shared snapshot per process, under its lock
+    with _scan_lock:
+        now = time.monotonic()
+        last = _last_scan
+        if last is not None and now - last[0] <= max_age and last[1:3] == (proc, skip):
+            return last[3]
+        table = _scan_open_files(proc, skip)
+        _last_scan = (now, proc, skip, table)
+        return table
+
+
 def find_openers(
     devnums: Iterable[str] = (),
     files: Iterable[tuple[str, int]] = (),
     *,
     proc_root: str | Path = "/proc",
     exclude_pid: int | None = None,
+    max_age: float = 0.0,
 ) -> tuple[Opener, ...]:
     """Other processes holding a block device (by ``MAJ:MIN``) or a file (by device and inode)
     open, from ``/proc/*/fd``.
@@ -939,32 +986,24 @@ def find_openers(
         files: ``(filesystem MAJ:MIN, inode)`` of the files to look for.
         proc_root: where procfs is.
         exclude_pid: a process to leave out (this one, by default).
+        max_age: a look at ``/proc`` at most this many seconds old may be reused (0: look now).
 
     Returns:
         One Opener per process and descriptor, in pid order.
     """
-    wanted_devs, wanted_files = frozenset(devnums), frozenset(files)
-    skip = os.getpid() if exclude_pid is None else exclude_pid
-    found: list[Opener] = []
     proc = Path(proc_root)
-    for entry in sorted((e for e in _listdir(proc) if e.isdigit()), key=int):
-        if int(entry) == skip:
-            continue
-        fd_dir = proc / entry / "fd"
-        for fd in _listdir(fd_dir):
-            try:
-                st = os.stat(fd_dir / fd)
-            except OSError:
-                continue
-            if stat.S_ISBLK(st.st_mode):
-                hit = _devnum_text(st.st_rdev) in wanted_devs
-            else:
-                hit = (_devnum_text(st.st_dev), st.st_ino) in wanted_files
-            if hit:
-                command = _read(proc / entry / "comm") or "?"
-                writable = _fd_writable(proc / entry / "fdinfo" / fd)
-                found.append(Opener(pid=int(entry), command=command, writable=writable))
-    return tuple(found)
+    skip = os.getpid() if exclude_pid is None else exclude_pid
+    table = _open_files(proc, skip, max_age)
+    keys = [("b", d, 0) for d in devnums] + [("f", dev, ino) for dev, ino in files]
+    pairs = sorted({pair for key in keys for pair in table.get(key, ())}, key=lambda p: int(p[0]))
+    return tuple(
+        Opener(
+            pid=int(pid),
+            command=_read(proc / pid / "comm") or "?",
+            writable=_fd_writable(proc / pid / "fdinfo" / fd),
+        )
+        for pid, fd in pairs
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1011,15 +1050,17 @@ class Claim:
         self._files = files
         self._seen: dict[tuple[int, str], Opener] = {}
 
-    def other_writers(self, proc_root: str | Path = "/proc") -> tuple[Opener, ...]:
-        """Other processes that have the drive (or one of its partitions) open for writing now.
+    def other_writers(
+        self, proc_root: str | Path = "/proc", *, max_age: float = 0.0
+    ) -> tuple[Opener, ...]:
+        """Other processes that have the drive (or one of its partitions) open for writing now
+        (or at a look at ``/proc`` at most `max_age` seconds old).
 
         Each one found is also remembered (`writers_seen`), so a writer that came and went
         between two looks is still reported if either look saw it.
         """
-        now = tuple(
-            o for o in find_openers(self._devnums, self._files, proc_root=proc_root) if o.writable
-        )
+        openers = find_openers(self._devnums, self._files, proc_root=proc_root, max_age=max_age)
+        now = tuple(o for o in openers if o.writable)
         for opener in now:
             self._seen.setdefault((opener.pid, opener.command), opener)
         return now

@@ -671,7 +671,7 @@ class Orchestrator:
         claim = run.claim
         if claim is not None and time.monotonic() - run.last_writer_scan >= WRITER_SCAN_SECONDS:
             run.last_writer_scan = time.monotonic()
-            for writer in claim.other_writers():
+            for writer in claim.other_writers(max_age=WRITER_SCAN_SECONDS / 2):
                 self._log(run, f"another writer on the drive: {writer}", "warning")
         self._publish(
             JobProgress(

@@ -25,6 +25,7 @@ from sanitiser.devices.guard import (
     READ_ONLY_REASON,
     assess,
     claim,
+    find_openers,
     read_identity,
     read_system_state,
 )
@@ -520,3 +521,18 @@ def test_a_writer_that_comes_during_a_claim_is_seen_and_remembered(
             assert (seen.pid, seen.writable) == (writer.pid, True)
         assert held.other_writers() == ()
         assert [w.pid for w in held.writers_seen] == [writer.pid]
+
+
+def test_jobs_share_one_recent_look_at_proc_but_the_claim_looks_now(tmp_path: Path) -> None:
+    """A look at /proc at most `max_age` old is reused (many jobs, one scan); max_age=0 (the
+    claim and the check before certifying) always looks again."""
+    target = tmp_path / "watched.img"
+    target.write_bytes(b"\0" * 4096)
+    st = target.stat()
+    file_id = (f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}", st.st_ino)
+    assert find_openers(files=[file_id]) == ()
+    with opened_by_another_process(str(target), "r+b") as writer:
+        assert find_openers(files=[file_id], max_age=3600) == ()  # the earlier look, reused
+        [now] = find_openers(files=[file_id])
+        assert (now.pid, now.writable) == (writer.pid, True)
+        assert find_openers(files=[file_id], max_age=3600) == (now,)
