@@ -17,6 +17,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from sanitiser.certificate.verify import (
     embedded_record,
     format_verdict,
     load_trust,
+    require_verified,
     verify_input,
 )
 from sanitiser.config import load_settings
@@ -160,6 +162,21 @@ def _org_key_encrypted(keys_dir: Path) -> bool:
 @keys.command("revoke")
 @click.argument("name")
 @click.option(
+    "--reason",
+    type=click.Choice([keymod.RETIRED, keymod.COMPROMISED]),
+    required=True,
+    help="retired: the station is taken out of service (its key destroyed); records it signed "
+    "before the revocation stay valid. compromised: its key may be in other hands; no record "
+    "it ever signed is trusted any more.",
+)
+@click.option(
+    "--at",
+    "at",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="When the station stopped being allowed to sign (UTC; default now).",
+)
+@click.option(
     "--org-passphrase-file",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     default=None,
@@ -167,17 +184,31 @@ def _org_key_encrypted(keys_dir: Path) -> bool:
 )
 @certs_option
 @keys_option
-def revoke(name: str, org_passphrase_file: Path | None, certs: Path, keys_dir: Path | None) -> None:
-    """Revoke a station certificate (adds it to certs/org-ca.crl)."""
+def revoke(  # noqa: PLR0917 - click passes each option as an argument
+    name: str,
+    reason: str,
+    at: datetime | None,
+    org_passphrase_file: Path | None,
+    certs: Path,
+    keys_dir: Path | None,
+) -> None:
+    """Revoke a station certificate (adds it to certs/org-ca.crl, with its time and reason).
+
+    From then on the station signs nothing (a running bench checks the list before every
+    signature). Publish the new org-ca.crl wherever certificates are verified.
+    """
     try:
         kdir = keys_dir_or_default(keys_dir)
         org_pass = read_passphrase(org_passphrase_file)
         if org_pass is None and _org_key_encrypted(kdir):
             org_pass = click.prompt("Organisation CA passphrase", hide_input=True).encode()
-        path = keymod.revoke_station(certs, kdir, name, org_passphrase=org_pass)
+        when = at.replace(tzinfo=UTC) if at is not None else None
+        path = keymod.revoke_station(
+            certs, kdir, name, reason=reason, at=when, org_passphrase=org_pass
+        )
     except SanitiserError as e:
         _fail(e)
-    click.echo(f"revocation list: {path}")
+    click.echo(f"revocation list: {path} ({name}: {reason})")
 
 
 @click.command("verify")
@@ -358,9 +389,14 @@ def make_cert_group(lookup: RecordLookup | None = None) -> click.Group:
         passphrase_file: Path | None,
         base_url: str,
     ) -> None:
-        """Export a certificate (by id, or from a signed JSON/PDF file) as PDF, JSON, label."""
+        """Export a certificate (by id, or from a signed JSON/PDF file) as PDF, JSON, label.
+
+        The record must verify first (signature, chain to the organisation CA in --certs,
+        revocation): an altered or foreign record is refused and nothing is written or signed.
+        """
         try:
             signed = read_signed(id_or_file, lookup)
+            require_verified(signed, load_trust(certs))  # never pass on an altered record
             if json_out is not None:
                 json_out.write_bytes(signed.to_bytes())
                 click.echo(f"record: {json_out}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sanitiser.certificate.keys import StationSigner
+from sanitiser.certificate.keys import StationSigner, read_crl
 from sanitiser.certificate.pdf import certificate_pdf
 from sanitiser.certificate.qr import DEFAULT_BASE_URL, make_token, token_url
 from sanitiser.certificate.record import RecordContext, build_record, new_certificate_id
 from sanitiser.certificate.sign import SignedRecord, sign_record
+from sanitiser.certificate.verify import Trust, require_verified
 from sanitiser.domain import Drive, Health, Outcome
 
 
@@ -33,12 +34,35 @@ class IssuedCertificate:
         return self.signed.to_bytes()
 
 
+def signing_trust(signer: StationSigner) -> Trust:
+    """What a record must chain to before this station signs anything derived from it: the
+    station's own organisation CA, with the organisation's revocation list."""
+    crls = (read_crl(signer.crl_path),) if signer.crl_path and signer.crl_path.is_file() else ()
+    return Trust(org_cas=(signer.org_ca,), crls=crls)
+
+
+def token_for(
+    signed: SignedRecord, signer: StationSigner, base_url: str = DEFAULT_BASE_URL
+) -> tuple[str, str]:
+    """A fresh QR token and its URL for a signed record, once the record verifies.
+
+    Raises:
+        CertificateError: the record does not verify (see `require_verified`); nothing signed.
+    """
+    require_verified(signed, signing_trust(signer))
+    token = make_token(signed.record, signer)
+    return token, token_url(token, base_url)
+
+
 def sign_and_render(
     signed: SignedRecord, signer: StationSigner, base_url: str = DEFAULT_BASE_URL
 ) -> IssuedCertificate:
-    """Token and signed PDF for an already signed record (also used to re-export)."""
-    token = make_token(signed.record, signer)
-    url = token_url(token, base_url)
+    """Token and signed PDF for a signed record (also used to re-export), once it verifies.
+
+    Raises:
+        CertificateError: the record does not verify; nothing was signed.
+    """
+    token, url = token_for(signed, signer, base_url)
     return IssuedCertificate(
         signed=signed, token=token, url=url, pdf=certificate_pdf(signed, signer, url)
     )

@@ -23,11 +23,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from sanitiser.errors import CertificateError
@@ -50,6 +52,18 @@ class StationSigner:
     key: PrivateKey
     cert: x509.Certificate
     org_ca: x509.Certificate
+    crl_path: Path | None = None
+    """The organisation's revocation list, re-read before every signature (a station revoked
+    while a bench runs stops signing at once)."""
+
+    def check_usable(self, now: datetime | None = None) -> None:
+        """Refuse when this station's certificate is revoked (for any reason) or not valid now.
+
+        Raises:
+            CertificateError: the station may not sign.
+        """
+        crls = [read_crl(self.crl_path)] if self.crl_path and self.crl_path.is_file() else []
+        check_chain(self.cert, [self.org_ca], now or datetime.now(UTC), crls)
 
     @property
     def name(self) -> str:
@@ -220,15 +234,57 @@ def make_station_cert(
     return key, cert
 
 
+RETIRED: Final = "retired"
+COMPROMISED: Final = "compromised"
+REVOCATION_REASONS: Final = {
+    RETIRED: x509.ReasonFlags.cessation_of_operation,
+    COMPROMISED: x509.ReasonFlags.key_compromise,
+}
+"""The two uses of revocation: a station retired (its key destroyed; what it signed before
+stays valid) or its key compromised (nothing it signed can be trusted)."""
+_RETIREMENT_FLAGS: Final = frozenset(
+    {
+        x509.ReasonFlags.cessation_of_operation,
+        x509.ReasonFlags.superseded,
+        x509.ReasonFlags.affiliation_changed,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One station certificate on the revocation list."""
+
+    serial: int
+    at: datetime
+    """When the station stopped being allowed to sign."""
+    reason: str = COMPROMISED
+    """`RETIRED` or `COMPROMISED` (a CRL entry with no or another reason counts as compromised)."""
+
+
+def revocations_of(crl: x509.CertificateRevocationList) -> list[Revocation]:
+    """The entries of a CRL as `Revocation` values."""
+    found = []
+    for entry in crl:
+        try:
+            flag = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        except x509.ExtensionNotFound:
+            flag = x509.ReasonFlags.unspecified
+        reason = RETIRED if flag in _RETIREMENT_FLAGS else COMPROMISED
+        found.append(Revocation(entry.serial_number, entry.revocation_date_utc, reason))
+    return found
+
+
 def make_crl(
     org_key: PrivateKey,
     org_ca: x509.Certificate,
-    revoked_serials: list[int],
+    revoked: list[Revocation],
     *,
     now: datetime | None = None,
     days: int = 365,
 ) -> x509.CertificateRevocationList:
-    """A CRL signed by the organisation CA listing `revoked_serials`."""
+    """A CRL signed by the organisation CA listing `revoked` (one entry per serial, the first
+    given for a serial kept), each with its date and reason."""
     now = now or datetime.now(UTC)
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -236,17 +292,65 @@ def make_crl(
         .last_update(now - timedelta(minutes=5))
         .next_update(now + timedelta(days=days))
     )
-    for serial in sorted(set(revoked_serials)):
+    seen: set[int] = set()
+    for item in revoked:
+        if item.serial in seen:
+            continue
+        seen.add(item.serial)
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder()
-            .serial_number(serial)
-            .revocation_date(now - timedelta(minutes=5))
+            .serial_number(item.serial)
+            .revocation_date(item.at)
+            .add_extension(x509.CRLReason(REVOCATION_REASONS[item.reason]), critical=False)
             .build()
         )
     return builder.sign(org_key, hashes.SHA256())
 
 
 # --- checks -----------------------------------------------------------------------------------
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""The order n of the P-256 group: a signature's s must lie in 1..n/2 (low-s form)."""
+
+
+def ecdsa_sign(signer: StationSigner, data: bytes) -> tuple[int, int]:
+    """Sign `data` with the station key; ``(r, s)`` in the canonical low-s form.
+
+    ECDSA signatures are malleable: ``(r, n - s)`` verifies as well as ``(r, s)``, so anyone
+    could make a second, different signature of the same record. Only the low-s one is ever
+    made, and `check_low_s` refuses the other.
+
+    Raises:
+        CertificateError: the station may no longer sign (its certificate was revoked).
+    """
+    signer.check_usable()
+    r, s = decode_dss_signature(signer.key.sign(data, ec.ECDSA(hashes.SHA256())))
+    return r, (P256_ORDER - s if s > P256_ORDER // 2 else s)
+
+
+LOW_S_SINCE: Final = datetime(2026, 12, 4, tzinfo=UTC)
+"""From this time on every signature is made in low-s form, and a high-s one is refused.
+Signatures made earlier (by versions that did not normalise s) are accepted in either form:
+their twin covers exactly the same signed bytes, so accepting it claims nothing new."""
+
+
+def check_low_s(s: int, what: str, signed_at: datetime | None) -> None:
+    """Refuse the high-s twin of a signature made on or after `LOW_S_SINCE` (see `ecdsa_sign`).
+
+    Args:
+        s: the signature's s.
+        what: the signature, for the message.
+        signed_at: when the signature claims to be made (None when unknown: judged as new).
+
+    Raises:
+        CertificateError: `s` is outside 1..n/2 and the signature is not older than the rule.
+    """
+    if s > P256_ORDER // 2 and (signed_at is None or signed_at >= LOW_S_SINCE):
+        raise CertificateError(
+            f"{what} is not in canonical (low-s) form: a second signature made from the "
+            "original, not one the station made"
+        )
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -265,6 +369,9 @@ def check_chain(
     crls: list[x509.CertificateRevocationList] = (),  # type: ignore[assignment]
 ) -> x509.Certificate:
     """Check a station certificate against trusted organisation CAs at time `at`.
+
+    A station on the CA's revocation list for key compromise fails whatever `at` is; a retired
+    station fails only from its revocation time on (what it signed before stays valid).
 
     Returns:
         The organisation CA that issued it.
@@ -298,12 +405,20 @@ def check_chain(
             continue
         if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
             raise CertificateError("the revocation list's signature does not verify")
-        revoked = crl.get_revoked_certificate_by_serial_number(station.serial_number)
-        if revoked is not None:
-            raise CertificateError(
-                f"the station certificate {common_name(station)!r} was revoked on "
-                f"{revoked.revocation_date_utc:%Y-%m-%d}"
-            )
+        for item in revocations_of(crl):
+            if item.serial != station.serial_number:
+                continue
+            name = common_name(station)
+            if item.reason == COMPROMISED:
+                raise CertificateError(
+                    f"the station certificate {name!r} was revoked for key compromise on "
+                    f"{item.at:%Y-%m-%d %H:%M}Z: nothing it signed can be trusted"
+                )
+            if at >= item.at:
+                raise CertificateError(
+                    f"the station {name!r} was retired (revoked) on {item.at:%Y-%m-%d %H:%M}Z "
+                    "and may sign nothing after that"
+                )
     return issuer
 
 
@@ -442,18 +557,36 @@ def revoke_station(
     keys_dir: Path,
     station: str,
     *,
+    reason: str = COMPROMISED,
+    at: datetime | None = None,
     org_passphrase: bytes | None = None,
 ) -> Path:
-    """Add a station's certificate to ``<certs>/org-ca.crl`` (created when absent)."""
+    """Add a station's certificate to ``<certs>/org-ca.crl`` (created when absent), keeping the
+    date and reason of every earlier entry.
+
+    Args:
+        reason: `RETIRED` (records signed before `at` stay valid) or `COMPROMISED` (none do).
+        at: when the station stopped being allowed to sign (now by default; not in the future).
+
+    Raises:
+        CertificateError: unknown reason, a future time, or the station is already revoked.
+    """
+    if reason not in REVOCATION_REASONS:
+        raise CertificateError(f"unknown revocation reason {reason!r}: retired or compromised")
+    now = datetime.now(UTC)
+    when = at or now
+    if when > now:
+        raise CertificateError("a revocation cannot take effect in the future")
     org_key, org_ca = load_org(certs_dir, keys_dir, org_passphrase)
     station_cert = read_certificates(certs_dir / station_file(station))[0]
     crl_path = certs_dir / CRL_FILE
-    serials = [station_cert.serial_number]
-    if crl_path.exists():
-        serials += [r.serial_number for r in read_crl(crl_path)]
+    earlier = revocations_of(read_crl(crl_path)) if crl_path.exists() else []
+    if any(r.serial == station_cert.serial_number for r in earlier):
+        raise CertificateError(f"station {station!r} is already revoked")
+    entries = [*earlier, Revocation(station_cert.serial_number, when, reason)]
     write_public(
         crl_path,
-        make_crl(org_key, org_ca, serials).public_bytes(serialization.Encoding.PEM),
+        make_crl(org_key, org_ca, entries, now=now).public_bytes(serialization.Encoding.PEM),
         force=True,
     )
     return crl_path
@@ -479,8 +612,9 @@ def load_station_signer(
     key = read_private_key(keys_dir / f"station-{station}.key", passphrase)
     if key.public_key() != cert.public_key():
         raise CertificateError(f"the key of station {station!r} does not match its certificate")
-    check_chain(cert, [org_ca], datetime.now(UTC))
-    return StationSigner(key=key, cert=cert, org_ca=org_ca)
+    signer = StationSigner(key=key, cert=cert, org_ca=org_ca, crl_path=certs_dir / CRL_FILE)
+    signer.check_usable()
+    return signer
 
 
 def ensure_development_identity(

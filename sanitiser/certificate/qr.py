@@ -73,11 +73,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
     encode_dss_signature,
 )
 
-from sanitiser.certificate.keys import StationSigner, key_id
+from sanitiser.certificate.keys import StationSigner, check_low_s, ecdsa_sign, key_id
 from sanitiser.certificate.record import Record, UnusableInputError, parse_utc, record_digest
 from sanitiser.domain import NistCategory, OutcomeStatus
 from sanitiser.errors import CertificateError
@@ -307,8 +306,7 @@ def token_body(
 def make_token(record: Record, signer: StationSigner, now: datetime | None = None) -> str:
     """Sign a (version 2) token for a record with the station key; returns its base32 text."""
     body = token_body(record, signer.cert, now or datetime.now(UTC))
-    der = signer.key.sign(body, ec.ECDSA(hashes.SHA256()))
-    r, s = decode_dss_signature(der)
+    r, s = ecdsa_sign(signer, body)
     return encode_token(body + r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
@@ -447,6 +445,7 @@ def check_token_signature(token: Token, signer_cert: x509.Certificate) -> None:
         raise CertificateError("the signer's key is not an ECDSA key")
     r = int.from_bytes(token.signature[:32], "big")
     s = int.from_bytes(token.signature[32:], "big")
+    check_low_s(s, "the token's signature", token.signed_at)
     try:
         public.verify(encode_dss_signature(r, s), token.body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError) as e:

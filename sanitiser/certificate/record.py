@@ -449,6 +449,15 @@ def parse_json(data: bytes) -> Any:
         raise UnusableInputError(f"not valid JSON: {e}") from e
 
 
+def parse_lenient(data: bytes) -> Any:
+    """What JSON-ish bytes hold when read leniently (a BOM, duplicate keys and floats allowed),
+    or None: to tell a damaged signed record from something that is not a record at all."""
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
 def parse_canonical(data: bytes) -> Any:
     """Parse bytes that must be canonical JSON (optionally followed by one newline).
 

@@ -22,19 +22,33 @@ import binascii
 import itertools
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
-from sanitiser.certificate.keys import StationSigner, is_development, issued_by, key_id
+from sanitiser.certificate.keys import (
+    StationSigner,
+    check_low_s,
+    ecdsa_sign,
+    is_development,
+    issued_by,
+    key_id,
+)
 from sanitiser.certificate.record import (
     Record,
     UnusableInputError,
     canonical_json,
     parse_canonical,
+    parse_lenient,
+    parse_utc,
     record_digest,
 )
 from sanitiser.errors import CertificateError
@@ -117,11 +131,19 @@ def sign_record(record: Record, signer: StationSigner) -> SignedRecord:
             "the record's development_key flag does not match the signing key "
             f"({'a development' if signer.development else 'a production'} key)"
         )
-    body = canonical_json(record)
-    signature = signer.key.sign(body, ec.ECDSA(hashes.SHA256()))
+    r, s = ecdsa_sign(signer, canonical_json(record))
+    signature = encode_dss_signature(r, s)
     return SignedRecord(
         record=record, signature=signature, certificates=(signer.cert, signer.org_ca)
     )
+
+
+def _issued_at(record: Record) -> datetime | None:
+    """The record's own issue time, or None when it has none that parses."""
+    try:
+        return parse_utc(str(record.get("issued_at", "")))
+    except CertificateError:
+        return None
 
 
 def check_signature(signed: SignedRecord) -> None:
@@ -134,6 +156,13 @@ def check_signature(signed: SignedRecord) -> None:
     if not isinstance(public, ec.EllipticCurvePublicKey):
         raise CertificateError("the signer's key is not an ECDSA key")
     try:
+        r, s = decode_dss_signature(signed.signature)
+    except ValueError as e:
+        raise CertificateError("the record's signature is not a DER ECDSA signature") from e
+    if encode_dss_signature(r, s) != signed.signature:
+        raise CertificateError("the record's signature is not in canonical DER")
+    check_low_s(s, "the record's signature", _issued_at(signed.record))
+    try:
         public.verify(signed.signature, canonical_json(signed.record), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as e:
         raise CertificateError("the record's signature does not match its contents") from e
@@ -142,14 +171,18 @@ def check_signature(signed: SignedRecord) -> None:
 
 
 def _check_included_chain(certs: list[x509.Certificate]) -> None:
-    """Each certificate after the signer must have signed the one before it, and the last (the
-    organisation CA) must be self-signed. Trust is decided elsewhere; this makes every byte of
-    the envelope count."""
+    """The chain is exactly [station, organisation CA]: the CA signed the station certificate
+    and itself. Trust is decided elsewhere; this makes every byte of the envelope count."""
+    if len(certs) != 2:
+        raise CertificateError(
+            f"the record carries {len(certs)} certificate(s); the format requires the station's "
+            "and its organisation CA's"
+        )
     for child, parent in itertools.pairwise(certs):
         if not issued_by(child, parent):
             raise CertificateError("the certificate chain in the record is broken (altered?)")
     last = certs[-1]
-    if len(certs) > 1 and not issued_by(last, last):
+    if not issued_by(last, last):
         raise CertificateError("the CA certificate in the record is damaged (altered?)")
 
 
@@ -160,7 +193,13 @@ def parse_envelope(data: bytes) -> SignedRecord:
         UnusableInputError: not an envelope at all.
         CertificateError: an envelope that has been altered or is malformed.
     """
-    envelope = parse_canonical(data)
+    try:
+        envelope = parse_canonical(data)
+    except UnusableInputError as e:
+        loose = parse_lenient(data)
+        if isinstance(loose, dict) and {"record", "signature"} <= set(loose):
+            raise CertificateError(f"a signed record that is not strict JSON ({e.msg})") from e
+        raise
     if not isinstance(envelope, dict) or "record" not in envelope:
         raise UnusableInputError("not a signed sanitisation record")
     if envelope.get("format") != ENVELOPE_FORMAT:

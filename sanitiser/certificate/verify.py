@@ -261,6 +261,27 @@ def _check_signed_record(run: _Run, signed: SignedRecord, trust: Trust, now: dat
         run.warnings.append("SIMULATED: a lab drive, not a real sanitisation")
 
 
+def require_verified(signed: SignedRecord, trust: Trust, now: datetime | None = None) -> None:
+    """Refuse a record that does not verify exactly as `verify` would check it (signature,
+    chain to a trusted organisation CA, revocation, markers). Nothing is ever signed from a
+    record (a QR token, a re-rendered PDF, a manifest) until this passed: whoever can write the
+    store or a file must not be able to turn it into a signed claim.
+
+    Raises:
+        CertificateError: the record does not verify; the message says why.
+    """
+    run = _Run("record")
+    try:
+        _need_trust(trust)
+        _check_signed_record(run, signed, trust, now or datetime.now(UTC))
+    except (UnusableInputError, CertificateError) as e:
+        cid = signed.record.get("certificate_id") or "(no id)"
+        raise CertificateError(
+            f"certificate {cid} does not verify ({e.msg}): it was altered or is not ours, "
+            "and nothing was signed from it"
+        ) from e
+
+
 def verify_record_bytes(data: bytes, trust: Trust, now: datetime | None = None) -> Verdict:
     """Verify a signed JSON record (envelope) file's bytes."""
     run = _Run("record")

@@ -11,6 +11,17 @@ const MAX_SERIAL = 40;
 const MAX_MAKE_MODEL = 40;
 const MAX_METHOD = 24;
 const FUTURE_SKEW = 86400; // seconds
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+function bigOf(bytes) {
+  let value = 0n;
+  for (const b of bytes) value = (value << 8n) | BigInt(b);
+  return value;
+}
+
+function minuteText(seconds) {
+  return `${new Date(seconds * 1000).toISOString().slice(0, 16).replace("T", " ")}Z`;
+}
 
 class Refusal extends Error {
   constructor(message, unusable) {
@@ -166,6 +177,12 @@ async function checkToken(text, trust, nowSeconds) {
           `(key id ${token.keyId})`,
       );
     }
+    if (token.signedAt >= trust.lowSSince && bigOf(token.signature.slice(32)) > P256_N / 2n) {
+      throw new Refusal(
+        "the token's signature is not in canonical (low-s) form: a second signature made " +
+          "from the original, not one the station made",
+      );
+    }
     const key = await crypto.subtle.importKey(
       "raw",
       b64Bytes(station.publicKey),
@@ -190,9 +207,18 @@ async function checkToken(text, trust, nowSeconds) {
       );
     }
     if (station.revokedAt !== null && station.revokedAt !== undefined) {
-      throw new Refusal(
-        `the station certificate '${station.name}' was revoked on ${dayText(station.revokedAt)}`,
-      );
+      if (station.revokedFor !== "retired") {
+        throw new Refusal(
+          `the station certificate '${station.name}' was revoked for key compromise on ` +
+            `${minuteText(station.revokedAt)}: nothing it signed can be trusted`,
+        );
+      }
+      if (token.signedAt >= station.revokedAt) {
+        throw new Refusal(
+          `the station '${station.name}' was retired (revoked) on ` +
+            `${minuteText(station.revokedAt)} and may sign nothing after that`,
+        );
+      }
     }
     if (token.development !== station.development) {
       throw new Refusal("the token's DEVELOPMENT KEY marker does not match its signer");

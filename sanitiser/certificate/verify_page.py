@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sanitiser.certificate.keys import (
     CRL_FILE,
+    LOW_S_SINCE,
     ORG_CA_FILE,
     common_name,
     fingerprint,
@@ -49,6 +50,7 @@ from sanitiser.certificate.keys import (
     organisation_of,
     read_certificates,
     read_crl,
+    revocations_of,
 )
 from sanitiser.certificate.qr import (
     CATEGORIES,
@@ -84,7 +86,9 @@ class PageStation:
     fingerprint: str
     """SHA-256 of the station certificate (hex)."""
     revoked_at: int | None = None
-    """Seconds since the epoch when the organisation's CRL revoked it (tokens then fail)."""
+    """Seconds since the epoch when the organisation's CRL revoked it."""
+    revoked_for: str = ""
+    """``retired`` (tokens signed before `revoked_at` stay valid) or ``compromised`` (none do)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,7 @@ class PageTrust:
         return {
             "format": PAGE_FORMAT,
             "tokenVersion": TOKEN_VERSION,
+            "lowSSince": int(LOW_S_SINCE.timestamp()),
             "organisation": self.organisation,
             "development": self.development,
             "caFingerprint": self.ca_fingerprint,
@@ -126,6 +131,7 @@ class PageTrust:
                     "development": s.development,
                     "fingerprint": s.fingerprint,
                     "revokedAt": s.revoked_at,
+                    "revokedFor": s.revoked_for,
                 }
                 for s in self.stations
             ],
@@ -159,12 +165,13 @@ def _page_station(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     revoked_at: int | None = None
+    revoked_for = ""
     for crl in crls:
         if crl.issuer != issuer.subject:
             continue
-        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-        if entry is not None:
-            revoked_at = int(entry.revocation_date_utc.timestamp())
+        for entry in revocations_of(crl):
+            if entry.serial == cert.serial_number:
+                revoked_at, revoked_for = int(entry.at.timestamp()), entry.reason
     return PageStation(
         name=common_name(cert),
         key_id=key_id(cert).hex(),
@@ -174,6 +181,7 @@ def _page_station(
         development=is_development(cert),
         fingerprint=fingerprint(cert),
         revoked_at=revoked_at,
+        revoked_for=revoked_for,
     )
 
 

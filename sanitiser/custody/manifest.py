@@ -39,10 +39,12 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from sanitiser.certificate.issue import signing_trust
 from sanitiser.certificate.keys import DEV_MARKER, StationSigner, common_name, fingerprint
 from sanitiser.certificate.pdf import font_coverage, fonts, markup, sign_pdf, visible
 from sanitiser.certificate.record import Record, record_digest, utc_text
 from sanitiser.certificate.sign import SignedRecord, check_signature, parse_envelope, sign_record
+from sanitiser.certificate.verify import require_verified
 from sanitiser.errors import CertificateError
 from sanitiser.store import Store
 from sanitiser.store.consignments import (
@@ -389,11 +391,13 @@ class IssuedManifest:
         return self.signed.digest.hex()
 
 
-def _records(envelopes: Sequence[bytes]) -> list[Record]:
+def _records(envelopes: Sequence[bytes], signer: StationSigner) -> list[Record]:
+    """The records of the certificates, each verified before the manifest signs a claim on it."""
+    trust = signing_trust(signer)
     records = []
     for data in envelopes:
         signed = parse_envelope(data)
-        check_signature(signed)
+        require_verified(signed, trust)
         records.append(signed.record)
     return records
 
@@ -429,7 +433,7 @@ def issue_manifest(
     material = manifest_material(store, consignment_id)
     record = build_manifest(
         material,
-        _records(material.envelopes),
+        _records(material.envelopes, signer),
         organisation=signer.organisation,
         station=signer.name,
         operator=operator,

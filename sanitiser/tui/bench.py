@@ -166,7 +166,8 @@ class Bench:
 
     def certificate_preview(self, certificate_id: str) -> CertificatePreview | None:
         """The signed record of a certificate and a fresh QR token for it (None when unknown)."""
-        from sanitiser.certificate.qr import make_token, qr_matrix, token_url
+        from sanitiser.certificate.issue import token_for
+        from sanitiser.certificate.qr import qr_matrix
         from sanitiser.certificate.sign import parse_envelope
 
         raw = self.services.store.certificate_record(certificate_id)
@@ -174,8 +175,10 @@ class Bench:
             return None
         signed = parse_envelope(raw)
         base = self.services.settings.verify_base_url
-        token = make_token(signed.record, self.signer())
-        url = token_url(token, base) if base else token_url(token)
+        if base:
+            _token, url = token_for(signed, self.signer(), base)
+        else:
+            _token, url = token_for(signed, self.signer())
         return CertificatePreview(
             certificate_id, dict(signed.record), url, tuple(qr_lines(qr_matrix(url)))
         )

@@ -215,6 +215,7 @@ def test_cert_export_by_id_uses_the_lookup(
     cid = parse_envelope(record_file.read_bytes()).certificate_id
     group: click.Group = make_cert_group(lambda i: record_file.read_bytes() if i == cid else None)
     out = tmp_path / "r.json"
-    assert cli.invoke(group, ["export", cid, "--json", str(out)]).exit_code == 0
+    certs = ["--certs", str(pki.certs)]  # an export verifies the record against these first
+    assert cli.invoke(group, ["export", cid, "--json", str(out), *certs]).exit_code == 0
     assert out.read_bytes() == record_file.read_bytes()
     assert cli.invoke(group, ["export", "0000", "--json", str(out)]).exit_code == 2

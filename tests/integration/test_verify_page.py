@@ -14,6 +14,7 @@ import re
 import shutil
 import struct
 import subprocess
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -22,13 +23,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-)
 
 from sanitiser.certificate.issue import IssuedCertificate, issue_certificate
 from sanitiser.certificate.keys import (
+    COMPROMISED,
+    RETIRED,
+    ecdsa_sign,
     make_org_ca,
     make_station_cert,
     pem,
@@ -187,7 +187,7 @@ def v1_token(pki: SamplePki, cert: IssuedCertificate) -> str:
 
 def resign(body: bytes, pki: SamplePki, high_s: bool = False) -> str:
     """A token for arbitrary `body` bytes, correctly signed by the station key."""
-    r, s = decode_dss_signature(pki.signer.key.sign(body, ec.ECDSA(hashes.SHA256())))
+    r, s = ecdsa_sign(pki.signer, body)  # low-s, as the station signs
     if high_s:
         s = _P256_N - s
     return encode_token(body + r.to_bytes(32, "big") + s.to_bytes(32, "big"))
@@ -345,12 +345,26 @@ def test_simulated_development_record_shows_banners(tmp_path: Path) -> None:
 def test_revoked_station_is_not_valid(pki: SamplePki, tmp_path: Path) -> None:
     """A token from a station revoked before the page was built is NOT VALID: revoked."""
     token = issue(pki).token
-    revoke_station(pki.certs, pki.keys, "bench-01")
+    revoke_station(pki.certs, pki.keys, "bench-01", reason=COMPROMISED)
     page, _ = write_page(pki.certs, tmp_path / "verify.html")
     dom = open_page(page, token, tmp_path)
     assert dom.state == "invalid"
-    assert "'bench-01' was revoked on" in dom.text("verdict-reason")
+    assert "'bench-01' was revoked for key compromise on" in dom.text("verdict-reason")
     assert "(revoked)" in dom.text("station-list")
+
+
+@browser
+def test_a_retired_station_s_earlier_token_stays_valid(pki: SamplePki, tmp_path: Path) -> None:
+    """Retired after the token was signed: the page (like `verify`) still says VALID."""
+    token = issue(pki).token
+    retired = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    while datetime.now(UTC) < retired:  # the token's second must be before the retirement's
+        time.sleep(0.05)
+    revoke_station(pki.certs, pki.keys, "bench-01", reason=RETIRED, at=retired)
+    assert verify_token_text(token, load_trust(pki.certs)).valid
+    page, _ = write_page(pki.certs, tmp_path / "verify.html")
+    dom = open_page(page, token, tmp_path)
+    assert dom.state == "valid", dom.text("verdict-reason")
 
 
 @browser

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from sanitiser.certificate import keys as keymod
 from sanitiser.certificate.qr import (
@@ -171,7 +173,7 @@ def test_every_single_byte_change_to_the_record_file_is_rejected(
 def _token(record: dict[str, object], signer: keymod.StationSigner, version: int) -> str:
     """A token of `version` for `record` (version 1 as labels printed before version 2)."""
     body = token_body(record, signer.cert, datetime.now(UTC), version=version)
-    r, s = decode_dss_signature(signer.key.sign(body, ec.ECDSA(hashes.SHA256())))
+    r, s = keymod.ecdsa_sign(signer, body)
     return encode_token(body + r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
@@ -361,15 +363,100 @@ def test_development_key_is_marked_and_cannot_hide(dev_pki: SamplePki) -> None:
         sign_record(hidden, dev_pki.signer)
 
 
-def test_revoked_station_is_rejected(tmp_path: Path) -> None:
-    """After `keys revoke`, the station's records no longer verify."""
+def _signed_at(signer: keymod.StationSigner, when: datetime) -> SignedRecord:
+    record = build_record(
+        sample_outcome(),
+        sample_drive(),
+        None,
+        sample_context(),
+        certificate_id=new_certificate_id(),
+        issued_at=when,
+    )
+    return sign_record(record, signer)
+
+
+def test_a_compromised_station_is_rejected_for_everything_it_signed(tmp_path: Path) -> None:
+    """Revoked for key compromise: no record it signed verifies, however old."""
     pki = make_pki(tmp_path)
     signed = _signed(pki.signer)
     assert verify_record_bytes(signed.to_bytes(), load_trust(pki.certs)).valid
-    keymod.revoke_station(pki.certs, pki.keys, "bench-01")
+    keymod.revoke_station(pki.certs, pki.keys, "bench-01", reason=keymod.COMPROMISED)
     verdict = verify_record_bytes(signed.to_bytes(), load_trust(pki.certs))
     assert verdict.validity is Validity.INVALID
-    assert "revoked" in verdict.reason
+    assert "revoked for key compromise" in verdict.reason
+
+
+def test_a_retired_station_keeps_its_history(tmp_path: Path) -> None:
+    """Retired at T: records signed before T still verify, a record claiming T or later does
+    not, the station cannot sign any more (not even a loaded signer), and revoking another
+    station later keeps this entry's own time and reason."""
+    pki = make_pki(tmp_path)
+    keymod.new_station(pki.certs, pki.keys, "bench-02")
+    retired_at = datetime.now(UTC).replace(microsecond=0)
+    before = _signed_at(pki.signer, retired_at - timedelta(seconds=1))
+    at_retirement = _signed_at(pki.signer, retired_at)
+    keymod.revoke_station(pki.certs, pki.keys, "bench-01", reason=keymod.RETIRED, at=retired_at)
+    trust = load_trust(pki.certs)
+    assert verify_record_bytes(before.to_bytes(), trust).valid
+    verdict = verify_record_bytes(at_retirement.to_bytes(), trust)
+    assert verdict.validity is Validity.INVALID
+    assert "was retired (revoked) on" in verdict.reason
+    with pytest.raises(CertificateError, match="retired"):
+        keymod.load_station_signer(pki.certs, pki.keys, "bench-01")
+    with pytest.raises(CertificateError, match="retired"):  # loaded before, refused now
+        _signed(pki.signer)
+    keymod.revoke_station(pki.certs, pki.keys, "bench-02", reason=keymod.COMPROMISED)
+    entries = keymod.revocations_of(keymod.read_crl(pki.certs / keymod.CRL_FILE))
+    [mine] = [e for e in entries if e.serial == pki.signer.cert.serial_number]
+    assert (mine.at, mine.reason, len(entries)) == (retired_at, keymod.RETIRED, 2)
+    assert verify_record_bytes(before.to_bytes(), load_trust(pki.certs)).valid
+    with pytest.raises(CertificateError, match="already revoked"):
+        keymod.revoke_station(pki.certs, pki.keys, "bench-01", reason=keymod.COMPROMISED)
+
+
+def test_a_high_s_twin_of_a_signature_is_rejected(pki: SamplePki, trust: Trust) -> None:
+    """(r, n - s) verifies mathematically but is not what the station made: INVALID. Records
+    signed before the rule (by versions that did not normalise s) stay valid in either form."""
+    signed = _signed(pki.signer)
+    r, s_ = decode_dss_signature(signed.signature)
+    assert s_ <= keymod.P256_ORDER // 2  # the station signs low-s
+    twin = replace(signed, signature=encode_dss_signature(r, keymod.P256_ORDER - s_))
+    verdict = verify_record_bytes(twin.to_bytes(), trust)
+    assert verdict.validity is Validity.INVALID
+    assert "low-s" in verdict.reason
+    old = _signed_at(pki.signer, keymod.LOW_S_SINCE - timedelta(seconds=1))
+    r, s_ = decode_dss_signature(old.signature)
+    old_twin = replace(old, signature=encode_dss_signature(r, keymod.P256_ORDER - s_))
+    if pki.signer.cert.not_valid_before_utc < keymod.LOW_S_SINCE:
+        assert verify_record_bytes(old_twin.to_bytes(), trust).valid
+
+
+def test_a_chain_without_its_ca_is_rejected(pki: SamplePki, trust: Trust) -> None:
+    """The format carries [station, CA]; an envelope with the station certificate alone is
+    altered, whatever else verifies."""
+    signed = _signed(pki.signer)
+    alone = replace(signed, certificates=signed.certificates[:1])
+    verdict = verify_record_bytes(alone.to_bytes(), trust)
+    assert verdict.validity is Validity.INVALID
+    assert "requires the station's and its organisation CA's" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda b: b"\xef\xbb\xbf" + b,  # a BOM
+        lambda b: b.replace(b'{"format":', b'{"format":"x","format":', 1),  # duplicate key
+        lambda b: b.replace(b'"schema":', b'"extra":1.5,"schema":', 1),  # a float
+    ],
+    ids=["bom", "duplicate-key", "float"],
+)
+def test_a_signed_record_that_is_not_strict_json_is_invalid_not_unusable(
+    pki: SamplePki, trust: Trust, mangle: Callable[[bytes], bytes]
+) -> None:
+    """Malformed-but-signed JSON is an altered record (INVALID, exit 1), not unusable input."""
+    data = mangle(_signed(pki.signer).to_bytes())
+    verdict = verify_record_bytes(data, trust)
+    assert verdict.validity is Validity.INVALID, verdict.reason
 
 
 def test_record_outside_the_station_validity_is_rejected(pki: SamplePki, trust: Trust) -> None:

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Header, RichLog, Static
 from textual.worker import Worker
 
 from sanitiser.domain import Drive, Health
+from sanitiser.errors import SanitiserError
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase
 from sanitiser.jobs.journal import drive_from_json
 from sanitiser.jobs.orchestrator import outcome_of
@@ -230,7 +231,11 @@ class DriveDetailScreen(Screen[None]):
             self.post_message(JobLoaded(None, [], None, None))
             return
         cert = str(dict(view.detail).get("certificate_id") or "")
-        preview = self.bench.certificate_preview(cert) if cert else None
+        try:
+            preview = self.bench.certificate_preview(cert) if cert else None
+        except SanitiserError as e:  # an altered stored record: say so, show no QR
+            preview = None
+            self.app.call_from_thread(self.app.notify, e.msg, title="Certificate", severity="error")
         self.post_message(
             JobLoaded(view, self.bench.job_log(view.id), self.bench.route_of(view.id), preview)
         )
