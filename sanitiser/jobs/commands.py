@@ -43,7 +43,7 @@ from sanitiser.jobs.orchestrator import (
 )
 from sanitiser.probe.capabilities import probe
 from sanitiser.runner import CommandRunner
-from sanitiser.services import Services, assess_drives, build_services
+from sanitiser.services import DriveStatus, Services, assess_drives, build_services
 from sanitiser.store import drive_key
 from sanitiser.units import human_size
 
@@ -192,8 +192,26 @@ def _refused(device: str, reason: str, serial: str = "") -> JobOutcome:
 
 
 def _matches(drive: Drive, wanted: str) -> bool:
-    real = os.path.realpath(wanted) if wanted.startswith("/dev/") else wanted
-    return wanted in (drive.path, drive.name, drive.by_id, drive.serial) or real == drive.path
+    """True when `wanted` is one of the drive's non-empty identifiers (path, kernel name, by-id
+    link, serial), or a /dev path that resolves to the drive's node."""
+    names = {n for n in (drive.path, drive.name, drive.by_id, drive.serial) if n.strip()}
+    real = os.path.realpath(wanted) if wanted.startswith("/dev/") else ""
+    return wanted in names or (bool(real) and real == drive.path)
+
+
+def match_drive(statuses: Sequence[DriveStatus], wanted: str) -> DriveStatus | str:
+    """The one drive `wanted` names, or why it names none.
+
+    A blank name never matches (a script's unset variable must not pick a drive whose serial is
+    empty), and a name that fits more than one drive is refused rather than guessed.
+    """
+    if not wanted.strip():
+        return "an empty name matches no drive (an unset variable?)"
+    found = [st for st in statuses if _matches(st.drive, wanted)]
+    paths = sorted({st.drive.path for st in found})
+    if len(paths) > 1:
+        return f"{wanted!r} names more than one drive ({', '.join(paths)}): use the device path"
+    return found[0] if found else "no such drive (see 'sanitiser scan')"
 
 
 def _confirm(drives: Sequence[Drive]) -> bool:
@@ -333,6 +351,12 @@ def _wipe(
     if not devices and not all_drives:
         click.echo("sanitiser: name the drives to wipe, or use --all", err=True)
         return EXIT_ERROR
+    if any(not d.strip() for d in devices):
+        click.echo(
+            "sanitiser: an empty drive name was given (an unset variable?): nothing was erased",
+            err=True,
+        )
+        return EXIT_ERROR
     services = build_services(_settings(), lab=lab)
     printer = Printer(as_json)
     statuses = assess_drives(services, services.source.list())
@@ -345,9 +369,9 @@ def _wipe(
             else:
                 chosen.append(st.drive)
     for wanted in devices:
-        match = next((st for st in statuses if _matches(st.drive, wanted)), None)
-        if match is None:
-            refused.append(_refused(wanted, "no such drive (see 'sanitiser scan')"))
+        match = match_drive(statuses, wanted)
+        if isinstance(match, str):
+            refused.append(_refused(wanted, match))
         elif match.protection.protected:
             refused.append(
                 _refused(

@@ -220,6 +220,17 @@ def test_unknown_device_and_no_selection_are_errors(tmp_path: Path) -> None:
     assert sanitiser(tmp_path, "wipe", "--yes").returncode == 2
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_name_erases_nothing(tmp_path: Path, isolated_settings: Path, blank: str) -> None:
+    """`wipe "$UNSET" --yes` (a script's unset variable) is an error before anything is
+    scanned or started, even beside a good name; the lab drives keep their data."""
+    out = sanitiser(tmp_path, "wipe", "--lab", blank, "lab-usb-hdd0", "--yes", "--json")
+    assert out.returncode == 2
+    assert "an empty drive name was given" in out.stderr
+    assert out.stdout == ""
+    assert json.loads(sanitiser(tmp_path, "jobs", "--json").stdout) == []
+
+
 def test_jobs_lists_nothing_on_a_fresh_store(tmp_path: Path) -> None:
     """`jobs` on an empty store: an empty JSON list, and a plain message without --json."""
     assert json.loads(sanitiser(tmp_path, "jobs", "--json").stdout) == []
