@@ -128,8 +128,29 @@ def make_engine(url: str) -> Engine:
 
         return engine
     if url.startswith("postgresql"):  # times are stored and compared in UTC whatever the server
-        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+        event.listen(engine, "handle_error", _stuck_connection_is_broken)
+        return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+_STUCK_CONNECTION_ERRORS = (
+    "connection in transaction status ACTIVE",  # psycopg: a command is still in flight
+    "another command is already in progress",  # libpq: the same, seen from send_query
+)
+
+
+def _stuck_connection_is_broken(ctx: ExceptionContext) -> None:
+    """Treat a connection left in the middle of a command as a lost one.
+
+    When the link is cut while a statement is in flight, psycopg can keep that connection in
+    the ACTIVE state; back in the pool, the next checkout's ping fails with "can't change
+    'autocommit' now", which SQLAlchemy did not count as a disconnect, so the bench crashed
+    instead of going to its journal. Counted as a disconnect, the pool drops the connection
+    (at the ping: it opens a fresh one, which fails as unreachable when the link is down).
+    """
+    if any(text_ in str(ctx.original_exception) for text_ in _STUCK_CONNECTION_ERRORS):
+        ctx.is_disconnect = True
 
 
 def is_unreachable(error: BaseException) -> bool:

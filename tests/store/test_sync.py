@@ -108,6 +108,31 @@ def test_cut_off_mid_batch_the_bench_carries_on_and_syncs_once(
 
 
 @pytest.mark.postgres
+def test_a_connection_left_mid_command_when_the_link_is_cut_is_not_reused(
+    link: tuple[Link, str, str], tmp_path: Path
+) -> None:
+    """The flake from CI, made deterministic: a pooled connection is in the middle of a command
+    (psycopg status ACTIVE) when the link is cut. The next unit of work must not crash with
+    "can't change 'autocommit' now": the pool drops that connection and the bench goes to its
+    journal, then syncs once the link is back."""
+    proxy, through, direct = link
+    bench = Store(through, journal=_journal(tmp_path), retry_after=3600)
+    one_device(bench, "bench-04", 0)
+    raw = bench.central_engine.raw_connection()
+    stuck = raw.driver_connection
+    raw.close()  # back in the pool, idle
+    stuck.pgconn.send_query(b"SELECT pg_sleep(30)")  # ... and now mid-command, in the pool
+    proxy.cut()
+    one_device(bench, "bench-04", 1)
+    assert bench.offline
+    proxy.restore()
+    local = bench.journal_engine()
+    assert local is not None
+    assert push_journal(local, Store(direct).central_engine).conflicts == ()
+    _check_central(Store(direct), "bench-04", 2)
+
+
+@pytest.mark.postgres
 def test_the_store_goes_back_to_the_central_database_by_itself(
     link: tuple[Link, str, str], tmp_path: Path
 ) -> None:
