@@ -636,6 +636,27 @@ def identity_mismatches(confirmed: Drive, actual: DriveIdentity) -> tuple[str, .
     return tuple(problems)
 
 
+def drive_mismatches(recorded: Drive, attached: Drive) -> tuple[str, ...]:
+    """How a drive attached now differs from one recorded earlier: serial, WWN, size (as
+    `identity_mismatches`) and model. Empty when nothing recorded differs."""
+    now = DriveIdentity(
+        name=attached.name,
+        devnum=attached.devnum,
+        serial=attached.serial,
+        wwn=attached.wwn,
+        size_bytes=attached.size_bytes,
+    )
+    problems = [
+        p.replace("was confirmed", "was recorded") for p in identity_mismatches(recorded, now)
+    ]
+    if _norm_text(recorded.model) != _norm_text(attached.model):
+        problems.append(
+            f"model is now {_norm_text(attached.model)!r}, but {_norm_text(recorded.model)!r} "
+            "was recorded"
+        )
+    return tuple(problems)
+
+
 # ---------------------------------------------------------------------------------------------
 # Imperative shell: reading /proc, /sys, /dev and udev.
 # ---------------------------------------------------------------------------------------------

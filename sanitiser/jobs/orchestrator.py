@@ -63,6 +63,12 @@ from sanitiser.blockio.progress import ProgressEvent
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.record import Destination, Person, RecordContext
 from sanitiser.certificate.sign import parse_envelope
+from sanitiser.devices.fingerprint import (
+    Fingerprint,
+    fingerprint_fd,
+    fingerprint_path,
+    needs_fingerprint,
+)
 from sanitiser.devices.guard import Claim
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Outcome, OutcomeStatus
 from sanitiser.errors import DriveBusyError, SanitiserError
@@ -141,6 +147,14 @@ class PolicyLike(Protocol):
     def version(self) -> str: ...
 
 
+def _fingerprint_now(drive: Drive) -> Fingerprint | None:
+    """`fingerprint_path` of the drive, or None when it cannot be read."""
+    try:
+        return fingerprint_path(drive.path, drive.size_bytes)
+    except OSError:
+        return None
+
+
 @dataclass
 class JobDependencies:
     """The seams of a job: everything that touches drives, tools, policy and keys."""
@@ -159,6 +173,8 @@ class JobDependencies:
     """The station signer (loaded once, on the first certificate)."""
     find_drive: Callable[[Drive], Drive | None] = lambda d: d
     """The drive as attached now (kernel names move across restarts), or None when absent."""
+    fingerprint: Callable[[Drive], Fingerprint | None] = _fingerprint_now
+    """The content fingerprint of a drive now, read only (None when it cannot be read)."""
     default_policy: str = "nist-800-88"
 
 
@@ -464,7 +480,13 @@ class Orchestrator:
             SanitiserError: the job is unknown, still running, routed (it sanitised its drive),
                 already restarted, or its drive is not attached or is busy with another job.
         """
-        return restart_target(self.store.job(job_id), job_id, self.deps.find_drive, self._busy)
+        return restart_target(
+            self.store.job(job_id),
+            job_id,
+            self.deps.find_drive,
+            self._busy,
+            self.deps.fingerprint,
+        )
 
     def restart(self, job_id: str, *, operator: str) -> str:
         """Start an interrupted, failed or aborted job again from the beginning, as a new job.
@@ -691,6 +713,7 @@ class Orchestrator:
             self._end(run, JobState.FAILED, reason=exc.msg, status="refused")
             return
         with claim:
+            self._fingerprint(run, claim)
             health = self._health(run, claim.drive, runner)
             caps = self.deps.probe(claim.drive, runner)
             for note in caps.notes:
@@ -745,6 +768,19 @@ class Orchestrator:
                 run, method=method, claim=claim, runner=runner, caps=caps, notes=notes
             )
         self._finish(run, outcome, health, plan.policy_version)
+
+    def _fingerprint(self, run: _Running, claim: Claim) -> None:
+        """Before the first write, record what a drive with no serial holds at both ends, so
+        a restart can tell it from another drive of the same size (`restart.identify`)."""
+        drive = claim.drive
+        if not needs_fingerprint(drive.serial, drive.wwn):
+            return
+        try:
+            taken = fingerprint_fd(claim.fd, drive.size_bytes)
+        except OSError as exc:
+            self._log(run, f"no content fingerprint ({exc}): it cannot be restarted", "warning")
+            return
+        self.store.update_job_detail(run.job_id, fingerprint=taken.to_json())
 
     def _health(self, run: _Running, drive: Drive, runner: CommandRunner) -> Health:
         try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sanitiser.devices.fingerprint import Fingerprint, needs_fingerprint, same_content
+from sanitiser.devices.guard import drive_mismatches
 from sanitiser.domain import Drive
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.journal import drive_from_json
@@ -78,6 +80,7 @@ def restart_target(
     job_id: str,
     find_drive: Callable[[Drive], Drive | None],
     busy_with: Callable[[Drive], str | None] = lambda d: None,
+    fingerprint_of: Callable[[Drive], Fingerprint | None] = lambda d: None,
 ) -> RestartTarget:
     """The job and its attached drive, when it may be restarted.
 
@@ -86,10 +89,11 @@ def restart_target(
         job_id: the id asked for (for the message when there is no record).
         find_drive: the attached drive with the recorded one's identity, or None.
         busy_with: the id of a job running on a drive now, or None.
+        fingerprint_of: the content fingerprint of a drive now (None when it cannot be read).
 
     Raises:
-        SanitiserError: no such job, it cannot be restarted (`restart_refusal`), or its drive
-            is not attached or is busy with another job.
+        SanitiserError: no such job, it cannot be restarted (`restart_refusal`), its drive is
+            not attached, is not provably the recorded one (`identify`), or is busy.
     """
     if view is None:
         raise SanitiserError(f"No job {job_id} is recorded.", title="Restart")
@@ -107,6 +111,7 @@ def restart_target(
             f"{recorded.path}) is not attached: connect it, then restart the job.",
             title="Restart",
         )
+    identify(view, recorded, drive, fingerprint_of)
     other = busy_with(drive)
     if other:
         raise SanitiserError(
@@ -115,3 +120,45 @@ def restart_target(
             title="Restart",
         )
     return RestartTarget(view, drive)
+
+
+def identify(
+    view: JobView,
+    recorded: Drive,
+    attached: Drive,
+    fingerprint_of: Callable[[Drive], Fingerprint | None],
+) -> None:
+    """Refuse unless `attached` is provably the drive `view` recorded.
+
+    Everything recorded must match (serial, WWN, model, size). A drive with neither serial nor
+    WWN is a stranger by those alone, so it must also still hold, at its start or its end, the
+    content fingerprinted before the job's first write (`sanitiser.devices.fingerprint`).
+
+    Raises:
+        SanitiserError: what differs, or why the drive cannot be re-identified.
+    """
+    job = short_id(view.id)
+    differences = drive_mismatches(recorded, attached)
+    if differences:
+        raise SanitiserError(
+            f"The drive at {attached.path} is not the one job {job} recorded: "
+            f"{'; '.join(differences)}. Nothing was erased.",
+            title="Restart",
+        )
+    if not needs_fingerprint(recorded.serial, recorded.wwn):
+        return
+    before = Fingerprint.from_json(view.detail.get("fingerprint"))
+    if before is None:
+        raise SanitiserError(
+            f"The drive of job {job} has no serial and no content fingerprint was recorded, so "
+            f"{attached.path} cannot be proven to be it: start a new wipe of it instead.",
+            title="Restart",
+        )
+    now = fingerprint_of(attached)
+    if now is None or not same_content(before, now):
+        raise SanitiserError(
+            f"The drive of job {job} has no serial, and {attached.path} no longer holds the "
+            "content fingerprinted when that job started (first and last MiB), so it cannot "
+            "be proven to be the same device: start a new wipe of it instead.",
+            title="Restart",
+        )

@@ -7,6 +7,7 @@ only the guard stands between the attack and the disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -157,3 +158,62 @@ def test_two_wipe_processes_on_one_disk_one_is_refused(
             first.wait(timeout=30)
     [outcome] = outcomes(rest).values()
     assert outcome["status"] == "aborted"
+
+
+def _interrupted_wipe(tmp_path: Path, dev: str) -> str:
+    """A wipe of `dev` killed mid-overwrite; its job id (recorded interrupted on next start)."""
+    from tests.e2e.test_jobs_crash import _kill_mid_overwrite
+
+    with write_throttle(dev, 16 * MiB) as procs:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sanitiser", "wipe", dev, "--yes", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env_for(tmp_path),
+            cwd=tmp_path,
+        )
+        procs.write_text(f"{proc.pid}\n")
+        return _kill_mid_overwrite(proc)
+
+
+def _reattach(dev: str, image: Path) -> None:
+    """Put another image behind the same /dev/loopN, as a swapped drive at the same path."""
+    subprocess.run(["losetup", "--detach", dev], check=True, capture_output=True)
+    subprocess.run(["losetup", dev, str(image)], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("swap", ["bigger", "same-size"])
+def test_restart_refuses_a_different_device_at_the_same_path(
+    loop_device: LoopFactory, tmp_path: Path, swap: str
+) -> None:
+    """A job on a loop device (no serial) is interrupted; another image appears at the same
+    /dev/loopN, bigger or of the same size: `jobs restart` refuses, naming what differs, and
+    the newcomer keeps every byte."""
+    dev = loop_device(image=junk_image(tmp_path / "first.img", 64 * MiB))
+    job_id = _interrupted_wipe(tmp_path, dev)
+    assert job_id
+    size = 96 * MiB if swap == "bigger" else 64 * MiB
+    stranger = tmp_path / "stranger.img"
+    stranger.write_bytes(b"\x5a" * size)  # another drive's data (not the first image's junk)
+    before = hashlib.sha256(stranger.read_bytes()).hexdigest()
+    _reattach(dev, stranger)
+    refused = cli(tmp_path, "jobs", "restart", job_id, "--yes", "--json")
+    assert refused.returncode != 0, refused.stdout
+    if swap == "bigger":
+        assert f"size is now {size} bytes, but {64 * MiB} bytes was recorded" in refused.stderr
+    else:
+        assert "no longer holds the content fingerprinted" in refused.stderr
+    assert hashlib.sha256(stranger.read_bytes()).hexdigest() == before
+
+
+def test_restart_goes_ahead_on_the_same_device(loop_device: LoopFactory, tmp_path: Path) -> None:
+    """The same image back at the same path (its end still as fingerprinted): restarted."""
+    image = junk_image(tmp_path / "same.img", 64 * MiB)
+    dev = loop_device(image=image)
+    job_id = _interrupted_wipe(tmp_path, dev)
+    _reattach(dev, image)
+    again = cli(tmp_path, "jobs", "restart", job_id, "--yes", "--json")
+    assert again.returncode == 0, again.stderr
+    assert junk_left(image) == 0
