@@ -54,6 +54,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -93,7 +94,7 @@ from sanitiser.jobs.journal import (
     outcome_to_json,
     owner_alive,
 )
-from sanitiser.jobs.restart import RestartTarget, restart_target
+from sanitiser.jobs.restart import RestartTarget, restart_target, short_id
 from sanitiser.jobs.states import ACTIVE, FINAL, JobState
 from sanitiser.jobs.writers import judge_other_writers
 from sanitiser.methods.ata import JOURNAL_SANITIZE as ATA_SANITIZE_STARTED
@@ -349,6 +350,7 @@ class Orchestrator:
         technique: str | None = None,
         policy: str | None = None,
         retry_of: str | None = None,
+        job_ids: Sequence[str] | None = None,
     ) -> list[str]:
         """Record one queued job per drive and start them all at once; returns the job ids.
 
@@ -358,10 +360,12 @@ class Orchestrator:
             technique: a technique to use instead of the policy's choice (None: auto).
             policy: the policy name (None: the default policy).
             retry_of: the job these replace (for `restart`).
+            job_ids: ids to give the new jobs, one per drive (None: new ones).
         """
         policy_name = policy or self.deps.default_policy
         started: list[_Running] = []
-        for drive in drives:
+        ids = list(job_ids) if job_ids is not None else [None] * len(drives)
+        for drive, given_id in zip(drives, ids, strict=True):
             detail: dict[str, Any] = {
                 "device": drive.path,
                 "drive": drive_to_json(drive),
@@ -377,6 +381,7 @@ class Orchestrator:
                 operator=operator,
                 method=technique or "auto",
                 detail=detail,
+                job_id=given_id,
             )
             if retry_of:
                 # The new attempt inherits the old one's private notes: an ATA password it set
@@ -500,14 +505,26 @@ class Orchestrator:
         """
         with self._restart_lock:
             target = self.restart_target(job_id)
-            new_id = self.start(
-                [target.drive],
-                operator=operator,
-                technique=target.technique,
-                policy=target.policy,
-                retry_of=job_id,
-            )[0]
-            self.store.update_job_detail(job_id, retried_by=new_id)
+            new_id = str(uuid.uuid4())
+            winner = self.store.claim_restart(job_id, new_id)  # atomic across processes
+            if winner:
+                raise SanitiserError(
+                    f"Job {short_id(job_id)} was already restarted as job {short_id(winner)}: "
+                    "restart that one if it did not finish.",
+                    title="Restart",
+                )
+            try:
+                self.start(
+                    [target.drive],
+                    operator=operator,
+                    technique=target.technique,
+                    policy=target.policy,
+                    retry_of=job_id,
+                    job_ids=[new_id],
+                )
+            except BaseException:
+                self.store.update_job_detail(job_id, retried_by=None)  # nothing was started
+                raise
         self.store.append_job_event(job_id, "note", {"retried_by": new_id, "operator": operator})
         return new_id
 

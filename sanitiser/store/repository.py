@@ -570,9 +570,11 @@ class Store:
         operator: str = "",
         method: str = "",
         detail: Mapping[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> str:
-        """Record a new queued job and its first journal entry in one transaction; its id."""
-        job_id = str(uuid.uuid4())
+        """Record a new queued job and its first journal entry in one transaction; its id
+        (`job_id` when given, e.g. one a restart claimed beforehand, else a new one)."""
+        job_id = job_id or str(uuid.uuid4())
         now = _now()
         facts = dict(detail or {})
         row = Job(
@@ -732,6 +734,34 @@ class Store:
                     data=json.dumps(dict(data), sort_keys=True, default=str),
                 )
             )
+
+    def claim_restart(self, job_id: str, new_job_id: str) -> str:
+        """Mark job `job_id` ``retried_by`` `new_job_id` unless it already names another job.
+
+        The check and the mark are one compare-and-set in the store, so two restarts of the
+        same job, in two threads or two processes (or two benches on one database), make
+        exactly one claim: the loser gets the winner's id back.
+
+        Returns:
+            "" when this call claimed the restart; otherwise the job it was already restarted
+            as.
+        """
+        winner: list[str] = []
+
+        def change(current: str, facts: dict[str, Any]) -> str:
+            winner.clear()
+            existing = str(facts.get("retried_by") or "")
+            if existing:
+                winner.append(existing)
+            else:
+                facts["retried_by"] = new_job_id
+            return current
+
+        try:
+            self._change_job(job_id, change)
+        except StaleJobStateError as exc:
+            raise RecordStoreError(str(exc)) from exc
+        return winner[0] if winner else ""
 
     def update_job_detail(self, job_id: str, **detail: Any) -> None:
         """Merge facts into a job without changing its state (None removes a key); atomic."""

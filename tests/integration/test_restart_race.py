@@ -1,0 +1,83 @@
+"""Two restarts of one job from two processes (two benches on one store): one new job."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from sanitiser.errors import SanitiserError
+from sanitiser.jobs.orchestrator import Orchestrator
+from sanitiser.store import Store
+from tests.integration.test_jobs import (
+    STATION,
+    Rig,
+    file_drive,
+    hold_method,
+    interrupted_job,
+    rig,
+)
+
+__all__ = ["rig"]  # the fixture, shared with test_jobs
+
+
+def test_two_processes_restarting_one_job_make_one_new_job(rig: Rig) -> None:
+    """Each orchestrator has its own store connection and its own lock (as two processes do);
+    they restart the same interrupted job at the same moment. The store's compare-and-set lets
+    exactly one through; the other is told which job won, and no second job exists."""
+    gate, entered = threading.Event(), threading.Event()
+    hold_method(rig, gate, entered)
+    first = rig.orchestrator()
+    old = interrupted_job(rig, first, file_drive(rig.tmp, "RACE-1"))
+    other_store = Store(rig.store.url)
+    second = Orchestrator(
+        other_store, rig.deps(), station=STATION, organisation="Test Org", poll_interval=0.01
+    )
+    rig.orchestrators.append(second)
+    barrier = threading.Barrier(2)
+    started: list[str] = []
+    refused: list[str] = []
+
+    def restart(orch: Orchestrator) -> None:
+        barrier.wait()
+        try:
+            started.append(orch.restart(old, operator="pat"))
+        except SanitiserError as e:
+            refused.append(e.msg)
+
+    threads = [threading.Thread(target=restart, args=(o,)) for o in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    gate.set()
+    assert len(started) == 1, refused
+    assert len(refused) == 1
+    assert f"already restarted as job {started[0][:8]}" in refused[0]
+    for orch in (first, second):
+        assert orch.wait(timeout=120)
+    assert sorted(j.id for j in rig.store.jobs()) == sorted([old, started[0]])
+    assert rig.store.job(old).detail["retried_by"] == started[0]  # type: ignore[union-attr]
+
+
+def test_a_claim_is_released_when_the_new_job_cannot_be_recorded(rig: Rig) -> None:
+    """If starting the new job fails after the claim, the old job is not left pointing at a
+    job that does not exist: it can be restarted again."""
+    orch = rig.orchestrator()
+    old = interrupted_job(rig, orch, file_drive(rig.tmp, "RACE-2"))
+    broken = orch
+    real_start = broken.start
+
+    def failing_start(*args: object, **kwargs: object) -> list[str]:
+        raise SanitiserError("the store went away", title="Store")
+
+    broken.start = failing_start  # type: ignore[method-assign]
+    try:
+        with pytest.raises(SanitiserError, match="the store went away"):
+            broken.restart(old, operator="pat")
+        assert "retried_by" not in rig.store.job(old).detail  # type: ignore[union-attr]
+    finally:
+        broken.start = real_start  # type: ignore[method-assign]
+    new = orch.restart(old, operator="pat")
+    assert orch.wait([new], timeout=120)
+    assert rig.store.job(old).detail["retried_by"] == new  # type: ignore[union-attr]
