@@ -35,6 +35,22 @@ def user_errors(verbose: bool = False) -> Iterator[None]:
         sys.exit(2)
 
 
+def describe_error(e: BaseException) -> str:
+    """One line for an error the user must see: what went wrong, in the system's own words."""
+    if isinstance(e, SanitiserError):
+        return f"{e.title}: {e.msg}" if e.title else e.msg
+    if isinstance(e, OSError):
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror or e}{where}"
+    name = type(e).__name__
+    return f"internal error ({name}: {e}); run with --verbose for details"
+
+
+def _verbose_requested() -> bool:
+    """--verbose/-v given before the command (when the group's context did not record it)."""
+    return any(a in ("-v", "--verbose") for a in sys.argv[1:])
+
+
 def _settings(ctx: click.Context) -> Any:
     return load_settings()
 
@@ -57,6 +73,26 @@ class LazyGroup(click.Group):
         "sync": "sanitiser.store.commands:sync",
         "report": "sanitiser.reporting.commands:report",
     }
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; any error that escapes it becomes one line and exit status 2.
+
+        The one place where errors meet the user: `SanitiserError` as its message, an operating
+        system error (a full disk, a directory that cannot be made) as what the system said,
+        anything else as an internal error. The traceback is shown only with ``--verbose``.
+        """
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("sanitiser: interrupted", err=True)
+            sys.exit(130)
+        except Exception as e:  # noqa: BLE001 - the last line of defence for every command
+            if (ctx.obj or {}).get("verbose") or _verbose_requested():
+                traceback.print_exc()
+            click.echo(f"sanitiser: {describe_error(e)}", err=True)
+            sys.exit(2)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Eager and lazy commands, sorted."""

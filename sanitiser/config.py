@@ -109,6 +109,28 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str) -> str:
+        """Only the two stores the product supports; an SQLite file's folder must exist (a
+        typo must not silently start an empty store somewhere new)."""
+        if not value:
+            return value
+        scheme = value.split(":", 1)[0]
+        if scheme == "sqlite" or scheme.startswith("sqlite+"):
+            path = value.split(":///", 1)[1] if ":///" in value else ""
+            if path and path != ":memory:" and not Path(path).parent.is_dir():
+                raise ValueError(
+                    f"the folder of the SQLite database {path} does not exist (create it first)"
+                )
+            return value
+        if scheme == "postgresql" or scheme.startswith("postgresql+"):
+            return value
+        raise ValueError(
+            f"unsupported database scheme {scheme!r}: use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DB"
+        )
+
     @model_validator(mode="after")
     def _certs_beside_data(self) -> Settings:
         """Default `certs_dir` follows `data_dir`, so keys and their certificates stay together."""
@@ -131,6 +153,8 @@ def load_settings(**overrides: Any) -> Settings:
     named = os.environ.get("SANITISER_CONFIG_FILE")
     if named and not Path(named).exists():
         raise ConfigError(f"SANITISER_CONFIG_FILE names {named}, which does not exist")
+    if config_file().is_dir():
+        raise ConfigError(f"the settings file {config_file()} is a directory, not a TOML file")
     try:
         return Settings(**overrides)
     except ValidationError as e:

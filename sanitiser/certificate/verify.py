@@ -561,6 +561,10 @@ def verify_image(
     return verify_token_text(tokens[0], trust, now, kind="image")
 
 
+MAX_INPUT_BYTES = 64 << 20
+"""The largest file `verify_input` reads (certificates are ~100 KB, label photos a few MB)."""
+
+
 def verify_input(
     arg: str,
     trust: Trust,
@@ -575,12 +579,20 @@ def verify_input(
         is_file = False
     if is_file:
         try:
+            size = path.stat().st_size
+            if size > MAX_INPUT_BYTES:
+                return Verdict(
+                    Validity.UNUSABLE,
+                    "unknown",
+                    f"{arg} is {size} bytes: a certificate, record or photo of a label is at "
+                    f"most {MAX_INPUT_BYTES >> 20} MiB, so it was not read",
+                )
             data = path.read_bytes()
         except OSError as e:
             return Verdict(Validity.UNUSABLE, "unknown", f"cannot read {arg}: {e.strerror}")
         if data.startswith(b"%PDF-"):
             return verify_pdf_bytes(data, trust, now)
-        if data.lstrip()[:1] == b"{":
+        if data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{":
             return verify_record_bytes(data, trust, now)
         if data.startswith(_IMAGE_MAGIC):
             if runner is None:

@@ -109,7 +109,10 @@ def parse_time(text: str, *, end: bool = False) -> datetime:
         day = None
     if day is not None and len(value) == 10:
         moment = datetime.combine(day, time(), UTC)
-        return moment + timedelta(days=1) if end else moment
+        try:
+            return moment + timedelta(days=1) if end else moment
+        except OverflowError as e:
+            raise ReportError(f"{value} is past the last date this report can cover") from e
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

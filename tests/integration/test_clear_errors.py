@@ -1,0 +1,93 @@
+"""Bad input gets one clear line and a documented exit status, never a traceback (without -v).
+
+Each case is one the adversarial pass met as a traceback, run through the real CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sanitiser.certificate.issue import issue_certificate
+from sanitiser.certificate.samples import make_pki, sample_context, sample_drive, sample_outcome
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sanitiser", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ) | (env or {}),
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def refused(out: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert out.returncode == code, out.stdout + out.stderr
+    assert text in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr
+
+
+def test_a_report_date_past_the_calendar(tmp_path: Path) -> None:
+    refused(cli("report", "--to", "9999-12-31"), 2, "9999-12-31 is past the last date")
+
+
+def test_an_unsupported_database_scheme() -> None:
+    out = cli("jobs", env={"SANITISER_DATABASE_URL": "mysql://bench@db/sanitiser"})
+    refused(out, 2, "unsupported database scheme 'mysql'")
+
+
+def test_an_sqlite_database_whose_folder_is_missing_is_not_created(tmp_path: Path) -> None:
+    folder = tmp_path / "typo" / "dir"
+    out = cli("jobs", env={"SANITISER_DATABASE_URL": f"sqlite:///{folder}/s.db"})
+    refused(out, 2, "does not exist (create it first)")
+    assert not folder.exists()
+
+
+def test_a_settings_path_that_is_a_directory(tmp_path: Path) -> None:
+    out = cli("jobs", env={"SANITISER_CONFIG_FILE": str(tmp_path)})
+    refused(out, 2, "is a directory, not a TOML file")
+
+
+def test_a_keys_directory_that_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    out = cli(
+        "keys", "init-org", "--organisation", "X", "--no-encrypt",
+        env={"SANITISER_DATA_DIR": str(blocker / "data")},
+    )  # fmt: skip
+    refused(out, 2, "Not a directory")
+
+
+def test_verify_does_not_read_a_huge_file(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.pdf"
+    with huge.open("wb") as f:
+        f.truncate(200 << 20)  # sparse: costs no disk
+    refused(cli("verify", str(huge)), 2, "so it was not read")
+
+
+@pytest.mark.parametrize("prefix", [b"\xef\xbb\xbf"])
+def test_verify_calls_a_bom_prefixed_signed_record_invalid(tmp_path: Path, prefix: bytes) -> None:
+    pki = make_pki(tmp_path / "pki")
+    cert = issue_certificate(sample_outcome(), sample_drive(), None, sample_context(), pki.signer)
+    record = tmp_path / "r.json"
+    record.write_bytes(prefix + cert.record_json)
+    refused(cli("verify", str(record), "--certs", str(pki.certs)), 1, "not strict JSON")
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_needs_verbose(tmp_path: Path) -> None:
+    """Any error no command expected still ends as one line; --verbose shows the traceback."""
+    data = tmp_path / "data"
+    data.write_text("a file where the data directory should be\n")
+    out = cli("jobs", env={"SANITISER_DATA_DIR": str(data)})
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    loud = cli("--verbose", "jobs", env={"SANITISER_DATA_DIR": str(data)})
+    assert loud.returncode == 2
