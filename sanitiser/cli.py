@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 import traceback
 from collections.abc import Iterator
@@ -44,6 +45,30 @@ def describe_error(e: BaseException) -> str:
         return f"{e.strerror or e}{where}"
     name = type(e).__name__
     return f"internal error ({name}: {e}); run with --verbose for details"
+
+
+class _OneLineFormatter(logging.Formatter):
+    """``sanitiser: message``; a traceback only when asked for (``--verbose``)."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__("sanitiser: %(message)s")
+        self.verbose = verbose
+
+    def formatException(self, ei: Any) -> str:
+        return super().formatException(ei) if self.verbose else ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_text = None  # never reuse a traceback another handler formatted
+        return super().format(record).rstrip()
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    """Warnings and errors from the core (job threads included) as one line each on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLineFormatter(verbose))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _verbose_requested() -> bool:
@@ -135,6 +160,8 @@ def main(ctx: click.Context, lab: bool, verbose: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["lab"] = lab
     ctx.obj["verbose"] = verbose
+    if ctx.invoked_subcommand not in (None, "tui"):  # the TUI shows its own log
+        _log_to_stderr(verbose)
     if ctx.invoked_subcommand is None:
         ctx.invoke(tui)
 

@@ -640,6 +640,7 @@ class Orchestrator:
 
     def _guarded(self, run: _Running, body: Callable[[_Running], None]) -> None:
         """Run a job body; whatever happens, the job ends in a final state and says why."""
+        error = ""
         try:
             body(run)
         except StaleJobStateError as exc:
@@ -647,17 +648,41 @@ class Orchestrator:
             self._log(run, f"stopped: {exc}", "error")
         except SanitiserError as exc:
             log.warning("job %s failed: %s", run.job_id, exc.msg)
+            error = exc.msg
             self._broke(run, exc.msg)
         except Exception as exc:  # the job must end recorded, whatever broke
             log.exception("job %s failed unexpectedly", run.job_id)
-            self._broke(run, f"internal error: {exc!r}")
+            error = f"internal error: {exc!r}"
+            self._broke(run, error)
         finally:
-            view = self.store.job(run.job_id)
-            if view is not None and JobState(view.state) not in ACTIVE:
-                run.outcome = outcome_of(view)
+            run.outcome = self._final_outcome(run, error)
+            if run.outcome is not None:
                 self._publish(run.outcome)
             with self._lock:
                 self._running.pop(run.job_id, None)
+
+    def _final_outcome(self, run: _Running, error: str) -> JobOutcome | None:
+        """The job's outcome as recorded; when the store cannot say (it is failing: a full
+        disk, a lost database), an outcome that says so, so the bench still shows an end."""
+        try:
+            view = self.store.job(run.job_id)
+        except SanitiserError as exc:
+            error = error or exc.msg
+            view = None
+        if view is not None and JobState(view.state) not in ACTIVE:
+            return outcome_of(view)
+        if not error:
+            return None  # still running elsewhere (moved by someone else)
+        return JobOutcome(
+            run.job_id,
+            run.drive.path,
+            run.drive.serial,
+            "failed",
+            "failed",
+            reason=f"{error} (the job's end could not be recorded)",
+            simulated=run.drive.simulated,
+            operator=run.operator,
+        )
 
     def _broke(self, run: _Running, reason: str) -> None:
         """End a job whose body raised: ``failed``, with its signed record once planned.
@@ -670,9 +695,12 @@ class Orchestrator:
                 self._end(run, JobState.FAILED, reason=reason, status="failed")
             else:
                 self._fail(run, reason=reason, status="failed")
-        except Exception:  # the job must end recorded, whatever broke
-            log.exception("job %s: recording its failure broke too", run.job_id)
-            self._end(run, JobState.FAILED, reason=reason, status="failed")
+        except Exception as exc:  # noqa: BLE001 - the job must end recorded, whatever broke
+            log.warning("job %s: recording its failure broke too: %s", run.job_id, exc)
+            try:
+                self._end(run, JobState.FAILED, reason=reason, status="failed")
+            except Exception as again:  # noqa: BLE001 - the store itself is failing
+                log.error("job %s: its end cannot be recorded: %s", run.job_id, again)
 
     def _move(self, run: _Running, new: JobState, *, why: str = "", **detail: Any) -> None:
         """Journal the transition (write-ahead), then announce it."""

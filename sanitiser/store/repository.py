@@ -153,6 +153,20 @@ def _stuck_connection_is_broken(ctx: ExceptionContext) -> None:
         ctx.is_disconnect = True
 
 
+_FULL = ("database or disk is full", "No space left on device", "could not extend file")
+
+
+def _store_error(url: str, error: SQLAlchemyError) -> RecordStoreError:
+    """The error to show for a failed unit of work; a full disk is said plainly."""
+    if any(sign in str(error) for sign in _FULL):
+        return RecordStoreError(
+            f"the store's disk is full ({_safe_url(url)}): free space there, then restart the "
+            "job; nothing more could be recorded",
+            title="Disk full",
+        )
+    return RecordStoreError(f"store error ({_safe_url(url)}): {error}")
+
+
 def is_unreachable(error: BaseException) -> bool:
     """True when a database error says the server cannot be reached or went away (network
     down, server stopped) rather than refusing us (bad password, no such database)."""
@@ -363,7 +377,7 @@ class Store:
                 yield session
                 session.commit()
         except SQLAlchemyError as e:
-            raise RecordStoreError(f"store error ({_safe_url(self.url)}): {e}") from e
+            raise _store_error(self.url, e) from e
         finally:
             self._tls.depth -= 1
             with self._gate:
