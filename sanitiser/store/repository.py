@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -107,6 +108,22 @@ def _job_view(r: Job) -> JobView:
     )
 
 
+def read_only_file(path: str) -> bool:
+    """True when an SQLite store exists but its folder cannot be written (a read-only mount,
+    an auditor's copy): it is then opened read-only, as it is, and never migrated."""
+    file = Path(path)
+    return file.is_file() and not os.access(file.parent, os.W_OK)
+
+
+def _read_only_sqlite(path: str) -> Engine:
+    """An engine that only reads the SQLite file at `path` (``immutable``: no -wal/-shm files
+    are made or needed, nothing is written)."""
+    return create_engine(
+        f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true",
+        connect_args={"check_same_thread": False, "uri": True},
+    )
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and cross-thread use (workers write)."""
     if url.startswith("sqlite"):
@@ -115,6 +132,8 @@ def make_engine(url: str) -> Engine:
                 "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
             )
         path = url.removeprefix("sqlite:///")
+        if read_only_file(path):
+            return _read_only_sqlite(path)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -154,10 +173,18 @@ def _stuck_connection_is_broken(ctx: ExceptionContext) -> None:
 
 
 _FULL = ("database or disk is full", "No space left on device", "could not extend file")
+_READ_ONLY = ("attempt to write a readonly database", "readonly database")
 
 
 def _store_error(url: str, error: SQLAlchemyError) -> RecordStoreError:
-    """The error to show for a failed unit of work; a full disk is said plainly."""
+    """The error to show for a failed unit of work; a full disk or a read-only store is said
+    plainly."""
+    if any(sign in str(error) for sign in _READ_ONLY):
+        return RecordStoreError(
+            f"the store {_safe_url(url)} is read-only here: this command needs to write to it "
+            "(commands that only read, such as jobs, audit verify and report, work)",
+            title="Read-only store",
+        )
     if any(sign in str(error) for sign in _FULL):
         return RecordStoreError(
             f"the store's disk is full ({_safe_url(url)}): free space there, then restart the "
