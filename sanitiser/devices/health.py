@@ -25,8 +25,10 @@ Grade         Any of
               failed in the past (``when_failed == "past"`` or exit bit 5); self-test log has
               errors (exit bit 7); endurance used ``>= 80``; power-on hours ``> 50000``
 ``B``         endurance used ``>= 50``; power-on hours ``> 30000``; the device error log has
-              entries (exit bit 6)
-``A``         SMART data was read and none of the above matched
+              entries (exit bit 6); no overall-health verdict in the output (attributes only:
+              without the drive's own verdict it is never graded A)
+``A``         SMART data was read, the drive's overall-health verdict was PASSED, and none of
+              the above matched
 ``UNKNOWN``   no SMART data: the drive has no SMART (loop, virtio, SD/eMMC, most USB sticks),
               SMART is unsupported or disabled, smartctl could not open or identify the device
               (exit bits 0-1), a SMART command failed and no verdict came back (bit 2), the
@@ -374,6 +376,8 @@ def grade(h: Health) -> tuple[HealthGrade, tuple[str, ...]]:
         add(HealthGrade.C, "smartctl: " + _EXIT_BITS[7])
     if status & (1 << 6):
         add(HealthGrade.B, "smartctl: " + _EXIT_BITS[6])
+    if h.smart_passed is None:
+        add(HealthGrade.B, "no overall-health verdict was given: graded on the attributes alone")
 
     if h.critical_warning:
         bits = ", ".join(critical_warning_findings(h.critical_warning))

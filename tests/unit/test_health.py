@@ -641,3 +641,12 @@ def test_module_documents_grading_table() -> None:
     doc = health_mod.__doc__ or ""
     for word in ("``FAIL``", "``C``", "``B``", "``A``", "``UNKNOWN``"):
         assert word in doc
+
+
+def test_attributes_without_a_verdict_are_never_graded_a(sda_text: str) -> None:
+    """A report with attributes but no overall-health verdict: B, saying no verdict was given
+    (never "SMART passed")."""
+    h = parse_smartctl_json(variant(sda_text, lambda d: d.pop("smart_status")))
+    assert h.grade is HealthGrade.B
+    assert "no overall-health verdict was given" in h.reasons[0]
+    assert not any("passed" in r for r in h.reasons)
