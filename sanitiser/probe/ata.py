@@ -312,7 +312,7 @@ def parse_hdparm_identify_words(stdout: str, stderr: str = "") -> AtaCapabilitie
 
 
 def _text_field(text: str, label: str) -> str:
-    match = re.search(rf"^\t{re.escape(label)}:[ \t]*(.*?)[ \t]*$", text, re.MULTILINE)
+    match = re.search(rf"^[ \t]+{re.escape(label)}:[ \t]*(.*?)[ \t]*$", text, re.MULTILINE)
     return match.group(1) if match else ""
 
 
@@ -330,35 +330,50 @@ def parse_hdparm_identify(stdout: str, stderr: str = "") -> AtaCapabilities:
     if "Model Number:" not in stdout or "Commands/features:" not in stdout:
         raise ToolOutputError("hdparm", "no ATA IDENTIFY report in the output", stdout)
     facts: dict[str, bool] = {}
-    lba28 = re.search(r"^\tLBA    user addressable sectors:\s+(\d+)", stdout, re.MULTILINE)
-    lba48 = re.search(r"^\tLBA48  user addressable sectors:\s+(\d+)", stdout, re.MULTILINE)
+    # Whitespace-tolerant throughout: reports copied from forums and issue trackers have their
+    # tabs turned into spaces, and must read the same (or fail below, never come out blank).
+    lba28 = re.search(r"^[ \t]+LBA[ \t]+user addressable sectors:\s+(\d+)", stdout, re.M)
+    lba48 = re.search(r"^[ \t]+LBA48[ \t]+user addressable sectors:\s+(\d+)", stdout, re.M)
     sectors_match = lba48 or lba28
-    size = re.search(r"^\tLogical\s+Sector size:\s+(\d+) bytes", stdout, re.MULTILINE)
-    features = set(re.findall(r"^\t   [* ]\t(.+?)\s*$", stdout, re.MULTILINE))
+    size = re.search(r"^[ \t]+Logical[ \t]+Sector size:\s+(\d+) bytes", stdout, re.MULTILINE)
+    commands = re.search(r"^Commands/features:[^\n]*\n((?:[ \t].*\n?)*)", stdout, re.MULTILINE)
+    features = set(
+        re.findall(r"^[ \t]+\*?[ \t]+(.+?)\s*$", commands.group(1) if commands else "", re.M)
+    )
     for line, name in _SANITIZE_LINES.items():
         facts[name] = line in features
-    section = re.search(r"^Security: *\n((?:\t.*\n?)*)", stdout, re.MULTILINE)
+    section = re.search(r"^Security:[ \t]*\n((?:[ \t].*\n?)*)", stdout, re.MULTILINE)
     revision: int | None = None
     normal: int | None = None
     enhanced: int | None = None
     level_max = False
     if section:
         body = section.group(1)
-        for state in re.finditer(r"^\t(not|\(\?\))?\t(.+?)\s*$", body, re.MULTILINE):
+        for state in re.finditer(r"^[ \t]+(not|\(\?\))?[ \t]+(.+?)\s*$", body, re.M):
             label = _SECURITY_LABELS.get(state.group(2))
             if label is not None:
                 facts[label] = state.group(1) is None
         rev = re.search(r"Master password revision code = (\d+)", body)
         revision = int(rev.group(1)) if rev else None
-        level_max = "\tSecurity level maximum" in body
+        level_max = re.search(r"^[ \t]+Security level maximum", body, re.MULTILINE) is not None
         normal = _parse_text_minutes(body, "SECURITY ERASE UNIT")
         enhanced = _parse_text_minutes(body, "ENHANCED SECURITY ERASE UNIT")
     sanitize = facts["sanitize_supported"]
+    model = _text_field(stdout, "Model Number")
+    if not model or sectors_match is None:
+        missing = " and ".join(
+            what for what, ok in (("model", model), ("sector count", sectors_match)) if not ok
+        )
+        raise ToolOutputError(
+            "hdparm",
+            f"an ATA IDENTIFY report whose {missing} cannot be read (was it reformatted?)",
+            stdout,
+        )
     return AtaCapabilities(
-        model=_text_field(stdout, "Model Number"),
+        model=model,
         serial=_text_field(stdout, "Serial Number"),
         firmware=_text_field(stdout, "Firmware Revision"),
-        user_sectors=int(sectors_match.group(1)) if sectors_match else 0,
+        user_sectors=int(sectors_match.group(1)),
         logical_sector_size=int(size.group(1)) if size else 512,
         security_supported=facts.get("security_supported", False),
         security_enabled=facts.get("security_enabled", False),

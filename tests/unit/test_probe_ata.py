@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -272,3 +274,41 @@ def test_sanitize_status_unsupported_raises() -> None:
     """ "SANITIZE feature set is not supported" (rc 22) is not a state."""
     with pytest.raises(ToolOutputError):
         parse_sanitize_status("\n/dev/sda:\n", "SANITIZE feature set is not supported\n", 22)
+
+
+def _spaced(text: str, how: str) -> str:
+    """`text` with its tabs turned into spaces, as forums and issue trackers turn them."""
+    if how == "expanded":
+        return text.expandtabs(8)
+    return text.replace("\t", "    ")
+
+
+@pytest.mark.parametrize("how", ["expanded", "four-spaces"])
+@pytest.mark.parametrize(
+    "name", sorted(p.stem.removeprefix("identify-") for p in DATA.glob("*.txt"))
+)
+def test_a_report_whose_tabs_became_spaces_reads_the_same(name: str, how: str) -> None:
+    """Every fixture reads to the same capabilities with its tabs turned into spaces (before,
+    such a copy came out with a blank model and 0 sectors, and no error)."""
+    text = (DATA / f"identify-{name}.txt").read_text()
+    tabbed, spaced = parse_hdparm_identify(text), parse_hdparm_identify(_spaced(text, how))
+    assert spaced.model
+    assert spaced.user_sectors > 0
+    assert replace(spaced, raw="") == replace(tabbed, raw="")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda t: re.sub(r"(?m)^\s*LBA(48)?\s+user addressable sectors:.*\n", "", t),
+        lambda t: re.sub(r"(?m)^(\s*Model Number:).*$", r"\1", t),
+    ],
+    ids=["no-sector-count", "blank-model"],
+)
+def test_a_recognised_report_that_cannot_be_read_raises(damage: Callable[[str], str]) -> None:
+    """An hdparm -I report (header and feature list there) whose model or size cannot be read
+    raises with the raw text; it never yields blanks."""
+    text = damage((DATA / "identify-enabled.txt").read_text())
+    with pytest.raises(ToolOutputError, match="cannot be read") as failed:
+        parse_hdparm_identify(text)
+    assert failed.value.raw == text
