@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from sanitiser.errors import ConfigError
+from sanitiser.text import MAX_LENGTHS, text_problem
 
 DEFAULT_CONFIG_FILE = Path("/etc/sanitiser/config.toml")
 
@@ -107,6 +108,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )
+        return value
+
+    @field_validator("organisation")
+    @classmethod
+    def _valid_organisation(cls, value: str) -> str:
+        """Signed into every record: plain text only (see `sanitiser.text`)."""
+        problem = text_problem(value, MAX_LENGTHS["organisation"])
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("database_url")

@@ -35,6 +35,7 @@ from sanitiser.domain import (
     Verification,
 )
 from sanitiser.errors import CertificateError
+from sanitiser.text import MAX_LENGTHS, text_problem
 
 RECORD_SCHEMA = "sanitiser.record/1"
 """Schema tag written into every record; bump it when a field changes meaning."""
@@ -69,6 +70,20 @@ class Person:
     location: str = ""
     contact: str = ""
     """Phone or other contact."""
+
+    def __post_init__(self) -> None:
+        """The last line of defence: a record never carries text a person could not read as
+        it is (see `sanitiser.text`)."""
+        for field_name, kind in (
+            ("name", "operator"),
+            ("title", "name"),
+            ("organisation", "organisation"),
+            ("location", "name"),
+            ("contact", "contact"),
+        ):
+            problem = text_problem(getattr(self, field_name), MAX_LENGTHS[kind])
+            if problem:
+                raise CertificateError(f"the record's {field_name} {problem}")
 
 
 @dataclass(frozen=True, slots=True)

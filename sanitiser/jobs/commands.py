@@ -45,6 +45,7 @@ from sanitiser.probe.capabilities import probe
 from sanitiser.runner import CommandRunner
 from sanitiser.services import DriveStatus, Services, assess_drives, build_services
 from sanitiser.store import drive_key
+from sanitiser.text import clean_text
 from sanitiser.units import human_size
 
 EXIT_NOT_ALL_SANITISED = 1
@@ -132,12 +133,16 @@ def make_orchestrator(services: Services, *, poll_interval: float | None = None)
 
 
 def session_operator(given: str | None) -> str:
-    """Who is operating: ``--operator``, else ``SANITISER_OPERATOR``, else the login name."""
-    if given:
-        return given
+    """Who is operating: ``--operator``, else ``SANITISER_OPERATOR``, else the login name.
+
+    Raises:
+        TextInputError: the name given carries characters a record may not (or is too long).
+    """
+    if given is not None:
+        return clean_text(given, "--operator", kind="operator", required=True)
     env = os.environ.get("SANITISER_OPERATOR", "")
     if env:
-        return env
+        return clean_text(env, "SANITISER_OPERATOR", kind="operator", required=True)
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -114,6 +114,7 @@ from sanitiser.store.audit import (
     record_drive_key,
     record_sanitised,
 )
+from sanitiser.text import clean_text
 
 RecordFacts = dict[str, Any]
 """A job's pending signed record (``record_pending`` in its detail): ``state`` (failed or
@@ -362,6 +363,7 @@ class Orchestrator:
             retry_of: the job these replace (for `restart`).
             job_ids: ids to give the new jobs, one per drive (None: new ones).
         """
+        operator = clean_text(operator, "operator", required=True)
         policy_name = policy or self.deps.default_policy
         started: list[_Running] = []
         ids = list(job_ids) if job_ids is not None else [None] * len(drives)

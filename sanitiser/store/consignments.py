@@ -51,6 +51,7 @@ from sanitiser.store.destinations import (
 )
 from sanitiser.store.repository import Store
 from sanitiser.store.tables import CertificateRow
+from sanitiser.text import clean_text
 
 OPEN = "open"
 CLOSED = "closed"
@@ -514,7 +515,8 @@ def close_consignment(
         ConsignmentError: unknown, closed already, empty, no current manifest, or no
             collector/operator named.
     """
-    who, by = collector.strip(), operator.strip()
+    who = clean_text(collector, "collector")
+    by = clean_text(operator, "operator")
     if not who:
         raise ConsignmentError("name the collector who signed the manifest off (--collector)")
     if not by:

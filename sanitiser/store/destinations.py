@@ -28,6 +28,7 @@ from sanitiser.domain import DestinationKind, MediaKind
 from sanitiser.errors import RecordStoreError, SanitiserError
 from sanitiser.store.audit import AuditKind, append_event, ensure_tables, run_in_transaction
 from sanitiser.store.repository import Store
+from sanitiser.text import clean_text
 
 ROUTE_KINDS: Mapping[str, DestinationKind] = {
     "internal-reuse": DestinationKind.REUSE,
@@ -214,10 +215,14 @@ def add_destination(
         DestinationError: a bad name, kind or device kind, or an active destination of that
             name exists already.
     """
-    clean = check_name(name)
+    clean = check_name(clean_text(name, "name"))
     dest_kind = parse_kind(str(kind))
     kinds = parse_accepts(accepts)
-    if not contact.strip():
+    contact = clean_text(contact, "contact")
+    scheme = clean_text(scheme, "scheme")
+    notes = clean_text(notes, "notes")
+    actor = clean_text(actor, "operator", kind="operator")
+    if not contact:
         raise DestinationError("a destination needs a contact (who collects, how to reach them)")
 
     def work(s: Session) -> DestinationView:

@@ -22,6 +22,7 @@ from sanitiser.policy.plan import Plan
 from sanitiser.probe.capabilities import Capabilities
 from sanitiser.services import Services
 from sanitiser.store import JobEventView, JobView, drive_key
+from sanitiser.text import clean_text
 from sanitiser.tui.model import duration, qr_lines, search_jobs
 
 if TYPE_CHECKING:
@@ -219,8 +220,8 @@ class Bench:
 
         if destination not in OVERRIDE_ROUTES:
             raise SanitiserError(f"unknown destination {destination!r}", title="Routing")
-        if not reason.strip():
-            raise SanitiserError("an override needs the reason", title="Routing")
+        reason = clean_text(reason, "reason", required=True)
+        operator = clean_text(operator, "operator", required=True)
         store = self.services.store
         view = store.job(job_id)
         if view is None:

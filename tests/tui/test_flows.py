@@ -26,7 +26,9 @@ from sanitiser.tui.screens.start_erase import StartEraseModal
 from tests.tui.helpers import bench_ready, go_to, make_app, sanitise_one, wait_for
 
 
-async def test_operator_is_asked_and_empty_names_are_refused(services: Services) -> None:
+async def test_operator_is_asked_and_empty_or_unreadable_names_are_refused(
+    services: Services,
+) -> None:
     """Without an operator the bench asks; an empty name is refused; the name is shown."""
     app = make_app(services, operator="")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -36,6 +38,11 @@ async def test_operator_is_asked_and_empty_names_are_refused(services: Services)
         assert "required" in str(app.screen.query_one("#hint").render())
         await pilot.press("escape")
         assert isinstance(app.screen, OperatorModal)
+        app.screen.query_one("#operator", Input).value = "Dana\x1b[2J"  # pasted, say
+        await pilot.press("enter")
+        assert isinstance(app.screen, OperatorModal)
+        assert "control character (U+001B)" in str(app.screen.query_one("#hint").render())
+        app.screen.query_one("#operator", Input).value = ""
         await pilot.press(*"Dana K", "enter")
         await wait_for(pilot, lambda: app.operator == "Dana K")
         assert "operator Dana K" in app.sub_title

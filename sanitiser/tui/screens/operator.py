@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+from sanitiser.text import MAX_LENGTHS, text_problem
 
 
 class OperatorModal(ModalScreen[str]):
@@ -35,9 +38,11 @@ class OperatorModal(ModalScreen[str]):
 
     @on(Input.Submitted, "#operator")
     def _submitted(self, event: Input.Submitted) -> None:
+        problem = text_problem(event.value, MAX_LENGTHS["operator"])
         name = " ".join(event.value.split())
-        if not name:
-            self.query_one("#hint", Static).update("[b red]A name is required.[/]")
+        if problem or not name:
+            why = f"The name {problem}." if problem else "A name is required."
+            self.query_one("#hint", Static).update(Text(why, style="bold red"))
             return
         self.dismiss(name)
 
