@@ -135,6 +135,17 @@ class RecordContext:
     """The certificate id of a record this one corrects."""
     environment: tuple[tuple[str, str], ...] = ()
     """OS, kernel and helper-tool versions, as sorted pairs."""
+    custody: tuple[int, str] | None = None
+    """The station's custody chain at issuance, ``(seq, hash)`` of its head: signed into the
+    record, so a chain later cut short or rewritten below it is caught (``audit verify``)."""
+
+
+def _custody(context: RecordContext) -> Record:
+    """The record's ``custody`` anchor (absent in records made without one)."""
+    if context.custody is None:
+        return {}
+    seq, head = context.custody
+    return {"custody": {"station": context.station, "seq": seq, "hash": head}}
 
 
 def new_certificate_id(now_ms: int | None = None, rand: bytes | None = None) -> str:
@@ -313,6 +324,7 @@ def build_record(
         "certificate_id": certificate_id,
         "issued_at": utc_text(issued_at),
         "supersedes": context.supersedes,
+        **_custody(context),
         "simulated": drive.simulated,
         "development_key": development,
         "organisation": context.organisation,

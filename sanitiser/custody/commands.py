@@ -7,6 +7,7 @@ directory); events are written to this station's audit chain (``SANITISER_STATIO
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import sys
@@ -23,7 +24,16 @@ from sanitiser.certificate.options import (
     load_signer,
     passphrase_option,
 )
+from sanitiser.certificate.sign import check_signature, parse_envelope
+from sanitiser.certificate.verify import embedded_record
 from sanitiser.config import Settings, load_settings
+from sanitiser.custody.anchors import (
+    CHECKPOINTS_FILE,
+    Anchor,
+    anchor_of,
+    check_anchors,
+    read_checkpoints,
+)
 from sanitiser.errors import SanitiserError
 from sanitiser.store import Store
 from sanitiser.store.audit import AuditEntryView, entries, verify_chain
@@ -114,13 +124,32 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.option("--station", default=None, help="Check only this station's chain.")
+@click.option(
+    "--certs",
+    "certs_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Also check the chain positions recorded in these certificates (.json/.pdf).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def audit_verify(station: str | None, as_json: bool) -> None:
+def audit_verify(station: str | None, certs_dir: Path | None, as_json: bool) -> None:
     """Recompute every chain; report the first broken link (exit 1) if rows were edited,
-    deleted or reordered in the database."""
+    deleted or reordered in the database. Then check the chain against what was signed
+    outside it: the chain position every certificate recorded at issuance (the store's own,
+    and those in --certs) and the station's signed checkpoints (DATA_DIR/custody-
+    checkpoints.jsonl); a missing or different anchored entry means the chain was cut short or
+    rewritten (exit 1)."""
     with _errors():
-        _, store = _context()
+        settings, store = _context()
         report = verify_chain(store, station)
+        anchors = [
+            a
+            for a in _anchors(store, certs_dir, settings.data_dir / CHECKPOINTS_FILE)
+            if station is None or a.station == station
+        ]
+        cut = check_anchors(store, anchors)
+    if cut and report.ok:
+        report = dataclasses.replace(report, ok=False)
     if as_json:
         broken = report.first_broken
         click.echo(
@@ -132,13 +161,21 @@ def audit_verify(station: str | None, as_json: bool) -> None:
                     "first_broken": None
                     if broken is None
                     else {"station": broken.station, "seq": broken.seq, "reason": broken.reason},
+                    "anchors_checked": len(anchors),
+                    "anchor_problems": cut,
                 },
                 indent=2,
             )
         )
-    elif report.first_broken is None:
+    elif report.first_broken is None and not cut:
         chains = ", ".join(f"{name}: {n}" for name, n in report.stations) or "no entries yet"
-        click.echo(f"audit log intact: {report.entries} entries ({chains})")
+        click.echo(
+            f"audit log intact: {report.entries} entries ({chains}); "
+            f"{len(anchors)} signed anchor(s) agree"
+        )
+    elif report.first_broken is None:
+        for problem in cut:
+            click.echo(f"audit log CUT SHORT OR REWRITTEN: {problem}")
     else:
         b = report.first_broken
         click.echo(
@@ -147,6 +184,27 @@ def audit_verify(station: str | None, as_json: bool) -> None:
         )
     if not report.ok:
         sys.exit(EXIT_BROKEN)
+
+
+def _anchors(store: Store, certs_dir: Path | None, checkpoints: Path) -> list[Anchor]:
+    """Every custody anchor to check: the store's certificates, those in `certs_dir`, and the
+    signed checkpoints file. A certificate whose signature does not verify anchors nothing."""
+    sources: list[tuple[str, bytes]] = [("the store", e) for e in store.certificate_records()]
+    if certs_dir is not None:
+        for path in sorted(certs_dir.iterdir()):
+            if path.suffix.lower() in (".json", ".pdf") and path.is_file():
+                sources.append((str(path), path.read_bytes()))
+    found: list[Anchor] = []
+    for source, data in sources:
+        try:
+            signed = parse_envelope(embedded_record(data) if data.startswith(b"%PDF-") else data)
+            check_signature(signed)
+        except Exception:  # noqa: BLE001, S112 - a damaged file anchors nothing; verify says why
+            continue
+        anchor = anchor_of(signed.record, f"certificate {signed.certificate_id} ({source})")
+        if anchor is not None:
+            found.append(anchor)
+    return found + read_checkpoints(checkpoints)
 
 
 @audit.command("show")

@@ -30,6 +30,7 @@ import click
 
 from sanitiser.certificate.keys import StationSigner, ensure_development_identity
 from sanitiser.config import Settings, load_settings
+from sanitiser.custody.anchors import CHECKPOINTS_FILE
 from sanitiser.devices.guard import claim as guard_claim
 from sanitiser.devices.health import read_health
 from sanitiser.domain import Drive, Health
@@ -129,6 +130,7 @@ def make_orchestrator(services: Services, *, poll_interval: float | None = None)
         station=services.settings.station,
         organisation=services.settings.organisation,
         poll_interval=interval,
+        checkpoints=services.settings.data_dir / CHECKPOINTS_FILE,
     )
 
 

@@ -58,12 +58,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from sanitiser.blockio.progress import ProgressEvent
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.record import Destination, Person, RecordContext
 from sanitiser.certificate.sign import parse_envelope
+from sanitiser.custody.anchors import append_checkpoint, signed_checkpoint
 from sanitiser.devices.fingerprint import (
     Fingerprint,
     fingerprint_fd,
@@ -108,8 +110,10 @@ from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.runner import CommandRunner
 from sanitiser.store import JobView, StaleJobStateError, Store, drive_key
 from sanitiser.store.audit import (
+    GENESIS,
     AuditKind,
     append_event,
+    chain_head,
     entries,
     record_drive_key,
     record_sanitised,
@@ -319,8 +323,12 @@ class Orchestrator:
         organisation: str,
         poll_interval: float = 10.0,
         bus: EventBus | None = None,
+        checkpoints: Path | None = None,
     ) -> None:
         self.store = store
+        self.checkpoints = checkpoints
+        """Where a signed checkpoint of the custody chain's head is appended after each job
+        (`sanitiser.custody.anchors`); None: none are written."""
         self.deps = deps
         self.station = station
         self.organisation = organisation
@@ -959,6 +967,7 @@ class Orchestrator:
             policy_version=policy_version,
             destination=destination,
             supersedes=self._superseded(job_id),
+            custody=chain_head(self.store, self.station) or (0, GENESIS),
         )
         issued = issue_certificate(outcome, drive, health, context, signer)
         kept = self.store.save_job_certificate(
@@ -1148,6 +1157,17 @@ class Orchestrator:
         except SanitiserError as exc:
             log.warning("job %s: custody log not updated: %s", run.job_id, exc.msg)
             self._log(run, f"the custody log was not updated: {exc.msg}", "error")
+        self._checkpoint(run)
+
+    def _checkpoint(self, run: _Running) -> None:
+        """Append a signed checkpoint of this station's chain head (beside the store)."""
+        if self.checkpoints is None:
+            return
+        try:
+            signed = signed_checkpoint(self.store, self._load_signer(), self.station)
+            append_checkpoint(self.checkpoints, signed)
+        except (SanitiserError, OSError) as exc:
+            log.warning("job %s: no custody checkpoint written: %s", run.job_id, exc)
 
     # --- recovery -------------------------------------------------------------------------
 

@@ -584,6 +584,16 @@ def entries(
     return views
 
 
+def entry_hash_at(store: Store, station: str, seq: int) -> str | None:
+    """The hash of `station`'s entry `seq`, or None when there is no such entry."""
+    ensure_tables(store.engine)
+    with Session(store.engine) as s:
+        row = s.exec(
+            select(AuditEntry).where(AuditEntry.station == station, AuditEntry.seq == seq)
+        ).first()
+        return None if row is None else row.hash
+
+
 def chain_head(store: Store, station: str) -> tuple[int, str] | None:
     """The (seq, hash) of `station`'s last entry, or None before its first."""
     ensure_tables(store.engine)

@@ -589,6 +589,12 @@ class Store:
         with self._session() as s:
             _insert_certificate(s, cert_id, record_json, job_id=job_id, serial=serial, pdf=pdf)
 
+    def certificate_records(self) -> list[bytes]:
+        """Every stored certificate's signed envelope, oldest first."""
+        with self._session() as s:
+            rows = s.exec(select(CertificateRow).order_by(CertificateRow.issued_at)).all()  # type: ignore[arg-type]
+            return [bytes(r.record_json) for r in rows]
+
     def certificate_record(self, cert_id: str) -> bytes | None:
         """The signed record envelope of a certificate, or None when unknown."""
         with self._session() as s:

@@ -1,0 +1,91 @@
+"""A custody chain cut short is caught (reliability round): an insider deletes the newest
+entries and moves audit_head back, leaving a valid chain; the signed anchors outside the
+chain (each certificate's chain position, the station's signed checkpoints) contradict it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ) | {"SANITISER_DATA_DIR": str(data), "SANITISER_LAB_DRIVE_MIB": "4"}
+    return subprocess.run(
+        [sys.executable, "-m", "sanitiser", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def wiped(data: Path) -> str:
+    """One lab drive wiped; its certificate id. The chain is intact, its anchors agree."""
+    out = cli(data, "wipe", "--lab", "lab-usb-hdd0", "--yes", "--json")
+    assert out.returncode == 0, out.stderr
+    [outcome] = [json.loads(x) for x in out.stdout.splitlines() if '"outcome"' in x]
+    intact = cli(data, "audit", "verify")
+    assert intact.returncode == 0, intact.stdout
+    assert "2 signed anchor(s) agree" in intact.stdout  # its certificate, one checkpoint
+    return str(outcome["certificate_id"])
+
+
+def cut_chain(data: Path, keep: int, *, drop_certificates: bool = False) -> None:
+    """What the insider does with SQL: delete entries after `keep`, move the head back."""
+    db = sqlite3.connect(data / "sanitiser.db")
+    with db:
+        db.execute("DELETE FROM audit_entry WHERE seq > ?", (keep,))
+        db.execute(
+            "UPDATE audit_head SET seq = ?, hash = (SELECT hash FROM audit_entry WHERE seq = ?)",
+            (keep, keep),
+        )
+        if drop_certificates:
+            db.execute("DELETE FROM certificate")
+    db.close()
+
+
+def test_a_chain_cut_short_is_caught_by_the_checkpoint(tmp_path: Path) -> None:
+    """Certificates deleted from the store too: the signed checkpoint beside it still tells."""
+    data = tmp_path / "data"
+    wiped(data)
+    cut_chain(data, 2, drop_certificates=True)
+    out = cli(data, "audit", "verify")
+    assert out.returncode == 1, out.stdout
+    assert "CUT SHORT OR REWRITTEN: checkpoint of" in out.stdout
+    assert "but it now ends at entry 2: entries were removed" in out.stdout
+
+
+def test_a_chain_cut_short_is_caught_by_a_certificate_handed_out(tmp_path: Path) -> None:
+    """No checkpoint file and no certificate left in the store (say the bench was replaced):
+    the certificate handed out, given with --certs, still tells; without it nothing can."""
+    data = tmp_path / "data"
+    cert_id = wiped(data)
+    handed_out = tmp_path / "handed-out"
+    handed_out.mkdir()
+    exported = cli(data, "cert", "export", cert_id, "--json", str(handed_out / "record.json"))
+    assert exported.returncode == 0, exported.stderr
+    cut_chain(data, 2, drop_certificates=True)
+    (data / "custody-checkpoints.jsonl").unlink()
+    blind = cli(data, "audit", "verify")
+    assert blind.returncode == 0  # the limit, stated in the README: nothing signed to compare
+    out = cli(data, "audit", "verify", "--certs", str(handed_out))
+    assert out.returncode == 1, out.stdout
+    assert f"certificate {cert_id}" in out.stdout
+    assert "entries were removed" in out.stdout
+
+
+def test_an_edited_checkpoint_file_is_refused(tmp_path: Path) -> None:
+    """The checkpoints file is signed line by line: an edited line is reported, not skipped."""
+    data = tmp_path / "data"
+    wiped(data)
+    path = data / "custody-checkpoints.jsonl"
+    path.write_text(path.read_text().replace('"seq":', '"seq": ', 1))
+    out = cli(data, "audit", "verify")
+    assert out.returncode != 0
+    assert "custody-checkpoints.jsonl line 1 is damaged" in out.stderr
