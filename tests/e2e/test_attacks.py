@@ -51,6 +51,22 @@ def refused_outcome(tmp_path: Path, *names: str) -> dict[str, object]:
     return outcome
 
 
+def throttled_wipe(tmp_path: Path, dev: str, procs: Path) -> subprocess.Popen[str]:
+    """`wipe DEV --yes --json` started in the write-throttling cgroup whose ``cgroup.procs``
+    is `procs` (see `write_throttle`); its JSON lines on stdout."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sanitiser", "wipe", dev, "--yes", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env_for(tmp_path),
+        cwd=tmp_path,
+    )
+    procs.write_text(f"{proc.pid}\n")
+    return proc
+
+
 def test_a_symlink_to_the_system_disk_is_refused(tmp_path: Path) -> None:
     """A link in /dev to the root disk names the root disk: refused as the system disk."""
     link = Path(f"/dev/sanitiser-attack-{uuid.uuid4().hex[:8]}")
@@ -127,16 +143,7 @@ def test_two_wipe_processes_on_one_disk_one_is_refused(
     image = junk_image(tmp_path / "contested.img", 64 * MiB)
     dev = loop_device(image=image)
     with write_throttle(dev, 1 * MiB) as procs:  # ~64 s: the first wipe is surely still running
-        first = subprocess.Popen(
-            [sys.executable, "-m", "sanitiser", "wipe", dev, "--yes", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env_for(tmp_path),
-            cwd=tmp_path,
-        )
-        procs.write_text(f"{first.pid}\n")
+        first = throttled_wipe(tmp_path, dev, procs)
         try:
             assert first.stdout is not None
             for line in first.stdout:
@@ -165,17 +172,7 @@ def _interrupted_wipe(tmp_path: Path, dev: str) -> str:
     from tests.e2e.test_jobs_crash import _kill_mid_overwrite
 
     with write_throttle(dev, 16 * MiB) as procs:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sanitiser", "wipe", dev, "--yes", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env_for(tmp_path),
-            cwd=tmp_path,
-        )
-        procs.write_text(f"{proc.pid}\n")
-        return _kill_mid_overwrite(proc)
+        return _kill_mid_overwrite(throttled_wipe(tmp_path, dev, procs))
 
 
 def _reattach(dev: str, image: Path) -> None:

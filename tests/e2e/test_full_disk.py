@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_sanitiser
 
 pytestmark = pytest.mark.root
 
@@ -28,20 +29,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ) | {
-        "SANITISER_DATA_DIR": str(data),
-        "SANITISER_LAB_DRIVE_MIB": "4",
-        "SANITISER_POLL_INTERVAL": "0.01",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "sanitiser", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_sanitiser(*args, data=data, env={"SANITISER_POLL_INTERVAL": "0.01"})
 
 
 def test_a_full_data_directory_mid_wipe_gives_one_clear_outcome(small_disk: Path) -> None:

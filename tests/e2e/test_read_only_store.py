@@ -5,28 +5,19 @@ read-only."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli import run_sanitiser
+
 pytestmark = pytest.mark.root
 
 
 def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ) | {"SANITISER_DATA_DIR": str(data), "SANITISER_LAB_DRIVE_MIB": "4"}
-    return subprocess.run(
-        [sys.executable, "-m", "sanitiser", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_sanitiser(*args, data=data)
 
 
 @pytest.fixture

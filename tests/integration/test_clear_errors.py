@@ -5,27 +5,18 @@ Each case is one the adversarial pass met as a traceback, run through the real C
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sanitiser.certificate.issue import issue_certificate
 from sanitiser.certificate.samples import make_pki, sample_context, sample_drive, sample_outcome
+from tests.cli import run_sanitiser
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sanitiser", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ) | (env or {}),
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_sanitiser(*args, env=env, timeout=120)
 
 
 def refused(out: subprocess.CompletedProcess[str], code: int, text: str) -> None:

@@ -5,24 +5,15 @@ chain (each certificate's chain position, the station's signed checkpoints) cont
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli import run_sanitiser
 
 
 def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ) | {"SANITISER_DATA_DIR": str(data), "SANITISER_LAB_DRIVE_MIB": "4"}
-    return subprocess.run(
-        [sys.executable, "-m", "sanitiser", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_sanitiser(*args, data=data)
 
 
 def wiped(data: Path) -> str:

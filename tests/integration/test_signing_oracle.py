@@ -9,9 +9,7 @@ preview, consignment manifests) verifies the record first, through one function.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,19 +29,12 @@ from sanitiser.config import load_settings
 from sanitiser.domain import OutcomeStatus
 from sanitiser.errors import CertificateError
 from sanitiser.store import Store
+from tests.cli import run_sanitiser
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The CLI with the test's isolated settings."""
-    return subprocess.run(
-        [sys.executable, "-m", "sanitiser", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_sanitiser(*args, timeout=120)
 
 
 def failed(pki: SamplePki) -> IssuedCertificate:
