@@ -42,6 +42,15 @@ def _str(data: dict[str, Any], key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _required_str(data: dict[str, Any], key: str, what: str, raw: str) -> str:
+    """A text field the report must carry (it may be blank, as the drive says, but not absent
+    or of another type: then the report is not what it claims, and blanks would hide it)."""
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ToolOutputError("nvme", f"{what}: missing or non-text {key!r}", raw)
+    return value.strip()
+
+
 @dataclass(frozen=True, slots=True)
 class NvmeCapabilities:
     """What an NVMe controller advertises (``nvme id-ctrl -o json``), bits decoded (§2.3)."""
@@ -134,9 +143,9 @@ def parse_id_ctrl(text: str) -> NvmeCapabilities:
     data = _load(text, "id-ctrl")
     what = "id-ctrl"
     return NvmeCapabilities(
-        serial=_str(data, "sn"),
-        model=_str(data, "mn"),
-        firmware=_str(data, "fr"),
+        serial=_required_str(data, "sn", what, text),
+        model=_required_str(data, "mn", what, text),
+        firmware=_required_str(data, "fr", what, text),
         oacs=_int(data, "oacs", what, text) & U32,
         sanicap=_int(data, "sanicap", what, text) & U32,
         fna=_int(data, "fna", what, text) & U32,

@@ -187,3 +187,14 @@ def test_status_line_from_transcript(reference: Path) -> None:
     assert status is not None
     assert (status.name, status.code) == ("Invalid Command Opcode", 0x4001)
     assert parse_nvme_status("Success formatting namespace:1\n") is None
+
+
+@pytest.mark.parametrize("key", ["mn", "sn", "fr"])
+def test_id_ctrl_without_its_model_serial_or_firmware_raises(reference: Path, key: str) -> None:
+    """An id-ctrl report without its model, serial or firmware field is not read as blanks."""
+    data = json.loads((reference / "qemu-7.2" / "nvme-id-ctrl.json").read_text())
+    del data[key]
+    text = json.dumps(data)
+    with pytest.raises(ToolOutputError, match=f"missing or non-text '{key}'") as failed:
+        parse_id_ctrl(text)
+    assert failed.value.raw == text
