@@ -970,20 +970,19 @@ def _scan_open_files(proc: Path, skip: int) -> dict[_OpenKey, list[tuple[str, st
 
 
 _scan_lock = threading.Lock()
-_last_scan: tuple[float, Path, int, dict[_OpenKey, list[tuple[str, str]]]] | None = None
+_last_scans: dict[tuple[Path, int], tuple[float, dict[_OpenKey, list[tuple[str, str]]]]] = {}
 
 
 def _open_files(proc: Path, skip: int, max_age: float) -> dict[_OpenKey, list[tuple[str, str]]]:
     """`_scan_open_files`, or the last scan when it is at most `max_age` seconds old (many jobs
     watching their drives share one look at ``/proc`` instead of each making its own)."""
-    global _last_scan  # noqa: PLW0603 - one shared snapshot per process, under its lock
     with _scan_lock:
         now = time.monotonic()
-        last = _last_scan
-        if last is not None and now - last[0] <= max_age and last[1:3] == (proc, skip):
-            return last[3]
+        last = _last_scans.get((proc, skip))
+        if last is not None and now - last[0] <= max_age:
+            return last[1]
         table = _scan_open_files(proc, skip)
-        _last_scan = (now, proc, skip, table)
+        _last_scans[(proc, skip)] = (now, table)
         return table
 
 
