@@ -96,7 +96,7 @@ from sanitiser.jobs.journal import (
     outcome_to_json,
     owner_alive,
 )
-from sanitiser.jobs.restart import RestartTarget, restart_target, short_id
+from sanitiser.jobs.restart import RestartTarget, identify, restart_target, short_id
 from sanitiser.jobs.states import ACTIVE, FINAL, JobState
 from sanitiser.jobs.writers import judge_other_writers
 from sanitiser.methods.ata import JOURNAL_SANITIZE as ATA_SANITIZE_STARTED
@@ -1239,6 +1239,11 @@ class Orchestrator:
             self.store.append_job_event(
                 view.id, "note", {"message": "drive not attached: cannot re-poll it now"}
             )
+            return ""
+        try:  # the same rules as a restart: everything recorded must match
+            identify(view, recorded, drive, self.deps.fingerprint)
+        except SanitiserError as exc:
+            self.store.append_job_event(view.id, "note", {"message": f"not re-polled: {exc.msg}"})
             return ""
         run.confirmed = recorded
         run.drive = drive

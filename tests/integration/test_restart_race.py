@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sanitiser.emulators.nvme import NvmeDriveEmulator
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.orchestrator import Orchestrator
+from sanitiser.lab.bench import LabBench, LabKind
+from sanitiser.lab.runner import emulator_for, lab_runner
+from sanitiser.runner import CommandResult
 from sanitiser.store import Store
 from tests.integration.test_jobs import (
     STATION,
     Rig,
+    _Crash,
     file_drive,
     hold_method,
     interrupted_job,
@@ -81,3 +89,45 @@ def test_a_claim_is_released_when_the_new_job_cannot_be_recorded(rig: Rig) -> No
     new = orch.restart(old, operator="pat")
     assert orch.wait([new], timeout=120)
     assert rig.store.job(old).detail["retried_by"] == new  # type: ignore[union-attr]
+
+
+def test_a_resumed_job_is_not_repolled_on_a_different_drive(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bench dies while an NVMe sanitize runs; at the next start the drive found under
+    that serial is another size: the job is not re-polled there (as a restart would refuse)."""
+    lab = LabBench(tmp_path / "labdata", drive_mib=4, kinds=(LabKind.NVME,))
+    [drive] = lab.list()
+    emulator = emulator_for(drive)
+    assert isinstance(emulator, NvmeDriveEmulator)
+    emulator.polls_per_sanitize = 6
+    inner = lab_runner(lab)
+    crashed = threading.Event()
+
+    class CrashAfterSanitize:
+        def run(self, argv: Any, **kw: Any) -> CommandResult:
+            res = inner.run(argv, **kw)
+            if tuple(argv[:2]) == ("nvme", "sanitize") and not crashed.is_set():
+                crashed.set()
+                raise _Crash
+            return res
+
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the staged "death"
+    rig.runner = CrashAfterSanitize()
+    first = rig.orchestrator()
+    [job_id] = first.start([drive], operator="gina")
+    first.wait([job_id], timeout=60)
+    assert crashed.is_set()
+    rig.kill_owner(job_id)
+    rig.runner = inner
+    other = dataclasses.replace(drive, size_bytes=drive.size_bytes * 2)
+    deps = dataclasses.replace(rig.deps(), find_drive=lambda d: other)
+    second = Orchestrator(
+        rig.store, deps, station=STATION, organisation="Test Org", poll_interval=0.01
+    )
+    rig.orchestrators.append(second)
+    report = second.recover()
+    assert report.interrupted == (job_id,)
+    assert report.resumed == ()
+    notes = [e.data.get("message", "") for e in rig.store.job_events(job_id) if e.kind == "note"]
+    assert any("not re-polled" in n and "size is now" in n for n in notes), notes
