@@ -29,10 +29,10 @@ import platform
 import re
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_devices import Profile, Throttle, loop_device, run  # noqa: E402
+from nwipe_log import version, work_seconds  # noqa: E402
 
 from sanitiser.blockio import (  # noqa: E402 - after the path set-up, for a plain checkout
     DeviceTarget,
@@ -90,39 +91,44 @@ def dd(dev: str, size: int) -> float:
     return timed(lambda: run([*argv, "status=none", f"count={size // (4 << 20)}"]), size)
 
 
-def nwipe(dev: str, size: int, workdir: Path, sample_s: float) -> float:
-    """nwipe zeros (no verification, no blanking, non-interactive) in MB/s.
+NWIPE_RUNS: tuple[tuple[str, str, str], ...] = (
+    ("nwipe", "zero", "off"),
+    ("nwipe_random", "random", "off"),
+    ("nwipe_random_verify", "random", "last"),
+)
+"""(sample key, nwipe --method, --verify): zeros, PRNG, and PRNG read back."""
 
-    A full nwipe pass of 2 GiB takes over a minute here, so it is sampled: after `sample_s`
-    seconds SIGUSR1 makes nwipe log its percentage done, then SIGINT stops it. If it finishes
-    first, its wall-clock time is used.
+
+def nwipe_version() -> str:
+    """The installed nwipe's version (``0.33``), or "unknown"."""
+    done = subprocess.run(["nwipe", "--version"], capture_output=True, text=True, check=False)
+    return version(done.stdout + done.stderr) or "unknown"
+
+
+def nwipe(dev: str, size: int, method: str, verify: str) -> tuple[float, float]:
+    """One whole nwipe run (no blanking, non-interactive): MB/s of the device's size over the
+    time its own log gives its round (`nwipe_log.work_seconds`), and CPU-seconds per GB.
+
+    It runs in a scratch directory (versions from 0.35 write a PDF report into the current
+    one), and it is timed by its log, never by how long the process lives.
     """
-    log = workdir / "nwipe.log"
-    argv = [
-        "nwipe", "--autonuke", "--nogui", "--nowait", "--method=zero", "--verify=off",
-        "--noblank", f"--logfile={log}", dev,
-    ]  # fmt: skip
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        proc.wait(timeout=sample_s)
-    except subprocess.TimeoutExpired:
-        elapsed = time.monotonic() - t0
-        proc.send_signal(signal.SIGUSR1)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-        done = re.findall(r"(\d+(?:\.\d+)?)%, round", log.read_text(errors="replace"))
-        if not done:
-            raise RuntimeError(f"nwipe logged no progress:\n{log.read_text()[-2000:]}") from None
-        return float(done[-1]) / 100 * size / elapsed / 1e6
-    elapsed = time.monotonic() - t0
-    text = log.read_text(errors="replace")
-    if proc.returncode != 0 or not re.search(rf"\b{size} bytes written", text):
-        raise RuntimeError(f"nwipe failed (rc {proc.returncode}):\n{text[-2000:]}")
-    return size / elapsed / 1e6
+    with tempfile.TemporaryDirectory(prefix="nwipe-") as scratch:
+        log = Path(scratch) / "nwipe.log"
+        argv = [
+            "nwipe", "--autonuke", "--nogui", "--nowait", f"--method={method}",
+            f"--verify={verify}", "--noblank", f"--logfile={log}", dev,
+        ]  # fmt: skip
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(
+            argv, cwd=scratch, stdin=subprocess.DEVNULL, capture_output=True, check=False
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        text = log.read_text(errors="replace")
+        if done.returncode != 0 or not re.search(rf"\b{size} bytes written", text):
+            raise RuntimeError(f"nwipe failed (rc {done.returncode}):\n{text[-2000:]}")
+        seconds = work_seconds(text)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return size / seconds / 1e6, cpu / (size / 1e9)
 
 
 def _status_kib(key: str) -> int:
@@ -232,6 +238,8 @@ class Measured:
     size: int
     samples: dict[str, list[float]] = field(default_factory=dict)
     used: Resources = field(default_factory=Resources)
+    nwipe_cpu: dict[str, float] = field(default_factory=dict)
+    """CPU-seconds per GB of each nwipe run (`NWIPE_RUNS`)."""
 
     def note(self, key: str, mbps: float) -> None:
         self.samples.setdefault(key, []).append(round(mbps, 1))
@@ -267,6 +275,13 @@ class Measured:
             "fio_read_MBps": best["fio_read"],
             "dd_MBps": best["dd"],
             "nwipe_MBps": best.get("nwipe"),
+            # nwipe timed by its own log (start of its round to its end), one run each of
+            # zeros, PRNG, and PRNG verified (the MB/s of the latter is the device's size over
+            # the write and read-back together).
+            "nwipe": {
+                key: {"MBps": best.get(key), "cpu_seconds_per_GB": self.nwipe_cpu.get(key)}
+                for key, _, _ in NWIPE_RUNS
+            },
             "zero_MBps": best["zero"],
             "random_MBps": best["random"],
             "verify_MBps": verify,
@@ -294,6 +309,8 @@ class Measured:
             ("fio read (device limit)", "fio_read", ""),
             ("dd zeros, O_DIRECT", "dd", "fio_write"),
             ("nwipe zeros", "nwipe", "fio_write"),
+            ("nwipe PRNG", "nwipe_random", "fio_write"),
+            ("nwipe PRNG + verify", "nwipe_random_verify", "fio_write"),
             ("engine zeros", "zero", "fio_write"),
             ("engine random (AES-CTR)", "random", "fio_write"),
             ("engine verify zeros", "verify_zeros", "fio_read"),
@@ -343,8 +360,11 @@ def measure(
             )
             got.note_fio("fio_read", fio(loop, "read", size, workdir))
         if not args.skip_nwipe:
-            print("nwipe (one pass of zeros) ...", flush=True)
-            got.note("nwipe", nwipe(loop, size, workdir, args.nwipe_seconds))
+            for key, method, verify in NWIPE_RUNS:
+                print(f"nwipe --method={method} --verify={verify} ...", flush=True)
+                mbps, cpu = nwipe(loop, size, method, verify)
+                got.note(key, mbps)
+                got.nwipe_cpu[key] = round(cpu, 3)
         if throttle is not None:
             throttle.cap(loop, 0)
     return got
@@ -379,7 +399,6 @@ def main() -> int:
         help="where the disk profile's sparse file lives (not tmpfs: it needs O_DIRECT)",
     )
     ap.add_argument("--skip-nwipe", action="store_true", help="leave nwipe out")
-    ap.add_argument("--nwipe-seconds", type=float, default=15, help="nwipe sampling time")
     ap.add_argument("--output", default=str(ROOT / "bench-results.json"))
     args = ap.parse_args()
     try:
@@ -414,7 +433,8 @@ def main() -> int:
         "profiles": {r.profile.name: r.record() for r in results},
         "method": (
             f"{args.rounds} interleaved rounds per device; fio bs=1M iodepth=16 libaio direct; "
-            f"nwipe sampled over {args.nwipe_seconds:g} s (SIGUSR1 progress); top-level "
+            f"nwipe {nwipe_version()} timed by its log, one run each of zeros, PRNG and PRNG "
+            "with --verify=last, from a scratch directory; top-level "
             f"figures are the {args.primary} device's (best of rounds)"
         ),
         "engine": {"block_size": config.block_size, "workers": config.workers},
