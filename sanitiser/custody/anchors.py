@@ -102,7 +102,8 @@ def signed_checkpoint(store: Store, signer: StationSigner, station: str) -> Sign
 
 def append_checkpoint(path: Path, signed: SignedRecord) -> None:
     """Append one signed checkpoint line to `path` and make it durable (fsync)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+    fd = os.open(path, flags, 0o644)
     try:
         os.write(fd, signed.to_bytes())  # canonical JSON: one line
         os.fsync(fd)

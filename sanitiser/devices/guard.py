@@ -947,6 +947,10 @@ _OpenKey = tuple[str, str, int]
 """``("b", MAJ:MIN, 0)`` for a block device, ``("f", filesystem MAJ:MIN, inode)`` for a file."""
 
 
+_NOT_FILES: Final = ("socket:[", "pipe:[", "anon_inode:")
+"""Descriptor link targets that are neither block devices nor files."""
+
+
 def _scan_open_files(proc: Path, skip: int) -> dict[_OpenKey, list[tuple[str, str]]]:
     """Every process's open block devices and files: key -> ``(pid, fd)`` pairs."""
     table: dict[_OpenKey, list[tuple[str, str]]] = {}
@@ -956,6 +960,8 @@ def _scan_open_files(proc: Path, skip: int) -> dict[_OpenKey, list[tuple[str, st
         fd_dir = proc / entry / "fd"
         for fd in _listdir(fd_dir):
             try:
+                if os.readlink(fd_dir / fd).startswith(_NOT_FILES):
+                    continue  # sockets, pipes, eventfds ...: nothing to stat
                 st = os.stat(fd_dir / fd)
             except OSError:
                 continue
