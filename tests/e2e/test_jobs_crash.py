@@ -96,6 +96,27 @@ def write_throttle(dev: str, bytes_per_second: int) -> Iterator[Path]:
                 time.sleep(0.1)
 
 
+def unplug(dev: str, image: Path, throttle_procs: Path) -> None:
+    """Take `dev`'s medium away in one step, as the job sees it: this process's I/O to `dev` is
+    held by the throttle (`write_throttle` capped at 1 byte/s, this process moved into it), what
+    was in flight drains, then the capacity drops to 0, then the I/O is let go. Without the
+    hold, a read between the truncation and the capacity change failed with EIO while the
+    device still showed its size, and the job said "stopped responding" (a flaky test)."""
+    name = Path(dev).name
+    throttle_procs.write_text(f"{os.getpid()}\n")
+    group = throttle_procs.parent
+    major_minor = Path(f"/sys/block/{name}/dev").read_text().strip()
+    (group / "blkio.throttle.read_bps_device").write_text(f"{major_minor} 1\n")
+    deadline = time.monotonic() + 60
+    while Path(f"/sys/block/{name}/inflight").read_text().split() != ["0", "0"]:
+        assert time.monotonic() < deadline, "the victim's I/O did not drain"
+        time.sleep(0.01)
+    os.truncate(image, 0)
+    subprocess.run(["losetup", "-c", dev], check=True)
+    for rule in ("read_bps_device", "write_bps_device"):
+        (group / f"blkio.throttle.{rule}").write_text(f"{major_minor} 0\n")
+
+
 def outcomes(stdout: str) -> dict[str, dict[str, Any]]:
     """The outcome object per device from JSON lines."""
     events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
@@ -234,15 +255,17 @@ def test_a_loop_device_that_vanishes_fails_only_its_own_job(
             and not pulled.is_set()
         ):
             pulled.set()
-            os.truncate(victim_image, 0)
-            subprocess.run(["losetup", "-c", victim], check=True)
+            unplug(victim, victim_image, held)
 
-    orch.subscribe(pull)
-    try:
-        ids = orch.start(drives, operator="e2e")
-        assert orch.wait(ids, timeout=600)
-    finally:
-        orch.close()
+    with write_throttle(victim, 1) as procs:  # the victim's I/O held while it is unplugged
+        held = procs
+        orch.subscribe(pull)
+        try:
+            ids = orch.start(drives, operator="e2e")
+            assert orch.wait(ids, timeout=600)
+        finally:
+            orch.close()
+            Path("/sys/fs/cgroup/blkio/cgroup.procs").write_text(f"{os.getpid()}\n")
     assert pulled.is_set()
     final = {e.device: e for e in seen if isinstance(e, JobOutcome)}
     assert final[victim].status == "failed"
