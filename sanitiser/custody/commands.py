@@ -30,9 +30,10 @@ from sanitiser.config import Settings, load_settings
 from sanitiser.custody.anchors import (
     CHECKPOINTS_FILE,
     Anchor,
-    anchor_of,
+    anchors_of,
     check_anchors,
     read_checkpoints,
+    stored_checkpoints,
 )
 from sanitiser.errors import SanitiserError
 from sanitiser.store import Store
@@ -134,11 +135,12 @@ def audit() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def audit_verify(station: str | None, certs_dir: Path | None, as_json: bool) -> None:
     """Recompute every chain; report the first broken link (exit 1) if rows were edited,
-    deleted or reordered in the database. Then check the chain against what was signed
-    outside it: the chain position every certificate recorded at issuance (the store's own,
-    and those in --certs) and the station's signed checkpoints (DATA_DIR/custody-
-    checkpoints.jsonl); a missing or different anchored entry means the chain was cut short or
-    rewritten (exit 1)."""
+    deleted or reordered in the database. Then check the chains against what was signed
+    about them: the chain position every certificate recorded at issuance (the store's own,
+    and those in --certs) and the stations' signed checkpoints (kept in the store, and in
+    DATA_DIR/custody-checkpoints.jsonl beside it; in a fleet each also vouches for the other
+    stations' heads). Each certificate or checkpoint whose anchored entry is missing or
+    different is reported: the chain was cut short or rewritten (exit 1)."""
     with _errors():
         settings, store = _context()
         report = verify_chain(store, station)
@@ -187,8 +189,10 @@ def audit_verify(station: str | None, certs_dir: Path | None, as_json: bool) -> 
 
 
 def _anchors(store: Store, certs_dir: Path | None, checkpoints: Path) -> list[Anchor]:
-    """Every custody anchor to check: the store's certificates, those in `certs_dir`, and the
-    signed checkpoints file. A certificate whose signature does not verify anchors nothing."""
+    """Every custody anchor to check: the store's certificates, those in `certs_dir`, the
+    checkpoints kept in the store and those in the checkpoints file. A certificate whose
+    signature does not verify anchors nothing (``verify`` says why); a damaged checkpoint is
+    an error (someone edited it)."""
     sources: list[tuple[str, bytes]] = [("the store", e) for e in store.certificate_records()]
     if certs_dir is not None:
         for path in sorted(certs_dir.iterdir()):
@@ -201,10 +205,8 @@ def _anchors(store: Store, certs_dir: Path | None, checkpoints: Path) -> list[An
             check_signature(signed)
         except Exception:  # noqa: BLE001, S112 - a damaged file anchors nothing; verify says why
             continue
-        anchor = anchor_of(signed.record, f"certificate {signed.certificate_id} ({source})")
-        if anchor is not None:
-            found.append(anchor)
-    return found + read_checkpoints(checkpoints)
+        found.extend(anchors_of(signed.record, f"certificate {signed.certificate_id} ({source})"))
+    return found + stored_checkpoints(store) + read_checkpoints(checkpoints)
 
 
 @audit.command("show")
