@@ -92,7 +92,7 @@ def anchors_of(record: Mapping[str, Any], source: str) -> list[Anchor]:
     own = _position(record, source)
     witnessed = record.get("witnessed")
     others = [
-        _position(w, f"{source}, witnessing {w.get('station')}")
+        _position(w, f"{source}, which also signed {w.get('station')}'s head,")
         for w in (witnessed if isinstance(witnessed, list) else [])
         if isinstance(w, Mapping)
     ]
