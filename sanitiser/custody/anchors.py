@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy.engine import Engine, make_url
 
 from sanitiser.certificate.keys import StationSigner
-from sanitiser.certificate.record import utc_text
+from sanitiser.certificate.record import record_digest, utc_text
 from sanitiser.certificate.sign import SignedRecord, check_signature, parse_envelope, sign_record
 from sanitiser.errors import CertificateError, SanitiserError
 from sanitiser.store import Store
@@ -71,28 +71,32 @@ class Anchor:
     hash: str
     source: str
     """Where it was read: ``certificate <id> (...)`` or ``checkpoint of <station> at <time>``."""
+    statement: str = ""
+    """The SHA-256 of the signed record it came from: copies of one record (the store's and
+    a file's) are one statement, reported once."""
 
 
-def _position(block: object, source: str) -> Anchor | None:
+def _position(block: object, source: str, statement: str) -> Anchor | None:
     if not isinstance(block, Mapping):
         return None
     station, seq, head = block.get("station"), block.get("seq"), block.get("hash")
     if not isinstance(station, str) or not isinstance(seq, int) or not isinstance(head, str):
         return None
-    return Anchor(station, seq, head, source)
+    return Anchor(station, seq, head, source, statement)
 
 
 def anchors_of(record: Mapping[str, Any], source: str) -> list[Anchor]:
     """The custody anchors a signed record carries: a certificate's ``custody`` block, or a
     checkpoint's own head and the heads it ``witnessed`` of other stations; none for a record
     made before anchors existed."""
+    statement = record_digest(dict(record)).hex()
     if record.get("schema") != CHECKPOINT_SCHEMA:
-        found = _position(record.get("custody"), source)
+        found = _position(record.get("custody"), source, statement)
         return [] if found is None else [found]
-    own = _position(record, source)
+    own = _position(record, source, statement)
     witnessed = record.get("witnessed")
     others = [
-        _position(w, f"{source}, which also signed {w.get('station')}'s head,")
+        _position(w, f"{source}, which also signed {w.get('station')}'s head,", statement)
         for w in (witnessed if isinstance(witnessed, list) else [])
         if isinstance(w, Mapping)
     ]
@@ -107,15 +111,16 @@ def anchor_of(record: Mapping[str, Any], source: str) -> Anchor | None:
 def check_anchors(store: Store, anchors: Iterable[Anchor]) -> list[str]:
     """Each anchor the chain contradicts, as a sentence (empty when the chain agrees)."""
     problems = []
-    by_position: dict[tuple[str, int, str], list[Anchor]] = {}
+    statements: dict[tuple[str, int, str, str], list[Anchor]] = {}
     for a in anchors:
-        by_position.setdefault((a.station, a.seq, a.hash), []).append(a)
-    for group in by_position.values():
-        a = group[0]
+        statements.setdefault((a.station, a.seq, a.hash, a.statement or a.source), []).append(a)
+    for copies in statements.values():
+        a = copies[0]
         if a.seq == 0:
             continue  # anchored before the station's first entry: nothing to find
         found = anchor_found(store, a.station, a.seq, a.hash)
-        also = f" (and {len(group) - 1} more anchor(s) of that entry)" if len(group) > 1 else ""
+        also = f" (the same signed record is also in {len(copies) - 1} other place(s))"
+        also = also if len(copies) > 1 else ""
         if found is Anchored.MISSING:
             head = chain_head(store, a.station)
             now = f"it now ends at entry {head[0]}" if head else "it is now empty"
