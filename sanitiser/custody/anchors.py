@@ -52,6 +52,7 @@ from sanitiser.store.audit import (
     unwatch_appends,
     watch_appends,
 )
+from sanitiser.store.consignments import manifest_envelopes
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,13 @@ def _position(block: object, source: str, statement: str) -> Anchor | None:
 
 
 def anchors_of(record: Mapping[str, Any], source: str) -> list[Anchor]:
-    """The custody anchors a signed record carries: a certificate's ``custody`` block, or a
-    checkpoint's own head and the heads it ``witnessed`` of other stations; none for a record
-    made before anchors existed."""
+    """The custody anchors a signed record carries: a certificate's ``custody`` block, a
+    consignment manifest's ``audit_anchor``, or a checkpoint's own head and the heads it
+    ``witnessed`` of other stations; none for a record made before anchors existed."""
     statement = record_digest(dict(record)).hex()
     if record.get("schema") != CHECKPOINT_SCHEMA:
-        found = _position(record.get("custody"), source, statement)
+        block = record.get("custody") or record.get("audit_anchor")  # a manifest's
+        found = _position(block, source, statement)
         return [] if found is None else [found]
     own = _position(record, source, statement)
     witnessed = record.get("witnessed")
@@ -317,3 +319,33 @@ def stored_checkpoints(store: Store) -> list[Anchor]:
             raise CertificateError(f"the store's checkpoint {digest}... is damaged: {e.msg}") from e
         anchors.extend(anchors_of(signed.record, checkpoint_source(signed, "the store")))
     return anchors
+
+
+def gather_anchors(store: Store, certs_dir: Path | None, checkpoints: Path) -> list[Anchor]:
+    """Every custody anchor to check: the store's certificates and consignment manifests, the
+    certificates and manifests in `certs_dir`, the checkpoints kept in the store and those in
+    the `checkpoints` file. A certificate whose signature does not verify anchors nothing
+    (``verify`` says why); a damaged checkpoint is an error (someone edited it)."""
+    from sanitiser.certificate.verify import embedded_record  # noqa: PLC0415 - pyHanko costs ~1 s
+
+    sources: list[tuple[str, bytes]] = [("the store", e) for e in store.certificate_records()]
+    sources += [("the store", e) for e in manifest_envelopes(store)]
+    if certs_dir is not None:
+        for path in sorted(certs_dir.iterdir()):
+            if path.suffix.lower() in (".json", ".pdf") and path.is_file():
+                sources.append((str(path), path.read_bytes()))
+    found: list[Anchor] = []
+    for source, data in sources:
+        try:
+            signed = parse_envelope(embedded_record(data) if data.startswith(b"%PDF-") else data)
+            check_signature(signed)
+        except Exception:  # noqa: BLE001, S112 - a damaged file anchors nothing; verify says why
+            continue
+        consignment = signed.record.get("consignment_id")
+        what = (
+            f"manifest of consignment {consignment}"
+            if consignment and not signed.certificate_id
+            else f"certificate {signed.certificate_id}"
+        )
+        found.extend(anchors_of(signed.record, f"{what} ({source})"))
+    return found + stored_checkpoints(store) + read_checkpoints(checkpoints)

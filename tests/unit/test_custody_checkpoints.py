@@ -7,6 +7,7 @@ SQL, leaving a chain that recomputes as whole."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,9 +18,20 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from sanitiser.certificate.keys import StationSigner, ensure_development_identity
+from sanitiser.certificate.record import build_record, new_certificate_id
+from sanitiser.certificate.samples import (
+    make_pki,
+    sample_context,
+    sample_drive,
+    sample_health,
+    sample_outcome,
+)
+from sanitiser.certificate.sign import parse_envelope, sign_record
+from sanitiser.certificate.verify import Validity, load_trust, verify_record_bytes
 from sanitiser.custody.anchors import (
     Anchor,
     Checkpointer,
+    anchors_of,
     check_anchors,
     read_checkpoints,
     signed_checkpoint,
@@ -238,3 +250,27 @@ def test_a_checkpoint_read_back_is_the_envelope_signed(store: Store, keys: Path)
     [envelope] = checkpoint_envelopes(store)
     record = json.loads(envelope)["record"]
     assert (record["station"], record["seq"]) == ("north", 1)
+
+
+def test_a_record_without_a_chain_position_stays_verifiable(tmp_path: Path) -> None:
+    """Records made before certificates carried a chain position (no ``custody`` block) still
+    verify and anchor nothing; one made with it signs the position and anchors it."""
+    pki = make_pki(tmp_path, station="north")
+    made = []
+    for custody in (None, (3, "ab" * 32)):
+        context = dataclasses.replace(sample_context(station="north"), custody=custody)
+        record = build_record(
+            sample_outcome(),
+            sample_drive(),
+            sample_health(),
+            context,
+            certificate_id=new_certificate_id(),
+            issued_at=datetime.now(UTC),
+        )
+        envelope = sign_record(record, pki.signer).to_bytes()
+        verdict = verify_record_bytes(envelope, load_trust(pki.certs))
+        assert verdict.validity is Validity.VALID, verdict.reason
+        made.append(anchors_of(parse_envelope(envelope).record, "certificate"))
+    old, new = made
+    assert old == []
+    assert [(a.station, a.seq, a.hash) for a in new] == [("north", 3, "ab" * 32)]
