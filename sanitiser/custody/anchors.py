@@ -323,17 +323,23 @@ def stored_checkpoints(store: Store) -> list[Anchor]:
 
 def gather_anchors(store: Store, certs_dir: Path | None, checkpoints: Path) -> list[Anchor]:
     """Every custody anchor to check: the store's certificates and consignment manifests, the
-    certificates and manifests in `certs_dir`, the checkpoints kept in the store and those in
-    the `checkpoints` file. A certificate whose signature does not verify anchors nothing
-    (``verify`` says why); a damaged checkpoint is an error (someone edited it)."""
+    certificates and manifests (.json, .pdf) and copies of checkpoints files (.jsonl) in
+    `certs_dir`, the checkpoints kept in the store and those in the `checkpoints` file.
+
+    A certificate whose signature does not verify anchors nothing (``verify`` says why); a
+    damaged checkpoint is an error (someone edited it).
+    """
     from sanitiser.certificate.verify import embedded_record  # noqa: PLC0415 - pyHanko costs ~1 s
 
     sources: list[tuple[str, bytes]] = [("the store", e) for e in store.certificate_records()]
     sources += [("the store", e) for e in manifest_envelopes(store)]
+    copies: list[Anchor] = []
     if certs_dir is not None:
         for path in sorted(certs_dir.iterdir()):
             if path.suffix.lower() in (".json", ".pdf") and path.is_file():
                 sources.append((str(path), path.read_bytes()))
+            elif path.suffix.lower() == ".jsonl" and path.is_file():
+                copies += read_checkpoints(path)  # a copy of a bench's checkpoints file
     found: list[Anchor] = []
     for source, data in sources:
         try:
@@ -348,4 +354,4 @@ def gather_anchors(store: Store, certs_dir: Path | None, checkpoints: Path) -> l
             else f"certificate {signed.certificate_id}"
         )
         found.extend(anchors_of(signed.record, f"{what} ({source})"))
-    return found + stored_checkpoints(store) + read_checkpoints(checkpoints)
+    return found + stored_checkpoints(store) + read_checkpoints(checkpoints) + copies

@@ -122,7 +122,7 @@ def audit() -> None:
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     default=None,
     help="Also check the chain positions recorded in these certificates and consignment "
-    "manifests (.json/.pdf).",
+    "manifests (.json/.pdf) and copies of checkpoints files (.jsonl).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def audit_verify(station: str | None, certs_dir: Path | None, as_json: bool) -> None:

@@ -80,22 +80,28 @@ def test_a_chain_cut_short_is_caught_by_the_checkpoint_in_the_store(tmp_path: Pa
 
 
 def test_a_chain_cut_short_is_caught_by_a_certificate_handed_out(tmp_path: Path) -> None:
-    """No checkpoint file and no certificate left in the store (say the bench was replaced):
-    the certificate handed out, given with --certs, still tells; without it nothing can."""
+    """No checkpoint file and no certificate or checkpoint left in the store (say the bench was
+    replaced): the certificate handed out, or a copy of the checkpoints file kept elsewhere,
+    given with --certs, still tells; without them nothing can."""
     data = tmp_path / "data"
     cert_id = wiped(data)
-    handed_out = tmp_path / "handed-out"
+    handed_out, kept = tmp_path / "handed-out", tmp_path / "kept"
     handed_out.mkdir()
+    kept.mkdir()
     exported = cli(data, "cert", "export", cert_id, "--json", str(handed_out / "record.json"))
     assert exported.returncode == 0, exported.stderr
+    (kept / "bench.jsonl").write_bytes((data / "custody-checkpoints.jsonl").read_bytes())
     cut_chain(data, 2, drop_certificates=True, drop_checkpoints=True)
     (data / "custody-checkpoints.jsonl").unlink()
     blind = cli(data, "audit", "verify")
     assert blind.returncode == 0  # the limit, stated in the README: nothing signed to compare
     out = cli(data, "audit", "verify", "--certs", str(handed_out))
     assert out.returncode == 1, out.stdout
-    assert f"certificate {cert_id}" in out.stdout
+    assert f"certificate {cert_id} ({handed_out / 'record.json'}) records" in out.stdout
     assert "entries were removed" in out.stdout
+    copy = cli(data, "audit", "verify", "--certs", str(kept))
+    assert copy.returncode == 1, copy.stdout
+    assert f"({kept / 'bench.jsonl'}) records station vm's chain" in copy.stdout
 
 
 def test_an_edited_checkpoint_file_is_refused(tmp_path: Path) -> None:
