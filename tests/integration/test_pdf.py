@@ -247,7 +247,8 @@ def test_a_pdf_re_exported_by_a_newer_station_is_judged_at_its_own_signing_time(
 ) -> None:
     """A record signed ten days ago by an old bench, re-exported today by a bench that did not
     exist then, verifies (the PDF's signer is judged when it signed the PDF, the record's when
-    it signed the record). Once that newer bench is revoked for key compromise its PDF is
+    it signed the record). The old bench retired five days ago: its record stays valid, a PDF
+    it signed today does not. Once the newer bench is revoked for key compromise its PDF is
     invalid while the record stays valid, and the revoked bench signs no PDF any more, even
     with its signer already loaded."""
     now = datetime.now(UTC)
@@ -272,10 +273,18 @@ def test_a_pdf_re_exported_by_a_newer_station_is_judged_at_its_own_signing_time(
         issued_at=now - timedelta(days=10),
     )
     signed = sign_record(record, old)
+    own = sign_and_render(signed, old)  # the old bench's own PDF, signed today
     reexport = sign_and_render(signed, newer)
     verdict = verify_pdf_bytes(reexport.pdf, load_trust(certs))
     assert verdict.valid, verdict.reason
     assert any("signed by station bench-01" in w for w in verdict.warnings)
+    retired_at = now - timedelta(days=5)
+    keymod.revoke_station(certs, keys_dir, "old-bench", reason=keymod.RETIRED, at=retired_at)
+    verdict = verify_pdf_bytes(own.pdf, load_trust(certs))
+    assert verdict.validity is Validity.INVALID  # its PDF claims a time after its retirement
+    assert "'old-bench' was retired (revoked) on" in verdict.reason
+    assert verify_record_bytes(signed.to_bytes(), load_trust(certs)).valid
+    assert verify_pdf_bytes(reexport.pdf, load_trust(certs)).valid
     keymod.revoke_station(certs, keys_dir, "bench-01", reason=keymod.COMPROMISED)
     verdict = verify_pdf_bytes(reexport.pdf, load_trust(certs))
     assert verdict.validity is Validity.INVALID
