@@ -42,6 +42,7 @@ from sanitiser.certificate.verify import (
     embedded_record,
     format_verdict,
     load_trust,
+    read_input,
     require_verified,
     verify_input,
 )
@@ -232,7 +233,10 @@ def verify(
 ) -> None:
     """Verify a certificate PDF, signed JSON record, QR token/URL or QR image.
 
-    Exit status: 0 valid, 1 invalid (the reason is printed), 2 unusable input.
+    Exit status: 0 valid, 1 invalid (the reason is printed: altered, untrusted, revoked,
+    malformed), 2 unusable input (not a certificate, no trust anchor, or too big to check: a
+    file over 64 MiB, an image over 64 megapixels, a PDF that expands past what a certificate
+    holds; such input is never read whole).
     """
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # verdict says it; no log noise
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
@@ -258,15 +262,16 @@ def _emit_unusable(reason: str, as_json: bool) -> None:
         click.echo(f"CANNOT VERIFY: {reason}", err=True)
 
 
-def read_signed(source: str, lookup: RecordLookup | None = None) -> SignedRecord:
-    """A signed record from a JSON envelope file, a PDF certificate, or an id via `lookup`.
+def read_signed(source: str, lookup: RecordLookup | None = None) -> tuple[SignedRecord, str | None]:
+    """A signed record from a JSON envelope file, a PDF certificate, or an id via `lookup`;
+    and the id it was looked up by (None for a file), which `require_verified` checks.
 
     Raises:
         CertificateError: not found, or not a signed record.
     """
     path = Path(source)
     if path.is_file():
-        data = path.read_bytes()
+        data = read_input(path)
         if data.startswith(b"%PDF-"):
             try:
                 data = embedded_record(data)
@@ -274,11 +279,11 @@ def read_signed(source: str, lookup: RecordLookup | None = None) -> SignedRecord
                 raise
             except Exception as e:  # hostile PDF: any parser error means "damaged"
                 raise CertificateError(f"{source}: cannot read the embedded record ({e})") from e
-        return parse_envelope(data)
+        return parse_envelope(data), None
     found = lookup(source) if lookup is not None else None
     if found is None:
         raise UnusableInputError(f"{source}: no such file or certificate id")
-    return parse_envelope(found)
+    return parse_envelope(found), source
 
 
 def _write_labels(path: Path, items: list[tuple[dict[str, Any], str]], fmt_name: str) -> None:
@@ -328,7 +333,8 @@ def label(  # noqa: PLR0917 - click passes each option as an argument
         signer = load_signer(certs, keys_dir, station, passphrase_file)
         items = []
         for source in records:
-            issued = sign_and_render(read_signed(source), signer, base_url)
+            signed, looked_up = read_signed(source)
+            issued = sign_and_render(signed, signer, base_url, certificate_id=looked_up)
             items.append((issued.signed.record, issued.url))
         _write_labels(out, items, fmt)
     except SanitiserError as e:
@@ -395,14 +401,15 @@ def make_cert_group(lookup: RecordLookup | None = None) -> click.Group:
         revocation): an altered or foreign record is refused and nothing is written or signed.
         """
         try:
-            signed = read_signed(id_or_file, lookup)
-            require_verified(signed, load_trust(certs))  # never pass on an altered record
+            signed, looked_up = read_signed(id_or_file, lookup)
+            # never pass on an altered, foreign or swapped-in record
+            verified = require_verified(signed, load_trust(certs), certificate_id=looked_up)
             if json_out is not None:
-                json_out.write_bytes(signed.to_bytes())
+                json_out.write_bytes(verified.signed.to_bytes())
                 click.echo(f"record: {json_out}")
             if pdf_out is not None or label_out is not None:
                 signer = load_signer(certs, keys_dir, station, passphrase_file)
-                issued = sign_and_render(signed, signer, base_url)
+                issued = sign_and_render(signed, signer, base_url, certificate_id=looked_up)
                 if pdf_out is not None:
                     pdf_out.write_bytes(issued.pdf)
                     click.echo(f"certificate: {pdf_out}")

@@ -9,7 +9,7 @@ from sanitiser.certificate.keys import StationSigner, read_crl
 from sanitiser.certificate.pdf import certificate_pdf
 from sanitiser.certificate.qr import DEFAULT_BASE_URL, make_token, token_url
 from sanitiser.certificate.record import RecordContext, build_record, new_certificate_id
-from sanitiser.certificate.sign import SignedRecord, sign_record
+from sanitiser.certificate.sign import SignedRecord, VerifiedRecord, sign_record
 from sanitiser.certificate.verify import Trust, require_verified
 from sanitiser.domain import Drive, Health, Outcome
 
@@ -41,30 +41,51 @@ def signing_trust(signer: StationSigner) -> Trust:
     return Trust(org_cas=(signer.org_ca,), crls=crls)
 
 
+def _token_and_url(
+    verified: VerifiedRecord, signer: StationSigner, base_url: str
+) -> tuple[str, str]:
+    token = make_token(verified, signer)
+    return token, token_url(token, base_url)
+
+
 def token_for(
-    signed: SignedRecord, signer: StationSigner, base_url: str = DEFAULT_BASE_URL
+    signed: SignedRecord,
+    signer: StationSigner,
+    base_url: str = DEFAULT_BASE_URL,
+    *,
+    certificate_id: str | None = None,
 ) -> tuple[str, str]:
     """A fresh QR token and its URL for a signed record, once the record verifies.
+
+    Args:
+        signed: the record as read.
+        signer: the station that signs the token.
+        base_url: the verification page's URL.
+        certificate_id: the id the record was looked up by in the store (checked).
 
     Raises:
         CertificateError: the record does not verify (see `require_verified`); nothing signed.
     """
-    require_verified(signed, signing_trust(signer))
-    token = make_token(signed.record, signer)
-    return token, token_url(token, base_url)
+    verified = require_verified(signed, signing_trust(signer), certificate_id=certificate_id)
+    return _token_and_url(verified, signer, base_url)
 
 
 def sign_and_render(
-    signed: SignedRecord, signer: StationSigner, base_url: str = DEFAULT_BASE_URL
+    signed: SignedRecord,
+    signer: StationSigner,
+    base_url: str = DEFAULT_BASE_URL,
+    *,
+    certificate_id: str | None = None,
 ) -> IssuedCertificate:
     """Token and signed PDF for a signed record (also used to re-export), once it verifies.
 
     Raises:
         CertificateError: the record does not verify; nothing was signed.
     """
-    token, url = token_for(signed, signer, base_url)
+    verified = require_verified(signed, signing_trust(signer), certificate_id=certificate_id)
+    token, url = _token_and_url(verified, signer, base_url)
     return IssuedCertificate(
-        signed=signed, token=token, url=url, pdf=certificate_pdf(signed, signer, url)
+        signed=signed, token=token, url=url, pdf=certificate_pdf(verified, signer, url)
     )
 
 

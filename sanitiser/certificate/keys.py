@@ -29,7 +29,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from cryptography.x509.oid import NameOID
 
 from sanitiser.errors import CertificateError
@@ -351,6 +354,23 @@ def check_low_s(s: int, what: str, signed_at: datetime | None) -> None:
             f"{what} is not in canonical (low-s) form: a second signature made from the "
             "original, not one the station made"
         )
+
+
+def check_der_signature(signature: bytes, what: str, signed_at: datetime | None) -> None:
+    """Refuse a DER ECDSA signature that is not the one form the station makes: canonical DER
+    and low s (`check_low_s`). Every signature over a record, a token's record or a PDF is
+    checked here before its mathematics, so no signature has a second valid spelling.
+
+    Raises:
+        CertificateError: not DER, not canonical DER, or high s.
+    """
+    try:
+        r, s = decode_dss_signature(signature)
+    except ValueError as e:
+        raise CertificateError(f"{what} is not a DER ECDSA signature") from e
+    if encode_dss_signature(r, s) != signature:
+        raise CertificateError(f"{what} is not in canonical DER")
+    check_low_s(s, what, signed_at)
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

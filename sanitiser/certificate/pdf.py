@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pyhanko.pdf_utils import embed, generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
@@ -43,10 +44,16 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from sanitiser.certificate.keys import DEV_MARKER, StationSigner, common_name, fingerprint
+from sanitiser.certificate.keys import (
+    DEV_MARKER,
+    StationSigner,
+    common_name,
+    ecdsa_sign,
+    fingerprint,
+)
 from sanitiser.certificate.qr import qr_png
 from sanitiser.certificate.record import Record
-from sanitiser.certificate.sign import SignedRecord
+from sanitiser.certificate.sign import SignedRecord, VerifiedRecord
 from sanitiser.errors import CertificateError
 
 SIGNATURE_FIELD = "SanitisationRecord"
@@ -409,6 +416,22 @@ def _asn1_cert(cert: Any) -> Any:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
+class _StationPdfSigner(signers.SimpleSigner):
+    """pyHanko's signer with the raw signature made by `ecdsa_sign`: the station's one signing
+    primitive (refuses once revoked; low-s only, so the PDF signature has no second form)."""
+
+    def __init__(self, station: StationSigner, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.station = station
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        """The DER ECDSA signature of `data` (SHA-256 only, as the metadata asks)."""
+        if digest_algorithm != "sha256":
+            raise CertificateError(f"station PDFs are signed with SHA-256, not {digest_algorithm}")
+        r, s = ecdsa_sign(self.station, data)
+        return encode_dss_signature(r, s)
+
+
 def sign_pdf(
     pdf: bytes,
     signed: SignedRecord,
@@ -447,12 +470,14 @@ def sign_pdf(
             af_relationship=generic.pdf_name("/Source"),
         ),
     )
+    signer.check_usable()  # a revoked station signs nothing, not even a PDF
     key_der = signer.key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    pdf_signer = signers.SimpleSigner(
+    pdf_signer = _StationPdfSigner(
+        signer,
         signing_cert=_asn1_cert(signer.cert),
         signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
         cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
@@ -477,9 +502,9 @@ def sign_pdf(
     return result
 
 
-def certificate_pdf(signed: SignedRecord, signer: StationSigner, url: str) -> bytes:
-    """Render, embed and sign: the finished PDF certificate."""
-    return sign_pdf(render_pdf(signed, url), signed, signer)
+def certificate_pdf(verified: VerifiedRecord, signer: StationSigner, url: str) -> bytes:
+    """Render, embed and sign: the finished PDF certificate of a verified record."""
+    return sign_pdf(render_pdf(verified.signed, url), verified.signed, signer)
 
 
 def embedded_files(reader: Any) -> Iterable[tuple[str, bytes]]:

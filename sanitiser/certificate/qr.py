@@ -78,6 +78,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from sanitiser.certificate.keys import StationSigner, check_low_s, ecdsa_sign, key_id
 from sanitiser.certificate.record import Record, UnusableInputError, parse_utc, record_digest
+from sanitiser.certificate.sign import VerifiedRecord
 from sanitiser.domain import NistCategory, OutcomeStatus
 from sanitiser.errors import CertificateError
 
@@ -303,9 +304,10 @@ def token_body(
     return head + serial + names + method
 
 
-def make_token(record: Record, signer: StationSigner, now: datetime | None = None) -> str:
-    """Sign a (version 2) token for a record with the station key; returns its base32 text."""
-    body = token_body(record, signer.cert, now or datetime.now(UTC))
+def make_token(verified: VerifiedRecord, signer: StationSigner, now: datetime | None = None) -> str:
+    """Sign a (version 2) token for a verified record with the station key; returns its base32
+    text. Only a `VerifiedRecord` is accepted: no token is signed for an unchecked record."""
+    body = token_body(verified.record, signer.cert, now or datetime.now(UTC))
     r, s = ecdsa_sign(signer, body)
     return encode_token(body + r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 

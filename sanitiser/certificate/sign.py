@@ -23,20 +23,17 @@ import itertools
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from sanitiser.certificate.keys import (
     StationSigner,
-    check_low_s,
+    check_der_signature,
     ecdsa_sign,
     is_development,
     issued_by,
@@ -119,6 +116,29 @@ class SignedRecord:
         return canonical_json(self.to_envelope()) + b"\n"
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedRecord:
+    """A signed record that verified (signature, chain to our organisation CA, revocation):
+    the only thing a station signs a claim about (a QR token, a certificate PDF).
+
+    Made only by `sanitiser.certificate.verify.require_verified`, so whoever can write the store
+    or a record file cannot get a token or PDF signed for an edited record: the signing
+    functions take this type, not a `SignedRecord` (a test checks nothing else makes one).
+    """
+
+    signed: SignedRecord
+
+    @property
+    def record(self) -> Record:
+        """The verified record."""
+        return self.signed.record
+
+    @property
+    def certificate_id(self) -> str:
+        """The record's certificate id."""
+        return self.signed.certificate_id
+
+
 def sign_record(record: Record, signer: StationSigner) -> SignedRecord:
     """Sign a record with the station key.
 
@@ -155,13 +175,7 @@ def check_signature(signed: SignedRecord) -> None:
     public = signed.signer.public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey):
         raise CertificateError("the signer's key is not an ECDSA key")
-    try:
-        r, s = decode_dss_signature(signed.signature)
-    except ValueError as e:
-        raise CertificateError("the record's signature is not a DER ECDSA signature") from e
-    if encode_dss_signature(r, s) != signed.signature:
-        raise CertificateError("the record's signature is not in canonical DER")
-    check_low_s(s, "the record's signature", _issued_at(signed.record))
+    check_der_signature(signed.signature, "the record's signature", _issued_at(signed.record))
     try:
         public.verify(signed.signature, canonical_json(signed.record), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as e:
@@ -193,6 +207,11 @@ def parse_envelope(data: bytes) -> SignedRecord:
         UnusableInputError: not an envelope at all.
         CertificateError: an envelope that has been altered or is malformed.
     """
+    if not isinstance(cast("object", data), bytes):  # a store column rewritten as text
+        raise CertificateError(
+            f"the signed record is stored as {type(data).__name__}, not as the bytes that "
+            "were signed (the store was altered)"
+        )
     try:
         envelope = parse_canonical(data)
     except UnusableInputError as e:

@@ -9,6 +9,9 @@ Every check is recorded in the `Verdict`; the first failing check gives the reas
 from __future__ import annotations
 
 import io
+import os
+import stat
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +23,8 @@ from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.decode_limits import DecodeLimits, DocumentDecodeBudget, StreamDecodeLimits
+from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -29,6 +34,7 @@ from sanitiser.certificate.keys import (
     CRL_FILE,
     ORG_CA_FILE,
     check_chain,
+    check_der_signature,
     common_name,
     fingerprint,
     is_development,
@@ -48,7 +54,12 @@ from sanitiser.certificate.qr import (
     token_matches_record,
 )
 from sanitiser.certificate.record import RECORD_SCHEMA, UnusableInputError, parse_utc
-from sanitiser.certificate.sign import SignedRecord, check_signature, parse_envelope
+from sanitiser.certificate.sign import (
+    SignedRecord,
+    VerifiedRecord,
+    check_signature,
+    parse_envelope,
+)
 from sanitiser.errors import CertificateError
 from sanitiser.runner import CommandRunner, SubprocessRunner
 
@@ -261,25 +272,45 @@ def _check_signed_record(run: _Run, signed: SignedRecord, trust: Trust, now: dat
         run.warnings.append("SIMULATED: a lab drive, not a real sanitisation")
 
 
-def require_verified(signed: SignedRecord, trust: Trust, now: datetime | None = None) -> None:
-    """Refuse a record that does not verify exactly as `verify` would check it (signature,
-    chain to a trusted organisation CA, revocation, markers). Nothing is ever signed from a
-    record (a QR token, a re-rendered PDF, a manifest) until this passed: whoever can write the
-    store or a file must not be able to turn it into a signed claim.
+def require_verified(
+    signed: SignedRecord,
+    trust: Trust,
+    *,
+    certificate_id: str | None = None,
+    now: datetime | None = None,
+) -> VerifiedRecord:
+    """The one gate before anything is signed from a record: refuse a record that does not
+    verify exactly as `verify` would check it (signature, chain to a trusted organisation CA,
+    revocation, markers). A QR token, a re-rendered PDF, a label or a manifest is only ever
+    signed from what this returns: whoever can write the store or a file must not be able to
+    turn it into a signed claim.
+
+    Args:
+        signed: the record as read (from the store, a file or a PDF).
+        trust: what it must chain to.
+        certificate_id: the id it was looked up by, when read from the store by id: a row
+            holding another certificate's record (swapped in) is refused.
+        now: the time to check at (default now).
 
     Raises:
         CertificateError: the record does not verify; the message says why.
     """
     run = _Run("record")
+    cid = signed.record.get("certificate_id") or "(no id)"
     try:
         _need_trust(trust)
         _check_signed_record(run, signed, trust, now or datetime.now(UTC))
     except (UnusableInputError, CertificateError) as e:
-        cid = signed.record.get("certificate_id") or "(no id)"
         raise CertificateError(
             f"certificate {cid} does not verify ({e.msg}): it was altered or is not ours, "
             "and nothing was signed from it"
         ) from e
+    if certificate_id is not None and cid != certificate_id:
+        raise CertificateError(
+            f"the stored record of certificate {certificate_id} is the record of certificate "
+            f"{cid} (the store was altered), and nothing was signed from it"
+        )
+    return VerifiedRecord(signed)
 
 
 def verify_record_bytes(data: bytes, trust: Trust, now: datetime | None = None) -> Verdict:
@@ -375,25 +406,64 @@ def _asn1(cert: x509.Certificate) -> Any:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-def _pdf_signature_status(data: bytes, trust: Trust, moment: datetime) -> tuple[Any, Any]:
-    """(pyHanko status, signer certificate as cryptography object) of the single signature."""
-    reader = PdfFileReader(io.BytesIO(data), strict=True)
+@dataclass(frozen=True, slots=True)
+class _PdfSignature:
+    """The PDF's one signature, validated by pyHanko at the time it claims to be made."""
+
+    status: Any
+    """pyHanko's status."""
+    signer: x509.Certificate
+    signed_at: datetime
+    """The signing time in the signature dictionary (/M, covered by the signature)."""
+
+
+def _pdf_signature(data: bytes, trust: Trust, issued: datetime, now: datetime) -> _PdfSignature:
+    """Check the single signature of a certificate PDF, at its own signing time.
+
+    A PDF is signed when its record is issued, or later when a station re-exports it, so the
+    signer's certificate and revocation are judged at the PDF's signing time, not the record's.
+    """
+    reader = _pdf_reader(data)
     sigs = reader.embedded_signatures
     if len(sigs) != 1:
         raise CertificateError(f"expected exactly one PDF signature, found {len(sigs)}")
     sig = sigs[0]
     if sig.field_name != SIGNATURE_FIELD:
         raise CertificateError(f"unexpected signature field {sig.field_name!r}")
+    reported = sig.self_reported_timestamp
+    if reported is None:
+        raise CertificateError("the PDF signature carries no signing time (altered?)")
+    signed_at = reported.astimezone(UTC)
+    if signed_at > now + _FUTURE_SKEW:
+        raise CertificateError(f"the PDF claims to be signed in the future ({signed_at:%F})")
+    if signed_at < issued - _FUTURE_SKEW:
+        raise CertificateError(
+            f"the PDF claims to be signed ({signed_at:%F}) before its record was issued "
+            f"({issued:%F})"
+        )
+    signature = _check_contents(data, [int(x) for x in sig.byte_range], trust.org_cas)
+    check_der_signature(signature, "the PDF signature", signed_at)
     context = ValidationContext(
         trust_roots=[_asn1(c) for c in trust.org_cas],
         allow_fetching=False,
         revocation_mode="soft-fail",
-        moment=moment,
+        moment=signed_at,
     )
-    _check_contents(data, [int(x) for x in sig.byte_range], trust.org_cas)
     status = validate_pdf_signature(sig, context)
     signer = x509.load_der_x509_certificate(sig.signer_cert.dump())
-    return status, signer
+    return _PdfSignature(status, signer, signed_at)
+
+
+PDF_DECODE_LIMITS = DecodeLimits(
+    per_stream=StreamDecodeLimits(max_output_size=16 << 20),
+    document_budget=DocumentDecodeBudget(base_allowance=64 << 20, max_ratio=4),
+)
+"""What a PDF may expand to when read: a certificate's streams (fonts, page, the record) hold
+a few hundred KB, and a compressed stream can claim a thousand times its size."""
+
+
+def _pdf_reader(data: bytes) -> PdfFileReader:
+    return PdfFileReader(io.BytesIO(data), strict=True, decode_limits=PDF_DECODE_LIMITS)
 
 
 def _der_length(data: bytes) -> int:
@@ -411,11 +481,14 @@ def _der_length(data: bytes) -> int:
 
 def _check_contents(
     data: bytes, byte_range: list[int], trust_cas: tuple[x509.Certificate, ...]
-) -> None:
+) -> bytes:
     """The unsigned gap must be exactly ``<UPPER-HEX>`` of the CMS blob then zero padding.
 
     PDF readers ignore hex case and the padding after the DER signature, so without this a
     changed byte there would go unnoticed.
+
+    Returns:
+        The signer's signature value (DER ECDSA), for `check_der_signature`.
     """
     if len(byte_range) != 4 or byte_range[0] != 0:
         raise CertificateError("the PDF signature's byte range is malformed")
@@ -429,10 +502,10 @@ def _check_contents(
     end = _der_length(blob)
     if blob[end:].strip(b"\x00"):
         raise CertificateError("the PDF signature has data after its end (altered?)")
-    _check_cms_frame(blob[:end], trust_cas)
+    return _check_cms_frame(blob[:end], trust_cas)
 
 
-def _check_cms_frame(blob: bytes, trust_cas: tuple[x509.Certificate, ...]) -> None:
+def _check_cms_frame(blob: bytes, trust_cas: tuple[x509.Certificate, ...]) -> bytes:
     """Check the parts of the CMS SignedData that its signature does not cover.
 
     Validators ignore the digest-algorithm set, the encapsulated content type and the extra
@@ -461,10 +534,20 @@ def _check_cms_frame(blob: bytes, trust_cas: tuple[x509.Certificate, ...]) -> No
     for cert in certs:
         if not any(issued_by(cert, parent) for parent in issuers):
             raise CertificateError("a certificate in the PDF signature is damaged (altered?)")
+    if signer_info["signature_algorithm"]["algorithm"].native != "sha256_ecdsa":
+        raise CertificateError("the PDF signature is not ECDSA with SHA-256 (altered?)")
+    signature: bytes = signer_info["signature"].native
+    return signature
 
 
 def embedded_record(data: bytes) -> bytes:
-    reader = PdfFileReader(io.BytesIO(data), strict=True)
+    """The signed record embedded in a certificate PDF (read within `PDF_DECODE_LIMITS`).
+
+    Raises:
+        CertificateError: not exactly one embedded record.
+        PdfDecodeLimitError: the PDF expands to more than a certificate ever holds.
+    """
+    reader = _pdf_reader(data)
     files = [(n, d) for n, d in embedded_files(reader) if n.startswith("sanitisation-record-")]
     if len(files) != 1:
         raise CertificateError(f"expected one embedded signed record, found {len(files)}")
@@ -477,6 +560,11 @@ def _guard(step: Callable[[], Any], what: str) -> Any:
         return step()
     except (UnusableInputError, CertificateError):
         raise
+    except PdfDecodeLimitError as e:
+        raise UnusableInputError(
+            f"{what}: the PDF expands to more data than a certificate holds ({e}), so it was "
+            "not read further"
+        ) from e
     except Exception as e:  # hostile input: any parser error means "damaged"
         raise CertificateError(f"{what}: the file is damaged or altered ({e})") from e
 
@@ -494,12 +582,10 @@ def verify_pdf_bytes(data: bytes, trust: Trust, now: datetime | None = None) -> 
         run.ok("embedded record", "one canonical signed record")
         _check_signed_record(run, signed, trust, now)
         issued = parse_utc(signed.record["issued_at"])
-        status, pdf_signer = _guard(
-            lambda: _pdf_signature_status(
-                data, trust, max(issued, min(now, issued + _FUTURE_SKEW))
-            ),
-            "validating the PDF signature",
+        pdf: _PdfSignature = _guard(
+            lambda: _pdf_signature(data, trust, issued, now), "validating the PDF signature"
         )
+        status, pdf_signer = pdf.status, pdf.signer
         if not status.intact:
             raise CertificateError("the PDF was changed after it was signed (digest mismatch)")
         if not status.valid:
@@ -512,7 +598,7 @@ def verify_pdf_bytes(data: bytes, trust: Trust, now: datetime | None = None) -> 
         if status.docmdp_ok is False:
             raise CertificateError("the PDF was modified in a way its signature forbids")
         run.ok("pdf coverage", "the signature covers the whole file")
-        check_chain(pdf_signer, list(trust.org_cas), issued, list(trust.crls))
+        check_chain(pdf_signer, list(trust.org_cas), pdf.signed_at, list(trust.crls))
         if organisation_of(pdf_signer) != organisation_of(signed.signer):
             raise CertificateError(
                 "the PDF and the embedded record were signed by different organisations"
@@ -547,11 +633,34 @@ def decode_qr_image(path: Path, runner: CommandRunner) -> list[str]:
     return payloads
 
 
+def _check_image_size(path: Path) -> None:
+    """Refuse an image too large to decode safely (a few bytes of PNG can claim gigapixels).
+
+    Raises:
+        UnusableInputError: not a readable image, or more than `MAX_IMAGE_PIXELS` pixels.
+    """
+    from PIL import Image  # noqa: PLC0415 - only images need it
+
+    too_big = f"{path} has more than {MAX_IMAGE_PIXELS:,} pixels: a photo of a label has fewer"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL warns about large images: refused below
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as e:
+        raise UnusableInputError(too_big) from e
+    except (OSError, ValueError, SyntaxError) as e:  # PIL's errors for a damaged header
+        raise UnusableInputError(f"{path} is not an image that can be read") from e
+    if width * height > MAX_IMAGE_PIXELS:
+        raise UnusableInputError(too_big)
+
+
 def verify_image(
     path: Path, trust: Trust, runner: CommandRunner, now: datetime | None = None
 ) -> Verdict:
     """Verify the token in a photo or scan of a QR code."""
     try:
+        _check_image_size(path)
         payloads = decode_qr_image(path, runner)
     except UnusableInputError as e:
         return Verdict(Validity.UNUSABLE, "image", e.msg)
@@ -562,7 +671,52 @@ def verify_image(
 
 
 MAX_INPUT_BYTES = 64 << 20
-"""The largest file `verify_input` reads (certificates are ~100 KB, label photos a few MB)."""
+"""The largest file `verify` reads (certificates are ~100 KB, label photos a few MB)."""
+MAX_IMAGE_PIXELS = 64_000_000
+"""The largest image handed to the QR decoder (a 48-megapixel phone photo fits)."""
+
+
+def read_input(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of an input file, never more than `limit` (default `MAX_INPUT_BYTES`) of them
+    in memory.
+
+    The size is checked on the open file, and the read stops one byte past `limit`, so a file
+    that grows meanwhile, or one that reports no size (``/proc``, ``/sys``), is refused too.
+
+    Raises:
+        UnusableInputError: not a regular file, unreadable, or larger than `limit`.
+    """
+    limit = MAX_INPUT_BYTES if limit is None else limit
+    too_big = (
+        f"{path} is larger than {limit >> 20} MiB: a certificate, record or photo of a label "
+        "is smaller, so it was not read"
+    )
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise UnusableInputError(f"cannot read {path}: {e.strerror}") from e
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnusableInputError(f"{path} is not a regular file")
+        if info.st_size > limit:
+            raise UnusableInputError(too_big)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise UnusableInputError(f"cannot read {path}: {e.strerror}") from e
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise UnusableInputError(too_big)
+    return data
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def verify_input(
@@ -573,23 +727,11 @@ def verify_input(
 ) -> Verdict:
     """Verify whatever `arg` is: a PDF, JSON record, image file, a token file, or a token/URL."""
     path = Path(arg)
-    try:
-        is_file = path.is_file()
-    except OSError:
-        is_file = False
-    if is_file:
+    if _exists(path):
         try:
-            size = path.stat().st_size
-            if size > MAX_INPUT_BYTES:
-                return Verdict(
-                    Validity.UNUSABLE,
-                    "unknown",
-                    f"{arg} is {size} bytes: a certificate, record or photo of a label is at "
-                    f"most {MAX_INPUT_BYTES >> 20} MiB, so it was not read",
-                )
-            data = path.read_bytes()
-        except OSError as e:
-            return Verdict(Validity.UNUSABLE, "unknown", f"cannot read {arg}: {e.strerror}")
+            data = read_input(path)
+        except UnusableInputError as e:
+            return Verdict(Validity.UNUSABLE, "unknown", e.msg)
         if data.startswith(b"%PDF-"):
             return verify_pdf_bytes(data, trust, now)
         if data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{":

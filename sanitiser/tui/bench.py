@@ -168,7 +168,7 @@ class Bench:
     def certificate_preview(self, certificate_id: str) -> CertificatePreview | None:
         """The signed record of a certificate and a fresh QR token for it (None when unknown)."""
         from sanitiser.certificate.issue import token_for
-        from sanitiser.certificate.qr import qr_matrix
+        from sanitiser.certificate.qr import DEFAULT_BASE_URL, qr_matrix
         from sanitiser.certificate.sign import parse_envelope
 
         raw = self.services.store.certificate_record(certificate_id)
@@ -176,10 +176,9 @@ class Bench:
             return None
         signed = parse_envelope(raw)
         base = self.services.settings.verify_base_url
-        if base:
-            _token, url = token_for(signed, self.signer(), base)
-        else:
-            _token, url = token_for(signed, self.signer())
+        _token, url = token_for(
+            signed, self.signer(), base or DEFAULT_BASE_URL, certificate_id=certificate_id
+        )
         return CertificatePreview(
             certificate_id, dict(signed.record), url, tuple(qr_lines(qr_matrix(url)))
         )

@@ -136,3 +136,33 @@ def test_destination_errors_exit_2(bench: list[str]) -> None:
     assert out.returncode == 2
     assert "no destination 'Nowhere'" in out.stderr
     assert sanitiser("destinations", "remove", "Nowhere").returncode == 2
+
+
+def test_a_manifest_is_not_signed_over_an_edited_store_row(
+    bench: list[str], isolated_settings: Path, tmp_path: Path
+) -> None:
+    """A certificate edited in the store after it joined a consignment (its serial changed,
+    its signature kept): `consignment manifest` signs nothing, names the certificate, exit 2."""
+    out = sanitiser(
+        "destinations", "add", "London Device Bank", "--kind", "reuse",
+        "--contact", "collections@devicebank.example", "--accepts", "ssd,hdd,nvme",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    cid = sanitiser("consignment", "open", "London Device Bank").stdout.strip()
+    assert sanitiser("consignment", "add", cid, *bench).returncode == 0
+    db = sqlite3.connect(isolated_settings / "sanitiser.db")
+    with db:
+        db.execute(
+            "UPDATE certificate SET record_json = "
+            "CAST(replace(record_json, 'CLI0001', 'CLI0009') AS BLOB) "
+            "WHERE id = ?",
+            (bench[0],),
+        )
+    db.close()
+    pdf = tmp_path / "manifest.pdf"
+    out = sanitiser("consignment", "manifest", cid, "--pdf", str(pdf))
+    assert out.returncode == 2, out.stdout
+    assert f"certificate {bench[0]} does not verify" in out.stderr
+    assert "the record's signature does not match its contents" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not pdf.exists()

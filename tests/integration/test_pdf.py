@@ -5,17 +5,28 @@ from __future__ import annotations
 import io
 import random
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from pyhanko.pdf_utils import embed
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from sanitiser.certificate.issue import IssuedCertificate, issue_certificate
-from sanitiser.certificate.pdf import embedded_files
+from sanitiser.certificate import keys as keymod
+from sanitiser.certificate.issue import IssuedCertificate, issue_certificate, sign_and_render
+from sanitiser.certificate.keys import P256_ORDER
+from sanitiser.certificate.pdf import embedded_files, render_pdf, sign_pdf
+from sanitiser.certificate.record import build_record, new_certificate_id
 from sanitiser.certificate.samples import (
     HOSTILE,
     SamplePki,
@@ -25,9 +36,16 @@ from sanitiser.certificate.samples import (
     sample_health,
     sample_outcome,
 )
-from sanitiser.certificate.sign import parse_envelope
-from sanitiser.certificate.verify import Trust, Validity, load_trust, verify_pdf_bytes
+from sanitiser.certificate.sign import parse_envelope, sign_record
+from sanitiser.certificate.verify import (
+    Trust,
+    Validity,
+    load_trust,
+    verify_pdf_bytes,
+    verify_record_bytes,
+)
 from sanitiser.domain import OutcomeStatus
+from sanitiser.errors import CertificateError
 from sanitiser.runner import SubprocessRunner
 
 RUN = SubprocessRunner()
@@ -191,3 +209,103 @@ def test_hostile_strings_render_safely(pki: SamplePki, trust: Trust, tmp_path: P
         next(iter(dict(embedded_files(PdfFileReader(io.BytesIO(cert.pdf)))).values()))
     ).record
     assert record["device"]["model"] == HOSTILE
+
+
+def _cms_span(pdf: bytes) -> tuple[int, int]:
+    """Where the hex of the CMS signature sits (between ``<`` and ``>``)."""
+    m = re.search(rb"/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", pdf)
+    assert m is not None
+    return int(m.group(1)) + 1, int(m.group(2)) - 1
+
+
+def _signer_info(pdf: bytes) -> tuple[cms.ContentInfo, cms.SignerInfo]:
+    start, end = _cms_span(pdf)
+    info = cms.ContentInfo.load(bytes.fromhex(pdf[start:end].decode()).rstrip(b"\x00"))
+    return info, info["content"]["signer_infos"][0]
+
+
+def test_the_high_s_twin_of_the_pdf_signature_is_rejected(
+    issued: IssuedCertificate, trust: Trust
+) -> None:
+    """The station signs its PDFs in low-s form, and (r, n - s), which verifies as well, is
+    refused: no certificate PDF has a second valid spelling."""
+    info, signer_info = _signer_info(issued.pdf)
+    r, s = decode_dss_signature(signer_info["signature"].native)
+    assert s <= P256_ORDER // 2
+    signer_info["signature"] = cms.OctetString(encode_dss_signature(r, P256_ORDER - s))
+    start, end = _cms_span(issued.pdf)
+    twin_hex = info.dump(force=True).hex().upper().encode()
+    twin = issued.pdf[:start] + twin_hex.ljust(end - start, b"0") + issued.pdf[end:]
+    assert twin != issued.pdf
+    verdict = verify_pdf_bytes(twin, trust)
+    assert verdict.validity is Validity.INVALID
+    assert "the PDF signature is not in canonical (low-s) form" in verdict.reason
+
+
+def test_a_pdf_re_exported_by_a_newer_station_is_judged_at_its_own_signing_time(
+    tmp_path: Path,
+) -> None:
+    """A record signed ten days ago by an old bench, re-exported today by a bench that did not
+    exist then, verifies (the PDF's signer is judged when it signed the PDF, the record's when
+    it signed the record). The old bench retired five days ago: its record stays valid, a PDF
+    it signed today does not. Once the newer bench is revoked for key compromise its PDF is
+    invalid while the record stays valid, and the revoked bench signs no PDF any more, even
+    with its signer already loaded."""
+    now = datetime.now(UTC)
+    certs, keys_dir = tmp_path / "certs", tmp_path / "keys"
+    org_key, org_ca = keymod.make_org_ca("Example Borough Council", now=now - timedelta(days=60))
+    keymod.write_public(certs / keymod.ORG_CA_FILE, keymod.pem(org_ca))
+    keymod.write_private_key(keys_dir / keymod.ORG_KEY_FILE, org_key)
+    old_key, old_cert = keymod.make_station_cert(
+        org_key, org_ca, "old-bench", now=now - timedelta(days=30)
+    )
+    keymod.write_public(certs / keymod.station_file("old-bench"), keymod.pem(old_cert))
+    old = keymod.StationSigner(key=old_key, cert=old_cert, org_ca=org_ca)
+    keymod.new_station(certs, keys_dir, "bench-01")
+    newer = keymod.load_station_signer(certs, keys_dir, "bench-01")
+    assert newer.cert.not_valid_before_utc > now - timedelta(days=10)
+    record = build_record(
+        sample_outcome(),
+        sample_drive(),
+        None,
+        sample_context(),
+        certificate_id=new_certificate_id(),
+        issued_at=now - timedelta(days=10),
+    )
+    signed = sign_record(record, old)
+    own = sign_and_render(signed, old)  # the old bench's own PDF, signed today
+    reexport = sign_and_render(signed, newer)
+    verdict = verify_pdf_bytes(reexport.pdf, load_trust(certs))
+    assert verdict.valid, verdict.reason
+    assert any("signed by station bench-01" in w for w in verdict.warnings)
+    retired_at = now - timedelta(days=5)
+    keymod.revoke_station(certs, keys_dir, "old-bench", reason=keymod.RETIRED, at=retired_at)
+    verdict = verify_pdf_bytes(own.pdf, load_trust(certs))
+    assert verdict.validity is Validity.INVALID  # its PDF claims a time after its retirement
+    assert "'old-bench' was retired (revoked) on" in verdict.reason
+    assert verify_record_bytes(signed.to_bytes(), load_trust(certs)).valid
+    assert verify_pdf_bytes(reexport.pdf, load_trust(certs)).valid
+    keymod.revoke_station(certs, keys_dir, "bench-01", reason=keymod.COMPROMISED)
+    verdict = verify_pdf_bytes(reexport.pdf, load_trust(certs))
+    assert verdict.validity is Validity.INVALID
+    assert "revoked for key compromise" in verdict.reason
+    assert verify_record_bytes(signed.to_bytes(), load_trust(certs)).valid
+    with pytest.raises(CertificateError, match="revoked for key compromise"):
+        sign_pdf(render_pdf(signed, "https://verify.example.invalid/v"), signed, newer)
+
+
+def test_a_pdf_that_expands_beyond_a_certificate_is_not_read(
+    issued: IssuedCertificate, trust: Trust
+) -> None:
+    """A PDF carrying a compressed stream that decodes to 32 MiB (a few KB in the file) is
+    unusable input, said plainly: its streams are not decoded past the limit."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(render_pdf(issued.signed, "x")))
+    bomb = embed.EmbeddedFileObject.from_file_data(writer, data=bytes(32 << 20))
+    spec = embed.FileSpec(file_spec_string="zeros", file_name="zeros", embedded_data=bomb)
+    embed.embed_file(writer, spec)
+    out = io.BytesIO()
+    writer.write(out)
+    assert len(out.getvalue()) < 1 << 20
+    verdict = verify_pdf_bytes(out.getvalue(), trust)
+    assert verdict.validity is Validity.UNUSABLE
+    assert "the PDF expands to more data than a certificate holds" in verdict.reason

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from sanitiser.certificate.issue import IssuedCertificate, issue_certificate
 from sanitiser.certificate.label import FORMATS, label_format, labels_pdf, labels_png
@@ -149,7 +150,29 @@ def test_unknown_label_format_is_refused() -> None:
 
 def test_image_without_qr_is_unusable(trust: Trust, tmp_path: Path) -> None:
     """A picture with no QR code is unusable input (exit 2), via the runner seam."""
+    blank = tmp_path / "blank.png"
+    Image.new("1", (200, 100), 1).save(blank)
     runner = FakeRunner().reply(["zbarimg"], returncode=4)
-    verdict = verify_image(tmp_path / "blank.png", trust, runner)
+    verdict = verify_image(blank, trust, runner)
     assert verdict.validity is Validity.UNUSABLE
     assert runner.calls[0][:3] == ("zbarimg", "-q", "--raw")
+
+
+def test_an_image_too_large_to_decode_is_not_handed_to_the_decoder(
+    trust: Trust, tmp_path: Path
+) -> None:
+    """A PNG of a few KB that unpacks to 100 megapixels is unusable input, said plainly, and
+    never reaches the QR decoder; a file with an image's magic but no image is unusable too."""
+    huge = tmp_path / "huge.png"
+    Image.new("1", (10_000, 10_000), 1).save(huge)
+    assert huge.stat().st_size < 1 << 20
+    runner = FakeRunner().reply(["zbarimg"], returncode=4)
+    verdict = verify_input(str(huge), trust, runner)
+    assert verdict.validity is Validity.UNUSABLE
+    assert "has more than 64,000,000 pixels" in verdict.reason
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    verdict = verify_input(str(fake), trust, runner)
+    assert verdict.validity is Validity.UNUSABLE
+    assert "is not an image that can be read" in verdict.reason
+    assert runner.calls == []

@@ -21,6 +21,7 @@ from sanitiser.certificate.samples import (
     sample_health,
     sample_outcome,
 )
+from sanitiser.certificate.verify import MAX_INPUT_BYTES
 
 GOLDEN_V1 = Path(__file__).parent.parent / "data" / "token-v1"
 
@@ -219,3 +220,27 @@ def test_cert_export_by_id_uses_the_lookup(
     assert cli.invoke(group, ["export", cid, "--json", str(out), *certs]).exit_code == 0
     assert out.read_bytes() == record_file.read_bytes()
     assert cli.invoke(group, ["export", "0000", "--json", str(out)]).exit_code == 2
+
+
+def test_verify_and_label_refuse_input_too_large_to_read(
+    cli: CliRunner, pki: SamplePki, tmp_path: Path
+) -> None:
+    """A file over the cap (a sparse 64 MiB + 1 byte here) and a file that reports no size but
+    goes on for gigabytes (``/proc/self/pagemap``) are unusable input: exit 2 with the reason,
+    and nothing past the cap is read. `label` reads its record files the same way; a
+    directory is not a file to verify."""
+    big = tmp_path / "big.json"
+    with big.open("wb") as f:
+        f.truncate(MAX_INPUT_BYTES + 1)
+    for path in (big, Path("/proc/self/pagemap")):
+        result = cli.invoke(verify, [str(path), "--certs", str(pki.certs)])
+        assert result.exit_code == 2, result.output
+        assert f"{path} is larger than 64 MiB" in result.output
+    out = tmp_path / "label.pdf"
+    result = cli.invoke(label, [str(big), "--out", str(out), *_keys_args(pki)])
+    assert result.exit_code == 2
+    assert "is larger than 64 MiB" in result.output
+    assert not out.exists()
+    result = cli.invoke(verify, [str(tmp_path), "--certs", str(pki.certs)])
+    assert result.exit_code == 2
+    assert "is not a regular file" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import stat
 from collections.abc import Callable
 from dataclasses import replace
@@ -45,6 +46,7 @@ from sanitiser.certificate.verify import (
     Trust,
     Validity,
     load_trust,
+    require_verified,
     verify_record_bytes,
     verify_token_text,
 )
@@ -199,7 +201,7 @@ def test_token_is_small_and_carries_key_fields(pki: SamplePki, trust: Trust) -> 
     capacity and destination, in 269 characters for a typical drive."""
     outcome = replace(sample_outcome(), method="nvme-sanitize-crypto")
     signed = _signed(pki.signer, outcome=outcome)
-    token = make_token(signed.record, pki.signer)
+    token = make_token(require_verified(signed, trust), pki.signer)
     assert len(token) == 269
     decoded = decode_token(token_url(token))
     assert decoded.version == 2
@@ -228,7 +230,8 @@ def test_long_text_is_cut_at_a_character_boundary_and_marked(pki: SamplePki, tru
     model = "Ω" * 30  # 60 bytes: 20 characters fit
     drive = replace(sample_drive(model=model), serial="序" * 20, vendor="")
     outcome = replace(sample_outcome(), method="vendor-special-erase-" + "é" * 10)
-    token = make_token(_signed(pki.signer, outcome=outcome, drive=drive).record, pki.signer)
+    signed = _signed(pki.signer, outcome=outcome, drive=drive)
+    token = make_token(require_verified(signed, trust), pki.signer)
     assert len(token) == 368
     decoded = decode_token(token)
     assert decoded.make_model == "Ω" * 20
@@ -247,16 +250,16 @@ def test_unknown_method_is_spelled_out_and_destroy_has_a_code(pki: SamplePki, tr
     assert {t.value for t in Technique} | {"destroy"} <= {m for m, _ in METHODS}
     assert len({m for m, _ in METHODS}) == len(METHODS) < 256
     assert set(DESTINATION_ROUTES) <= set(DESTINATIONS)
-    plain = decode_token(make_token(_signed(pki.signer).record, pki.signer))
+    plain = decode_token(make_token(require_verified(_signed(pki.signer), trust), pki.signer))
     assert plain.method == "ata-sanitize-crypto-scramble"[:24]
     assert plain.method_truncated
     outcome = replace(sample_outcome(), method="destroy")
     destroyed = _signed(pki.signer, outcome=outcome, route="destruction")
-    token = make_token(destroyed.record, pki.signer)
+    token = make_token(require_verified(destroyed, trust), pki.signer)
     decoded = decode_token(token)
     assert (decoded.method, decoded.method_label) == ("destroy", "Physical destruction")
     assert decoded.destination == "destruction"
-    assert len(token) < len(make_token(_signed(pki.signer).record, pki.signer))
+    assert len(token) < len(make_token(require_verified(_signed(pki.signer), trust), pki.signer))
     assert verify_token_text(token, trust).valid
 
 
@@ -337,7 +340,9 @@ def test_signer_outside_the_organisation_is_rejected(rogue: SamplePki, trust: Tr
     verdict = verify_record_bytes(signed.to_bytes(), trust)
     assert verdict.validity is Validity.INVALID
     assert "trusted organisation CA" in verdict.reason
-    token_verdict = verify_token_text(make_token(signed.record, rogue.signer), trust)
+    rogue_trust = load_trust(rogue.certs)  # the rogue's own station vouches for its record
+    token = make_token(require_verified(signed, rogue_trust), rogue.signer)
+    token_verdict = verify_token_text(token, trust)
     assert token_verdict.validity is Validity.INVALID
 
 
@@ -429,6 +434,19 @@ def test_a_high_s_twin_of_a_signature_is_rejected(pki: SamplePki, trust: Trust) 
     old_twin = replace(old, signature=encode_dss_signature(r, keymod.P256_ORDER - s_))
     if pki.signer.cert.not_valid_before_utc < keymod.LOW_S_SINCE:
         assert verify_record_bytes(old_twin.to_bytes(), trust).valid
+
+
+def test_a_high_s_twin_of_a_token_signature_is_rejected(pki: SamplePki, trust: Trust) -> None:
+    """A QR token is signed low-s; the same token with s replaced by n - s is INVALID."""
+    token = make_token(require_verified(_signed(pki.signer), trust), pki.signer)
+    raw = base64.b32decode(token + "=" * (-len(token) % 8))
+    s_ = int.from_bytes(raw[-32:], "big")
+    assert s_ <= keymod.P256_ORDER // 2
+    twin = encode_token(raw[:-32] + (keymod.P256_ORDER - s_).to_bytes(32, "big"))
+    assert verify_token_text(token, trust).valid
+    verdict = verify_token_text(twin, trust)
+    assert verdict.validity is Validity.INVALID
+    assert "the token's signature is not in canonical (low-s) form" in verdict.reason
 
 
 def test_a_chain_without_its_ca_is_rejected(pki: SamplePki, trust: Trust) -> None:
