@@ -382,7 +382,7 @@ class DestinationFormModal(ModalScreen[DestinationView | None]):
             with Horizontal(classes="field"):
                 yield Label("Notes", classes="field-label")
                 yield TextInput(
-                    "The notes", "notes", placeholder="optional", id="dest-notes", compact=True
+                    "The note", "notes", placeholder="optional", id="dest-notes", compact=True
                 )
             yield Static(HINT, id="dest-hint")
             with Horizontal(classes="buttons"):
