@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -223,3 +225,10 @@ def test_the_audit_log_refuses_an_unreadable_actor_and_keeps_nothing(tmp_path: P
         append_event(store, station="b\n", kind="note", actor="Dana")
     assert list_consignments(store) == []
     assert len(entries(store)) == 1  # the destination only
+
+
+def test_the_check_is_pure() -> None:
+    """The one check loads no shell: the CLI type and the TUI validator are built on it."""
+    code = "import sys, sanitiser.text; print(sorted({'click', 'textual'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
