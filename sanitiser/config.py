@@ -19,7 +19,13 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,7 +34,7 @@ from pydantic_settings import (
 )
 
 from sanitiser.errors import ConfigError
-from sanitiser.text import MAX_LENGTHS, text_problem
+from sanitiser.text import STATION_NAME, text_problem
 
 DEFAULT_CONFIG_FILE = Path("/etc/sanitiser/config.toml")
 
@@ -38,14 +44,10 @@ def _default_data_dir() -> Path:
     return Path(base) / "sanitiser"
 
 
-STATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-"""What a station name may be (it names the station's certificate and key files)."""
-
-
 def _default_station() -> str:
     """The host name made into a valid station name ("bench" when there is nothing usable)."""
     name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip("-._")[:63]
-    return name if STATION_NAME.match(name) else "bench"
+    return name if STATION_NAME.fullmatch(name) else "bench"
 
 
 def config_file() -> Path:
@@ -100,21 +102,14 @@ class Settings(BaseSettings):
             TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
         )
 
-    @field_validator("station")
+    @field_validator("station", "organisation", "verify_base_url")
     @classmethod
-    def _valid_station(cls, value: str) -> str:
-        """Checked at start, before any drive is touched (certificates need a valid name)."""
-        if not STATION_NAME.match(value):
-            raise ValueError(
-                "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
-            )
-        return value
-
-    @field_validator("organisation")
-    @classmethod
-    def _valid_organisation(cls, value: str) -> str:
-        """Signed into every record: plain text only (see `sanitiser.text`)."""
-        problem = text_problem(value, MAX_LENGTHS["organisation"])
+    def _plain_text(cls, value: str, info: ValidationInfo) -> str:
+        """Printed on (and signed into) every record and label: plain text only, checked at
+        start before any drive is touched (see `sanitiser.text`; a station name also names
+        its key files)."""
+        kind = {"verify_base_url": "url"}.get(str(info.field_name), str(info.field_name))
+        problem = text_problem(value, kind)
         if problem:
             raise ValueError(problem)
         return value

@@ -46,6 +46,7 @@ from sanitiser.certificate.verify import (
     require_verified,
     verify_input,
 )
+from sanitiser.cli_text import TypedText
 from sanitiser.config import load_settings
 from sanitiser.errors import CertificateError, SanitiserError
 
@@ -72,7 +73,11 @@ def _new_passphrase(encrypt: bool, what: str) -> bytes | None:
 
 
 base_url_option = click.option(
-    "--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Verification URL base."
+    "--base-url",
+    type=TypedText("url", required=True),
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="Verification URL base.",
 )
 
 
@@ -82,7 +87,12 @@ def keys() -> None:
 
 
 @keys.command("init-org")
-@click.option("--organisation", default=None, help="Organisation name [default: settings].")
+@click.option(
+    "--organisation",
+    type=TypedText("organisation", required=True),
+    default=None,
+    help="Organisation name [default: settings].",
+)
 @click.option("--development", is_flag=True, help="Mark it DEVELOPMENT KEY (not for real use).")
 @click.option(
     "--encrypt/--no-encrypt",
@@ -115,7 +125,7 @@ def init_org(  # noqa: PLR0917 - click passes each option as an argument
 
 
 @keys.command("new-station")
-@click.argument("name", required=False)
+@click.argument("name", type=TypedText("station"), required=False)
 @click.option(
     "--encrypt/--no-encrypt",
     default=False,
@@ -161,7 +171,7 @@ def _org_key_encrypted(keys_dir: Path) -> bool:
 
 
 @keys.command("revoke")
-@click.argument("name")
+@click.argument("name", type=TypedText("station"))
 @click.option(
     "--reason",
     type=click.Choice([keymod.RETIRED, keymod.COMPROMISED]),

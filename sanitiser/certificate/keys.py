@@ -19,7 +19,6 @@ organisation name of every certificate, and every record such a key signs says s
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from cryptography.x509.oid import NameOID
 
 from sanitiser.errors import CertificateError
+from sanitiser.text import text_problem
 
 DEV_MARKER = "DEVELOPMENT KEY"
 """Appended to the organisation name of development certificates."""
@@ -43,7 +43,6 @@ ORG_CA_FILE = "org-ca.pem"
 ORG_KEY_FILE = "org-ca.key"
 CRL_FILE = "org-ca.crl"
 STATION_OU = "sanitiser station"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 PrivateKey = ec.EllipticCurvePrivateKey
 
@@ -92,11 +91,9 @@ def station_file(name: str) -> str:
 
 def check_station_name(name: str) -> None:
     """Raise CertificateError unless `name` is a safe station name (it becomes a file name)."""
-    if not _NAME_RE.match(name):
-        raise CertificateError(
-            f"station name {name!r} must be 1-63 letters, digits, '.', '_' or '-' "
-            "and start with a letter or digit"
-        )
+    problem = text_problem(name, "station")
+    if problem:
+        raise CertificateError(f"station name {name!r} {problem}")
 
 
 def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sanitiser.cli_text import TypedText
 from sanitiser.config import load_settings
 from sanitiser.errors import CertificateError, SanitiserError
 
@@ -83,7 +84,9 @@ keys_option = click.option(
     default=None,
     help="Directory of private keys [default: <data_dir>/keys].",
 )
-station_option = click.option("--station", default=None, help="Station name [default: settings].")
+station_option = click.option(
+    "--station", type=TypedText("station"), default=None, help="Station name [default: settings]."
+)
 passphrase_option = click.option(
     "--passphrase-file",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),

@@ -20,7 +20,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +35,7 @@ from sanitiser.domain import (
     Verification,
 )
 from sanitiser.errors import CertificateError
-from sanitiser.text import MAX_LENGTHS, text_problem
+from sanitiser.text import text_problem
 
 RECORD_SCHEMA = "sanitiser.record/1"
 """Schema tag written into every record; bump it when a field changes meaning."""
@@ -60,6 +60,25 @@ class UnusableInputError(CertificateError):
     """The input is not a record, certificate or token at all (as opposed to an invalid one)."""
 
 
+def check_typed_text(fields: Iterable[tuple[str, str, str]]) -> None:
+    """The last line of defence: a record never carries text a person could not read as it is.
+
+    Every shell checks what is typed before anything happens (`sanitiser.text`); this checks
+    again where records are built, so a caller that skipped those checks cannot put a newline
+    (or a bidi override, a zero-width character ...) into a signed record.
+
+    Args:
+        fields: ``(where in the record, value, kind of field)`` for each typed field.
+
+    Raises:
+        CertificateError: naming the first field found and its problem.
+    """
+    for where, value, kind in fields:
+        problem = text_problem(value, kind)
+        if problem:
+            raise CertificateError(f"the record's {where} {problem}")
+
+
 @dataclass(frozen=True, slots=True)
 class Person:
     """A person block of the NIST sample certificate (performer or validator)."""
@@ -74,16 +93,15 @@ class Person:
     def __post_init__(self) -> None:
         """The last line of defence: a record never carries text a person could not read as
         it is (see `sanitiser.text`)."""
-        for field_name, kind in (
-            ("name", "operator"),
-            ("title", "name"),
-            ("organisation", "organisation"),
-            ("location", "name"),
-            ("contact", "contact"),
-        ):
-            problem = text_problem(getattr(self, field_name), MAX_LENGTHS[kind])
-            if problem:
-                raise CertificateError(f"the record's {field_name} {problem}")
+        check_typed_text(
+            (
+                ("name", self.name, "operator"),
+                ("title", self.title, "name"),
+                ("organisation", self.organisation, "organisation"),
+                ("location", self.location, "name"),
+                ("contact", self.contact, "contact"),
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +297,27 @@ def _person(person: Person | None) -> JsonValue:
     }
 
 
+def _check_context_text(context: RecordContext) -> None:
+    """Every typed field of the context (the person blocks check themselves when made)."""
+    media, destination = context.media, context.destination
+    check_typed_text(
+        (
+            ("organisation", context.organisation, "organisation"),
+            ("station", context.station, "station"),
+            ("policy name", context.policy_name, "name"),
+            ("policy version", context.policy_version, "name"),
+            ("destination scheme", destination.scheme, "scheme"),
+            ("destination details", destination.details, "details"),
+            ("property number", media.property_number, "tag"),
+            ("media source", media.source, "name"),
+            ("classification before", media.pre_classification, "name"),
+            ("classification after", media.post_classification, "name"),
+            ("backup location", media.backup_location, "name"),
+            ("notes", media.notes, "notes"),
+        )
+    )
+
+
 def build_record(
     outcome: Outcome,
     drive: Drive,
@@ -306,7 +345,8 @@ def build_record(
         The record, ready for `canonical_json`.
 
     Raises:
-        CertificateError: a time has no timezone, or the destination route is unknown.
+        CertificateError: a time has no timezone, the destination route is unknown, or a
+            typed field carries text a record may not (`check_typed_text`).
     """
     if context.destination.route not in DESTINATION_ROUTES:
         raise CertificateError(
@@ -315,6 +355,7 @@ def build_record(
         )
     if context.media.data_backed_up not in ("yes", "no", "unknown"):
         raise CertificateError("data_backed_up must be yes, no or unknown")
+    _check_context_text(context)
     started = utc_text(outcome.started_at)
     finished = utc_text(outcome.finished_at)
     duration = int((outcome.finished_at - outcome.started_at).total_seconds())

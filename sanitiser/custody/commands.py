@@ -24,6 +24,7 @@ from sanitiser.certificate.options import (
     load_signer,
     passphrase_option,
 )
+from sanitiser.cli_text import TypedText
 from sanitiser.config import Settings, load_settings
 from sanitiser.custody.anchors import CHECKPOINTS_FILE, check_anchors, gather_anchors
 from sanitiser.errors import SanitiserError
@@ -78,7 +79,10 @@ def _user() -> str:
 
 
 operator_option = click.option(
-    "--operator", default=None, help="Who is doing this [default: the login name]."
+    "--operator",
+    type=TypedText("operator", required=True),
+    default=None,
+    help="Who is doing this [default: the login name].",
 )
 
 
@@ -220,19 +224,29 @@ def destinations() -> None:
 
 
 @destinations.command("add")
-@click.argument("name")
+@click.argument("name", type=TypedText("name", required=True))
 @click.option(
     "--kind",
     required=True,
     type=click.Choice(["reuse", "recycle", "destroy"]),
     help="What it does.",
 )
-@click.option("--contact", required=True, help="Who collects and how to reach them.")
+@click.option(
+    "--contact",
+    type=TypedText("contact", required=True),
+    required=True,
+    help="Who collects and how to reach them.",
+)
 @click.option(
     "--accepts", required=True, help="Device kinds it takes, e.g. hdd,ssd,nvme,usb-flash."
 )
-@click.option("--scheme", default="", help="Scheme or accreditation (WEEE scheme, ISO 21964 ...).")
-@click.option("--notes", default="", help="Free text.")
+@click.option(
+    "--scheme",
+    type=TypedText("scheme"),
+    default="",
+    help="Scheme or accreditation (WEEE scheme, ISO 21964 ...).",
+)
+@click.option("--notes", type=TypedText("notes"), default="", help="Free text.")
 @operator_option
 def destinations_add(  # noqa: PLR0917 - click passes each option as an argument
     name: str, kind: str, contact: str, accepts: str, scheme: str, notes: str, operator: str | None
@@ -272,7 +286,7 @@ def destinations_list(show_all: bool, as_json: bool) -> None:
 
 
 @destinations.command("remove")
-@click.argument("name")
+@click.argument("name", type=TypedText("name", required=True))
 @operator_option
 def destinations_remove(name: str, operator: str | None) -> None:
     """Remove destination NAME (its past consignments keep naming it)."""
@@ -301,7 +315,7 @@ def consignment() -> None:
 
 
 @consignment.command("open")
-@click.argument("destination")
+@click.argument("destination", type=TypedText("name", required=True))
 @operator_option
 @click.option("--json", "as_json", is_flag=True, help="Print the consignment as JSON.")
 def consignment_open(destination: str, operator: str | None, as_json: bool) -> None:
@@ -400,8 +414,18 @@ def consignment_manifest(  # noqa: PLR0917 - click passes each option as an argu
 
 @consignment.command("close")
 @click.argument("consignment_id")
-@click.option("--collector", required=True, help="Who collected and signed the manifest off.")
-@click.option("--operator", required=True, help="Who handed the devices over.")
+@click.option(
+    "--collector",
+    type=TypedText("collector", required=True),
+    required=True,
+    help="Who collected and signed the manifest off.",
+)
+@click.option(
+    "--operator",
+    type=TypedText("operator", required=True),
+    required=True,
+    help="Who handed the devices over.",
+)
 def consignment_close(consignment_id: str, collector: str, operator: str) -> None:
     """Close CONSIGNMENT_ID: its devices are handed over to the collector."""
     with _errors():

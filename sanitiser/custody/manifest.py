@@ -42,7 +42,7 @@ from reportlab.platypus import (
 from sanitiser.certificate.issue import signing_trust
 from sanitiser.certificate.keys import DEV_MARKER, StationSigner, common_name, fingerprint
 from sanitiser.certificate.pdf import font_coverage, fonts, markup, sign_pdf, visible
-from sanitiser.certificate.record import Record, record_digest, utc_text
+from sanitiser.certificate.record import Record, check_typed_text, record_digest, utc_text
 from sanitiser.certificate.sign import SignedRecord, check_signature, parse_envelope, sign_record
 from sanitiser.certificate.verify import require_verified
 from sanitiser.errors import CertificateError
@@ -160,8 +160,19 @@ def build_manifest(
         operator: who made it.
         issued_at: when (timezone-aware).
         development: True when a development key will sign it.
+
+    Raises:
+        CertificateError: a typed field carries text a record may not (`check_typed_text`).
     """
     consignment = material.consignment
+    check_typed_text(
+        (
+            ("organisation", organisation, "organisation"),
+            ("station", station, "station"),
+            ("operator", operator, "operator"),
+            ("opened_by", consignment.opened_by, "operator"),
+        )
+    )
     items = [manifest_item(r) for r in records]
     anchor = material.audit_anchor
     return {

@@ -29,6 +29,7 @@ from typing import Any
 import click
 
 from sanitiser.certificate.keys import StationSigner, ensure_development_identity
+from sanitiser.cli_text import TypedText
 from sanitiser.config import Settings, load_settings
 from sanitiser.custody.anchors import CHECKPOINTS_FILE
 from sanitiser.devices.guard import claim as guard_claim
@@ -304,7 +305,12 @@ def _echo_recovery(report: RecoveryReport, printer: Printer) -> None:
     help="'auto' (the policy decides) or a technique, e.g. host-overwrite, nvme-sanitize-crypto.",
 )
 @click.option("--policy", default=None, help="Policy name or file (default: nist-800-88).")
-@click.option("--operator", default=None, help="Who runs the batch (default: the login name).")
+@click.option(
+    "--operator",
+    type=TypedText("operator", required=True),
+    default=None,
+    help="Who runs the batch (default: the login name).",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for the typed confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.pass_context
@@ -484,7 +490,12 @@ def recover_cmd(as_json: bool, lab_flag: bool) -> None:
 @jobs.command("restart")
 @click.argument("job_ids", nargs=-1, required=True)
 @click.option("--lab", "lab_flag", is_flag=True, help="Include the simulated lab bench drives.")
-@click.option("--operator", default=None, help="Who restarts them (default: the login name).")
+@click.option(
+    "--operator",
+    type=TypedText("operator", required=True),
+    default=None,
+    help="Who restarts them (default: the login name).",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for the typed confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 def restart_cmd(

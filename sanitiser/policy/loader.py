@@ -58,6 +58,7 @@ from sanitiser.domain import MediaKind, NistCategory
 from sanitiser.errors import ConfigError
 from sanitiser.probe.capabilities import Technique
 from sanitiser.routing.table import RoutingFile, RoutingTable
+from sanitiser.text import text_problem
 
 DEFAULT_POLICY = "nist-800-88"
 """The policy used when none is named."""
@@ -179,6 +180,15 @@ class _Header(_Strict):
     @classmethod
     def _version_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("name", "version")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        """Signed into every record: plain text only (see `sanitiser.text`)."""
+        problem = text_problem(value, "name")
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class _Defaults(_Strict):

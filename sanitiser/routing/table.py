@@ -71,6 +71,7 @@ from pydantic import (
 
 from sanitiser.domain import DestinationKind, HealthGrade, MediaKind
 from sanitiser.errors import ConfigError
+from sanitiser.text import text_problem
 from sanitiser.units import human_size
 
 __all__ = [
@@ -279,6 +280,10 @@ def rule_problems(rule: RoutingRule) -> list[str]:
         out.append(f"id: {rule.id!r} is not a rule id (lower-case letters, digits, '-', '.', ':')")
     if not rule.reason.strip():
         out.append("reason: say why a matching drive goes there (it is printed on the record)")
+    for key, value in (("reason", rule.reason), ("scheme", rule.scheme)):
+        problem = text_problem(value, key)  # printed on the signed record
+        if problem:
+            out.append(f"{key}: {problem}")
     for key, values in (("outcome", rule.outcome), ("health", rule.health), ("media", rule.media)):
         dups = _duplicates(values)
         if dups:

@@ -59,6 +59,7 @@ from sanitiser.domain import Drive
 from sanitiser.errors import CertificateError, RecordStoreError
 from sanitiser.store.repository import Store, drive_key
 from sanitiser.store.tables import SyncLedger
+from sanitiser.text import TextInputError, text_problem
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of a station's first entry."""
@@ -484,6 +485,10 @@ def _append(
 ) -> AuditEntryView:
     if not station:
         raise RecordStoreError("an audit entry needs a station")
+    for what, value, text_kind in (("station", station, "station"), ("actor", actor, "operator")):
+        problem = text_problem(value, text_kind)  # the last line of defence (sanitiser.text)
+        if problem:
+            raise TextInputError(f"the audit entry's {what} {problem}", title="Invalid text")
     head = session.exec(
         select(AuditHead)
         .where(AuditHead.station == station)

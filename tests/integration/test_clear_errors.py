@@ -87,7 +87,7 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_needs_verbose(tmp_pat
 def test_an_operator_name_with_a_newline_is_refused(tmp_path: Path) -> None:
     """`wipe --operator` (and SANITISER_OPERATOR) must not carry a second line into records."""
     out = cli("wipe", "--lab", "lab-usb-hdd0", "--yes", "--operator", "Dana\nroot")
-    refused(out, 2, "--operator contains a control character (U+000A)")
+    refused(out, 2, "'--operator': contains a control character (U+000A)")
     env = cli("wipe", "--lab", "lab-usb-hdd0", "--yes", env={"SANITISER_OPERATOR": "\x1b[2Jx"})
     refused(env, 2, "SANITISER_OPERATOR contains a control character (U+001B)")
     assert cli("jobs", "--json").stdout.strip() == "[]"
@@ -98,7 +98,7 @@ def test_destination_text_with_a_bidi_override_is_refused() -> None:
         "destinations", "add", "Tech Aid", "--kind", "reuse", "--contact", "0207 946 0000",
         "--accepts", "ssd", "--notes", "collects \u202eyadnoM",
     )  # fmt: skip
-    refused(out, 2, "notes contains a bidirectional text control (U+202E)")
+    refused(out, 2, "'--notes': contains a bidirectional text control (U+202E)")
 
 
 def test_a_settings_organisation_with_a_newline_is_refused(tmp_path: Path) -> None:

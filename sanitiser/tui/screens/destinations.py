@@ -2,8 +2,9 @@
 managed from the bench as ``sanitiser destinations add|list|remove`` manages it from the CLI.
 
 The store checks every field and writes every change to the audit log with the operator as
-the actor; this screen only gathers the fields and shows the store's answer. A refused form
-stays open with what was typed and says why; a removal is always confirmed first.
+the actor; this screen gathers the fields (its text fields make the store's own text check as
+they are typed, `TextInput`) and shows the store's answer. A refused form stays open with what
+was typed and says why; a removal is always confirmed first.
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ from textual.worker import Worker, WorkerState
 
 from sanitiser.domain import DestinationKind, MediaKind
 from sanitiser.store.destinations import DestinationError, DestinationView
+from sanitiser.text import TextInputError
 from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.confirm import ConfirmModal
 from sanitiser.tui.screens.error import ErrorModal, report_worker_failure
 from sanitiser.tui.session import operator_of
+from sanitiser.tui.widgets.text_input import TextInput
 
 KIND_CHOICES = {
     DestinationKind.REUSE: "reuse: a reuse scheme",
@@ -336,9 +339,10 @@ class DestinationFormModal(ModalScreen[DestinationView | None]):
             yield Static("Add a destination", classes="dialog-title")
             with Horizontal(classes="field"):
                 yield Label("Name", classes="field-label")
-                yield Input(
+                yield TextInput(
+                    "The name",
+                    "name",
                     placeholder="e.g. County reuse scheme",
-                    max_length=200,
                     id="dest-name",
                     compact=True,
                 )
@@ -352,8 +356,12 @@ class DestinationFormModal(ModalScreen[DestinationView | None]):
                 )
             with Horizontal(classes="field"):
                 yield Label("Contact", classes="field-label")
-                yield Input(
-                    placeholder="who collects, how to reach them", id="dest-contact", compact=True
+                yield TextInput(
+                    "The contact",
+                    "contact",
+                    placeholder="who collects, how to reach them",
+                    id="dest-contact",
+                    compact=True,
                 )
             with Horizontal(classes="field"):
                 yield Label("Accepts", classes="field-label")
@@ -364,12 +372,18 @@ class DestinationFormModal(ModalScreen[DestinationView | None]):
                 )
             with Horizontal(classes="field"):
                 yield Label("Scheme", classes="field-label")
-                yield Input(
-                    placeholder="optional: scheme or accreditation", id="dest-scheme", compact=True
+                yield TextInput(
+                    "The scheme",
+                    "scheme",
+                    placeholder="optional: scheme or accreditation",
+                    id="dest-scheme",
+                    compact=True,
                 )
             with Horizontal(classes="field"):
                 yield Label("Notes", classes="field-label")
-                yield Input(placeholder="optional", id="dest-notes", compact=True)
+                yield TextInput(
+                    "The note", "notes", placeholder="optional", id="dest-notes", compact=True
+                )
             yield Static(HINT, id="dest-hint")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -384,6 +398,12 @@ class DestinationFormModal(ModalScreen[DestinationView | None]):
     def _submit(self) -> None:
         if self.saving:
             return
+        for field in self.query(TextInput):
+            problem = field.problem()
+            if problem:
+                self._refuse(problem)
+                field.focus()
+                return
         kind = self.query_one("#dest-kind", Select).value
         if not isinstance(kind, str):
             self._refuse("Choose the kind: reuse, recycle or destroy.")
@@ -410,7 +430,7 @@ class DestinationFormModal(ModalScreen[DestinationView | None]):
     def _save(self, fields: dict[str, Any]) -> None:
         try:
             view = self.bench.add_destination(**fields, operator=self.operator)
-        except DestinationError as e:
+        except (DestinationError, TextInputError) as e:
             self.post_message(DestinationRefused(e.msg))
             return
         self.post_message(DestinationSaved(view))

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from sanitiser.text import MAX_LENGTHS, text_problem
+from sanitiser.tui.widgets.text_input import TextInput
 
 
 class OperatorModal(ModalScreen[str]):
@@ -33,18 +33,23 @@ class OperatorModal(ModalScreen[str]):
         with Vertical(id="dialog"):
             yield Static("Who is operating this bench?", classes="dialog-title")
             yield Static(f"Station: [b]{self.station}[/b]", id="station", markup=True)
-            yield Input(value=self.current, placeholder="your name or staff id", id="operator")
+            yield TextInput(
+                "The name",
+                "operator",
+                required=True,
+                value=self.current,
+                placeholder="your name or staff id",
+                id="operator",
+            )
             yield Static("Enter to continue. Recorded on every job.", id="hint")
 
     @on(Input.Submitted, "#operator")
     def _submitted(self, event: Input.Submitted) -> None:
-        problem = text_problem(event.value, MAX_LENGTHS["operator"])
-        name = " ".join(event.value.split())
-        if problem or not name:
-            why = f"The name {problem}." if problem else "A name is required."
-            self.query_one("#hint", Static).update(Text(why, style="bold red"))
+        problem = self.query_one("#operator", TextInput).problem()
+        if problem:
+            self.query_one("#hint", Static).update(Text(problem, style="bold red"))
             return
-        self.dismiss(name)
+        self.dismiss(" ".join(event.value.split()))
 
     def action_keep(self) -> None:
         """Leave the operator unchanged (only possible once someone is operating)."""

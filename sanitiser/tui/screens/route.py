@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
 from sanitiser.tui.bench import OVERRIDE_ROUTES
+from sanitiser.tui.widgets.text_input import TextInput
 
 
 class RouteOverrideModal(ModalScreen[tuple[str, str] | None]):
@@ -36,7 +38,13 @@ class RouteOverrideModal(ModalScreen[tuple[str, str] | None]):
                 prompt="destination",
                 id="route-choice",
             )
-            yield Input(placeholder="reason (required)", id="route-reason")
+            yield TextInput(
+                "The reason",
+                "reason",
+                required=True,
+                placeholder="reason (required)",
+                id="route-reason",
+            )
             yield Static("", id="route-hint")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
@@ -46,15 +54,16 @@ class RouteOverrideModal(ModalScreen[tuple[str, str] | None]):
     @on(Button.Pressed, "#override")
     def _override(self) -> None:
         choice = self.query_one("#route-choice", Select).value
-        reason = self.query_one("#route-reason", Input).value.strip()
+        reason = self.query_one("#route-reason", TextInput)
         hint = self.query_one("#route-hint", Static)
         if not isinstance(choice, str):
             hint.update("[b red]Choose a destination.[/]")
             return
-        if not reason:
-            hint.update("[b red]A reason is required.[/]")
+        problem = reason.problem()
+        if problem:
+            hint.update(Text(problem, style="bold red"))
             return
-        self.dismiss((choice, reason))
+        self.dismiss((choice, reason.value.strip()))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
