@@ -19,6 +19,10 @@ from typing import Literal
 INTERVAL = 0.2
 """Seconds between a job's progress events (`sanitiser.blockio.IOConfig.progress_interval`)."""
 
+MIN_WINDOW = 1.0
+"""Seconds every job must have run together for their aggregate to count (five intervals): over
+a shorter stretch the figure is mostly the jitter of when events arrived."""
+
 Kind = Literal["write", "verify"]
 
 
@@ -102,6 +106,8 @@ class Gap:
     """The phase of the event before the gap."""
     before: str
     """The phase of the event after it (another one when the gap spans a phase change)."""
+    start: float
+    """When it began (the time of the event before it)."""
 
 
 def largest_gap(
@@ -123,7 +129,7 @@ def largest_gap(
             if same_phase and a.phase != b.phase:
                 continue
             if best is None or b.at - a.at > best.seconds:
-                best = Gap(b.at - a.at, job, a.phase, b.phase)
+                best = Gap(b.at - a.at, job, a.phase, b.phase, a.at)
     return best
 
 
@@ -165,8 +171,11 @@ class Aggregate:
     overall_mbps: float
     """All bytes over the time from the first job's start to the last job's end."""
     overall_s: float
+    start_spread_s: float
+    """From the first job's first event of this kind to the last job's: how staggered the
+    jobs started (each job's set-up, one after another, is the usual cause)."""
     per_job_mbps: tuple[float, ...]
-    """Each job's own MB/s (its bytes over its own time), sorted."""
+    """Each job's own MB/s (between its first steady event and its last), sorted."""
 
     def record(self) -> dict[str, object]:
         """The JSON figures."""
@@ -178,7 +187,10 @@ class Aggregate:
             "all_running_seconds": round(self.all_running_s, 2),
             "overall_MBps": round(self.overall_mbps, 1),
             "overall_seconds": round(self.overall_s, 2),
-            "per_bay_MBps": {
+            "start_spread_seconds": round(self.start_spread_s, 2),
+            "per_bay_MBps": None
+            if not per
+            else {
                 "min": round(per[0], 1),
                 "median": round(statistics.median(per), 1),
                 "max": round(per[-1], 1),
@@ -190,11 +202,33 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
-def aggregate(events: Sequence[Tick], kind: Kind, interval: float = INTERVAL) -> Aggregate | None:
+def _steady(seq: Sequence[Tick]) -> Sequence[Tick]:
+    """A job's events from its second on, when it has three or more: the first of a phase can
+    reach the stream late (a job records its move into verification before it publishes that
+    event) while it carries the bytes done when it was taken."""
+    return seq[1:] if len(seq) >= 3 else seq
+
+
+def _rate(seq: Sequence[Tick]) -> float | None:
+    """A job's MB/s between its first steady event and its last (None: no time between)."""
+    steady = _steady(seq)
+    span = steady[-1].at - steady[0].at
+    return (steady[-1].done - steady[0].done) / span / 1e6 if span > 0 else None
+
+
+def aggregate(
+    events: Sequence[Tick],
+    kind: Kind,
+    *,
+    interval: float = INTERVAL,
+    min_window: float = MIN_WINDOW,
+) -> Aggregate | None:
     """The `kind` I/O of all jobs, taken together; None when no job did any.
 
-    A job's I/O is taken to start one `interval` before its first progress event (its ticker
-    waits that long before the first) and to end at its last.
+    Overall, a job's I/O is taken to start one `interval` before its first progress event (its
+    ticker waits that long before the first) and to end at its last. The aggregate while all
+    ran counts from each job's first steady event (`_steady`), and is None when all ran
+    together for less than `min_window` seconds.
     """
     jobs = {
         job: _cumulative(seq)
@@ -204,16 +238,14 @@ def aggregate(events: Sequence[Tick], kind: Kind, interval: float = INTERVAL) ->
     if not jobs:
         return None
     total = sum(seq[-1].done for seq in jobs.values())
-    first = min(seq[0].at for seq in jobs.values()) - interval
+    firsts = [seq[0].at for seq in jobs.values()]
+    first = min(firsts) - interval
     last = max(seq[-1].at for seq in jobs.values())
-    per_job = sorted(
-        seq[-1].done / max(seq[-1].at - (seq[0].at - interval), 1e-9) / 1e6 for seq in jobs.values()
-    )
-    window = all_running([t for seq in jobs.values() for t in seq])
+    per_job = sorted(r for seq in jobs.values() if (r := _rate(seq)) is not None)
+    window = all_running([t for seq in jobs.values() for t in _steady(seq)])
     mbps: float | None = None
-    span = 0.0
-    if window is not None:
-        span = window[1] - window[0]
+    span = 0.0 if window is None else window[1] - window[0]
+    if window is not None and span >= min_window:
         moved = sum(_done_at(seq, window[1]) - _done_at(seq, window[0]) for seq in jobs.values())
         mbps = moved / span / 1e6
     return Aggregate(
@@ -223,5 +255,6 @@ def aggregate(events: Sequence[Tick], kind: Kind, interval: float = INTERVAL) ->
         all_running_s=span,
         overall_mbps=total / (last - first) / 1e6,
         overall_s=last - first,
+        start_spread_s=max(firsts) - min(firsts),
         per_job_mbps=tuple(per_job),
     )

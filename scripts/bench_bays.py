@@ -266,17 +266,24 @@ def usage_record(wipe: WipeRun, events: list[Tick], bays: int, moved: int) -> di
 
 def stream_record(events: list[Tick]) -> dict[str, object]:
     """The event stream while every job ran: how many events, and the longest silence of one
-    job (at all, and within one phase)."""
+    job (at all, and within one phase), with when it began (seconds after the first event)."""
     window = all_running(events)
-    gap = largest_gap(events, window)
-    within = largest_gap(events, window, same_phase=True)
-    return {
+    origin = min((t.at for t in events), default=0.0)
+    out: dict[str, object] = {
         "progress_events": len(events),
         "all_running_seconds": None if window is None else round(window[1] - window[0], 2),
-        "largest_gap_seconds": None if gap is None else round(gap.seconds, 3),
-        "largest_gap_between": None if gap is None else [gap.after, gap.before],
-        "largest_gap_within_a_phase_seconds": None if within is None else round(within.seconds, 3),
     }
+    for key, gap in (
+        ("largest_gap", largest_gap(events, window)),
+        ("largest_gap_within_a_phase", largest_gap(events, window, same_phase=True)),
+    ):
+        out[f"{key}_seconds"] = None if gap is None else round(gap.seconds, 3)
+        out[key] = (
+            None
+            if gap is None
+            else {"between": [gap.after, gap.before], "began_at": round(gap.start - origin, 2)}
+        )
+    return out
 
 
 def measure_bays(
@@ -346,6 +353,10 @@ def _section(rec: dict[str, object], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _together(agg: dict[str, Any]) -> str:
+    return f"all together {agg['all_running_seconds']} s"
+
+
 def show(name: str, rec: dict[str, object]) -> None:
     """The table of one bay profile."""
     w, v = _section(rec, "wipe_write"), _section(rec, "wipe_verify")
@@ -355,23 +366,26 @@ def show(name: str, rec: dict[str, object]) -> None:
         f"\nbays {name}: sum of caps {rec['sum_of_caps_MBps']} MB/s, {rec['device_bytes']} B each"
     )
     print(f"  {'all at once':<34}{'MB/s':>8}  {'vs caps':>7}")
-    rows: list[tuple[str, object]] = [
-        ("fio write (sum of its jobs)", fw["sum_of_jobs_MBps"]),
-        ("wipe zeros, while all wrote", w["all_running_MBps"]),
-        ("wipe zeros, first start to last end", w["overall_MBps"]),
+    rows: list[tuple[str, object, str]] = [
+        ("fio write (sum of its jobs)", fw["sum_of_jobs_MBps"], ""),
+        ("wipe zeros, while all wrote", w["all_running_MBps"], _together(w)),
+        ("wipe zeros, first start to last end", w["overall_MBps"], ""),
     ]
     if fr and v:
         rows += [
-            ("fio read (sum of its jobs)", fr["sum_of_jobs_MBps"]),
-            ("wipe verify, while all read", v["all_running_MBps"]),
+            ("fio read (sum of its jobs)", fr["sum_of_jobs_MBps"], ""),
+            ("wipe verify, while all read", v["all_running_MBps"], _together(v)),
         ]
     caps = float(str(rec["sum_of_caps_MBps"]))
-    for label, value in rows:
+    for label, value, note in rows:
         if isinstance(value, int | float):
-            print(f"  {label:<34}{value:8.0f}  {value / caps:7.0%}")
+            print(f"  {label:<34}{value:8.0f}  {value / caps:7.0%}  {note}")
         else:
-            print(f"  {label:<34}{'-':>8}")
-    print(f"  per bay, writing: {w['per_bay_MBps']} MB/s")
+            print(f"  {label:<34}{'-':>8}           {note}: too short to count")
+    print(
+        f"  per bay, writing: {w['per_bay_MBps']} MB/s; "
+        f"first writes {w['start_spread_seconds']} s apart"
+    )
     print(
         f"  wipe process: {proc['io_cpu_seconds_per_bay']} CPU-s per bay during I/O "
         f"({proc['io_cpu_seconds_per_GB']} per GB, {proc['io_cpu_cores']} cores), "
@@ -380,7 +394,7 @@ def show(name: str, rec: dict[str, object]) -> None:
     )
     print(
         f"  events: {stream['progress_events']} progress; longest silence of one job while "
-        f"all ran {stream['largest_gap_seconds']} s ({stream['largest_gap_between']}), "
+        f"all ran {stream['largest_gap_seconds']} s ({stream['largest_gap']}), "
         f"within a phase {stream['largest_gap_within_a_phase_seconds']} s"
     )
 
