@@ -430,7 +430,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument(
         "--bays-mib",
         type=int,
-        default=6144,
+        default=7168,
         help="memory shared by one profile's bays, MiB (each bay gets its share)",
     )
     ap.add_argument(
