@@ -167,6 +167,8 @@ class Aggregate:
     all_running_mbps: float | None
     """MB/s of all jobs together while every one of them was in this I/O (None: never)."""
     all_running_s: float
+    window: tuple[float, float] | None
+    """That stretch (monotonic seconds), when it counted."""
     """How long that stretch was."""
     overall_mbps: float
     """All bytes over the time from the first job's start to the last job's end."""
@@ -253,6 +255,7 @@ def aggregate(
         bytes=total,
         all_running_mbps=mbps,
         all_running_s=span,
+        window=window if mbps is not None else None,
         overall_mbps=total / (last - first) / 1e6,
         overall_s=last - first,
         start_spread_s=max(firsts) - min(firsts),

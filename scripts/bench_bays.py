@@ -38,7 +38,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bay_events import INTERVAL, Tick, aggregate, all_running, largest_gap, ticks  # noqa: E402
+from bay_events import (  # noqa: E402
+    INTERVAL,
+    Aggregate,
+    Tick,
+    aggregate,
+    all_running,
+    largest_gap,
+    ticks,
+)
 from bench_devices import Profile, Throttle, loop_device, run  # noqa: E402
 from proc_sample import Sample, Sampler, between, busy_fraction, value_at  # noqa: E402
 
@@ -232,10 +240,15 @@ def _rss(s: Sample) -> float:
     return s.rss_kib
 
 
-def usage_record(wipe: WipeRun, events: list[Tick], bays: int, moved: int) -> dict[str, object]:
-    """CPU and memory of the wipe process, per bay: over its whole life and during its I/O.
+def usage_record(
+    wipe: WipeRun, events: list[Tick], bays: int, moved: int, write: Aggregate
+) -> dict[str, object]:
+    """CPU and memory of the wipe process, per bay: over its whole life, from the first bay's
+    I/O to the last's, and while every bay was writing.
 
-    `moved` is the bytes written and read by all jobs (for CPU per GB). The memory per bay is
+    `moved` is the bytes written and read by all jobs. From the first I/O to the last, the CPU
+    includes the set-up of bays that start late and the certificates of bays that end early;
+    while every bay wrote (`write`'s window) it is the overwrite's alone. The memory per bay is
     what the process grew by from when it printed its first event (interpreter, imports and
     store already loaded) to its peak, shared out over the bays.
     """
@@ -248,6 +261,11 @@ def usage_record(wipe: WipeRun, events: list[Tick], bays: int, moved: int) -> di
     base_kib = value_at(wipe.samples, first_line, _rss)
     peak_kib = max(ru.ru_maxrss, *(s.rss_kib for s in wipe.samples))
     busy = busy_fraction(wipe.samples, io_start, io_end)
+    writing: float | None = None
+    if write.window is not None and write.all_running_mbps is not None:
+        t0, t1 = write.window
+        written = write.all_running_mbps * 1e6 * (t1 - t0)
+        writing = between(wipe.samples, t0, t1, _cpu) / (written / 1e9)
     return {
         "wall_seconds": round(wipe.wall_s, 2),
         "cpu_seconds": round(cpu, 2),
@@ -257,6 +275,7 @@ def usage_record(wipe: WipeRun, events: list[Tick], bays: int, moved: int) -> di
         "io_cpu_seconds_per_bay": round(io_cpu / bays, 3),
         "io_cpu_seconds_per_GB": round(io_cpu / (moved / 1e9), 3),
         "io_cpu_cores": round(io_cpu / (io_end - io_start), 2),
+        "all_writing_cpu_seconds_per_GB": None if writing is None else round(writing, 3),
         "machine_busy_during_io": None if busy is None else round(busy, 3),
         "peak_rss_MiB": round(peak_kib / 1024, 1),
         "rss_at_first_event_MiB": round(base_kib / 1024, 1),
@@ -338,7 +357,7 @@ def measure_bays(
             None if read is None else read.all_running_mbps,
             None if fio_read is None else fio_read["sum_of_jobs_MBps"],
         ),
-        "wipe_process": usage_record(wipe, events, bay.count, moved),
+        "wipe_process": usage_record(wipe, events, bay.count, moved, write),
         "event_stream": stream_record(events),
     }
 
@@ -388,7 +407,8 @@ def show(name: str, rec: dict[str, object]) -> None:
     )
     print(
         f"  wipe process: {proc['io_cpu_seconds_per_bay']} CPU-s per bay during I/O "
-        f"({proc['io_cpu_seconds_per_GB']} per GB, {proc['io_cpu_cores']} cores), "
+        f"({proc['io_cpu_seconds_per_GB']} per GB, {proc['io_cpu_cores']} cores; "
+        f"{proc['all_writing_cpu_seconds_per_GB']} per GB while all wrote), "
         f"{proc['cpu_seconds_per_bay']} over its life; {proc['memory_per_bay_MiB']} MiB per bay "
         f"(peak {proc['peak_rss_MiB']} MiB); machine busy {proc['machine_busy_during_io']}"
     )

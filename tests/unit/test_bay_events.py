@@ -48,6 +48,7 @@ def test_aggregate_write_is_counted_while_both_bays_wrote() -> None:
     assert write.jobs == 2
     assert write.bytes == 2 * 64 * MiB
     assert write.all_running_s == pytest.approx(0.232)
+    assert write.window == (0.655, 0.887)
     assert write.all_running_mbps == pytest.approx(54_936_705.6 / 0.232 / 1e6)
     # From one interval (0.2 s) before the first event to the last one, 0.912.
     assert write.overall_s == pytest.approx(0.912 - 0.255)
@@ -61,6 +62,7 @@ def test_a_stretch_under_a_second_gives_no_aggregate_figure() -> None:
     write = aggregate(real_stream(), "write")
     assert write is not None
     assert write.all_running_mbps is None
+    assert write.window is None
     assert write.record()["all_running_MBps"] is None
 
 
