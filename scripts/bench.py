@@ -341,6 +341,18 @@ class Measured:
         cpu = self.cpu()
         for key, peaks in self.used.peak_mib.items():
             print(f"    {key:<14} {max(peaks):6.1f} MiB  {cpu[key]:6.3f} CPU-s/GB")
+        versus = self.versus_nwipe()
+        if versus:
+            print("  against nwipe (medians; CPU-s per GB of the device):")
+            print(
+                f"    {'':<13}{'nwipe MB/s':>11}{'CPU-s/GB':>10}{'engine MB/s':>13}{'CPU-s/GB':>10}"
+            )
+            for name, both in versus.items():
+                them, us = both["nwipe"], both["engine"]
+                print(
+                    f"    {name:<13}{them['MBps']:11.0f}{them['cpu_seconds_per_GB']:10.3f}"
+                    f"{us['MBps']:13.0f}{us['cpu_seconds_per_GB']:10.3f}"
+                )
 
 
 def measure(
