@@ -9,14 +9,21 @@ allocation or reads holes), then runs interleaved rounds of
     fio sequential write, dd, our zeros pass, our full verify of zeros,
     our random pass, our full verify of random, fio sequential read
 
-and one nwipe zero pass. fio's own bandwidth (direct I/O, libaio, queue depth 16) is taken as
-the device's limit; fio is also timed by wall clock, because its own figure leaves out the final
-fsync that ours includes. The median of the per-round ratios (engine / fio in the same round) is
-the comparison least moved by noise; best-of-rounds figures are kept too. It also records each
-engine run's CPU seconds per GB and peak memory growth, and AES-CTR speed on one core. Prints a
-table per device and a summary, and writes ``bench-results.json`` at the repository root
-(MB = 10^6 bytes): the top-level figures are the primary profile's (``--primary``), every
-profile's are under ``profiles``. Needs root.
+and, on the primary device (``--nwipe-on``), one whole nwipe run each of zeros, PRNG and PRNG
+with verification, timed by its log (`bench_nwipe`). fio's own bandwidth (direct I/O, libaio,
+queue depth 16) is taken as the device's limit; fio is also timed by wall clock, because its own
+figure leaves out the final fsync that ours includes. The median of the per-round ratios (engine
+/ fio in the same round) is the comparison least moved by noise; best-of-rounds figures are kept
+too. It also records each engine run's CPU seconds per GB and peak memory growth, and AES-CTR
+speed on one core.
+
+Then the multi-bay profiles (`bench_bays`, ``--bays 8@250,24@100``): that many capped loop
+devices wiped at once by ``sanitiser wipe``, against fio on all of them at once and the sum of
+their caps, with the wipe's CPU and memory per bay and the longest silence in its event stream.
+
+Prints a table per device and a summary, and writes ``bench-results.json`` at the repository
+root (MB = 10^6 bytes): the top-level figures are the primary profile's (``--primary``), every
+profile's are under ``profiles``, the bays' under ``multi_bay``. Needs root.
 """
 
 from __future__ import annotations
@@ -26,13 +33,10 @@ import contextlib
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,8 +46,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_bays import add_arguments as add_bay_arguments  # noqa: E402
+from bench_bays import parse_profiles as parse_bay_profiles  # noqa: E402
+from bench_bays import run_profiles as run_bay_profiles  # noqa: E402
 from bench_devices import Profile, Throttle, loop_device, run  # noqa: E402
-from nwipe_log import version, work_seconds  # noqa: E402
+from bench_nwipe import RUNS as NWIPE_RUNS  # noqa: E402
+from bench_nwipe import NwipeRun, installed, run_nwipe  # noqa: E402
 
 from sanitiser.blockio import (  # noqa: E402 - after the path set-up, for a plain checkout
     DeviceTarget,
@@ -55,7 +63,7 @@ from sanitiser.blockio import (  # noqa: E402 - after the path set-up, for a pla
 )
 from sanitiser.blockio.target import AlignedBuffer  # noqa: E402
 
-GiB = 1 << 30
+MiB = 1 << 20
 
 
 def fio(dev: str, rw: str, size: int, workdir: Path) -> tuple[float, float]:
@@ -103,46 +111,6 @@ def settle() -> None:
     A second without writes clears that debt, so every tool starts from the same state.
     """
     time.sleep(SETTLE_SECONDS)
-
-
-NWIPE_RUNS: tuple[tuple[str, str, str], ...] = (
-    ("nwipe", "zero", "off"),
-    ("nwipe_random", "random", "off"),
-    ("nwipe_random_verify", "random", "last"),
-)
-"""(sample key, nwipe --method, --verify): zeros, PRNG, and PRNG read back."""
-
-
-def nwipe_version() -> str:
-    """The installed nwipe's version (``0.33``), or "unknown"."""
-    done = subprocess.run(["nwipe", "--version"], capture_output=True, text=True, check=False)
-    return version(done.stdout + done.stderr) or "unknown"
-
-
-def nwipe(dev: str, size: int, method: str, verify: str) -> tuple[float, float]:
-    """One whole nwipe run (no blanking, non-interactive): MB/s of the device's size over the
-    time its own log gives its round (`nwipe_log.work_seconds`), and CPU-seconds per GB.
-
-    It runs in a scratch directory (versions from 0.35 write a PDF report into the current
-    one), and it is timed by its log, never by how long the process lives.
-    """
-    with tempfile.TemporaryDirectory(prefix="nwipe-") as scratch:
-        log = Path(scratch) / "nwipe.log"
-        argv = [
-            "nwipe", "--autonuke", "--nogui", "--nowait", f"--method={method}",
-            f"--verify={verify}", "--noblank", f"--logfile={log}", dev,
-        ]  # fmt: skip
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run(
-            argv, cwd=scratch, stdin=subprocess.DEVNULL, capture_output=True, check=False
-        )
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        text = log.read_text(errors="replace")
-        if done.returncode != 0 or not re.search(rf"\b{size} bytes written", text):
-            raise RuntimeError(f"nwipe failed (rc {done.returncode}):\n{text[-2000:]}")
-        seconds = work_seconds(text)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return size / seconds / 1e6, cpu / (size / 1e9)
 
 
 def _status_kib(key: str) -> int:
@@ -252,8 +220,8 @@ class Measured:
     size: int
     samples: dict[str, list[float]] = field(default_factory=dict)
     used: Resources = field(default_factory=Resources)
-    nwipe_cpu: dict[str, float] = field(default_factory=dict)
-    """CPU-seconds per GB of each nwipe run (`NWIPE_RUNS`)."""
+    nwipe: dict[str, NwipeRun] = field(default_factory=dict)
+    """Each nwipe run (`NWIPE_RUNS`), by key."""
 
     def note(self, key: str, mbps: float) -> None:
         self.samples.setdefault(key, []).append(round(mbps, 1))
@@ -277,6 +245,38 @@ class Measured:
     def cpu(self) -> dict[str, float]:
         return {k: round(statistics.median(v), 3) for k, v in self.used.cpu_s_per_gb.items()}
 
+    def versus_nwipe(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Zeros, PRNG and PRNG with verification: MB/s and CPU-seconds per GB (of the
+        device) of nwipe and of the engine (medians over rounds; the engine's verified PRNG is
+        its random pass and its read-back one after the other)."""
+        if not self.nwipe:
+            return {}
+        med = {k: statistics.median(v) for k, v in self.samples.items()}
+        cpu = self.cpu()
+        engine = {
+            "zeros": (med["zero"], cpu["zero"]),
+            "prng": (med["random"], cpu["random"]),
+            "prng_verify": (
+                1 / (1 / med["random"] + 1 / med["verify_random"]),
+                cpu["random"] + cpu["verify_random"],
+            ),
+        }
+        keys = {"zeros": "nwipe", "prng": "nwipe_random", "prng_verify": "nwipe_random_verify"}
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for name, key in keys.items():
+            if key not in self.nwipe:
+                continue
+            theirs = self.nwipe[key].record()
+            mbps, cpu_gb = engine[name]
+            out[name] = {
+                "nwipe": {
+                    "MBps": theirs["MBps"],
+                    "cpu_seconds_per_GB": theirs["cpu_seconds_per_GB"],
+                },
+                "engine": {"MBps": round(mbps, 1), "cpu_seconds_per_GB": round(cpu_gb, 3)},
+            }
+        return out
+
     def record(self) -> dict[str, object]:
         """The profile's entry in bench-results.json (required keys at its top level)."""
         best = self.best
@@ -289,13 +289,12 @@ class Measured:
             "fio_read_MBps": best["fio_read"],
             "dd_MBps": best["dd"],
             "nwipe_MBps": best.get("nwipe"),
-            # nwipe timed by its own log (start of its round to its end), one run each of
-            # zeros, PRNG, and PRNG verified (the MB/s of the latter is the device's size over
-            # the write and read-back together).
-            "nwipe": {
-                key: {"MBps": best.get(key), "cpu_seconds_per_GB": self.nwipe_cpu.get(key)}
-                for key, _, _ in NWIPE_RUNS
-            },
+            # nwipe timed by its own log (start of its round to its end, each line stamped as
+            # it appeared), one run each of zeros, PRNG, and PRNG verified (the MB/s of the
+            # latter is the device's size over the write and read-back together); CPU per GB
+            # of the device, during that span and over the process's life.
+            "nwipe": {key: run.record() for key, run in self.nwipe.items()} or None,
+            "engine_vs_nwipe": self.versus_nwipe() or None,
             "zero_MBps": best["zero"],
             "random_MBps": best["random"],
             "verify_MBps": verify,
@@ -342,13 +341,25 @@ class Measured:
         cpu = self.cpu()
         for key, peaks in self.used.peak_mib.items():
             print(f"    {key:<14} {max(peaks):6.1f} MiB  {cpu[key]:6.3f} CPU-s/GB")
+        versus = self.versus_nwipe()
+        if versus:
+            print("  against nwipe (medians; CPU-s per GB of the device):")
+            print(
+                f"    {'':<13}{'nwipe MB/s':>11}{'CPU-s/GB':>10}{'engine MB/s':>13}{'CPU-s/GB':>10}"
+            )
+            for name, both in versus.items():
+                them, us = both["nwipe"], both["engine"]
+                print(
+                    f"    {name:<13}{them['MBps']:11.0f}{them['cpu_seconds_per_GB']:10.3f}"
+                    f"{us['MBps']:13.0f}{us['cpu_seconds_per_GB']:10.3f}"
+                )
 
 
 def measure(
     profile: Profile, args: argparse.Namespace, config: IOConfig, throttle: Throttle | None
 ) -> Measured:
     """Every tool and engine run on one device profile."""
-    got = Measured(profile, args.size_gib * GiB)
+    got = Measured(profile, args.size_mib * MiB)
     size = got.size
     with loop_device(profile, size, args.dir) as (loop, workdir):
         print(f"\n== {profile.name}: {loop}, {size} bytes, {profile.describe()}", flush=True)
@@ -377,12 +388,12 @@ def measure(
                 "verify_random", used.measure("verify_random", size, lambda: engine.verify(rnd))
             )
             got.note_fio("fio_read", fio(loop, "read", size, workdir))
-        if not args.skip_nwipe:
+        if profile.name in args.nwipe_list:
             for key, method, verify in NWIPE_RUNS:
                 print(f"nwipe --method={method} --verify={verify} ...", flush=True)
-                mbps, cpu = nwipe(loop, size, method, verify)
-                got.note(key, mbps)
-                got.nwipe_cpu[key] = round(cpu, 3)
+                done = run_nwipe(loop, size, method, verify)
+                got.note(key, done.mbps)
+                got.nwipe[key] = done
         if throttle is not None:
             throttle.cap(loop, 0)
     return got
@@ -398,40 +409,63 @@ def summary(results: list[Measured]) -> None:
         print(f"  {res.profile.name:<10}{best['fio_write']:7.0f}{best['fio_read']:7.0f}{cells}")
 
 
-def main() -> int:
-    """Run the benchmark; 0 on success."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size-gib", type=int, default=2, help="loop device size (>= 2)")
+def parse_args() -> argparse.Namespace:
+    """The command line, checked."""
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument(
+        "--size-mib", type=int, default=2048, help="single-device loop size, MiB (>= 64)"
+    )
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per device")
     ap.add_argument(
         "--profiles",
         default="ram@550,ram@2000,ram@4000,ram,disk",
-        help="devices, in order: disk, ram, ram@<MB/s cap> (comma-separated)",
+        help="single devices, in order: disk, ram, ram@<MB/s cap> (comma-separated; 'none')",
     )
     ap.add_argument(
         "--primary", default="ram@2000", help="profile whose figures are the top-level keys"
     )
     ap.add_argument(
+        "--nwipe-on",
+        default="",
+        help="profiles nwipe runs on (comma-separated; default: the primary one)",
+    )
+    ap.add_argument("--skip-nwipe", action="store_true", help="leave nwipe out")
+    add_bay_arguments(ap)
+    ap.add_argument(
         "--dir",
         default="/var/tmp",  # noqa: S108 - a 2 GiB scratch file on disk (/tmp may be tmpfs)
         help="where the disk profile's sparse file lives (not tmpfs: it needs O_DIRECT)",
     )
-    ap.add_argument("--skip-nwipe", action="store_true", help="leave nwipe out")
+    ap.add_argument("--note", default="", help="a remark recorded with the results")
     ap.add_argument("--output", default=str(ROOT / "bench-results.json"))
     args = ap.parse_args()
     try:
-        profiles = [Profile.parse(p) for p in args.profiles.split(",") if p.strip()]
+        args.profile_list = [
+            Profile.parse(p) for p in args.profiles.split(",") if p.strip() not in {"", "none"}
+        ]
+        args.bay_list = parse_bay_profiles(args.bays)
     except ValueError as exc:
         ap.error(str(exc))
-    names = [p.name for p in profiles]
-    if args.primary not in names:
+    names = [p.name for p in args.profile_list]
+    if names and args.primary not in names:
         ap.error(f"--primary {args.primary} is not one of the profiles ({', '.join(names)})")
-    if args.size_gib < 2:
-        ap.error("--size-gib must be at least 2")
+    args.nwipe_list = [] if args.skip_nwipe else (args.nwipe_on or args.primary).split(",")
+    if args.size_mib < 64 or args.size_mib % 4:
+        ap.error("--size-mib must be a multiple of 4, at least 64")
+    if not names and not args.bay_list:
+        ap.error("nothing to measure: no --profiles and no --bays")
+    return args
+
+
+def main() -> int:
+    """Run the benchmark; 0 on success."""
+    args = parse_args()
     if os.geteuid() != 0:
         print("make bench needs root (loop devices)", file=sys.stderr)
         return 2
-    for tool in ("losetup", "fio", "dd", *(() if args.skip_nwipe else ("nwipe",))):
+    profiles: list[Profile] = args.profile_list
+    needs_nwipe = any(p.name in args.nwipe_list for p in profiles)
+    for tool in ("losetup", "fio", "dd", *(("nwipe",) if needs_nwipe else ())):
         if shutil.which(tool) is None:
             print(f"missing tool: {tool} (scripts/install-system.sh --test)", file=sys.stderr)
             return 2
@@ -441,35 +475,47 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         throttle = stack.enter_context(Throttle()) if any(p.cap_mbps for p in profiles) else None
         results = [measure(profile, args, config, throttle) for profile in profiles]
+    bays = run_bay_profiles(args.bay_list, args.bays_mib * MiB, args.bays_verify, args.dir)
     for res in results:
         res.show()
-    summary(results)
-    primary = next(r for r in results if r.profile.name == args.primary)
-    out: dict[str, object] = {
-        **{k: v for k, v in primary.record().items() if not isinstance(v, dict)},
-        "primary_profile": args.primary,
-        "profiles": {r.profile.name: r.record() for r in results},
+    if results:
+        summary(results)
+    out: dict[str, object] = {}
+    if results:
+        primary = next(r for r in results if r.profile.name == args.primary)
+        out |= {k: v for k, v in primary.record().items() if not isinstance(v, dict)}
+        out |= {
+            "primary_profile": args.primary,
+            "profiles": {r.profile.name: r.record() for r in results},
+            # CPU cores the random pass would use at 2 GB/s, at the CPU cost per GB measured
+            # on the primary device.
+            "random_cpu_cores_at_2GBps": round(2 * primary.cpu()["random"], 2),
+        }
+    nwipe_on = [r.profile.name for r in results if r.nwipe]
+    out |= {
+        "multi_bay": bays or None,
         "method": (
             f"{args.rounds} interleaved rounds per device; fio bs=1M iodepth=16 libaio direct; "
-            f"nwipe {nwipe_version()} timed by its log, one run each of zeros, PRNG and PRNG "
-            "with --verify=last, from a scratch directory; top-level "
-            f"figures are the {args.primary} device's (best of rounds)"
+            f"nwipe timed by its log (lines stamped as they appear), one run each of zeros, "
+            f"PRNG and PRNG with --verify=last, from a scratch directory, on "
+            f"{', '.join(nwipe_on) or 'no device'}; top-level figures are the "
+            f"{args.primary if results else '(none)'} device's (best of rounds); multi-bay: "
+            f"{args.bays or 'none'}, {args.bays_mib} MiB of memory per profile, "
+            f"'sanitiser wipe' with {args.bays_verify} read-back"
         ),
+        "nwipe_installed": installed() if nwipe_on else None,
         "engine": {"block_size": config.block_size, "workers": config.workers},
-        # CPU cores the random pass would use at 2 GB/s, at the CPU cost per GB measured on the
-        # primary device.
-        "random_cpu_cores_at_2GBps": round(2 * primary.cpu()["random"], 2),
         "pattern_generation_GBps_one_core": round(pattern_gbps(), 2),
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
+        "note": args.note or None,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
     }
     Path(args.output).write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
-    print(
-        f"\nrandom pass at 2 GB/s would use {out['random_cpu_cores_at_2GBps']} cores; "
-        f"AES-CTR on one core: {out['pattern_generation_GBps_one_core']} GB/s"
-    )
+    if "random_cpu_cores_at_2GBps" in out:
+        print(f"\nrandom pass at 2 GB/s would use {out['random_cpu_cores_at_2GBps']} cores")
+    print(f"AES-CTR on one core: {out['pattern_generation_GBps_one_core']} GB/s")
     print(f"wrote {args.output} ({out['seconds']} s)")
     return 0
 

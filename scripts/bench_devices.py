@@ -66,8 +66,13 @@ def run(argv: list[str], *, timeout: float = 300) -> subprocess.CompletedProcess
 
 
 @contextlib.contextmanager
-def loop_device(profile: Profile, size: int, disk_dir: str) -> Iterator[tuple[str, Path]]:
+def loop_device(
+    profile: Profile, size: int, disk_dir: str, *, allocate: bool = False
+) -> Iterator[tuple[str, Path]]:
     """Attach a loop device of `size` bytes for `profile`; yields (device, scratch dir).
+
+    `allocate` reserves the whole backing file first (in memory: every page), so no timed run
+    pays for allocating it; otherwise the file is sparse and the caller fills it.
 
     Raises:
         RuntimeError: not enough room for the backing file, or losetup failed.
@@ -82,6 +87,8 @@ def loop_device(profile: Profile, size: int, disk_dir: str) -> Iterator[tuple[st
     try:
         with image.open("wb") as f:
             f.truncate(size)
+            if allocate:
+                os.posix_fallocate(f.fileno(), 0, size)
         # The disk file is read and written by the loop driver with O_DIRECT, as a real drive
         # would be; tmpfs has no O_DIRECT, so the memory one is buffered (it is memory anyway).
         direct = ["--direct-io=on"] if profile.backing == "disk" else []
