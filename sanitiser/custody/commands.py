@@ -52,6 +52,7 @@ from sanitiser.store.destinations import (
     list_destinations,
     remove_destination,
 )
+from sanitiser.store.sync import settings_store
 
 EXIT_BROKEN = 1
 EXIT_ERROR = 2
@@ -75,7 +76,7 @@ def _errors() -> Iterator[None]:
 
 def _context() -> tuple[Settings, Store]:
     settings = load_settings()
-    return settings, Store(settings.effective_database_url)
+    return settings, settings_store(settings)
 
 
 def _user() -> str:

@@ -28,7 +28,7 @@ from sanitiser.certificate.sign import parse_envelope
 from sanitiser.config import load_settings
 from sanitiser.domain import OutcomeStatus
 from sanitiser.errors import CertificateError
-from sanitiser.store import Store
+from sanitiser.store.sync import settings_store
 from tests.cli import run_sanitiser
 
 
@@ -70,7 +70,7 @@ def test_an_edited_store_row_is_neither_exported_nor_labelled(
     cert = failed(pki)
     edited = promoted(cert.record_json)
     assert parse_envelope(edited).record["outcome"]["status"] == "sanitised"
-    Store(load_settings().effective_database_url).save_certificate(
+    settings_store(load_settings()).save_certificate(
         cert.certificate_id, edited, serial="S3Z9NB0K123456X", pdf=cert.pdf
     )
     for option, name in (("--label", "label.png"), ("--json", "r.json"), ("--pdf", "c.pdf")):
@@ -91,7 +91,7 @@ def test_a_foreign_signed_record_in_the_store_is_refused(
     shared store) is refused: it does not chain to our organisation CA."""
     rogue = make_pki(tmp_path / "rogue", organisation="Rogue Ltd")
     cert = issue_certificate(sample_outcome(), sample_drive(), None, sample_context(), rogue.signer)
-    Store(load_settings().effective_database_url).save_certificate(
+    settings_store(load_settings()).save_certificate(
         cert.certificate_id, cert.record_json, serial="S3Z9NB0K123456X", pdf=cert.pdf
     )
     label = tmp_path / "label.png"
