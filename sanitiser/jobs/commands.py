@@ -2,14 +2,16 @@
 
 ``wipe`` prints one JSON object per line per event with ``--json`` (phase, progress, log) and a
 final ``outcome`` object per drive with at least ``method``, ``nist_category``, ``verified``,
-``status`` (``sanitised`` | ``failed`` | ``refused`` | ``aborted``), ``reason``,
-``certificate_id``, and the routing decision: ``destination`` (``reuse`` | ``recycle`` |
-``destroy``; ``undecided`` when routing failed; "" when the job ended before its plan),
-``routing_reason`` and ``destruction_level`` (ISO/IEC 21964, for destroy). Its exit status is
-0 only when every drive was sanitised, 1 when any was not, 2 for a usage or setup error.
+``status`` (``sanitised`` | ``failed`` | ``refused`` | ``aborted`` | ``interrupted``, when even
+the job's end could not be recorded), ``reason``, ``certificate_id``, and the routing decision:
+``destination`` (``reuse`` | ``recycle`` | ``destroy``; ``undecided`` when routing failed; ""
+when the job ended before its plan), ``routing_reason`` and ``destruction_level`` (ISO/IEC
+21964, for destroy). Its exit status is 0 only when every drive was sanitised, 1 when any was
+not, 2 for a usage or setup error (`sanitiser.cli.EXIT_STATUS_HELP`).
 
 Both commands first run recovery: jobs left unfinished by a crash, ``kill -9`` or power loss are
 recorded ``interrupted`` (``wipe`` and ``jobs recover`` also continue what can be continued).
+On a read-only store (an auditor's copy) ``jobs`` lists the jobs as recorded, writing nothing.
 """
 
 from __future__ import annotations
