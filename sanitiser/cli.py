@@ -15,7 +15,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import click
 
@@ -115,9 +115,21 @@ class _OneLineFormatter(logging.Formatter):
         return super().format(record).rstrip()
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to ``sys.stderr`` as it is at each record (the TUI captures it while it runs)."""
+
+    @property  # always the current sys.stderr, never a stored one
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def _log_to_stderr(verbose: bool) -> None:
     """Warnings and errors from the core (job threads included) as one line each on stderr."""
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(_OneLineFormatter(verbose))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -207,8 +219,7 @@ def main(ctx: click.Context, lab: bool, verbose: bool) -> None:
     ctx.obj["lab"] = lab
     ctx.obj["verbose"] = verbose
     threading.excepthook = _report_thread_error
-    if ctx.invoked_subcommand not in (None, "tui"):  # the TUI shows its own log
-        _log_to_stderr(verbose)
+    _log_to_stderr(verbose)  # the TUI too: a warning's traceback only with --verbose
     if ctx.invoked_subcommand is None:
         ctx.invoke(tui)
 
