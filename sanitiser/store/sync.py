@@ -183,7 +183,9 @@ def settings_store(settings: Settings, **options: Any) -> Store:
 
 
 def open_store(settings: Settings, *, retry_after: float = 30.0) -> Store:
-    """The bench's store: the configured database, with the local journal for a fleet."""
+    """The bench's store: the configured database, with the local journal for a fleet (in the
+    data directory, made here when missing)."""
+    ensure_data_dir(settings)
     return settings_store(settings, journal=journal_url(settings), retry_after=retry_after)
 
 
