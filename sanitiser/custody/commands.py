@@ -24,17 +24,9 @@ from sanitiser.certificate.options import (
     load_signer,
     passphrase_option,
 )
-from sanitiser.certificate.sign import check_signature, parse_envelope
-from sanitiser.certificate.verify import embedded_record
 from sanitiser.cli import EXIT_NOT_DONE, user_errors
 from sanitiser.config import Settings, load_settings
-from sanitiser.custody.anchors import (
-    CHECKPOINTS_FILE,
-    Anchor,
-    anchor_of,
-    check_anchors,
-    read_checkpoints,
-)
+from sanitiser.custody.anchors import CHECKPOINTS_FILE, check_anchors, gather_anchors
 from sanitiser.errors import SanitiserError
 from sanitiser.store import Store
 from sanitiser.store.audit import AuditEntryView, entries, verify_chain
@@ -121,22 +113,24 @@ def audit() -> None:
     "certs_dir",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     default=None,
-    help="Also check the chain positions recorded in these certificates (.json/.pdf).",
+    help="Also check the chain positions recorded in these certificates and consignment "
+    "manifests (.json/.pdf) and copies of checkpoints files (.jsonl).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def audit_verify(station: str | None, certs_dir: Path | None, as_json: bool) -> None:
     """Recompute every chain; report the first broken link (exit 1) if rows were edited,
-    deleted or reordered in the database. Then check the chain against what was signed
-    outside it: the chain position every certificate recorded at issuance (the store's own,
-    and those in --certs) and the station's signed checkpoints (DATA_DIR/custody-
-    checkpoints.jsonl); a missing or different anchored entry means the chain was cut short or
-    rewritten (exit 1)."""
+    deleted or reordered in the database. Then check the chains against what was signed
+    about them: the chain position every certificate recorded at issuance (the store's own,
+    and those in --certs) and the stations' signed checkpoints (kept in the store, and in
+    DATA_DIR/custody-checkpoints.jsonl beside it; in a fleet each also vouches for the other
+    stations' heads). Each certificate or checkpoint whose anchored entry is missing or
+    different is reported: the chain was cut short or rewritten (exit 1)."""
     with _errors():
         settings, store = _context()
         report = verify_chain(store, station)
         anchors = [
             a
-            for a in _anchors(store, certs_dir, settings.data_dir / CHECKPOINTS_FILE)
+            for a in gather_anchors(store, certs_dir, settings.data_dir / CHECKPOINTS_FILE)
             if station is None or a.station == station
         ]
         cut = check_anchors(store, anchors)
@@ -176,27 +170,6 @@ def audit_verify(station: str | None, certs_dir: Path | None, as_json: bool) -> 
         )
     if not report.ok:
         sys.exit(EXIT_BROKEN)
-
-
-def _anchors(store: Store, certs_dir: Path | None, checkpoints: Path) -> list[Anchor]:
-    """Every custody anchor to check: the store's certificates, those in `certs_dir`, and the
-    signed checkpoints file. A certificate whose signature does not verify anchors nothing."""
-    sources: list[tuple[str, bytes]] = [("the store", e) for e in store.certificate_records()]
-    if certs_dir is not None:
-        for path in sorted(certs_dir.iterdir()):
-            if path.suffix.lower() in (".json", ".pdf") and path.is_file():
-                sources.append((str(path), path.read_bytes()))
-    found: list[Anchor] = []
-    for source, data in sources:
-        try:
-            signed = parse_envelope(embedded_record(data) if data.startswith(b"%PDF-") else data)
-            check_signature(signed)
-        except Exception:  # noqa: BLE001, S112 - a damaged file anchors nothing; verify says why
-            continue
-        anchor = anchor_of(signed.record, f"certificate {signed.certificate_id} ({source})")
-        if anchor is not None:
-            found.append(anchor)
-    return found + read_checkpoints(checkpoints)
 
 
 @audit.command("show")

@@ -65,7 +65,7 @@ from sanitiser.blockio.progress import ProgressEvent
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.record import Destination, Person, RecordContext
 from sanitiser.certificate.sign import parse_envelope
-from sanitiser.custody.anchors import append_checkpoint, signed_checkpoint
+from sanitiser.custody.anchors import Checkpointer
 from sanitiser.devices.fingerprint import (
     Fingerprint,
     fingerprint_fd,
@@ -327,8 +327,9 @@ class Orchestrator:
     ) -> None:
         self.store = store
         self.checkpoints = checkpoints
-        """Where a signed checkpoint of the custody chain's head is appended after each job
-        (`sanitiser.custody.anchors`); None: none are written."""
+        """Where signed checkpoints of the custody chain's head are appended (after each job
+        and every `CHECKPOINT_EVERY` entries; also kept in the store: `Checkpointer`); None:
+        none are written."""
         self.deps = deps
         self.station = station
         self.organisation = organisation
@@ -341,6 +342,14 @@ class Orchestrator:
         self._signer_lock = threading.Lock()
         self._unrecorded: set[str] = set()
         """Jobs whose events the store refused (said once each)."""
+        self._checkpointer = (
+            None
+            if checkpoints is None
+            else Checkpointer(store, self._load_signer, station, checkpoints)
+        )
+        """Signs checkpoints at each certificate and every so many entries (attached here)."""
+        if self._checkpointer is not None:
+            self._checkpointer.attach()
         self._restart_lock = threading.Lock()
         # The store consumes the same stream on its own dispatcher thread, so a slow disk
         # (every commit is fsync'd) never holds up the TUI's events.
@@ -1171,17 +1180,13 @@ class Orchestrator:
         except SanitiserError as exc:
             log.warning("job %s: custody log not updated: %s", run.job_id, exc.msg)
             self._log(run, f"the custody log was not updated: {exc.msg}", "error")
-        self._checkpoint(run)
+        self._checkpoint()
 
-    def _checkpoint(self, run: _Running) -> None:
-        """Append a signed checkpoint of this station's chain head (beside the store)."""
-        if self.checkpoints is None:
-            return
-        try:
-            signed = signed_checkpoint(self.store, self._load_signer(), self.station)
-            append_checkpoint(self.checkpoints, signed)
-        except (SanitiserError, OSError) as exc:
-            log.warning("job %s: no custody checkpoint written: %s", run.job_id, exc)
+    def _checkpoint(self) -> None:
+        """Sign a checkpoint of this station's chain head (kept in the store and beside it;
+        a failure is logged: the job's end and its record stand)."""
+        if self._checkpointer is not None:
+            self._checkpointer.checkpoint()
 
     # --- recovery -------------------------------------------------------------------------
 

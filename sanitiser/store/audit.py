@@ -23,9 +23,16 @@ the whole transaction is retried (`run_in_transaction`). No SQLite-only SQL is u
 code runs on PostgreSQL, where the head row is also locked ``FOR UPDATE``.
 
 What the chain proves: any edit, deletion or reordering of rows by someone who does not also
-recompute every later hash and the head. Anyone with write access can rewrite a whole chain;
-signed consignment manifests carry the head at the time (``audit_anchor``) so such a rewrite
-contradicts a signed document held outside the database.
+recompute every later hash and the head. Anyone with write access can rewrite a whole chain,
+or cut its newest entries off and move the head back; signed statements of the head made
+outside the store catch that (`sanitiser.custody.anchors`): certificates and consignment
+manifests carry the head at the time, and signed checkpoints of it are kept both here
+(``audit_checkpoint``: the store persists them, it does not sign) and in a file beside the
+store. `anchor_found` says whether an anchored position is still in the chain, following a
+position in a bench's offline journal to where the sync put it centrally.
+
+Appends are announced after their commit to the watchers registered with `watch_appends`
+(the custody layer signs a checkpoint every so many entries); the store itself never signs.
 """
 
 from __future__ import annotations
@@ -38,18 +45,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from weakref import WeakSet
 
-from sqlalchemy import UniqueConstraint, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import LargeBinary, UniqueConstraint, event, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from sanitiser.certificate.record import canonical_json
 from sanitiser.domain import Drive
 from sanitiser.errors import CertificateError, RecordStoreError
 from sanitiser.store.repository import Store, drive_key
+from sanitiser.store.tables import SyncLedger
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of a station's first entry."""
@@ -128,6 +137,24 @@ class AuditHead(SQLModel, table=True):
     hash: str = Field(max_length=64)
     at: str = Field(default="", max_length=32)
     """The last entry's time: a new entry is never stamped earlier (times never run back)."""
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed checkpoint of a station's chain head, kept as signed (the store never signs;
+    `sanitiser.custody.anchors` makes them). Rows are only ever inserted."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=256, index=True)
+    """The station that signed it (its own chain's head, and the heads it saw of others)."""
+    seq: int
+    hash: str = Field(max_length=64)
+    issued_at: str = Field(max_length=40)
+    envelope: bytes = Field(sa_type=LargeBinary)
+    """The signed envelope, byte for byte as signed (canonical JSON)."""
+    sha256: str = Field(max_length=64, unique=True)
+    """SHA-256 of the envelope: a checkpoint is kept once however often it is pushed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +401,61 @@ def run_in_transaction(store: Store, work: Callable[[Session], T], *, attempts: 
     raise RecordStoreError(f"the store stayed busy after {attempts} attempts: {last}")
 
 
+# --- announcing appends (after their commit) -------------------------------------------------
+
+
+class AppendWatcher(Protocol):
+    """Told, after a commit, which chains it moved on (see `watch_appends`)."""
+
+    def appended(self, engine: Engine, heads: Mapping[str, int]) -> None:
+        """`heads`: station -> the seq of its last entry the commit wrote, on `engine`."""
+
+
+_WATCHERS: WeakSet[AppendWatcher] = WeakSet()
+_APPENDED = "sanitiser.audit.appended"
+"""The ``Session.info`` key of the appends a transaction made: (engine, {station: seq})."""
+
+
+def watch_appends(watcher: AppendWatcher) -> None:
+    """Tell `watcher` about every committed append in this process (held weakly: a watcher
+    that is dropped stops being told). A watcher must not raise and must not append."""
+    _WATCHERS.add(watcher)
+
+
+def unwatch_appends(watcher: AppendWatcher) -> None:
+    """Stop telling `watcher`."""
+    _WATCHERS.discard(watcher)
+
+
+def _bound_engine(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
+def _note_append(session: Session, station: str, seq: int) -> None:
+    noted: tuple[Engine, dict[str, int]] | None = session.info.get(_APPENDED)
+    if noted is None:
+        noted = session.info[_APPENDED] = (_bound_engine(session), {})
+    noted[1][station] = seq
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _announce(session: OrmSession) -> None:
+    """After a commit that appended: tell the watchers (outside the committed transaction)."""
+    noted = session.info.pop(_APPENDED, None)
+    if noted is None:
+        return
+    engine, heads = noted
+    for watcher in list(_WATCHERS):
+        watcher.appended(engine, dict(heads))
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget(session: OrmSession) -> None:
+    """A rolled-back append is not announced (a retry notes it again)."""
+    session.info.pop(_APPENDED, None)
+
+
 def _view(row: AuditEntry) -> AuditEntryView:
     return AuditEntryView(
         row.station,
@@ -449,6 +531,7 @@ def _append(
     )
     session.add(row)
     session.flush()  # a concurrent entry with the same seq clashes here
+    _note_append(session, station, seq)
     return _view(row)
 
 
@@ -600,6 +683,173 @@ def chain_head(store: Store, station: str) -> tuple[int, str] | None:
     with Session(store.engine) as s:
         head = s.get(AuditHead, station)
         return None if head is None else (head.seq, head.hash)
+
+
+def chain_heads(store: Store) -> dict[str, tuple[int, str]]:
+    """Every station's recorded head: station -> (seq, hash)."""
+    ensure_tables(store.engine)
+    try:
+        with Session(store.engine) as s:
+            return {h.station: (h.seq, h.hash) for h in s.exec(select(AuditHead)).all()}
+    except SQLAlchemyError as e:
+        raise RecordStoreError(f"cannot read the audit log: {e}") from e
+
+
+# --- signed checkpoints, as persisted (the custody layer signs them) -----------------------
+
+
+def save_checkpoint(
+    store: Store, *, station: str, seq: int, head: str, issued_at: str, envelope: bytes
+) -> bool:
+    """Keep a signed checkpoint of `station`'s head (entry `seq` with hash `head`), once.
+
+    Returns:
+        False when this very envelope was kept already.
+    """
+    digest = hashlib.sha256(envelope).hexdigest()
+
+    def work(s: Session) -> bool:
+        found = s.exec(select(AuditCheckpoint.id).where(AuditCheckpoint.sha256 == digest)).first()
+        if found is not None:
+            return False
+        s.add(
+            AuditCheckpoint(
+                station=station,
+                seq=seq,
+                hash=head,
+                issued_at=issued_at,
+                envelope=envelope,
+                sha256=digest,
+            )
+        )
+        return True
+
+    return run_in_transaction(store, work)
+
+
+def _as_bytes(value: object) -> bytes:
+    """A blob as read back: SQLite returns whatever type was written (an envelope edited as
+    text reads as str)."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise RecordStoreError(f"a kept checkpoint is not bytes but {type(value).__name__}")
+
+
+def checkpoint_envelopes(store: Store) -> list[bytes]:
+    """Every kept checkpoint's signed envelope, oldest first."""
+    ensure_tables(store.engine)
+    try:
+        with Session(store.engine) as s:
+            rows = s.exec(select(AuditCheckpoint.envelope).order_by(col(AuditCheckpoint.id)))
+            return [_as_bytes(r) for r in rows.all()]
+    except SQLAlchemyError as e:
+        raise RecordStoreError(f"cannot read the custody checkpoints: {e}") from e
+
+
+def last_checkpoint_seq(store: Store, station: str) -> int:
+    """The highest head seq `station` has a kept checkpoint of (0 when none)."""
+    ensure_tables(store.engine)
+    try:
+        with Session(store.engine) as s:
+            rows = s.exec(
+                select(AuditCheckpoint.seq)
+                .where(AuditCheckpoint.station == station)
+                .order_by(col(AuditCheckpoint.seq).desc())
+                .limit(1)
+            ).all()
+    except SQLAlchemyError as e:
+        raise RecordStoreError(f"cannot read the custody checkpoints: {e}") from e
+    return int(rows[0]) if rows else 0
+
+
+class Anchored(StrEnum):
+    """What the chain holds at a position a signed anchor recorded."""
+
+    FOUND = "found"
+    """The entry is there with the anchored hash (directly, or where a sync put it)."""
+    DIFFERENT = "different"
+    """An entry is there with another hash: the chain was rewritten."""
+    MISSING = "missing"
+    """No entry is there: the chain was cut short."""
+
+
+def _synced_from(s: Session, station: str, seq: int, digest: str) -> bool:
+    """Whether a journal entry `seq`/`digest` of `station` (an anchor made while its bench was
+    offline) was pushed by a sync and is in the central chain unchanged.
+
+    The sync ledger names the central entry; its contents, at the journal's seq and after the
+    journal's previous entry (the ledger's row before it), must hash to `digest`: a ledger row
+    pointing anywhere else does not pass for it.
+    """
+    rows = s.exec(
+        select(SyncLedger).where(
+            SyncLedger.kind == "audit",
+            SyncLedger.station == station,
+            SyncLedger.local_seq == seq,
+            SyncLedger.local_hash == digest,
+        )
+    ).all()
+    for row in rows:
+        central = s.exec(
+            select(AuditEntry).where(
+                AuditEntry.station == station, AuditEntry.seq == row.central_id
+            )
+        ).first()
+        if central is None or central.hash != row.central_hash:
+            continue
+        prev = GENESIS
+        if seq > 1:
+            before = s.exec(
+                select(SyncLedger.local_hash).where(
+                    SyncLedger.journal == row.journal,
+                    SyncLedger.kind == "audit",
+                    SyncLedger.station == station,
+                    SyncLedger.local_seq == seq - 1,
+                )
+            ).first()
+            if before is None:
+                continue
+            prev = before
+        try:
+            body = canonical_entry(
+                station=station,
+                seq=seq,
+                at=central.at,
+                kind=central.kind,
+                subject=central.subject,
+                ref=central.ref,
+                actor=central.actor,
+                data=json.loads(central.data),
+            )
+            if entry_hash(prev, body) == digest:
+                return True
+        except (ValueError, RecordStoreError):
+            continue
+    return False
+
+
+def anchor_found(store: Store, station: str, seq: int, digest: str) -> Anchored:
+    """Whether `station`'s chain still holds entry `seq` with hash `digest`.
+
+    An anchor made while a fleet bench was offline names a position in its local journal's
+    chain; once synced, that entry sits elsewhere in the central chain (the sync ledger says
+    where), and is found there.
+    """
+    ensure_tables(store.engine)
+    try:
+        with Session(store.engine) as s:
+            row = s.exec(
+                select(AuditEntry).where(AuditEntry.station == station, AuditEntry.seq == seq)
+            ).first()
+            if row is not None and row.hash == digest:
+                return Anchored.FOUND
+            if _synced_from(s, station, seq, digest):
+                return Anchored.FOUND
+    except SQLAlchemyError as e:
+        raise RecordStoreError(f"cannot read the audit log: {e}") from e
+    return Anchored.MISSING if row is None else Anchored.DIFFERENT
 
 
 # --- custody events ------------------------------------------------------------------------

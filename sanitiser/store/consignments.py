@@ -627,3 +627,13 @@ def manifest_files(store: Store, consignment_id: str) -> tuple[bytes, bytes] | N
         if row is None or not row.manifest_sha256:
             return None
         return row.manifest_envelope, row.manifest_pdf
+
+
+def manifest_envelopes(store: Store) -> list[bytes]:
+    """The current signed manifest envelope of every consignment that has one."""
+    ensure_tables(store.engine)
+    with Session(store.engine) as s:
+        rows = s.exec(
+            select(ConsignmentRow.manifest_envelope).order_by(col(ConsignmentRow.opened_at))
+        )
+        return [bytes(r) for r in rows.all() if r]

@@ -32,6 +32,9 @@ times, concurrently, or be cut off half-way: nothing is pushed twice and nothing
   ``(journal id, "job_event", local id)`` in one transaction; the ledger's primary key makes
   the push exactly-once even when two pushes race or a push dies between the central commit
   and noting progress in the journal.
+- **Custody checkpoints** (signed heads) by the SHA-256 of their envelope: inserted when
+  missing. One signed while offline names a position in the journal's chain; the ledger rows
+  below lead ``audit verify`` to where that entry went centrally.
 - **Audit entries**: each station's chain in the journal is first recomputed (`check_chain`);
   a broken local chain is a conflict and none of that station's entries are pushed. The
   entries are then appended, in seq order, to the same station's central chain with their
@@ -75,6 +78,7 @@ from sqlmodel import Session, col, select
 from sanitiser.config import Settings, ensure_data_dir
 from sanitiser.errors import RecordStoreError
 from sanitiser.store.audit import (
+    AuditCheckpoint,
     AuditEntry,
     AuditHead,
     ChainMovedError,
@@ -119,6 +123,7 @@ class SyncReport:
     consignments: int = 0
     consignment_items: int = 0
     audit_entries: int = 0
+    checkpoints: int = 0
     conflicts: tuple[str, ...] = ()
     """Records that were not pushed, and why (they stay in the journal)."""
 
@@ -135,6 +140,7 @@ class SyncReport:
             + self.consignments
             + self.consignment_items
             + self.audit_entries
+            + self.checkpoints
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -151,6 +157,7 @@ class SyncReport:
                 "consignments": self.consignments,
                 "consignment_items": self.consignment_items,
                 "audit_entries": self.audit_entries,
+                "checkpoints": self.checkpoints,
             },
             "total": self.total,
             "conflicts": list(self.conflicts),
@@ -341,6 +348,11 @@ def _newer(field_name: str) -> Callable[[Any, dict[str, Any]], dict[str, Any] | 
         return None
 
     return decide
+
+
+def _new_row(row: Any, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Insert when missing (with a new central id); a kept row is never changed."""
+    return {**values, "id": None} if row is None else None
 
 
 def _drive_decision(row: Any, values: dict[str, Any]) -> dict[str, Any] | None:
@@ -569,6 +581,7 @@ def push_journal(local: Engine, central: Engine) -> SyncReport:
     consignments = _push_keyed(local, central, ConsignmentRow, "id", _consignment_decision)
     items = _push_items(local, central, conflicts)
     audit = _push_audit(local, central, journal, conflicts)
+    checkpoints = _push_keyed(local, central, AuditCheckpoint, "sha256", _new_row)
     return SyncReport(
         journal=journal,
         destinations=destinations,
@@ -580,6 +593,7 @@ def push_journal(local: Engine, central: Engine) -> SyncReport:
         consignments=consignments,
         consignment_items=items,
         audit_entries=audit,
+        checkpoints=checkpoints,
         conflicts=tuple(conflicts),
     )
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
+from sqlalchemy import text
 
 from sanitiser.certificate.issue import issue_certificate
 from sanitiser.certificate.pdf import embedded_files
@@ -30,6 +31,7 @@ from sanitiser.certificate.samples import (
     sample_outcome,
 )
 from sanitiser.certificate.sign import check_signature, parse_envelope
+from sanitiser.custody.anchors import check_anchors, gather_anchors
 from sanitiser.custody.manifest import (
     CSV_COLUMNS,
     MANIFEST_FIELD,
@@ -224,6 +226,34 @@ def test_consignment_round_trip(store: Store, pki: SamplePki, tmp_path: Path) ->
     assert kept is not None
     assert (kept.pdf, kept.csv) == (manifest.pdf, manifest.csv)
     assert csv_of_manifest(kept.signed.record) == manifest.csv
+
+
+def test_a_chain_cut_short_below_a_manifest_is_caught(
+    store: Store, pki: SamplePki, tmp_path: Path
+) -> None:
+    """The signed manifest carries the chain's head when it was made: an insider who deletes
+    the newest entries, moves audit_head back and deletes the certificates (which carry no
+    chain position here) is still contradicted by the manifest kept in the store."""
+    ids = [_issue(store, pki, "SSD0001")]
+    con = open_consignment(store, "London Device Bank", station=STATION, operator="ana")
+    add_certificates(store, con.id, ids, station=STATION, operator="ana")
+    manifest = issue_manifest(store, con.id, pki.signer, station=STATION, operator="ana")
+    anchored = manifest.signed.record["audit_anchor"]["seq"]
+    assert check_anchors(store, gather_anchors(store, None, tmp_path / "none.jsonl")) == []
+    with store.engine.begin() as conn:  # the insider
+        conn.execute(text("DELETE FROM audit_entry WHERE seq > 2"))
+        conn.execute(
+            text(
+                "UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_entry WHERE seq = 2)"
+            )
+        )
+        conn.execute(text("DELETE FROM certificate"))
+    assert verify_chain(store).ok
+    problems = check_anchors(store, gather_anchors(store, None, tmp_path / "none.jsonl"))
+    assert problems == [
+        f"manifest of consignment {con.id} (the store) records station {STATION}'s chain at "
+        f"entry {anchored}, but it now ends at entry 2: entries were removed"
+    ]
 
 
 def test_a_certificate_is_added_once_only(store: Store, pki: SamplePki) -> None:

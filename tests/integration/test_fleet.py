@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from sanitiser.store import Store
-from sanitiser.store.audit import entries, verify_chain
+from sanitiser.store.audit import chain_head, entries, verify_chain
 from sanitiser.store.tables import CertificateRow, Job, JobEvent
+from tests.cli import run_sanitiser
 from tests.pg import Link, PostgresServer
 
 pytestmark = pytest.mark.postgres
@@ -156,3 +157,90 @@ def test_a_bench_cut_off_mid_batch_syncs_afterwards(
         _check(store, {"east-1": 16, "west-1": 16})
     finally:
         link.close()
+
+
+def _station_cli(
+    tmp_path: Path, station: str, url: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`sanitiser ARGS` on `station`'s bench (its own data directory and keys, the fleet's
+    database)."""
+    env = _env(tmp_path, station, url)
+    return run_sanitiser(
+        *args,
+        data=tmp_path / station,
+        env={
+            k: env[k]
+            for k in ("SANITISER_CONFIG_FILE", "SANITISER_STATION", "SANITISER_DATABASE_URL")
+        },
+    )
+
+
+def _verify(tmp_path: Path, station: str, url: str) -> dict[str, Any]:
+    out = _station_cli(tmp_path, station, url, "audit", "verify", "--json")
+    assert out.returncode in (0, 1), out.stderr
+    return dict(json.loads(out.stdout))
+
+
+def test_a_station_chain_cut_short_centrally_is_caught_across_the_fleet(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    """An insider with write access to the fleet's database cuts south-1's chain short (rows
+    deleted, audit_head moved back) and deletes the certificates: the signed heads kept
+    centrally tell any auditor. Then the central checkpoints and south-1's own file go too:
+    north-1's checkpoint file, which signed south-1's head as the fleet showed it, still tells
+    from north-1's bench."""
+    url = pg_server.url(pg_server.new_database("custody"))
+    Store(url)
+    for station in ("south-1", "north-1"):  # north-1 checkpoints after seeing south-1's head
+        out = _station_cli(tmp_path, station, url, "wipe", "--lab", "lab-usb-hdd0", "--yes")
+        assert out.returncode == 0, out.stderr
+    for station in ("north-1", "south-1", "auditor"):
+        intact = _verify(tmp_path, station, url)
+        assert intact["ok"], intact
+        assert intact["anchor_problems"] == []
+    south_head = chain_head(Store(url), "south-1")
+    assert south_head is not None
+
+    keep = 1
+    store = Store(url)
+    with store.engine.begin() as conn:  # the insider, with SQL
+        conn.execute(
+            text("DELETE FROM audit_entry WHERE station = 'south-1' AND seq > :keep"),
+            {"keep": keep},
+        )
+        conn.execute(
+            text(
+                "UPDATE audit_head SET seq = :keep, hash = (SELECT hash FROM audit_entry "
+                "WHERE station = 'south-1' AND seq = :keep) WHERE station = 'south-1'"
+            ),
+            {"keep": keep},
+        )
+        conn.execute(text("DELETE FROM certificate"))
+    assert verify_chain(store).ok  # what is left recomputes as whole chains
+
+    auditor = _verify(tmp_path, "auditor", url)  # no checkpoint file: the central heads
+    assert not auditor["ok"]
+    assert auditor["first_broken"] is None
+    cut = f"station south-1's chain at entry {south_head[0]}, but it now ends at entry {keep}"
+    assert any(
+        p.startswith("checkpoint of south-1 at ") and "(the store)" in p and cut in p
+        for p in auditor["anchor_problems"]
+    ), auditor
+    assert any(
+        p.startswith("checkpoint of north-1 at ")
+        and "which also signed south-1's head" in p
+        and cut in p
+        for p in auditor["anchor_problems"]
+    ), auditor
+
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_checkpoint"))
+    (tmp_path / "south-1" / "custody-checkpoints.jsonl").unlink()
+    blind = _verify(tmp_path, "auditor", url)
+    assert blind["ok"]  # the limit: nothing signed about south-1 is left where it looks
+    north = _verify(tmp_path, "north-1", url)
+    assert not north["ok"]
+    [problem] = north["anchor_problems"]
+    assert problem.startswith("checkpoint of north-1 at ")
+    assert "custody-checkpoints.jsonl), which also signed south-1's head," in problem
+    assert cut in problem
