@@ -1,7 +1,8 @@
 """The `sanitiser` command: the TUI by default, and headless commands for automation and audit.
 
-Errors from the core are translated in one place (`user_errors`): a plain message on stderr and
-exit status 2; the traceback only with `--verbose`.
+Errors meet the user in one place: `report_error`, called by the command group for any error
+that escapes a command (and by `user_errors` and the thread hook), prints one plain line on
+stderr and gives the exit status from `exit_status`; the traceback only with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -10,41 +11,93 @@ import importlib
 import json
 import logging
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn, TextIO
 
 import click
 
 from sanitiser import __version__
 from sanitiser.config import load_settings
-from sanitiser.errors import SanitiserError
+from sanitiser.errors import SanitiserError, is_disk_full
 from sanitiser.units import human_size
 
+EXIT_NOT_DONE = 1
+"""The command ran and its answer is no: a drive not sanitised, a record invalid, a chain
+broken (each command says which)."""
+EXIT_ERROR = 2
+"""The command could not do its work: bad input or settings, a store that cannot be used, a
+full data directory, an internal error."""
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
 
-@contextmanager
-def user_errors(verbose: bool = False) -> Iterator[None]:
-    """Turn SanitiserError into a clear message on stderr and exit status 2."""
-    try:
-        yield
-    except SanitiserError as e:
-        if verbose:
-            traceback.print_exc()
-        title = f"{e.title}: " if e.title else ""
-        click.echo(f"sanitiser: {title}{e.msg}", err=True)
-        sys.exit(2)
+EXIT_STATUS_HELP = (
+    "Exit status: 0 done; 1 the answer is no (a drive not sanitised, a record invalid, a chain "
+    "broken); 2 an error (bad input or settings, a store that cannot be used, a full data "
+    "directory), said in one line on stderr (the traceback with --verbose); 130 interrupted."
+)
 
 
 def describe_error(e: BaseException) -> str:
     """One line for an error the user must see: what went wrong, in the system's own words."""
     if isinstance(e, SanitiserError):
         return f"{e.title}: {e.msg}" if e.title else e.msg
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted"
     if isinstance(e, OSError):
         where = f": {e.filename}" if e.filename else ""
-        return f"{e.strerror or e}{where}"
+        full = " (the disk is full: free space there)" if is_disk_full(e) else ""
+        return f"{e.strerror or e}{where}{full}"
     name = type(e).__name__
     return f"internal error ({name}: {e}); run with --verbose for details"
+
+
+def exit_status(e: BaseException) -> int:
+    """The exit status for an error that ended a command (see `EXIT_STATUS_HELP`)."""
+    return EXIT_INTERRUPTED if isinstance(e, KeyboardInterrupt) else EXIT_ERROR
+
+
+def report_error(e: BaseException, verbose: bool) -> int:
+    """Say `e` in one line on stderr (after its traceback with `verbose`); its exit status."""
+    if verbose:
+        traceback.print_exception(e)
+    click.echo(f"sanitiser: {describe_error(e)}", err=True)
+    return exit_status(e)
+
+
+def _verbose_requested() -> bool:
+    """--verbose/-v given before the command (when the group's context did not record it)."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and (root.obj or {}).get("verbose"):
+        return True
+    return any(a in ("-v", "--verbose") for a in sys.argv[1:])
+
+
+def fail(e: BaseException) -> NoReturn:
+    """End the command with `e` said as `report_error` says it."""
+    sys.exit(report_error(e, _verbose_requested()))
+
+
+@contextmanager
+def user_errors(verbose: bool = False) -> Iterator[None]:
+    """Turn SanitiserError into its one line on stderr and its exit status (`report_error`)."""
+    try:
+        yield
+    except SanitiserError as e:
+        sys.exit(report_error(e, verbose or _verbose_requested()))
+
+
+def _report_thread_error(args: threading.ExceptHookArgs) -> None:
+    """An error no thread caught: one line (the traceback with --verbose), never a dump."""
+    if args.exc_value is None or isinstance(args.exc_value, SystemExit):
+        return
+    name = args.thread.name if args.thread is not None else "a thread"
+    if _verbose_requested():
+        traceback.print_exception(args.exc_value)
+    click.echo(f"sanitiser: {name}: {describe_error(args.exc_value)}", err=True)
 
 
 class _OneLineFormatter(logging.Formatter):
@@ -62,18 +115,25 @@ class _OneLineFormatter(logging.Formatter):
         return super().format(record).rstrip()
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to ``sys.stderr`` as it is at each record (the TUI captures it while it runs)."""
+
+    @property  # always the current sys.stderr, never a stored one
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def _log_to_stderr(verbose: bool) -> None:
     """Warnings and errors from the core (job threads included) as one line each on stderr."""
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(_OneLineFormatter(verbose))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
-
-
-def _verbose_requested() -> bool:
-    """--verbose/-v given before the command (when the group's context did not record it)."""
-    return any(a in ("-v", "--verbose") for a in sys.argv[1:])
 
 
 def _settings(ctx: click.Context) -> Any:
@@ -100,24 +160,21 @@ class LazyGroup(click.Group):
     }
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; any error that escapes it becomes one line and exit status 2.
+        """Run the command; any error that escapes it becomes one line and its exit status.
 
-        The one place where errors meet the user: `SanitiserError` as its message, an operating
-        system error (a full disk, a directory that cannot be made) as what the system said,
-        anything else as an internal error. The traceback is shown only with ``--verbose``.
+        The one place where errors meet the user (`report_error`): `SanitiserError` as its
+        message, an operating system error (a full disk, a directory that cannot be made) as
+        what the system said, anything else as an internal error; Ctrl-C as "interrupted"
+        (130). The traceback is shown only with ``--verbose``.
         """
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
-        except KeyboardInterrupt:
-            click.echo("sanitiser: interrupted", err=True)
-            sys.exit(130)
-        except Exception as e:  # noqa: BLE001 - the last line of defence for every command
-            if (ctx.obj or {}).get("verbose") or _verbose_requested():
-                traceback.print_exc()
-            click.echo(f"sanitiser: {describe_error(e)}", err=True)
-            sys.exit(2)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): click ends quietly
+        except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - every command's last line of defence
+            sys.exit(report_error(e, _verbose_requested()))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Eager and lazy commands, sorted."""
@@ -143,6 +200,7 @@ def cert_group() -> click.Command:
     cls=LazyGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_STATUS_HELP,
 )
 @click.option("--lab", is_flag=True, help="Use the simulated lab bench (file-backed drives).")
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks for errors.")
@@ -160,8 +218,8 @@ def main(ctx: click.Context, lab: bool, verbose: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["lab"] = lab
     ctx.obj["verbose"] = verbose
-    if ctx.invoked_subcommand not in (None, "tui"):  # the TUI shows its own log
-        _log_to_stderr(verbose)
+    threading.excepthook = _report_thread_error
+    _log_to_stderr(verbose)  # the TUI too: a warning's traceback only with --verbose
     if ctx.invoked_subcommand is None:
         ctx.invoke(tui)
 
@@ -225,6 +283,6 @@ def _ensure_signing_identity(settings: Any) -> None:
 
 def _lookup_certificate(cert_id: str) -> bytes | None:
     """The stored signed record for `cert_id` (for `cert export ID`)."""
-    from sanitiser.store import Store
+    from sanitiser.store.sync import settings_store
 
-    return Store(load_settings().effective_database_url).certificate_record(cert_id)
+    return settings_store(load_settings()).certificate_record(cert_id)

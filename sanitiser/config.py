@@ -50,6 +50,27 @@ def _default_station() -> str:
     return name if STATION_NAME.fullmatch(name) else "bench"
 
 
+def database_url_problem(url: str) -> str:
+    """Why `url` cannot be a store's database URL, or "" when it can.
+
+    Only SQLite (``sqlite:///PATH``, whose folder must exist: it is never created) and
+    PostgreSQL (``postgresql+psycopg://...``) are supported.
+    """
+    scheme = url.split(":", 1)[0]
+    if scheme == "sqlite" or scheme.startswith("sqlite+"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        path = path.split("?", 1)[0]
+        if path and path != ":memory:" and not Path(path).parent.is_dir():
+            return f"the folder of the SQLite database {path} does not exist (create it first)"
+        return ""
+    if scheme == "postgresql" or scheme.startswith("postgresql+"):
+        return ""
+    return (
+        f"unsupported database scheme {scheme!r}: use sqlite:///PATH or "
+        "postgresql+psycopg://USER@HOST/DB"
+    )
+
+
 def config_file() -> Path:
     """The config file in force: ``SANITISER_CONFIG_FILE`` or the default."""
     return Path(os.environ.get("SANITISER_CONFIG_FILE", str(DEFAULT_CONFIG_FILE)))
@@ -119,22 +140,10 @@ class Settings(BaseSettings):
     def _valid_database_url(cls, value: str) -> str:
         """Only the two stores the product supports; an SQLite file's folder must exist (a
         typo must not silently start an empty store somewhere new)."""
-        if not value:
-            return value
-        scheme = value.split(":", 1)[0]
-        if scheme == "sqlite" or scheme.startswith("sqlite+"):
-            path = value.split(":///", 1)[1] if ":///" in value else ""
-            if path and path != ":memory:" and not Path(path).parent.is_dir():
-                raise ValueError(
-                    f"the folder of the SQLite database {path} does not exist (create it first)"
-                )
-            return value
-        if scheme == "postgresql" or scheme.startswith("postgresql+"):
-            return value
-        raise ValueError(
-            f"unsupported database scheme {scheme!r}: use sqlite:///PATH or "
-            "postgresql+psycopg://USER@HOST/DB"
-        )
+        problem = database_url_problem(value) if value else ""
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _certs_beside_data(self) -> Settings:
@@ -147,6 +156,22 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """`database_url`, or SQLite in the data directory."""
         return self.database_url or f"sqlite:///{self.data_dir / 'sanitiser.db'}"
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """The data directory, made when it does not exist yet (the bench's first start).
+
+    Raises:
+        ConfigError: it cannot be made or used (a file in the way, a read-only disk).
+    """
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot use the data directory {settings.data_dir}: {e.strerror or e} "
+            "(set SANITISER_DATA_DIR or data_dir in the config file)"
+        ) from e
+    return settings.data_dir
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 
 
@@ -78,3 +79,25 @@ class CertificateError(SanitiserError):
 
 class RecordStoreError(SanitiserError):
     """The store could not read or write records."""
+
+
+class DataDirectoryFullError(RecordStoreError):
+    """No space is left on the disk of the data directory (the store, keys, checkpoints): the
+    message starts ``data directory full``, the reason a job that stopped on it gives."""
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""What the system says when a disk (or the user's quota on it) has no room left."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for an operating-system error saying the disk (or quota) is full."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+
+
+def data_directory_full(error: OSError, what: str) -> DataDirectoryFullError:
+    """The error to raise when writing `what` (a path in the data directory) found no room."""
+    return DataDirectoryFullError(
+        f"data directory full: {what} could not be written ({error.strerror or error}): "
+        "free space on that disk"
+    )

@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sanitiser.config import Settings
+from sanitiser.config import Settings, ensure_data_dir
 from sanitiser.devices.discover import DriveSource, UdevDriveSource, udev_is_running
 from sanitiser.devices.guard import SystemState, assess, read_system_state
 from sanitiser.devices.health import read_health
 from sanitiser.domain import Drive, Health, Protection
-from sanitiser.errors import ConfigError, DriveDetectionError
+from sanitiser.errors import DriveDetectionError
 from sanitiser.lab.bench import LabBench, lab_health
 from sanitiser.runner import CommandRunner, SubprocessRunner
 from sanitiser.store import Store
@@ -133,13 +133,7 @@ def build_services(
 
     With None, the lab bench is on when no usable (unprotected) real drive exists.
     """
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(
-            f"cannot use the data directory {settings.data_dir}: {e.strerror or e} "
-            "(set SANITISER_DATA_DIR or data_dir in the config file)"
-        ) from e
+    ensure_data_dir(settings)
     runner = runner if runner is not None else SubprocessRunner()
     real = real if real is not None else UdevDriveSource(loop_devices=settings.loop_devices)
     store = open_store(settings)  # a fleet bench keeps a local journal for when it is offline

@@ -14,6 +14,7 @@ def run_sanitiser(
     data: Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 300,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m sanitiser ARGS`` to the end, with no input, in the test's environment.
 
@@ -21,6 +22,7 @@ def run_sanitiser(
         data: the data directory (``SANITISER_DATA_DIR``; lab drives of 4 MiB), if not the
             isolated one the test environment already names.
         env: more environment variables.
+        cwd: the working directory (the test's own by default).
     """
     extra = dict(env or {})
     if data is not None:
@@ -33,4 +35,5 @@ def run_sanitiser(
         env=dict(os.environ) | extra,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )

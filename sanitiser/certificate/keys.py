@@ -458,8 +458,25 @@ def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None = No
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as e:
         raise CertificateError(f"{path} exists; refusing to overwrite a private key") from e
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+    except BaseException:
+        path.unlink(missing_ok=True)  # ours (O_EXCL), and no whole key: a full disk must not
+        raise  # leave a stub that blocks the next attempt ("refusing to overwrite")
+
+
+def _write_key_and_certificate(
+    key_path: Path, key: PrivateKey, passphrase: bytes | None, cert_path: Path, cert: bytes
+) -> None:
+    """Write a new private key, then its certificate; the key is removed again when the
+    certificate cannot be written (a full disk), so the next attempt starts clean."""
+    write_private_key(key_path, key, passphrase)
+    try:
+        write_public(cert_path, cert, force=True)
+    except BaseException:
+        key_path.unlink(missing_ok=True)
+        raise
 
 
 def read_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
@@ -526,8 +543,7 @@ def init_org(
     key, cert = make_org_ca(organisation, development=development)
     if force and key_path.exists():
         key_path.unlink()
-    write_private_key(key_path, key, passphrase)
-    write_public(cert_path, pem(cert), force=True)
+    _write_key_and_certificate(key_path, key, passphrase, cert_path, pem(cert))
     return cert_path, key_path
 
 
@@ -564,8 +580,7 @@ def new_station(
     key, cert = make_station_cert(org_key, org_ca, station)
     if force and key_path.exists():
         key_path.unlink()
-    write_private_key(key_path, key, passphrase)
-    write_public(cert_path, pem(cert), force=True)
+    _write_key_and_certificate(key_path, key, passphrase, cert_path, pem(cert))
     return cert_path, key_path
 
 

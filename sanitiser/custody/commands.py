@@ -24,6 +24,7 @@ from sanitiser.certificate.options import (
     load_signer,
     passphrase_option,
 )
+from sanitiser.cli import EXIT_NOT_DONE, user_errors
 from sanitiser.cli_text import TypedText
 from sanitiser.config import Settings, load_settings
 from sanitiser.custody.anchors import CHECKPOINTS_FILE, check_anchors, gather_anchors
@@ -45,30 +46,21 @@ from sanitiser.store.destinations import (
     list_destinations,
     remove_destination,
 )
+from sanitiser.store.sync import settings_store
 
-EXIT_BROKEN = 1
-EXIT_ERROR = 2
+EXIT_BROKEN = EXIT_NOT_DONE
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """A SanitiserError becomes one line on stderr and exit status 2."""
-    try:
+    """A SanitiserError becomes its one line on stderr and exit status 2 (`report_error`)."""
+    with user_errors():
         yield
-    except SanitiserError as e:
-        root = click.get_current_context().find_root()
-        if (root.obj or {}).get("verbose"):
-            import traceback  # noqa: PLC0415 - only for --verbose
-
-            traceback.print_exc()
-        title = f"{e.title}: " if e.title else ""
-        click.echo(f"sanitiser: {title}{e.msg}", err=True)
-        sys.exit(EXIT_ERROR)
 
 
 def _context() -> tuple[Settings, Store]:
     settings = load_settings()
-    return settings, Store(settings.effective_database_url)
+    return settings, settings_store(settings)
 
 
 def _user() -> str:

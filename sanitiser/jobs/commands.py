@@ -2,14 +2,16 @@
 
 ``wipe`` prints one JSON object per line per event with ``--json`` (phase, progress, log) and a
 final ``outcome`` object per drive with at least ``method``, ``nist_category``, ``verified``,
-``status`` (``sanitised`` | ``failed`` | ``refused`` | ``aborted``), ``reason``,
-``certificate_id``, and the routing decision: ``destination`` (``reuse`` | ``recycle`` |
-``destroy``; ``undecided`` when routing failed; "" when the job ended before its plan),
-``routing_reason`` and ``destruction_level`` (ISO/IEC 21964, for destroy). Its exit status is
-0 only when every drive was sanitised, 1 when any was not, 2 for a usage or setup error.
+``status`` (``sanitised`` | ``failed`` | ``refused`` | ``aborted`` | ``interrupted``, when even
+the job's end could not be recorded), ``reason``, ``certificate_id``, and the routing decision:
+``destination`` (``reuse`` | ``recycle`` | ``destroy``; ``undecided`` when routing failed; ""
+when the job ended before its plan), ``routing_reason`` and ``destruction_level`` (ISO/IEC
+21964, for destroy). Its exit status is 0 only when every drive was sanitised, 1 when any was
+not, 2 for a usage or setup error (`sanitiser.cli.EXIT_STATUS_HELP`).
 
 Both commands first run recovery: jobs left unfinished by a crash, ``kill -9`` or power loss are
 recorded ``interrupted`` (``wipe`` and ``jobs recover`` also continue what can be continued).
+On a read-only store (an auditor's copy) ``jobs`` lists the jobs as recorded, writing nothing.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from typing import Any
 import click
 
 from sanitiser.certificate.keys import StationSigner, ensure_development_identity
+from sanitiser.cli import EXIT_ERROR, EXIT_NOT_DONE
 from sanitiser.cli_text import TypedText
 from sanitiser.config import Settings, load_settings
 from sanitiser.custody.anchors import CHECKPOINTS_FILE
 from sanitiser.devices.guard import claim as guard_claim
 from sanitiser.devices.health import read_health
 from sanitiser.domain import Drive, Health
-from sanitiser.errors import SanitiserError
+from sanitiser.errors import SanitiserError, data_directory_full, is_disk_full
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase, JobProgress
 from sanitiser.jobs.orchestrator import (
     JobDependencies,
@@ -43,6 +46,7 @@ from sanitiser.jobs.orchestrator import (
     RecoveryReport,
     outcome_of,
 )
+from sanitiser.jobs.states import ACTIVE, JobState
 from sanitiser.probe.capabilities import probe
 from sanitiser.runner import CommandRunner
 from sanitiser.services import DriveStatus, Services, assess_drives, build_services
@@ -50,8 +54,7 @@ from sanitiser.store import drive_key
 from sanitiser.text import clean_text
 from sanitiser.units import human_size
 
-EXIT_NOT_ALL_SANITISED = 1
-EXIT_ERROR = 2
+EXIT_NOT_ALL_SANITISED = EXIT_NOT_DONE
 
 
 # --- wiring --------------------------------------------------------------------------------
@@ -99,9 +102,15 @@ def default_dependencies(services: Services) -> JobDependencies:
         return lab_runner() if drive.simulated and services.lab is not None else services.runner
 
     def signer() -> StationSigner:
-        return ensure_development_identity(
-            settings.certs_dir, settings.data_dir / "keys", settings.organisation, settings.station
-        )
+        keys = settings.data_dir / "keys"
+        try:
+            return ensure_development_identity(
+                settings.certs_dir, keys, settings.organisation, settings.station
+            )
+        except OSError as e:  # making the first identity writes keys and certificates
+            if is_disk_full(e):
+                raise data_directory_full(e, f"the signing identity ({keys})") from e
+            raise
 
     return JobDependencies(
         claim=guard_claim,
@@ -332,21 +341,16 @@ def wipe(  # noqa: PLR0917 - click passes every option as an argument
     status: 0 when every drive was sanitised, 1 otherwise, 2 for an error.
     """
     obj = ctx.obj if isinstance(ctx.obj, dict) else {}
-    try:
-        code = _wipe(
-            devices,
-            all_drives=all_drives,
-            lab=bool(lab_flag or obj.get("lab")),
-            method=method,
-            policy=policy,
-            operator=session_operator(operator),
-            yes=yes,
-            as_json=as_json,
-        )
-    except SanitiserError as e:
-        title = f"{e.title}: " if e.title else ""
-        click.echo(f"sanitiser: {title}{e.msg}", err=True)
-        code = EXIT_ERROR
+    code = _wipe(
+        devices,
+        all_drives=all_drives,
+        lab=bool(lab_flag or obj.get("lab")),
+        method=method,
+        policy=policy,
+        operator=session_operator(operator),
+        yes=yes,
+        as_json=as_json,
+    )
     ctx.exit(code)
 
 
@@ -442,14 +446,18 @@ def jobs(ctx: click.Context, as_json: bool) -> None:
     """List jobs and their states (after recording crashed ones as interrupted)."""
     if ctx.invoked_subcommand is not None:
         return
-    try:
-        services = build_services(_settings(), lab=False)
-        orch = make_orchestrator(services)
-        orch.recover(resume=False)
+    services = build_services(_settings(), lab=False)
+    if services.store.read_only:  # an auditor's copy: shown as recorded, nothing written
         views = services.store.jobs()
-    except SanitiserError as e:
-        click.echo(f"sanitiser: {e.msg}", err=True)
-        ctx.exit(EXIT_ERROR)
+        if any(JobState(v.state) in ACTIVE for v in views):
+            click.echo(
+                "sanitiser: the store is read-only here: jobs are shown as recorded (one "
+                "whose bench stopped is not marked interrupted)",
+                err=True,
+            )
+    else:
+        make_orchestrator(services).recover(resume=False)
+        views = services.store.jobs()
     if as_json:
         click.echo(json.dumps([_job_json(v) for v in views], indent=2))
         return
@@ -516,9 +524,6 @@ def restart_cmd(
         outcomes = _run_batch(
             orch, lambda: [orch.restart(j, operator=who) for j in job_ids], printer
         )
-    except SanitiserError as e:
-        click.echo(f"sanitiser: {e.msg}", err=True)
-        sys.exit(EXIT_ERROR)
     finally:
         orch.close()
     ok = len(outcomes) == len(job_ids) and all(o.succeeded for o in outcomes)

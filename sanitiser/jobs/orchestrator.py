@@ -340,6 +340,8 @@ class Orchestrator:
         self._lock = threading.Lock()
         self._signer: StationSigner | None = None
         self._signer_lock = threading.Lock()
+        self._unrecorded: set[str] = set()
+        """Jobs whose events the store refused (said once each)."""
         self._checkpointer = (
             None
             if checkpoints is None
@@ -644,8 +646,10 @@ class Orchestrator:
                             "at": datetime.now(UTC).isoformat(timespec="seconds"),
                         },
                     )
-        except SanitiserError as exc:
-            log.warning("could not record event of job %s: %s", event.job_id, exc)
+        except SanitiserError as exc:  # said once per job: a full disk fails every event
+            if (event.job_id or "") not in self._unrecorded:
+                self._unrecorded.add(event.job_id or "")
+                log.warning("could not record events of job %s: %s", event.job_id, exc)
 
     # --- running --------------------------------------------------------------------------
 
@@ -669,6 +673,10 @@ class Orchestrator:
             log.warning("job %s failed: %s", run.job_id, exc.msg)
             error = exc.msg
             self._broke(run, exc.msg)
+        except OSError as exc:  # said as the system says it (a disk, a file), not "internal"
+            log.warning("job %s failed", run.job_id, exc_info=True)
+            error = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+            self._broke(run, error)
         except Exception as exc:  # the job must end recorded, whatever broke
             log.exception("job %s failed unexpectedly", run.job_id)
             error = f"internal error: {exc!r}"
@@ -681,8 +689,10 @@ class Orchestrator:
                 self._running.pop(run.job_id, None)
 
     def _final_outcome(self, run: _Running, error: str) -> JobOutcome | None:
-        """The job's outcome as recorded; when the store cannot say (it is failing: a full
-        disk, a lost database), an outcome that says so, so the bench still shows an end."""
+        """The job's outcome as recorded; when its end could not be recorded (the store is
+        failing: a full data directory, a lost database), an ``interrupted`` outcome that says
+        so, so the bench still shows an end: the job stays in its last recorded state, which
+        the bench's next start records as interrupted (then ``jobs recover`` / ``restart``)."""
         try:
             view = self.store.job(run.job_id)
         except SanitiserError as exc:
@@ -696,9 +706,12 @@ class Orchestrator:
             run.job_id,
             run.drive.path,
             run.drive.serial,
-            "failed",
-            "failed",
-            reason=f"{error} (the job's end could not be recorded)",
+            "interrupted",
+            JobState.INTERRUPTED.value,
+            reason=(
+                f"{error}; the job's end could not be recorded: the bench's next start records "
+                "it interrupted (then 'sanitiser jobs recover' or 'jobs restart ID')"
+            ),
             simulated=run.drive.simulated,
             operator=run.operator,
         )
@@ -715,11 +728,12 @@ class Orchestrator:
             else:
                 self._fail(run, reason=reason, status="failed")
         except Exception as exc:  # noqa: BLE001 - the job must end recorded, whatever broke
-            log.warning("job %s: recording its failure broke too: %s", run.job_id, exc)
             try:
                 self._end(run, JobState.FAILED, reason=reason, status="failed")
             except Exception as again:  # noqa: BLE001 - the store itself is failing
                 log.error("job %s: its end cannot be recorded: %s", run.job_id, again)
+            else:
+                log.warning("job %s: ended without its signed record: %s", run.job_id, exc)
 
     def _move(self, run: _Running, new: JobState, *, why: str = "", **detail: Any) -> None:
         """Journal the transition (write-ahead), then announce it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -25,10 +25,19 @@ from sanitiser.reporting.aggregate import (
 from sanitiser.reporting.render import report_csv, report_json, report_pdf
 from sanitiser.store import Store
 from sanitiser.store.consignments import ConsignmentItemRow, ConsignmentRow
+from sanitiser.store.sync import settings_store
 from sanitiser.store.tables import CertificateRow
 
 _SLACK = timedelta(days=1)
 """The store's issue time and the record's may differ a little; the record's decides."""
+
+
+def _shifted(moment: datetime, delta: timedelta) -> datetime:
+    """`moment` + `delta`, held at the calendar's ends (a bound in year 1 or 9999)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(tzinfo=UTC)
 
 
 def load_devices(
@@ -38,9 +47,9 @@ def load_devices(
     decides; `build_report` filters exactly), with the destination each left for."""
     query = select(CertificateRow.record_json)
     if start is not None:
-        query = query.where(col(CertificateRow.issued_at) >= start - _SLACK)
+        query = query.where(col(CertificateRow.issued_at) >= _shifted(start, -_SLACK))
     if end is not None:
-        query = query.where(col(CertificateRow.issued_at) < end + _SLACK)
+        query = query.where(col(CertificateRow.issued_at) < _shifted(end, _SLACK))
     try:
         with Session(store.engine) as s:
             envelopes = list(s.exec(query).all())
@@ -110,7 +119,7 @@ def report(  # noqa: PLR0917 - click passes every option as an argument
         last = parse_time(end, end=True) if end else None
         if first is not None and last is not None and last <= first:
             raise ReportError("--to is before --from")
-        store = Store(settings.effective_database_url)
+        store = settings_store(settings)
         result = build_report(
             load_devices(store, start=first, end=last),
             start=first,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -17,13 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, Engine, ExceptionContext
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, ExceptionContext, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine, select, update
 
+from sanitiser.config import database_url_problem
 from sanitiser.domain import Drive, Health, Protection
-from sanitiser.errors import RecordStoreError
+from sanitiser.errors import DataDirectoryFullError, RecordStoreError
 from sanitiser.store.tables import CertificateRow, DriveSeen, Job, JobEvent, JobJournal
 
 log = logging.getLogger(__name__)
@@ -108,33 +118,97 @@ def _job_view(r: Job) -> JobView:
     )
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file an SQLite URL names ("" for an in-memory database), or None when the URL is
+    not SQLite (``sqlite+pysqlite:///PATH`` names PATH too).
+
+    Raises:
+        RecordStoreError: the URL cannot be parsed.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise RecordStoreError(f"the database URL {_safe_url(url)} cannot be read: {e}") from e
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    return "" if database == ":memory:" else database
+
+
 def read_only_file(path: str) -> bool:
-    """True when an SQLite store exists but its folder cannot be written (a read-only mount,
-    an auditor's copy): it is then opened read-only, as it is, and never migrated."""
-    file = Path(path)
-    return file.is_file() and not os.access(file.parent, os.W_OK)
+    """True when the folder of an SQLite store cannot be written (a read-only mount, an
+    auditor's copy): the store is then opened read-only, as it is, and never migrated."""
+    return not os.access(Path(path).parent, os.W_OK)
+
+
+def is_read_only(engine: Engine) -> bool:
+    """True for an engine `make_engine` opened read-only (see `read_only_file`)."""
+    return engine.dialect.name == "sqlite" and engine.url.query.get("mode") == "ro"
+
+
+def _wal_snapshot(path: Path) -> Path:
+    """A private copy of the SQLite file at `path` and its write-ahead log, in a temporary
+    folder removed at exit: SQLite needs a writable folder to read a WAL (its index file), and
+    ignoring the WAL would hide the newest records (those of a bench that crashed)."""
+    folder = Path(tempfile.mkdtemp(prefix="sanitiser-read-only-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy = folder / path.name
+    shutil.copyfile(path, copy)
+    shutil.copyfile(f"{path}-wal", f"{copy}-wal")
+    return copy
 
 
 def _read_only_sqlite(path: str) -> Engine:
-    """An engine that only reads the SQLite file at `path` (``immutable``: no -wal/-shm files
-    are made or needed, nothing is written)."""
+    """An engine that only reads the SQLite store at `path`, whose folder cannot be written.
+
+    Nothing is made beside it: a file without a write-ahead log is opened ``immutable`` (no
+    -wal/-shm files needed); one with a log is read from a private copy of both
+    (`_wal_snapshot`), so the newest records are seen.
+
+    Raises:
+        RecordStoreError: there is no store at `path` (none can be made there).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise RecordStoreError(
+            f"there is no store at {path}, and its folder cannot be written here (a read-only "
+            "copy?): nothing was created",
+            title="No store",
+        )
+    wal = Path(f"{path}-wal")
+    try:
+        has_log = wal.is_file() and wal.stat().st_size > 0
+        source, extra = (_wal_snapshot(file), "") if has_log else (file, "&immutable=1")
+    except OSError as e:
+        raise RecordStoreError(f"cannot read the store {path}: {e.strerror or e}") from e
     return create_engine(
-        f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true",
+        f"sqlite:///file:{source}?mode=ro{extra}&uri=true",
         connect_args={"check_same_thread": False, "uri": True},
     )
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and cross-thread use (workers write)."""
-    if url.startswith("sqlite"):
-        if url in ("sqlite://", "sqlite:///:memory:"):
+    """An engine for `url`; SQLite gets WAL, foreign keys and cross-thread use (workers write).
+
+    An SQLite file's folder must exist: it is never created here (a typo in a database URL
+    must not start an empty store somewhere new). A store whose folder cannot be written is
+    opened read-only (`read_only_file`).
+
+    Raises:
+        RecordStoreError: the URL is not a supported store's (`database_url_problem`), or
+            names a folder that does not exist.
+    """
+    problem = database_url_problem(url)
+    if problem:
+        raise RecordStoreError(problem)
+    path = sqlite_file(url)
+    if path is not None:
+        if not path:
             return create_engine(
                 "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
             )
-        path = url.removeprefix("sqlite:///")
         if read_only_file(path):
             return _read_only_sqlite(path)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -146,11 +220,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    if url.startswith("postgresql"):  # times are stored and compared in UTC whatever the server
-        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
-        event.listen(engine, "handle_error", _stuck_connection_is_broken)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    # PostgreSQL: times are stored and compared in UTC whatever the server's zone
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    event.listen(engine, "handle_error", _stuck_connection_is_broken)
+    return engine
 
 
 _STUCK_CONNECTION_ERRORS = (
@@ -186,9 +259,14 @@ def _store_error(url: str, error: SQLAlchemyError) -> RecordStoreError:
             title="Read-only store",
         )
     if any(sign in str(error) for sign in _FULL):
+        path = sqlite_file(url)
+        if path:
+            return DataDirectoryFullError(
+                f"data directory full: no space is left for the store {path} (free space on "
+                "that disk)"
+            )
         return RecordStoreError(
-            f"the store's disk is full ({_safe_url(url)}): free space there, then restart the "
-            "job; nothing more could be recorded",
+            f"the database's disk is full ({_safe_url(url)}): nothing more could be recorded",
             title="Disk full",
         )
     return RecordStoreError(f"store error ({_safe_url(url)}): {error}")
@@ -243,10 +321,13 @@ class Store:
             self._central = make_engine(url)
         except SQLAlchemyError as e:
             raise RecordStoreError(f"cannot open the store at {_safe_url(url)}: {e}") from e
+        self.read_only = is_read_only(self._central)
+        """True when the store is only read here (its folder cannot be written): nothing is
+        made, migrated or written; a command that writes is refused by the database."""
         if self.journal_url is not None:
             event.listen(self._central, "handle_error", self._on_central_error)
         try:
-            migrations.prepare(self._central)
+            migrations.prepare(self._central, migrate=not self.read_only)
         except SQLAlchemyError as e:
             if self.journal_url is None or not is_unreachable(e):
                 raise RecordStoreError(f"cannot open the store at {_safe_url(url)}: {e}") from e

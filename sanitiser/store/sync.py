@@ -75,7 +75,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from sanitiser.config import Settings
+from sanitiser.config import Settings, ensure_data_dir
 from sanitiser.errors import RecordStoreError
 from sanitiser.store.audit import (
     AuditCheckpoint,
@@ -180,11 +180,20 @@ def journal_exists(url: str) -> bool:
     return url.startswith("sqlite:///") and Path(path).is_file()
 
 
+def settings_store(settings: Settings, **options: Any) -> Store:
+    """The store the settings name (`Store` `options`). The default one, SQLite in the data
+    directory, gets that directory made on first use; a configured ``database_url`` is opened
+    as it is (an SQLite file's folder must exist already)."""
+    if not settings.database_url:
+        ensure_data_dir(settings)
+    return Store(settings.effective_database_url, **options)
+
+
 def open_store(settings: Settings, *, retry_after: float = 30.0) -> Store:
-    """The bench's store: the configured database, with the local journal for a fleet."""
-    return Store(
-        settings.effective_database_url, journal=journal_url(settings), retry_after=retry_after
-    )
+    """The bench's store: the configured database, with the local journal for a fleet (in the
+    data directory, made here when missing)."""
+    ensure_data_dir(settings)
+    return settings_store(settings, journal=journal_url(settings), retry_after=retry_after)
 
 
 # --- the functional core -------------------------------------------------------------------
@@ -600,7 +609,7 @@ def sync_settings(settings: Settings) -> SyncReport:
         raise RecordStoreError(
             "this bench keeps its records in SQLite (no central database_url): nothing to sync"
         )
-    central = Store(settings.effective_database_url)
+    central = settings_store(settings)
     if not journal_exists(url):
         return SyncReport(journal="")
     local = Store(url)

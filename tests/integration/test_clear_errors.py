@@ -29,9 +29,46 @@ def test_a_report_date_past_the_calendar(tmp_path: Path) -> None:
     refused(cli("report", "--to", "9999-12-31"), 2, "9999-12-31 is past the last date")
 
 
+def test_a_report_bound_at_the_calendar_start() -> None:
+    """A bound in year 1 is a report over everything, not an overflow."""
+    out = cli("report", "--from", "0001-01-01", "--to", "0001-01-01")
+    assert out.returncode == 0, out.stderr
+    assert "total,0,0,0,0,0" in out.stdout
+    ahead = cli("report", "--from", "0001-01-01T00:00:00+14:00")
+    assert ahead.returncode == 0, ahead.stderr
+
+
 def test_an_unsupported_database_scheme() -> None:
     out = cli("jobs", env={"SANITISER_DATABASE_URL": "mysql://bench@db/sanitiser"})
     refused(out, 2, "unsupported database scheme 'mysql'")
+    given = cli("db", "current", "--url", "mysql://bench@db/sanitiser")
+    refused(given, 2, "unsupported database scheme 'mysql'")
+
+
+def test_a_database_url_given_to_db_is_never_created(tmp_path: Path) -> None:
+    """`db current/upgrade --url` bypass the settings: the store still makes no folder."""
+    folder = tmp_path / "typo" / "dir"
+    for command in ("current", "upgrade"):
+        out = cli("db", command, "--url", f"sqlite:///{folder}/s.db")
+        refused(out, 2, "does not exist (create it first)")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_an_sqlite_url_with_a_driver_names_its_file(tmp_path: Path) -> None:
+    """``sqlite+pysqlite:///PATH`` is the file PATH: nothing else is made (it made a folder
+    named after the URL in the working directory)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    url = f"sqlite+pysqlite:///{work / 'store.db'}"
+    out = run_sanitiser("jobs", env={"SANITISER_DATABASE_URL": url}, cwd=work)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["store.db", "store.db.migrate-lock"]
+
+
+def test_help_documents_the_exit_status() -> None:
+    out = cli("--help")
+    assert out.returncode == 0
+    assert "Exit status: 0 done; 1 the answer is no" in " ".join(out.stdout.split())
 
 
 def test_an_sqlite_database_whose_folder_is_missing_is_not_created(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from sanitiser.certificate.issue import issue_certificate
 from sanitiser.certificate.samples import make_pki, sample_context, sample_drive, sample_outcome
 from sanitiser.config import load_settings
-from sanitiser.store import Store
+from sanitiser.store.sync import settings_store
 
 REQUIRED_SCAN_KEYS = {
     "path",
@@ -63,7 +63,7 @@ def test_scan_json_lab_lists_simulated_drives_and_records_them(isolated_settings
     for d in lab:
         assert d["protected"] is False
         assert d["serial"].startswith("SIM-")
-    seen = {v.path for v in Store(load_settings().effective_database_url).drives()}
+    seen = {v.path for v in settings_store(load_settings()).drives()}
     assert {d["path"] for d in drives} <= seen
 
 
@@ -88,7 +88,7 @@ def test_cert_export_by_id_from_the_store_verifies(tmp_path: Path) -> None:
     """A certificate kept in the store exports by id, and the export verifies against certs/."""
     pki = make_pki(tmp_path / "pki")
     issued = issue_certificate(sample_outcome(), sample_drive(), None, sample_context(), pki.signer)
-    Store(load_settings().effective_database_url).save_certificate(
+    settings_store(load_settings()).save_certificate(
         issued.certificate_id, issued.record_json, serial="S3Z9NB0K123456A", pdf=issued.pdf
     )
     out_json = tmp_path / "out.json"
@@ -118,7 +118,7 @@ def test_scanning_twice_puts_each_usable_drive_in_custody_once() -> None:
     assert sanitiser("scan", "--lab").returncode == 0
     out = sanitiser("scan", "--json", "--lab")
     drives = json.loads(out.stdout)
-    store = Store(load_settings().effective_database_url)
+    store = settings_store(load_settings())
     received = entries(store, kind="received")
     subjects = [e.subject for e in received]
     assert len(subjects) == len(set(subjects))

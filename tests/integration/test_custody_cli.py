@@ -16,8 +16,8 @@ from sanitiser.certificate.issue import issue_certificate
 from sanitiser.certificate.samples import make_pki, sample_context, sample_drive, sample_outcome
 from sanitiser.config import load_settings
 from sanitiser.runner import SubprocessRunner
-from sanitiser.store import Store
 from sanitiser.store.audit import record_sanitised
+from sanitiser.store.sync import settings_store
 
 
 def sanitiser(*args: str) -> subprocess.CompletedProcess[str]:
@@ -38,7 +38,7 @@ def bench(isolated_settings: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]
     monkeypatch.setenv("SANITISER_STATION", "bench-01")
     monkeypatch.setenv("SANITISER_CERTS_DIR", str(isolated_settings / "certs"))
     pki = make_pki(isolated_settings, station="bench-01")
-    store = Store(load_settings().effective_database_url)
+    store = settings_store(load_settings())
     ids = []
     for serial in ("CLI0001", "CLI0002"):
         drive = dataclasses.replace(sample_drive(simulated=True), serial=serial)

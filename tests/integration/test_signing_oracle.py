@@ -35,7 +35,7 @@ from sanitiser.certificate.verify import require_verified
 from sanitiser.config import load_settings
 from sanitiser.domain import OutcomeStatus
 from sanitiser.errors import CertificateError
-from sanitiser.store import Store
+from sanitiser.store.sync import settings_store
 from tests.cli import run_sanitiser
 
 
@@ -77,7 +77,7 @@ def test_an_edited_store_row_is_neither_exported_nor_labelled(
     cert = failed(pki)
     edited = promoted(cert.record_json)
     assert parse_envelope(edited).record["outcome"]["status"] == "sanitised"
-    Store(load_settings().effective_database_url).save_certificate(
+    settings_store(load_settings()).save_certificate(
         cert.certificate_id, edited, serial="S3Z9NB0K123456X", pdf=cert.pdf
     )
     for option, name in (("--label", "label.png"), ("--json", "r.json"), ("--pdf", "c.pdf")):
@@ -97,7 +97,7 @@ def test_a_store_row_rewritten_as_text_is_a_clear_error(
     """A certificate column rewritten by hand as text (SQLite keeps the type it is given) is
     refused in one plain line, not an internal error."""
     cert = failed(pki)
-    Store(load_settings().effective_database_url).save_certificate(
+    settings_store(load_settings()).save_certificate(
         cert.certificate_id, cert.record_json, serial="S3Z9NB0K123456X", pdf=cert.pdf
     )
     db = sqlite3.connect(isolated_settings / "sanitiser.db")
@@ -117,7 +117,7 @@ def test_a_foreign_signed_record_in_the_store_is_refused(
     shared store) is refused: it does not chain to our organisation CA."""
     rogue = make_pki(tmp_path / "rogue", organisation="Rogue Ltd")
     cert = issue_certificate(sample_outcome(), sample_drive(), None, sample_context(), rogue.signer)
-    Store(load_settings().effective_database_url).save_certificate(
+    settings_store(load_settings()).save_certificate(
         cert.certificate_id, cert.record_json, serial="S3Z9NB0K123456X", pdf=cert.pdf
     )
     label = tmp_path / "label.png"
@@ -163,7 +163,7 @@ def test_a_store_row_holding_another_certificates_record_is_refused(
         failed(pki),
         issue_certificate(sample_outcome(), sample_drive(), None, sample_context(), pki.signer),
     )
-    Store(load_settings().effective_database_url).save_certificate(
+    settings_store(load_settings()).save_certificate(
         bad.certificate_id, good.record_json, serial="S3Z9NB0K123456X", pdf=bad.pdf
     )
     for option, name in (("--label", "label.png"), ("--json", "r.json"), ("--pdf", "c.pdf")):

@@ -27,8 +27,8 @@ from sanitiser.reporting import (
     report_pdf,
 )
 from sanitiser.reporting.aggregate import NOT_CONSIGNED, DeviceRow
-from sanitiser.store import Store
 from sanitiser.store.consignments import ConsignmentItemRow, ConsignmentRow
+from sanitiser.store.sync import settings_store
 from tests.store.bench_rig import certificate, drive
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -161,7 +161,7 @@ def test_json_and_pdf_carry_the_same_facts(tmp_path: Path) -> None:
 
 def test_report_command_over_the_store(tmp_path: Path) -> None:
     """`sanitiser report` reads the store's certificates and consignments (CSV, JSON, PDF)."""
-    store = Store(load_settings().effective_database_url)
+    store = settings_store(load_settings())
     consigned = ""
     for i, station in enumerate(["north-1", "north-1", "south-1"]):
         d = drive(station, i)

@@ -23,7 +23,7 @@ DISK = Drive(
 
 def test_drive_seen_is_recorded_and_refreshed(tmp_path: Path) -> None:
     """Seeing a drive twice keeps one row with the newest facts."""
-    store = Store(f"sqlite:///{tmp_path / 'db' / 's.db'}")
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
     store.record_drive_seen(DISK, UNKNOWN_HEALTH, Protection(False))
     store.record_drive_seen(
         DISK, Health(grade=HealthGrade.B), Protection(True, ("partition sdb1 is mounted at /x",))

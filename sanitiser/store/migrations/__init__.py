@@ -142,11 +142,12 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     return before, after
 
 
-def prepare(engine: Engine) -> None:
+def prepare(engine: Engine, *, migrate: bool = True) -> None:
     """Make sure the database has the schema this software needs (run by `Store`).
 
     At `HEAD`: nothing to do. An SQLite database (the bench's own file) or an empty one is
-    upgraded. A shared database with tables but behind `HEAD` is refused.
+    upgraded, unless `migrate` is False (a store only read here: a read-only copy is never
+    changed). A shared database with tables but behind `HEAD` is refused.
 
     Raises:
         SchemaError: the database needs ``sanitiser db upgrade``, or newer software.
@@ -162,6 +163,12 @@ def prepare(engine: Engine) -> None:
         raise SchemaError(
             f"the database is at schema revision {current}, newer than this version of "
             f"sanitiser knows ({head}): upgrade sanitiser on this bench"
+        )
+    if not migrate:
+        raise SchemaError(
+            f"the store is at schema revision {current or 'none'}, this version of sanitiser "
+            f"needs {head}, and it is read-only here, so it was not migrated: read it with the "
+            "version that wrote it, or migrate a writable copy"
         )
     if engine.dialect.name == "sqlite" or not populated:
         upgrade(engine)
