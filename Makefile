@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check sanitiser tests scripts
 	$(BIN)/ruff format --check sanitiser tests scripts
+	$(BIN)/lint-imports  # the house's layers: [tool.importlinter] in pyproject.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

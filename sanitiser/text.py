@@ -9,7 +9,7 @@ report; an escape sequence repaints a terminal), Unicode bidirectional overrides
 that show as blank (Hangul fillers), Unicode noncharacters, or lone surrogates (what undecodable
 bytes on a command line become); and it has a length limit per kind of field. `text_problem` is
 the one check: `clean_text` raises with a sentence naming the field and the problem; the CLI's
-parameter type (`sanitiser.cli_text`), the TUI's validator (`sanitiser.tui.widgets.text_input`),
+parameter type (`sanitiser.cli.text`), the TUI's validator (`sanitiser.tui.widgets.text_input`),
 the settings, the store's functions and, as the last line of defence, the record builder all
 call it.
 """

@@ -61,7 +61,7 @@ from sanitiser.certificate.sign import (
     parse_envelope,
 )
 from sanitiser.errors import CertificateError
-from sanitiser.runner import CommandRunner, SubprocessRunner
+from sanitiser.runner import CommandRunner
 
 _FUTURE_SKEW = timedelta(days=1)
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"BM", b"P6", b"P5", b"P4")
@@ -722,10 +722,14 @@ def _exists(path: Path) -> bool:
 def verify_input(
     arg: str,
     trust: Trust,
-    runner: CommandRunner | None = None,
+    runner: CommandRunner,
     now: datetime | None = None,
 ) -> Verdict:
-    """Verify whatever `arg` is: a PDF, JSON record, image file, a token file, or a token/URL."""
+    """Verify whatever `arg` is: a PDF, JSON record, image file, a token file, or a token/URL.
+
+    `runner` runs ``zbarimg`` for an image (the caller's command seam: this module runs nothing
+    of its own).
+    """
     path = Path(arg)
     if _exists(path):
         try:
@@ -737,8 +741,6 @@ def verify_input(
         if data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"{":
             return verify_record_bytes(data, trust, now)
         if data.startswith(_IMAGE_MAGIC):
-            if runner is None:
-                runner = SubprocessRunner()
             return verify_image(path, trust, runner, now)
         text = data.decode("utf-8", "replace").strip()
         if looks_like_token(text):

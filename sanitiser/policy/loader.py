@@ -33,7 +33,7 @@ File format (every key is checked; unknown keys are refused)::
     ]
 
     [routing.default]             # optional section: where a sanitised drive goes next
-    destination = "recycle"       # reuse / recycle / destroy; see sanitiser/routing/table.py
+    destination = "recycle"       # reuse / recycle / destroy; see sanitiser/policy/routes.py
     reason = "..."                # for the full format: ordered [[routing.rules]] with
     [routing.destruction]         # conditions on outcome, health, media, capacity and age,
     hdd = "H-4"                   # and an ISO/IEC 21964 level per media kind
@@ -56,8 +56,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sanitiser.blockio.patterns import SCHEMES, Scheme
 from sanitiser.domain import MediaKind, NistCategory
 from sanitiser.errors import ConfigError
+from sanitiser.policy.routes import RoutingFile, RoutingTable
 from sanitiser.probe.capabilities import Technique
-from sanitiser.routing.table import RoutingFile, RoutingTable
 from sanitiser.text import text_problem
 
 DEFAULT_POLICY = "nist-800-88"

@@ -4,7 +4,7 @@ The decision, in order:
 
 1. The outcome is classified (`classify`): proven clean (``purged-verified``,
    ``cleared-verified``) or not (``unverified``, ``failed``, ``refused``, ``destroy-planned``).
-2. The policy's rules (``[routing]``, `sanitiser.routing.table`) are tried in order; the first
+2. The policy's rules (``[routing]``, `sanitiser.policy.routes`) are tried in order; the first
    whose conditions all hold decides. Every rule passed over is recorded with the first
    condition that did not hold, and the matching rule with every condition that did.
 3. No rule matched: a drive not proven clean goes to destruction (the built-in rule
@@ -36,8 +36,7 @@ from sanitiser.domain import (
     OutcomeStatus,
 )
 from sanitiser.policy.plan import Plan
-from sanitiser.routing.age import DeviceAge
-from sanitiser.routing.table import (
+from sanitiser.policy.routes import (
     DEFAULT_RULE_ID,
     FLOOR_RULE_ID,
     PROVEN_CLEAN,
@@ -47,6 +46,7 @@ from sanitiser.routing.table import (
     RoutingTable,
     describe_rule,
 )
+from sanitiser.routing.age import DeviceAge
 from sanitiser.units import human_size
 
 if TYPE_CHECKING:

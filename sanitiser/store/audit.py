@@ -39,32 +39,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 from weakref import WeakSet
 
-from sqlalchemy import LargeBinary, UniqueConstraint, event, update
+from sqlalchemy import event, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from sanitiser.certificate.record import canonical_json
 from sanitiser.domain import Drive
 from sanitiser.errors import CertificateError, RecordStoreError
-from sanitiser.store.repository import Store, drive_key
-from sanitiser.store.tables import SyncLedger
+from sanitiser.store.identity import drive_key
+from sanitiser.store.tables import AuditCheckpoint, AuditEntry, AuditHead, SyncLedger
+from sanitiser.store.transaction import ChainMovedError, transact
 from sanitiser.text import TextInputError, text_problem
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of a station's first entry."""
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from sanitiser.store.repository import Store
 
 
 class AuditKind(StrEnum):
@@ -103,61 +105,6 @@ CUSTODY_KINDS = (
 """The chain-of-custody events of one drive, in their natural order."""
 
 
-class AuditEntry(SQLModel, table=True):
-    """One audit-log entry. Rows are only ever inserted."""
-
-    __tablename__ = "audit_entry"
-    __table_args__ = (UniqueConstraint("station", "seq", name="uq_audit_station_seq"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    station: str = Field(max_length=256, index=True)
-    seq: int
-    at: str = Field(max_length=32)
-    """UTC time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (text, so it hashes identically everywhere)."""
-    kind: str = Field(max_length=32, index=True)
-    subject: str = Field(default="", max_length=512, index=True)
-    """Whom the entry is about: a drive key for custody events, else a destination or
-    consignment."""
-    ref: str = Field(default="", max_length=256, index=True)
-    """The certificate or consignment id the entry refers to."""
-    actor: str = Field(default="", max_length=256)
-    """Who did it (operator, collector)."""
-    data: str = Field(default="{}")
-    """Canonical JSON of the entry's facts."""
-    prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64)
-
-
-class AuditHead(SQLModel, table=True):
-    """The last entry of each station's chain."""
-
-    __tablename__ = "audit_head"
-
-    station: str = Field(primary_key=True, max_length=256)
-    seq: int
-    hash: str = Field(max_length=64)
-    at: str = Field(default="", max_length=32)
-    """The last entry's time: a new entry is never stamped earlier (times never run back)."""
-
-
-class AuditCheckpoint(SQLModel, table=True):
-    """A signed checkpoint of a station's chain head, kept as signed (the store never signs;
-    `sanitiser.custody.anchors` makes them). Rows are only ever inserted."""
-
-    __tablename__ = "audit_checkpoint"
-
-    id: int | None = Field(default=None, primary_key=True)
-    station: str = Field(max_length=256, index=True)
-    """The station that signed it (its own chain's head, and the heads it saw of others)."""
-    seq: int
-    hash: str = Field(max_length=64)
-    issued_at: str = Field(max_length=40)
-    envelope: bytes = Field(sa_type=LargeBinary)
-    """The signed envelope, byte for byte as signed (canonical JSON)."""
-    sha256: str = Field(max_length=64, unique=True)
-    """SHA-256 of the envelope: a checkpoint is kept once however often it is pushed."""
-
-
 @dataclass(frozen=True, slots=True)
 class AuditEntryView:
     """An audit entry as plain values."""
@@ -192,10 +139,6 @@ class ChainReport:
     first_broken: BrokenLink | None
     stations: tuple[tuple[str, int], ...] = ()
     """(station, entries) for every chain checked."""
-
-
-class ChainMovedError(RecordStoreError):
-    """Another writer appended to the same station's chain first; the transaction is retried."""
 
 
 # --- the functional core -------------------------------------------------------------------
@@ -351,55 +294,16 @@ def check_chain(
 
 # --- the imperative shell ------------------------------------------------------------------
 
-_TABLES_READY: WeakSet[Engine] = WeakSet()
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Create every table of the metadata once per engine (the custody tables register
-    themselves on import; this covers a Store built before they were imported)."""
-    if engine in _TABLES_READY:
-        return
-    SQLModel.metadata.create_all(engine)
-    _TABLES_READY.add(engine)
-
-
-def _retryable(error: SQLAlchemyError) -> bool:
-    if isinstance(error, IntegrityError):
-        return True
-    if isinstance(error, OperationalError):
-        text = str(error.orig).lower()
-        code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-        return "locked" in text or "busy" in text or code in ("40001", "40P01")
-    return False
-
 
 def run_in_transaction(store: Store, work: Callable[[Session], T], *, attempts: int = 60) -> T:
-    """Run `work` in one transaction and commit it, retrying when a concurrent writer wins.
-
-    A unique-key clash, a moved audit head, a locked SQLite database or a PostgreSQL
-    serialisation failure rolls everything back and runs `work` again, so its checks see the
-    other writer's rows. `work` must return plain values, not ORM objects.
+    """Run `work` in one transaction on the store and commit it (`transaction.transact`),
+    retrying when a concurrent writer wins, so its checks see the other writer's rows.
 
     Raises:
         RecordStoreError: the database failed, or the retries ran out.
         SanitiserError: whatever `work` raises on purpose (nothing is committed).
     """
-    ensure_tables(store.engine)
-    last: Exception | None = None
-    for attempt in range(attempts):
-        try:
-            with Session(store.engine) as session:
-                result = work(session)
-                session.commit()
-                return result
-        except ChainMovedError as e:
-            last = e
-        except SQLAlchemyError as e:
-            if not _retryable(e):
-                raise RecordStoreError(f"store error: {e}") from e
-            last = e
-        time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** min(attempt, 7))))  # noqa: S311 - jitter
-    raise RecordStoreError(f"the store stayed busy after {attempts} attempts: {last}")
+    return transact(store.engine, work, attempts=attempts)
 
 
 # --- announcing appends (after their commit) -------------------------------------------------
@@ -608,7 +512,6 @@ def verify_chain(store: Store, station: str | None = None) -> ChainReport:
 
     Chains are checked in station-name order; checking stops at the first broken chain.
     """
-    ensure_tables(store.engine)
     try:
         with Session(store.engine) as s:
             heads = {h.station: (h.seq, h.hash) for h in s.exec(select(AuditHead)).all()}
@@ -648,7 +551,6 @@ def entries(
     A station's entries are in seq order (their times never run back); entries of different
     stations are interleaved by time.
     """
-    ensure_tables(store.engine)
     query = select(AuditEntry)
     if station is not None:
         query = query.where(AuditEntry.station == station)
@@ -674,7 +576,6 @@ def entries(
 
 def entry_hash_at(store: Store, station: str, seq: int) -> str | None:
     """The hash of `station`'s entry `seq`, or None when there is no such entry."""
-    ensure_tables(store.engine)
     with Session(store.engine) as s:
         row = s.exec(
             select(AuditEntry).where(AuditEntry.station == station, AuditEntry.seq == seq)
@@ -684,7 +585,6 @@ def entry_hash_at(store: Store, station: str, seq: int) -> str | None:
 
 def chain_head(store: Store, station: str) -> tuple[int, str] | None:
     """The (seq, hash) of `station`'s last entry, or None before its first."""
-    ensure_tables(store.engine)
     with Session(store.engine) as s:
         head = s.get(AuditHead, station)
         return None if head is None else (head.seq, head.hash)
@@ -692,7 +592,6 @@ def chain_head(store: Store, station: str) -> tuple[int, str] | None:
 
 def chain_heads(store: Store) -> dict[str, tuple[int, str]]:
     """Every station's recorded head: station -> (seq, hash)."""
-    ensure_tables(store.engine)
     try:
         with Session(store.engine) as s:
             return {h.station: (h.seq, h.hash) for h in s.exec(select(AuditHead)).all()}
@@ -744,7 +643,6 @@ def _as_bytes(value: object) -> bytes:
 
 def checkpoint_envelopes(store: Store) -> list[bytes]:
     """Every kept checkpoint's signed envelope, oldest first."""
-    ensure_tables(store.engine)
     try:
         with Session(store.engine) as s:
             rows = s.exec(select(AuditCheckpoint.envelope).order_by(col(AuditCheckpoint.id)))
@@ -755,7 +653,6 @@ def checkpoint_envelopes(store: Store) -> list[bytes]:
 
 def last_checkpoint_seq(store: Store, station: str) -> int:
     """The highest head seq `station` has a kept checkpoint of (0 when none)."""
-    ensure_tables(store.engine)
     try:
         with Session(store.engine) as s:
             rows = s.exec(
@@ -842,7 +739,6 @@ def anchor_found(store: Store, station: str, seq: int, digest: str) -> Anchored:
     chain; once synced, that entry sits elsewhere in the central chain (the sync ledger says
     where), and is found there.
     """
-    ensure_tables(store.engine)
     try:
         with Session(store.engine) as s:
             row = s.exec(

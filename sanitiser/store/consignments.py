@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from sanitiser.certificate.record import new_certificate_id
 from sanitiser.errors import CertificateError, RecordStoreError, SanitiserError
@@ -38,7 +38,6 @@ from sanitiser.store.audit import (
     AuditKind,
     append_event,
     chain_head,
-    ensure_tables,
     record_drive_key,
     run_in_transaction,
 )
@@ -50,7 +49,7 @@ from sanitiser.store.destinations import (
     refusal_reason,
 )
 from sanitiser.store.repository import Store
-from sanitiser.store.tables import CertificateRow
+from sanitiser.store.tables import CertificateRow, ConsignmentItemRow, ConsignmentRow
 from sanitiser.text import clean_text
 
 OPEN = "open"
@@ -59,53 +58,6 @@ CLOSED = "closed"
 
 class ConsignmentError(SanitiserError):
     """A consignment step was refused (wrong state, device not admissible, ...)."""
-
-
-class ConsignmentRow(SQLModel, table=True):
-    """A consignment of devices for one destination."""
-
-    __tablename__ = "consignment"
-
-    id: str = Field(primary_key=True, max_length=64)
-    destination: str = Field(max_length=200, index=True)
-    station: str = Field(max_length=256)
-    state: str = Field(max_length=16, index=True)
-    opened_at: datetime
-    opened_by: str = Field(default="", max_length=256)
-    manifest_sha256: str = Field(default="", max_length=64)
-    """SHA-256 of the current signed manifest's canonical record ("" when none or stale)."""
-    manifest_at: datetime | None = None
-    manifest_envelope: bytes = b""
-    """The signed manifest envelope (canonical JSON), as issued."""
-    manifest_pdf: bytes = b""
-    """The signed manifest PDF, as issued."""
-    closed_at: datetime | None = None
-    collector: str = Field(default="", max_length=256)
-    closed_by: str = Field(default="", max_length=256)
-
-
-class ConsignmentItemRow(SQLModel, table=True):
-    """One device (by its certificate) in a consignment."""
-
-    __tablename__ = "consignment_item"
-
-    id: int | None = Field(default=None, primary_key=True)
-    consignment_id: str = Field(max_length=64, index=True)
-    certificate_id: str = Field(max_length=64, unique=True)
-    """Unique: a device leaves in one consignment only."""
-    drive_key: str = Field(max_length=512, index=True)
-    serial: str = Field(default="", max_length=512)
-    model: str = Field(default="", max_length=512)
-    media_kind: str = Field(default="", max_length=16)
-    method: str = Field(default="", max_length=128)
-    nist_category: str = Field(default="", max_length=16)
-    outcome: str = Field(default="", max_length=16)
-    verification: str = Field(default="", max_length=16)
-    health_grade: str = Field(default="", max_length=16)
-    simulated: bool = False
-    added_at: datetime
-    added_by: str = Field(default="", max_length=256)
-    handed_over_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,7 +381,6 @@ def manifest_material(store: Store, consignment_id: str) -> ManifestMaterial:
     Raises:
         ConsignmentError: unknown, closed, or empty.
     """
-    ensure_tables(store.engine)
     try:
         with Session(store.engine) as s:
             row = _open_row(s, consignment_id)
@@ -586,7 +537,6 @@ def close_consignment(
 
 def get_consignment(store: Store, consignment_id: str) -> ConsignmentView | None:
     """A consignment, or None when unknown."""
-    ensure_tables(store.engine)
     with Session(store.engine) as s:
         row = s.get(ConsignmentRow, consignment_id)
         return None if row is None else _view(s, row)
@@ -594,7 +544,6 @@ def get_consignment(store: Store, consignment_id: str) -> ConsignmentView | None
 
 def list_consignments(store: Store, *, state: str | None = None) -> list[ConsignmentView]:
     """Consignments, newest first (optionally only ``open`` or ``closed`` ones)."""
-    ensure_tables(store.engine)
     with Session(store.engine) as s:
         query = select(ConsignmentRow).order_by(col(ConsignmentRow.opened_at).desc())
         if state is not None:
@@ -604,14 +553,25 @@ def list_consignments(store: Store, *, state: str | None = None) -> list[Consign
 
 def consignment_items(store: Store, consignment_id: str) -> list[ConsignmentItemView]:
     """The devices of a consignment, in the order they were added."""
-    ensure_tables(store.engine)
     with Session(store.engine) as s:
         return [_item_view(r) for r in _items(s, consignment_id)]
 
 
+def consigned_destinations(store: Store) -> dict[str, str]:
+    """The destination each consigned certificate's device left for, by certificate id."""
+    with Session(store.engine) as s:
+        return dict(
+            s.exec(
+                select(ConsignmentItemRow.certificate_id, ConsignmentRow.destination).join(
+                    ConsignmentRow,
+                    col(ConsignmentRow.id) == col(ConsignmentItemRow.consignment_id),
+                )
+            ).all()
+        )
+
+
 def consignment_of(store: Store, certificate_id: str) -> ConsignmentItemView | None:
     """The consignment entry of a certificate's device, or None when it was never consigned."""
-    ensure_tables(store.engine)
     with Session(store.engine) as s:
         row = s.exec(
             select(ConsignmentItemRow).where(ConsignmentItemRow.certificate_id == certificate_id)
@@ -621,7 +581,6 @@ def consignment_of(store: Store, certificate_id: str) -> ConsignmentItemView | N
 
 def manifest_files(store: Store, consignment_id: str) -> tuple[bytes, bytes] | None:
     """(signed manifest envelope, signed PDF) as issued, or None when none is current."""
-    ensure_tables(store.engine)
     with Session(store.engine) as s:
         row = s.get(ConsignmentRow, consignment_id)
         if row is None or not row.manifest_sha256:
@@ -631,7 +590,6 @@ def manifest_files(store: Store, consignment_id: str) -> tuple[bytes, bytes] | N
 
 def manifest_envelopes(store: Store) -> list[bytes]:
     """The current signed manifest envelope of every consignment that has one."""
-    ensure_tables(store.engine)
     with Session(store.engine) as s:
         rows = s.exec(
             select(ConsignmentRow.manifest_envelope).order_by(col(ConsignmentRow.opened_at))

@@ -22,12 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from sanitiser.domain import DestinationKind, MediaKind
 from sanitiser.errors import RecordStoreError, SanitiserError
-from sanitiser.store.audit import AuditKind, append_event, ensure_tables, run_in_transaction
+from sanitiser.store.audit import AuditKind, append_event, run_in_transaction
 from sanitiser.store.repository import Store
+from sanitiser.store.tables import ConsignmentRow, DestinationRow
 from sanitiser.text import clean_text
 
 ROUTE_KINDS: Mapping[str, DestinationKind] = {
@@ -42,23 +43,6 @@ ROUTE_KINDS: Mapping[str, DestinationKind] = {
 
 class DestinationError(SanitiserError):
     """A destination cannot be added, found or used as asked."""
-
-
-class DestinationRow(SQLModel, table=True):
-    """A registered destination."""
-
-    __tablename__ = "destination"
-
-    name: str = Field(primary_key=True, max_length=200)
-    kind: str = Field(max_length=16)
-    contact: str = Field(default="", max_length=1000)
-    accepts: str = Field(default="[]")
-    """JSON list of accepted `MediaKind` values."""
-    scheme: str = Field(default="", max_length=500)
-    notes: str = Field(default="")
-    active: bool = True
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +248,6 @@ def remove_destination(
     Raises:
         DestinationError: no such active destination, or it still has an open consignment.
     """
-    from sanitiser.store.consignments import ConsignmentRow  # noqa: PLC0415 - import cycle
-
     clean = name.strip()
 
     def work(s: Session) -> DestinationView:
@@ -303,7 +285,6 @@ def remove_destination(
 
 def get_destination(store: Store, name: str) -> DestinationView | None:
     """The destination called `name` (active or removed), or None."""
-    ensure_tables(store.engine)
     with Session(store.engine) as s:
         row = get_row(s, name)
         return None if row is None else destination_view(row)
@@ -311,7 +292,6 @@ def get_destination(store: Store, name: str) -> DestinationView | None:
 
 def list_destinations(store: Store, *, include_removed: bool = False) -> list[DestinationView]:
     """Registered destinations by name (active ones only unless `include_removed`)."""
-    ensure_tables(store.engine)
     try:
         with Session(store.engine) as s:
             query = select(DestinationRow).order_by(col(DestinationRow.name))

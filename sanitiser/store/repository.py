@@ -29,21 +29,17 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, create_engine, select, update
+from sqlmodel import Session, col, create_engine, select, update
 
 from sanitiser.config import database_url_problem
 from sanitiser.domain import Drive, Health, Protection
 from sanitiser.errors import DataDirectoryFullError, RecordStoreError
+from sanitiser.store import migrations
+from sanitiser.store.audit import record_received
+from sanitiser.store.identity import drive_key
 from sanitiser.store.tables import CertificateRow, DriveSeen, Job, JobEvent, JobJournal
 
 log = logging.getLogger(__name__)
-
-
-def drive_key(drive: Drive) -> str:
-    """Identity key of a drive: serial and WWN when it has them, else its path."""
-    if drive.serial or drive.wwn:
-        return f"{drive.transport.value}:{drive.serial}:{drive.wwn}"
-    return f"path:{drive.path}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +296,6 @@ class Store:
     """
 
     def __init__(self, url: str, *, journal: str | None = None, retry_after: float = 30.0) -> None:
-        from sanitiser.store import migrations  # noqa: PLC0415 - migrations import the store
-
         self.url = url
         self.journal_url = journal if journal and not url.startswith("sqlite") else None
         self.retry_after = retry_after
@@ -358,8 +352,6 @@ class Store:
 
     def journal_engine(self) -> Engine | None:
         """The local journal's engine (opened and migrated on first use), or None without one."""
-        from sanitiser.store import migrations  # noqa: PLC0415 - migrations import the store
-
         if self.journal_url is None:
             return None
         with self._journal_lock:
@@ -408,7 +400,6 @@ class Store:
     def _maybe_reconnect(self) -> None:
         """While offline: at most every `retry_after` seconds, try the central database; if it
         answers, push the journal (no other store work runs meanwhile) and go back to it."""
-        from sanitiser.store import migrations  # noqa: PLC0415 - migrations import the store
         from sanitiser.store.sync import push_journal  # noqa: PLC0415 - sync imports the store
 
         if self._offline_since is None or self._depth():
@@ -540,8 +531,6 @@ class Store:
         With `station`, a drive the bench may work on (not protected) enters that station's
         custody: a ``received`` event is chained in the audit log, once per custody.
         """
-        from sanitiser.store.audit import record_received  # noqa: PLC0415 - import cycle
-
         key = drive_key(drive)
         now = _now()
         with self._session() as s:
@@ -675,6 +664,19 @@ class Store:
         with self._session() as s:
             rows = s.exec(select(CertificateRow).order_by(CertificateRow.issued_at)).all()  # type: ignore[arg-type]
             return [bytes(r.record_json) for r in rows]
+
+    def certificate_records_issued(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> list[bytes]:
+        """The signed envelopes of the certificates the store says were issued in
+        ``[start, end)`` (either bound may be open)."""
+        query = select(CertificateRow.record_json)
+        if start is not None:
+            query = query.where(col(CertificateRow.issued_at) >= start)
+        if end is not None:
+            query = query.where(col(CertificateRow.issued_at) < end)
+        with self._session() as s:
+            return [bytes(raw) for raw in s.exec(query).all()]
 
     def certificate_record(self, cert_id: str) -> bytes | None:
         """The signed record envelope of a certificate, or None when unknown."""

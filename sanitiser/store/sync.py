@@ -62,8 +62,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -72,25 +70,25 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from sanitiser.config import Settings, ensure_data_dir
 from sanitiser.errors import RecordStoreError
 from sanitiser.store.audit import (
-    AuditCheckpoint,
-    AuditEntry,
-    AuditHead,
-    ChainMovedError,
     StoredEntry,
     append_event,
     check_chain,
 )
-from sanitiser.store.consignments import ConsignmentItemRow, ConsignmentRow
-from sanitiser.store.destinations import DestinationRow
 from sanitiser.store.repository import Store, is_unreachable
 from sanitiser.store.tables import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditHead,
     CertificateRow,
+    ConsignmentItemRow,
+    ConsignmentRow,
+    DestinationRow,
     DriveSeen,
     Job,
     JobEvent,
@@ -98,6 +96,7 @@ from sanitiser.store.tables import (
     StoreMeta,
     SyncLedger,
 )
+from sanitiser.store.transaction import retryable, transact
 
 T = TypeVar("T")
 
@@ -228,35 +227,21 @@ def _station_key(station: str) -> str:
 # --- the imperative shell ------------------------------------------------------------------
 
 
-def _contention(error: SQLAlchemyError) -> bool:
-    if isinstance(error, IntegrityError):
-        return True
-    if isinstance(error, OperationalError):
-        text = str(error.orig).lower()
-        code = getattr(error.orig, "sqlstate", None)
-        return "locked" in text or "busy" in text or code in ("40001", "40P01")
-    return False
+def _sync_failure(error: SQLAlchemyError) -> RecordStoreError | None:
+    if is_unreachable(error):
+        return RecordStoreError(f"the database went away during the sync: {error}")
+    return None if retryable(error) else RecordStoreError(f"sync failed: {error}")
 
 
 def _transaction(engine: Engine, work: Callable[[Session], T], *, attempts: int = 60) -> T:
     """Run `work` in one transaction on `engine`, again when another writer won a race."""
-    last: Exception | None = None
-    for attempt in range(attempts):
-        try:
-            with Session(engine) as s:
-                result = work(s)
-                s.commit()
-                return result
-        except ChainMovedError as e:
-            last = e
-        except SQLAlchemyError as e:
-            if is_unreachable(e):
-                raise RecordStoreError(f"the database went away during the sync: {e}") from e
-            if not _contention(e):
-                raise RecordStoreError(f"sync failed: {e}") from e
-            last = e
-        time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** min(attempt, 7))))  # noqa: S311 - jitter
-    raise RecordStoreError(f"the central database stayed busy during the sync: {last}")
+    return transact(
+        engine,
+        work,
+        attempts=attempts,
+        failure=_sync_failure,
+        busy="the central database stayed busy during the sync",
+    )
 
 
 def _read(engine: Engine, query: Any) -> list[Any]:

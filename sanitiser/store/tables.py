@@ -1,10 +1,11 @@
-"""SQLModel tables. Only `sanitiser.store` sees them; everything else gets domain values."""
+"""Every SQLModel table, in one place. Only `sanitiser.store` sees them; everything else gets
+domain values. The schema itself comes from the migrations (`sanitiser/store/migrations`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -123,3 +124,122 @@ class StoreMeta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=128)
     value: str = Field(default="", max_length=1000)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One audit-log entry. Rows are only ever inserted."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (UniqueConstraint("station", "seq", name="uq_audit_station_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=256, index=True)
+    seq: int
+    at: str = Field(max_length=32)
+    """UTC time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (text, so it hashes identically everywhere)."""
+    kind: str = Field(max_length=32, index=True)
+    subject: str = Field(default="", max_length=512, index=True)
+    """Whom the entry is about: a drive key for custody events, else a destination or
+    consignment."""
+    ref: str = Field(default="", max_length=256, index=True)
+    """The certificate or consignment id the entry refers to."""
+    actor: str = Field(default="", max_length=256)
+    """Who did it (operator, collector)."""
+    data: str = Field(default="{}")
+    """Canonical JSON of the entry's facts."""
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The last entry of each station's chain."""
+
+    __tablename__ = "audit_head"
+
+    station: str = Field(primary_key=True, max_length=256)
+    seq: int
+    hash: str = Field(max_length=64)
+    at: str = Field(default="", max_length=32)
+    """The last entry's time: a new entry is never stamped earlier (times never run back)."""
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed checkpoint of a station's chain head, kept as signed (the store never signs;
+    `sanitiser.custody.anchors` makes them). Rows are only ever inserted."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=256, index=True)
+    """The station that signed it (its own chain's head, and the heads it saw of others)."""
+    seq: int
+    hash: str = Field(max_length=64)
+    issued_at: str = Field(max_length=40)
+    envelope: bytes = Field(sa_type=LargeBinary)
+    """The signed envelope, byte for byte as signed (canonical JSON)."""
+    sha256: str = Field(max_length=64, unique=True)
+    """SHA-256 of the envelope: a checkpoint is kept once however often it is pushed."""
+
+
+class ConsignmentRow(SQLModel, table=True):
+    """A consignment of devices for one destination."""
+
+    __tablename__ = "consignment"
+
+    id: str = Field(primary_key=True, max_length=64)
+    destination: str = Field(max_length=200, index=True)
+    station: str = Field(max_length=256)
+    state: str = Field(max_length=16, index=True)
+    opened_at: datetime
+    opened_by: str = Field(default="", max_length=256)
+    manifest_sha256: str = Field(default="", max_length=64)
+    """SHA-256 of the current signed manifest's canonical record ("" when none or stale)."""
+    manifest_at: datetime | None = None
+    manifest_envelope: bytes = b""
+    """The signed manifest envelope (canonical JSON), as issued."""
+    manifest_pdf: bytes = b""
+    """The signed manifest PDF, as issued."""
+    closed_at: datetime | None = None
+    collector: str = Field(default="", max_length=256)
+    closed_by: str = Field(default="", max_length=256)
+
+
+class ConsignmentItemRow(SQLModel, table=True):
+    """One device (by its certificate) in a consignment."""
+
+    __tablename__ = "consignment_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    consignment_id: str = Field(max_length=64, index=True)
+    certificate_id: str = Field(max_length=64, unique=True)
+    """Unique: a device leaves in one consignment only."""
+    drive_key: str = Field(max_length=512, index=True)
+    serial: str = Field(default="", max_length=512)
+    model: str = Field(default="", max_length=512)
+    media_kind: str = Field(default="", max_length=16)
+    method: str = Field(default="", max_length=128)
+    nist_category: str = Field(default="", max_length=16)
+    outcome: str = Field(default="", max_length=16)
+    verification: str = Field(default="", max_length=16)
+    health_grade: str = Field(default="", max_length=16)
+    simulated: bool = False
+    added_at: datetime
+    added_by: str = Field(default="", max_length=256)
+    handed_over_at: datetime | None = None
+
+
+class DestinationRow(SQLModel, table=True):
+    """A registered destination."""
+
+    __tablename__ = "destination"
+
+    name: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(max_length=16)
+    contact: str = Field(default="", max_length=1000)
+    accepts: str = Field(default="[]")
+    """JSON list of accepted `MediaKind` values."""
+    scheme: str = Field(default="", max_length=500)
+    notes: str = Field(default="")
+    active: bool = True
+    created_at: datetime
+    updated_at: datetime

@@ -19,11 +19,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 from textual.worker import Worker
 
+from sanitiser.app.services import Services, assess_drives
 from sanitiser.domain import Drive
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.events import JobEvent
 from sanitiser.jobs.restart import RestartTarget, short_id
-from sanitiser.services import Services, assess_drives
 from sanitiser.tui.bench import Bench, DrivePlan
 from sanitiser.tui.messages import (
     ActionFailed,
@@ -98,7 +98,7 @@ class SanitiserApp(App[None]):
         super().__init__()
         self.services = services
         if bench is None:
-            from sanitiser.jobs.commands import make_orchestrator
+            from sanitiser.app.jobs import make_orchestrator
 
             bench = Bench(services, make_orchestrator(services))
         self.bench = bench

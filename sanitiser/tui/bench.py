@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sanitiser.app.services import Services
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.record import DESTINATION_ROUTES
 from sanitiser.domain import Drive, Health
@@ -20,7 +21,6 @@ from sanitiser.errors import SanitiserError
 from sanitiser.jobs.orchestrator import Orchestrator
 from sanitiser.policy.plan import Plan
 from sanitiser.probe.capabilities import Capabilities
-from sanitiser.services import Services
 from sanitiser.store import JobEventView, JobView, drive_key
 from sanitiser.text import clean_text
 from sanitiser.tui.model import duration, qr_lines, search_jobs

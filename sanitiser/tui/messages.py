@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from sanitiser.app.services import DriveStatus
 from sanitiser.domain import Drive
 from sanitiser.jobs.events import JobEvent
-from sanitiser.services import DriveStatus
 from sanitiser.tui.bench import DrivePlan
 
 

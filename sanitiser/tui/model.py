@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sanitiser.app.services import DriveStatus
 from sanitiser.domain import Drive
 from sanitiser.jobs.events import JobEvent, JobOutcome, JobPhase, JobProgress
-from sanitiser.services import DriveStatus
 from sanitiser.store import JobView
 
 ACTIVE_STATES = frozenset(

@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
+from sanitiser.app.jobs import make_orchestrator
+from sanitiser.app.services import build_services
 from sanitiser.certificate.sign import parse_envelope
+from sanitiser.cli.errors import EXIT_ERROR
 from sanitiser.config import load_settings
-from sanitiser.jobs.commands import EXIT_ERROR, make_orchestrator
 from sanitiser.jobs.events import JobEvent, JobOutcome, JobProgress
-from sanitiser.services import build_services
 from sanitiser.store import Store
 from tests.e2e.conftest import LoopFactory
 

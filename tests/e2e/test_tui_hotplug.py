@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sanitiser.app.services import build_services
 from sanitiser.config import load_settings
 from sanitiser.devices.discover import UdevDriveSource
 from sanitiser.devices.guard import read_system_state
-from sanitiser.services import build_services
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.widgets.drive_table import DriveTable
 from tests.e2e.udevd import LoopDevices, running_udevd

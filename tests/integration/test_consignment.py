@@ -42,6 +42,7 @@ from sanitiser.custody.manifest import (
     stored_manifest,
 )
 from sanitiser.devices.guard import claim as guard_claim
+from sanitiser.devices.probing import probe
 from sanitiser.domain import HealthGrade, OutcomeStatus, Protection, Transport
 from sanitiser.emulators.nvme import NvmeDriveEmulator
 from sanitiser.jobs.orchestrator import JobDependencies, Orchestrator
@@ -50,7 +51,6 @@ from sanitiser.lab.runner import emulator_for, lab_runner, reset_lab_emulators
 from sanitiser.methods.registry import method_for
 from sanitiser.policy.loader import load_policy
 from sanitiser.policy.select import select_method
-from sanitiser.probe.capabilities import probe
 from sanitiser.runner import SubprocessRunner
 from sanitiser.store import Store
 from sanitiser.store.audit import (

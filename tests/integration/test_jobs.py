@@ -25,6 +25,7 @@ from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.samples import make_pki
 from sanitiser.certificate.sign import check_signature, parse_envelope
 from sanitiser.devices.guard import claim as guard_claim
+from sanitiser.devices.probing import probe
 from sanitiser.domain import (
     UNKNOWN_HEALTH,
     Drive,
@@ -47,7 +48,7 @@ from sanitiser.methods.registry import method_for
 from sanitiser.policy.loader import Policy, load_policy
 from sanitiser.policy.plan import plan_from_json
 from sanitiser.policy.select import select_method
-from sanitiser.probe.capabilities import Capabilities, probe
+from sanitiser.probe.capabilities import Capabilities
 from sanitiser.routing.age import device_age
 from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.runner import CommandResult, CommandRunner

@@ -79,7 +79,7 @@ def test_qr_on_the_certificate_page_decodes_and_verifies(
     assert verdict.validity is Validity.VALID, verdict.reason
     assert verdict.kind == "image"
     assert verdict.fact("certificate_id") == issued.certificate_id
-    assert verify_input(str(page), trust).valid
+    assert verify_input(str(page), trust, RUN).valid
 
 
 def test_token_fits_a_small_qr(typical: IssuedCertificate, largest: IssuedCertificate) -> None:

@@ -10,7 +10,6 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from sanitiser.certificate.commands import cert, keys, label, make_cert_group, verify
 from sanitiser.certificate.issue import issue_certificate
 from sanitiser.certificate.qr import decode_token
 from sanitiser.certificate.samples import (
@@ -22,6 +21,7 @@ from sanitiser.certificate.samples import (
     sample_outcome,
 )
 from sanitiser.certificate.verify import MAX_INPUT_BYTES
+from sanitiser.cli.certificates import cert, keys, label, make_cert_group, verify
 
 GOLDEN_V1 = Path(__file__).parent.parent / "data" / "token-v1"
 

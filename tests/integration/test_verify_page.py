@@ -35,7 +35,6 @@ from sanitiser.certificate.keys import (
     revoke_station,
     write_public,
 )
-from sanitiser.certificate.page_command import verify_page
 from sanitiser.certificate.qr import (
     DESTINATIONS,
     METHODS,
@@ -62,6 +61,7 @@ from sanitiser.certificate.verify_page import (
     script_json,
     write_page,
 )
+from sanitiser.cli.verify_page import verify_page
 from sanitiser.domain import Drive, Outcome
 from sanitiser.errors import CertificateError
 

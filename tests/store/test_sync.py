@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 
 from sanitiser.domain import UNKNOWN_HEALTH, Protection
 from sanitiser.store import Store
-from sanitiser.store.audit import AuditEntry, entries, record_sanitised, verify_chain
+from sanitiser.store.audit import entries, record_sanitised, verify_chain
 from sanitiser.store.sync import push_journal
-from sanitiser.store.tables import CertificateRow, Job, JobEvent, SyncLedger
+from sanitiser.store.tables import AuditEntry, CertificateRow, Job, JobEvent, SyncLedger
 from tests.pg import Link, PostgresServer
 from tests.store.bench_rig import certificate, drive, one_device
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sanitiser.app.services import Services, build_services
 from sanitiser.config import load_settings
 from sanitiser.devices.guard import BlockDevice, SystemState
-from sanitiser.services import Services, build_services
 from sanitiser.testing import FakeDriveSource, FakeRunner
 from tests.tui.helpers import SYSTEM
 

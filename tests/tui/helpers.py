@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from textual.pilot import Pilot
 
+from sanitiser.app.jobs import make_orchestrator
+from sanitiser.app.services import Services
 from sanitiser.domain import Drive, Transport
-from sanitiser.jobs.commands import make_orchestrator
-from sanitiser.services import Services
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.start_erase import StartEraseModal

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 from textual.pilot import Pilot
 
+from sanitiser.app.jobs import make_orchestrator
+from sanitiser.app.services import DriveStatus, build_services
 from sanitiser.config import load_settings
 from sanitiser.devices.guard import BlockDevice, SystemState, assess
 from sanitiser.domain import Drive, Health, HealthGrade, NistCategory, Transport
-from sanitiser.jobs.commands import make_orchestrator
 from sanitiser.jobs.events import JobOutcome, JobPhase, JobProgress
 from sanitiser.policy.plan import Plan, PlannedMethod
 from sanitiser.probe.capabilities import Capabilities
-from sanitiser.services import DriveStatus, build_services
 from sanitiser.testing import FakeDriveSource, FakeRunner
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.bench import Bench, DrivePlan

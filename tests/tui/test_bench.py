@@ -7,11 +7,11 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from sanitiser.app.services import Services, build_services
 from sanitiser.config import load_settings
 from sanitiser.devices.guard import BlockDevice, SystemState
 from sanitiser.domain import Drive, Transport
 from sanitiser.lab.bench import LabKind
-from sanitiser.services import Services, build_services
 from sanitiser.testing import FakeDriveSource, FakeRunner
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.widgets.drive_table import DriveTable

@@ -7,8 +7,8 @@ from __future__ import annotations
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, SelectionList
 
+from sanitiser.app.services import Services
 from sanitiser.domain import DestinationKind, MediaKind
-from sanitiser.services import Services
 from sanitiser.store.audit import AuditKind, entries
 from sanitiser.store.consignments import open_consignment
 from sanitiser.store.destinations import (

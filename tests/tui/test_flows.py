@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from textual.widgets import Button, Input, Select
 
+from sanitiser.app.services import Services, build_services
 from sanitiser.certificate.sign import parse_envelope
 from sanitiser.config import load_settings
 from sanitiser.devices.guard import BlockDevice, SystemState
 from sanitiser.domain import DestinationKind, Drive, MediaKind, Transport
 from sanitiser.jobs.events import JobPhase, JobProgress
-from sanitiser.services import Services, build_services
 from sanitiser.store.audit import entries
 from sanitiser.store.consignments import consignment_of
 from sanitiser.store.destinations import ROUTE_KINDS, add_destination

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sanitiser.app.services import DriveStatus
 from sanitiser.certificate.qr import qr_matrix
 from sanitiser.domain import Drive, Health, HealthGrade, Protection, Transport
 from sanitiser.jobs.events import JobOutcome, JobPhase, JobProgress
-from sanitiser.services import DriveStatus
 from sanitiser.store import JobView
 from sanitiser.tui.model import (
     RowState,

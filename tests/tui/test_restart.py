@@ -15,13 +15,13 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from sanitiser.app.services import Services
 from sanitiser.domain import Drive, Transport
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.journal import ProcessOwner, drive_to_json
 from sanitiser.jobs.orchestrator import RecoveryReport
 from sanitiser.jobs.restart import restart_refusal, restart_target
 from sanitiser.lab.bench import PATTERN_MAGIC
-from sanitiser.services import Services
 from sanitiser.store import JobView
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.restart import recovery_notice

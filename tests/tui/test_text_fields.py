@@ -12,8 +12,8 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
+from sanitiser.app.services import Services
 from sanitiser.domain import DestinationKind
-from sanitiser.services import Services
 from sanitiser.store.audit import AuditKind, entries
 from sanitiser.store.destinations import list_destinations
 from sanitiser.tui.app import SanitiserApp

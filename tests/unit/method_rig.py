@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from sanitiser.devices.guard import Claim, SystemState, claim
+from sanitiser.devices.probing import probe
 from sanitiser.domain import Drive, Transport
 from sanitiser.lab.bench import SECTOR, expected_bytes
 from sanitiser.methods.base import MethodContext
-from sanitiser.probe.capabilities import Capabilities, probe
+from sanitiser.probe.capabilities import Capabilities
 from sanitiser.runner import CommandRunner
 
 MIB = 1 << 20

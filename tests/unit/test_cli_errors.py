@@ -1,4 +1,4 @@
-"""The one error-to-exit mapping of the CLI (`sanitiser.cli.report_error`): one line each,
+"""The one error-to-exit mapping of the CLI (`sanitiser.cli.errors.report_error`): one line each,
 the documented status, the traceback only with --verbose; threads included."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from sanitiser.cli import (
+from sanitiser.cli import main
+from sanitiser.cli.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
-    _report_thread_error,
     describe_error,
     exit_status,
-    main,
+    report_thread_error,
 )
 from sanitiser.errors import DataDirectoryFullError, RecordStoreError
 
@@ -63,7 +63,7 @@ def test_an_error_no_thread_caught_is_one_line(
     monkeypatch.setattr(sys, "argv", ["sanitiser", "db", "current"])
     done = CliRunner().invoke(main, ["db", "current", "--url", "sqlite://"])
     assert done.exit_code == 0, done.output
-    assert threading.excepthook is _report_thread_error
+    assert threading.excepthook is report_thread_error
 
     def boom() -> None:
         raise RuntimeError("boom")

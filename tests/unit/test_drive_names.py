@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sanitiser.app.jobs import match_drive
+from sanitiser.app.services import DriveStatus
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Protection, Transport
-from sanitiser.jobs.commands import match_drive
-from sanitiser.services import DriveStatus
 
 
 def status(path: str, name: str, serial: str = "", by_id: str = "") -> DriveStatus:

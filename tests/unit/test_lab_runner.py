@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from sanitiser.devices.guard import SystemState, claim
+from sanitiser.devices.probing import probe
 from sanitiser.domain import Drive, NistCategory, OutcomeStatus
 from sanitiser.lab.bench import PATTERN_MAGIC, LabBench, LabKind
 from sanitiser.lab.runner import emulator_for, lab_runner, reset_lab_emulators
 from sanitiser.methods.base import MethodContext
 from sanitiser.methods.registry import method_for
-from sanitiser.probe.capabilities import Technique, probe
+from sanitiser.probe.capabilities import Technique
 
 EXPECTED = {
     LabKind.SATA_HDD: ("ata-sanitize-overwrite", "ata-security-erase-enhanced",

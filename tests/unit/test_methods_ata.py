@@ -17,6 +17,7 @@ import pytest
 
 from sanitiser.blockio import CanarySet
 from sanitiser.devices.guard import Swap, SystemState, claim
+from sanitiser.devices.probing import probe
 from sanitiser.domain import NistCategory, Outcome, OutcomeStatus, Transport
 from sanitiser.emulators import EmulatedRunner
 from sanitiser.emulators.ata import AtaDriveEmulator
@@ -31,7 +32,7 @@ from sanitiser.methods.ata import (
 from sanitiser.methods.registry import method_for
 from sanitiser.methods.session import FROZEN_INSTRUCTION, REDACTED
 from sanitiser.methods.verify_after import plant_canaries
-from sanitiser.probe.capabilities import Capabilities, Technique, probe
+from sanitiser.probe.capabilities import Capabilities, Technique
 from tests.unit.method_rig import (
     MIB,
     calls_with,

@@ -15,7 +15,7 @@ CORE_MODULES = [
     "sanitiser.runner",
     "sanitiser.config",
     "sanitiser.store",
-    "sanitiser.services",
+    "sanitiser.app.services",
     "sanitiser.devices.guard",
     "sanitiser.devices.health",
     "sanitiser.devices.discover",

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sanitiser.devices.probing import probe
 from sanitiser.domain import (
     UNKNOWN_HEALTH,
     Drive,
@@ -34,7 +35,7 @@ from sanitiser.policy.select import (
     select_method,
 )
 from sanitiser.probe.ata import AtaCapabilities, HpaInfo
-from sanitiser.probe.capabilities import Capabilities, Technique, probe
+from sanitiser.probe.capabilities import Capabilities, Technique
 from sanitiser.probe.nvme import NvmeCapabilities, SanitizeLog, SanitizeStatus
 from sanitiser.probe.scsi import (
     FORMAT_UNIT,

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from sanitiser.devices.probing import probe
 from sanitiser.domain import Drive, Transport
 from sanitiser.emulators import EmulatedRunner
 from sanitiser.emulators.ata import AtaDriveEmulator
 from sanitiser.emulators.nvme import NvmeDriveEmulator
 from sanitiser.emulators.scsi import ScsiDriveEmulator
-from sanitiser.probe.capabilities import Capabilities, Technique, probe, sat_works
+from sanitiser.probe.capabilities import Capabilities, Technique, sat_works
 from sanitiser.testing import FakeRunner
 
 

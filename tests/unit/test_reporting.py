@@ -27,8 +27,8 @@ from sanitiser.reporting import (
     report_pdf,
 )
 from sanitiser.reporting.aggregate import NOT_CONSIGNED, DeviceRow
-from sanitiser.store.consignments import ConsignmentItemRow, ConsignmentRow
 from sanitiser.store.sync import settings_store
+from sanitiser.store.tables import ConsignmentItemRow, ConsignmentRow
 from tests.store.bench_rig import certificate, drive
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

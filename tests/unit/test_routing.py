@@ -29,9 +29,7 @@ from sanitiser.domain import (
 from sanitiser.errors import ConfigError
 from sanitiser.policy.loader import BUILTIN_PACKAGE, Policy, load_policy, parse_policy
 from sanitiser.policy.plan import Plan, PlannedMethod
-from sanitiser.routing.age import DeviceAge
-from sanitiser.routing.rules import FALLBACK_RULE_ID, FLOOR_RULE, RoutingDecision, classify, route
-from sanitiser.routing.table import (
+from sanitiser.policy.routes import (
     PROVEN_CLEAN,
     DestructionLevel,
     OutcomeClass,
@@ -40,6 +38,8 @@ from sanitiser.routing.table import (
     RuleError,
     parse_capacity,
 )
+from sanitiser.routing.age import DeviceAge
+from sanitiser.routing.rules import FALLBACK_RULE_ID, FLOOR_RULE, RoutingDecision, classify, route
 
 GB = 10**9
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

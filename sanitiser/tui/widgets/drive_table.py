@@ -8,8 +8,8 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import DataTable
 
+from sanitiser.app.services import DriveStatus
 from sanitiser.jobs.events import JobEvent
-from sanitiser.services import DriveStatus
 from sanitiser.tui.model import RowState, apply_event, duration, elapsed, progress_bar, rate
 from sanitiser.units import human_size
 

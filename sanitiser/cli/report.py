@@ -4,76 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
 
-from sanitiser.cli import user_errors
+from sanitiser.cli.errors import user_errors
 from sanitiser.config import load_settings
-from sanitiser.errors import RecordStoreError
 from sanitiser.reporting.aggregate import (
     GROUP_KEYS,
-    DeviceRow,
     ReportError,
     build_report,
-    device_row,
     parse_time,
 )
+from sanitiser.reporting.devices import load_devices
 from sanitiser.reporting.render import report_csv, report_json, report_pdf
-from sanitiser.store import Store
-from sanitiser.store.consignments import ConsignmentItemRow, ConsignmentRow
 from sanitiser.store.sync import settings_store
-from sanitiser.store.tables import CertificateRow
-
-_SLACK = timedelta(days=1)
-"""The store's issue time and the record's may differ a little; the record's decides."""
-
-
-def _shifted(moment: datetime, delta: timedelta) -> datetime:
-    """`moment` + `delta`, held at the calendar's ends (a bound in year 1 or 9999)."""
-    try:
-        return moment + delta
-    except OverflowError:
-        return (datetime.max if delta > timedelta(0) else datetime.min).replace(tzinfo=UTC)
-
-
-def load_devices(
-    store: Store, *, start: datetime | None = None, end: datetime | None = None
-) -> list[DeviceRow]:
-    """Report rows of the certificates issued about ``[start, end)`` (the record's own time
-    decides; `build_report` filters exactly), with the destination each left for."""
-    query = select(CertificateRow.record_json)
-    if start is not None:
-        query = query.where(col(CertificateRow.issued_at) >= _shifted(start, -_SLACK))
-    if end is not None:
-        query = query.where(col(CertificateRow.issued_at) < _shifted(end, _SLACK))
-    try:
-        with Session(store.engine) as s:
-            envelopes = list(s.exec(query).all())
-            consigned = dict(
-                s.exec(
-                    select(ConsignmentItemRow.certificate_id, ConsignmentRow.destination).join(
-                        ConsignmentRow,
-                        col(ConsignmentRow.id) == col(ConsignmentItemRow.consignment_id),
-                    )
-                ).all()
-            )
-    except SQLAlchemyError as e:
-        raise RecordStoreError(f"cannot read certificates: {e}") from e
-    rows = []
-    for raw in envelopes:
-        try:
-            record = json.loads(bytes(raw))
-        except ValueError:
-            continue  # not a record this report can read; `sanitiser verify` says why
-        if isinstance(record, dict):
-            row = device_row(record)
-            destination = consigned.get(row.certificate_id, "")
-            rows.append(device_row(record, destination=destination) if destination else row)
-    return rows
 
 
 @click.command()

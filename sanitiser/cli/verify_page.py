@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from sanitiser.certificate.options import certs_option
 from sanitiser.certificate.verify_page import write_page
+from sanitiser.cli.options import certs_option
 from sanitiser.errors import CertificateError
 
 

@@ -7,7 +7,7 @@ import json
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from sanitiser.cli import user_errors
+from sanitiser.cli.errors import user_errors
 from sanitiser.config import load_settings
 from sanitiser.errors import RecordStoreError
 from sanitiser.store import migrations

@@ -16,10 +16,7 @@ On a read-only store (an auditor's copy) ``jobs`` lists the jobs as recorded, wr
 
 from __future__ import annotations
 
-import functools
-import getpass
 import json
-import os
 import signal
 import sys
 import threading
@@ -30,135 +27,22 @@ from typing import Any
 
 import click
 
-from sanitiser.certificate.keys import StationSigner, ensure_development_identity
-from sanitiser.cli import EXIT_ERROR, EXIT_NOT_DONE
-from sanitiser.cli_text import TypedText
+from sanitiser.app.jobs import make_orchestrator, match_drive, session_operator
+from sanitiser.app.services import assess_drives, build_services
+from sanitiser.cli.errors import EXIT_ERROR, EXIT_NOT_DONE
+from sanitiser.cli.text import TypedText
 from sanitiser.config import Settings, load_settings
-from sanitiser.custody.anchors import CHECKPOINTS_FILE
-from sanitiser.devices.guard import claim as guard_claim
-from sanitiser.devices.health import read_health
-from sanitiser.domain import Drive, Health
-from sanitiser.errors import SanitiserError, data_directory_full, is_disk_full
+from sanitiser.domain import Drive
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase, JobProgress
 from sanitiser.jobs.orchestrator import (
-    JobDependencies,
     Orchestrator,
     RecoveryReport,
     outcome_of,
 )
 from sanitiser.jobs.states import ACTIVE, JobState
-from sanitiser.probe.capabilities import probe
-from sanitiser.runner import CommandRunner
-from sanitiser.services import DriveStatus, Services, assess_drives, build_services
-from sanitiser.store import drive_key
-from sanitiser.text import clean_text
 from sanitiser.units import human_size
 
 EXIT_NOT_ALL_SANITISED = EXIT_NOT_DONE
-
-
-# --- wiring --------------------------------------------------------------------------------
-
-
-def _lab_runner(services: Services) -> CommandRunner:
-    from sanitiser.lab.runner import lab_runner  # noqa: PLC0415 - only lab runs need emulators
-
-    assert services.lab is not None  # noqa: S101 - callers check
-    return lab_runner(services.lab)
-
-
-def _health_of(drive: Drive, runner: CommandRunner) -> Health:
-    if drive.simulated:
-        from sanitiser.lab.bench import lab_health  # noqa: PLC0415 - lab only
-
-        return lab_health(drive)
-    return read_health(drive, runner)
-
-
-def find_attached(services: Services, recorded: Drive) -> Drive | None:
-    """The drive attached now that is `recorded` (same serial/WWN, else same path), or None."""
-    try:
-        drives = services.source.list()
-    except SanitiserError:
-        return None
-    key = drive_key(recorded)
-    for drive in drives:
-        if drive.simulated == recorded.simulated and drive_key(drive) == key:
-            return drive
-    return None
-
-
-def default_dependencies(services: Services) -> JobDependencies:
-    """The real seams: the guard, real tools (the lab's emulators for lab drives), the shipped
-    policies and methods, and this station's signing identity."""
-    from sanitiser.methods.registry import method_for  # noqa: PLC0415 - heavy, wipe only
-    from sanitiser.policy.loader import DEFAULT_POLICY, load_policy  # noqa: PLC0415
-    from sanitiser.policy.select import select_method  # noqa: PLC0415
-
-    settings = services.settings
-    lab_runner = functools.cache(lambda: _lab_runner(services))
-
-    def runner_for(drive: Drive) -> CommandRunner:
-        return lab_runner() if drive.simulated and services.lab is not None else services.runner
-
-    def signer() -> StationSigner:
-        keys = settings.data_dir / "keys"
-        try:
-            return ensure_development_identity(
-                settings.certs_dir, keys, settings.organisation, settings.station
-            )
-        except OSError as e:  # making the first identity writes keys and certificates
-            if is_disk_full(e):
-                raise data_directory_full(e, f"the signing identity ({keys})") from e
-            raise
-
-    return JobDependencies(
-        claim=guard_claim,
-        runner_for=runner_for,
-        health_of=_health_of,
-        probe=probe,
-        load_policy=load_policy,
-        select_method=select_method,
-        method_for=method_for,
-        signer=signer,
-        find_drive=lambda d: find_attached(services, d),
-        default_policy=DEFAULT_POLICY,
-    )
-
-
-def make_orchestrator(services: Services, *, poll_interval: float | None = None) -> Orchestrator:
-    """The orchestrator the CLI and the TUI use, over `services`.
-
-    ``SANITISER_POLL_INTERVAL`` (seconds) overrides the status-poll interval (tests).
-    """
-    interval = poll_interval
-    if interval is None:
-        interval = float(os.environ.get("SANITISER_POLL_INTERVAL", "10"))
-    return Orchestrator(
-        services.store,
-        default_dependencies(services),
-        station=services.settings.station,
-        organisation=services.settings.organisation,
-        poll_interval=interval,
-        checkpoints=services.settings.data_dir / CHECKPOINTS_FILE,
-    )
-
-
-def session_operator(given: str | None) -> str:
-    """Who is operating: ``--operator``, else ``SANITISER_OPERATOR``, else the login name.
-
-    Raises:
-        TextInputError: the name given carries characters a record may not (or is too long).
-    """
-    if given is not None:
-        return clean_text(given, "--operator", kind="operator", required=True)
-    env = os.environ.get("SANITISER_OPERATOR", "")
-    if env:
-        return clean_text(env, "SANITISER_OPERATOR", kind="operator", required=True)
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
 
 
 # --- output --------------------------------------------------------------------------------
@@ -206,29 +90,6 @@ def _refused(device: str, reason: str, serial: str = "") -> JobOutcome:
 
 
 # --- selection and confirmation --------------------------------------------------------------
-
-
-def _matches(drive: Drive, wanted: str) -> bool:
-    """True when `wanted` is one of the drive's non-empty identifiers (path, kernel name, by-id
-    link, serial), or a /dev path that resolves to the drive's node."""
-    names = {n for n in (drive.path, drive.name, drive.by_id, drive.serial) if n.strip()}
-    real = os.path.realpath(wanted) if wanted.startswith("/dev/") else ""
-    return wanted in names or (bool(real) and real == drive.path)
-
-
-def match_drive(statuses: Sequence[DriveStatus], wanted: str) -> DriveStatus | str:
-    """The one drive `wanted` names, or why it names none.
-
-    A blank name never matches (a script's unset variable must not pick a drive whose serial is
-    empty), and a name that fits more than one drive is refused rather than guessed.
-    """
-    if not wanted.strip():
-        return "an empty name matches no drive (an unset variable?)"
-    found = [st for st in statuses if _matches(st.drive, wanted)]
-    paths = sorted({st.drive.path for st in found})
-    if len(paths) > 1:
-        return f"{wanted!r} names more than one drive ({', '.join(paths)}): use the device path"
-    return found[0] if found else "no such drive (see 'sanitiser scan')"
 
 
 def _confirm(drives: Sequence[Drive]) -> bool:

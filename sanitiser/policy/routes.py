@@ -517,7 +517,7 @@ class RoutingFile(_Strict):
             if unknown:
                 raise ValueError(
                     f"unknown key {', '.join(repr(k) for k in unknown)} (check the spelling; "
-                    f"[routing] takes {', '.join(_ROUTING_KEYS)}; see sanitiser/routing/table.py)"
+                    f"[routing] takes {', '.join(_ROUTING_KEYS)}; see sanitiser/policy/routes.py)"
                 )
         return value
 

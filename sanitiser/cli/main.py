@@ -9,131 +9,23 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import sys
 import threading
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, NoReturn, TextIO
+from typing import Any
 
 import click
 
 from sanitiser import __version__
-from sanitiser.config import load_settings
-from sanitiser.errors import SanitiserError, is_disk_full
-from sanitiser.units import human_size
-
-EXIT_NOT_DONE = 1
-"""The command ran and its answer is no: a drive not sanitised, a record invalid, a chain
-broken (each command says which)."""
-EXIT_ERROR = 2
-"""The command could not do its work: bad input or settings, a store that cannot be used, a
-full data directory, an internal error."""
-EXIT_INTERRUPTED = 130
-"""Stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
-
-EXIT_STATUS_HELP = (
-    "Exit status: 0 done; 1 the answer is no (a drive not sanitised, a record invalid, a chain "
-    "broken); 2 an error (bad input or settings, a store that cannot be used, a full data "
-    "directory), said in one line on stderr (the traceback with --verbose); 130 interrupted."
+from sanitiser.cli.errors import (
+    EXIT_STATUS_HELP,
+    log_to_stderr,
+    report_error,
+    report_thread_error,
+    user_errors,
+    verbose_requested,
 )
-
-
-def describe_error(e: BaseException) -> str:
-    """One line for an error the user must see: what went wrong, in the system's own words."""
-    if isinstance(e, SanitiserError):
-        return f"{e.title}: {e.msg}" if e.title else e.msg
-    if isinstance(e, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(e, OSError):
-        where = f": {e.filename}" if e.filename else ""
-        full = " (the disk is full: free space there)" if is_disk_full(e) else ""
-        return f"{e.strerror or e}{where}{full}"
-    name = type(e).__name__
-    return f"internal error ({name}: {e}); run with --verbose for details"
-
-
-def exit_status(e: BaseException) -> int:
-    """The exit status for an error that ended a command (see `EXIT_STATUS_HELP`)."""
-    return EXIT_INTERRUPTED if isinstance(e, KeyboardInterrupt) else EXIT_ERROR
-
-
-def report_error(e: BaseException, verbose: bool) -> int:
-    """Say `e` in one line on stderr (after its traceback with `verbose`); its exit status."""
-    if verbose:
-        traceback.print_exception(e)
-    click.echo(f"sanitiser: {describe_error(e)}", err=True)
-    return exit_status(e)
-
-
-def _verbose_requested() -> bool:
-    """--verbose/-v given before the command (when the group's context did not record it)."""
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx is not None else None
-    if root is not None and (root.obj or {}).get("verbose"):
-        return True
-    return any(a in ("-v", "--verbose") for a in sys.argv[1:])
-
-
-def fail(e: BaseException) -> NoReturn:
-    """End the command with `e` said as `report_error` says it."""
-    sys.exit(report_error(e, _verbose_requested()))
-
-
-@contextmanager
-def user_errors(verbose: bool = False) -> Iterator[None]:
-    """Turn SanitiserError into its one line on stderr and its exit status (`report_error`)."""
-    try:
-        yield
-    except SanitiserError as e:
-        sys.exit(report_error(e, verbose or _verbose_requested()))
-
-
-def _report_thread_error(args: threading.ExceptHookArgs) -> None:
-    """An error no thread caught: one line (the traceback with --verbose), never a dump."""
-    if args.exc_value is None or isinstance(args.exc_value, SystemExit):
-        return
-    name = args.thread.name if args.thread is not None else "a thread"
-    if _verbose_requested():
-        traceback.print_exception(args.exc_value)
-    click.echo(f"sanitiser: {name}: {describe_error(args.exc_value)}", err=True)
-
-
-class _OneLineFormatter(logging.Formatter):
-    """``sanitiser: message``; a traceback only when asked for (``--verbose``)."""
-
-    def __init__(self, verbose: bool) -> None:
-        super().__init__("sanitiser: %(message)s")
-        self.verbose = verbose
-
-    def formatException(self, ei: Any) -> str:
-        return super().formatException(ei) if self.verbose else ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        record.exc_text = None  # never reuse a traceback another handler formatted
-        return super().format(record).rstrip()
-
-
-class _StderrHandler(logging.StreamHandler[TextIO]):
-    """Writes to ``sys.stderr`` as it is at each record (the TUI captures it while it runs)."""
-
-    @property  # always the current sys.stderr, never a stored one
-    def stream(self) -> TextIO:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: TextIO) -> None:
-        pass
-
-
-def _log_to_stderr(verbose: bool) -> None:
-    """Warnings and errors from the core (job threads included) as one line each on stderr."""
-    handler = _StderrHandler()
-    handler.setFormatter(_OneLineFormatter(verbose))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+from sanitiser.config import load_settings
+from sanitiser.units import human_size
 
 
 def _settings(ctx: click.Context) -> Any:
@@ -144,19 +36,19 @@ class LazyGroup(click.Group):
     """A group whose heavier subcommands are imported only when used (pyHanko costs ~1 s)."""
 
     lazy: dict[str, str] = {  # noqa: RUF012 - class-level registry
-        "keys": "sanitiser.certificate.commands:keys",
-        "verify": "sanitiser.certificate.commands:verify",
-        "verify-page": "sanitiser.certificate.page_command:verify_page",
-        "label": "sanitiser.certificate.commands:label",
-        "cert": "sanitiser.cli:cert_group",
-        "wipe": "sanitiser.jobs.commands:wipe",
-        "jobs": "sanitiser.jobs.commands:jobs",
-        "audit": "sanitiser.custody.commands:audit",
-        "destinations": "sanitiser.custody.commands:destinations",
-        "consignment": "sanitiser.custody.commands:consignment",
-        "db": "sanitiser.store.commands:db",
-        "sync": "sanitiser.store.commands:sync",
-        "report": "sanitiser.reporting.commands:report",
+        "keys": "sanitiser.cli.certificates:keys",
+        "verify": "sanitiser.cli.certificates:verify",
+        "verify-page": "sanitiser.cli.verify_page:verify_page",
+        "label": "sanitiser.cli.certificates:label",
+        "cert": "sanitiser.cli.main:cert_group",
+        "wipe": "sanitiser.cli.jobs:wipe",
+        "jobs": "sanitiser.cli.jobs:jobs",
+        "audit": "sanitiser.cli.custody:audit",
+        "destinations": "sanitiser.cli.custody:destinations",
+        "consignment": "sanitiser.cli.custody:consignment",
+        "db": "sanitiser.cli.store:db",
+        "sync": "sanitiser.cli.store:sync",
+        "report": "sanitiser.cli.report:report",
     }
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -174,7 +66,7 @@ class LazyGroup(click.Group):
         except BrokenPipeError:
             raise  # the reader went away (`| head`): click ends quietly
         except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - every command's last line of defence
-            sys.exit(report_error(e, _verbose_requested()))
+            sys.exit(report_error(e, verbose_requested()))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Eager and lazy commands, sorted."""
@@ -191,7 +83,7 @@ class LazyGroup(click.Group):
 
 def cert_group() -> click.Command:
     """`sanitiser cert`, wired to the store for `cert export ID`."""
-    from sanitiser.certificate.commands import make_cert_group
+    from sanitiser.cli.certificates import make_cert_group
 
     return make_cert_group(_lookup_certificate)
 
@@ -218,8 +110,8 @@ def main(ctx: click.Context, lab: bool, verbose: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["lab"] = lab
     ctx.obj["verbose"] = verbose
-    threading.excepthook = _report_thread_error
-    _log_to_stderr(verbose)  # the TUI too: a warning's traceback only with --verbose
+    threading.excepthook = report_thread_error
+    log_to_stderr(verbose)  # the TUI too: a warning's traceback only with --verbose
     if ctx.invoked_subcommand is None:
         ctx.invoke(tui)
 
@@ -229,7 +121,7 @@ def main(ctx: click.Context, lab: bool, verbose: bool) -> None:
 @click.pass_context
 def tui(ctx: click.Context, lab_flag: bool) -> None:
     """Open the bench TUI (the default command)."""
-    from sanitiser.services import build_services
+    from sanitiser.app.services import build_services
     from sanitiser.tui.app import SanitiserApp
 
     with user_errors(ctx.obj["verbose"]):
@@ -250,7 +142,7 @@ def scan(ctx: click.Context, as_json: bool, lab_flag: bool) -> None:
     Protected drives (system/boot disk, mounted, swap, device-mapper/MD/LVM, read-only) are
     listed with the reason; they can never be selected for sanitisation.
     """
-    from sanitiser.services import assess_drives, build_services
+    from sanitiser.app.services import assess_drives, build_services
 
     with user_errors(ctx.obj["verbose"]):
         lab = bool(lab_flag or ctx.obj["lab"])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sanitiser.cli_text import TypedText
+from sanitiser.cli.text import TypedText
 from sanitiser.config import load_settings
 from sanitiser.errors import CertificateError, SanitiserError
 

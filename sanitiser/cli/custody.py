@@ -18,14 +18,14 @@ from typing import Any
 
 import click
 
-from sanitiser.certificate.options import (
+from sanitiser.cli.errors import EXIT_NOT_DONE, user_errors
+from sanitiser.cli.options import (
     certs_option,
     keys_option,
     load_signer,
     passphrase_option,
 )
-from sanitiser.cli import EXIT_NOT_DONE, user_errors
-from sanitiser.cli_text import TypedText
+from sanitiser.cli.text import TypedText
 from sanitiser.config import Settings, load_settings
 from sanitiser.custody.anchors import CHECKPOINTS_FILE, check_anchors, gather_anchors
 from sanitiser.errors import SanitiserError

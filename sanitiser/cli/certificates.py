@@ -2,7 +2,7 @@
 
 The lead registers them on the main group::
 
-    from sanitiser.certificate.commands import keys, verify, label, make_cert_group
+    from sanitiser.cli.certificates import keys, verify, label, make_cert_group
     main.add_command(keys); main.add_command(verify); main.add_command(label)
     main.add_command(make_cert_group(lookup))   # lookup(id) -> envelope bytes or None
 
@@ -26,15 +26,6 @@ import click
 from sanitiser.certificate import keys as keymod
 from sanitiser.certificate.issue import sign_and_render
 from sanitiser.certificate.label import label_format, labels_pdf, labels_png
-from sanitiser.certificate.options import (
-    certs_option,
-    keys_dir_or_default,
-    keys_option,
-    load_signer,
-    passphrase_option,
-    read_passphrase,
-    station_option,
-)
 from sanitiser.certificate.qr import DEFAULT_BASE_URL
 from sanitiser.certificate.record import UnusableInputError
 from sanitiser.certificate.sign import SignedRecord, parse_envelope
@@ -46,9 +37,19 @@ from sanitiser.certificate.verify import (
     require_verified,
     verify_input,
 )
-from sanitiser.cli_text import TypedText
+from sanitiser.cli.options import (
+    certs_option,
+    keys_dir_or_default,
+    keys_option,
+    load_signer,
+    passphrase_option,
+    read_passphrase,
+    station_option,
+)
+from sanitiser.cli.text import TypedText
 from sanitiser.config import load_settings
 from sanitiser.errors import CertificateError, SanitiserError
+from sanitiser.runner import SubprocessRunner
 
 RecordLookup = Callable[[str], bytes | None]
 """Finds a signed record envelope (bytes) by certificate id; None when unknown."""
@@ -257,7 +258,7 @@ def verify(
         except CertificateError as e:
             _emit_unusable(e.msg, as_json)
             sys.exit(2)
-        verdict = verify_input(path_or_token, trust_store)
+        verdict = verify_input(path_or_token, trust_store, SubprocessRunner())
     if as_json:
         click.echo(json.dumps(verdict.to_dict(), indent=2, sort_keys=True, ensure_ascii=True))
     else:

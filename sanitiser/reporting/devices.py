@@ -1,0 +1,51 @@
+"""The report's rows, asked of the store: one per certificate issued in a period, with the
+destination its device left for."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from sanitiser.errors import RecordStoreError
+from sanitiser.reporting.aggregate import DeviceRow, device_row
+from sanitiser.store import Store
+from sanitiser.store.consignments import consigned_destinations
+
+_SLACK = timedelta(days=1)
+"""The store's issue time and the record's may differ a little; the record's decides."""
+
+
+def _shifted(moment: datetime, delta: timedelta) -> datetime:
+    """`moment` + `delta`, held at the calendar's ends (a bound in year 1 or 9999)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(tzinfo=UTC)
+
+
+def load_devices(
+    store: Store, *, start: datetime | None = None, end: datetime | None = None
+) -> list[DeviceRow]:
+    """Report rows of the certificates issued about ``[start, end)`` (the record's own time
+    decides; `build_report` filters exactly), with the destination each left for."""
+    try:
+        envelopes = store.certificate_records_issued(
+            None if start is None else _shifted(start, -_SLACK),
+            None if end is None else _shifted(end, _SLACK),
+        )
+        consigned = consigned_destinations(store)
+    except SQLAlchemyError as e:
+        raise RecordStoreError(f"cannot read certificates: {e}") from e
+    rows = []
+    for raw in envelopes:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue  # not a record this report can read; `sanitiser verify` says why
+        if isinstance(record, dict):
+            row = device_row(record)
+            destination = consigned.get(row.certificate_id, "")
+            rows.append(device_row(record, destination=destination) if destination else row)
+    return rows
