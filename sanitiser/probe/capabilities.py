@@ -1,9 +1,9 @@
 """One `Capabilities` value per drive, and the `probe` shell that gathers it through the runner.
 
-`probe` runs only read-only identify commands, picks them by transport (DEVICE-COMMANDS.md §1-§4)
-and hands the text to the pure parsers in `ata`, `nvme` and `scsi`. `Capabilities.options`
-turns what was found into the firmware techniques a policy can choose from, each marked usable
-or blocked with a plain reason (frozen, locked, behind a USB bridge, untrustworthy sense data).
+`probe` runs only read-only identify commands, picks them by transport (docs/DEVICE-COMMANDS.md
+§1-§4) and hands the text to the pure parsers in `ata`, `nvme` and `scsi`. `Capabilities.options`
+turns what was found into the firmware techniques a policy can choose from, each marked usable or
+blocked with a plain reason (frozen, locked, behind a USB bridge, untrustworthy sense data).
 """
 
 from __future__ import annotations
