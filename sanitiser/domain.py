@@ -145,7 +145,7 @@ class Health:
     available_spare: int | None = None  # NVMe, percent
     available_spare_threshold: int | None = None  # NVMe, percent
     exit_status: int | None = None
-    """The smartctl exit-status bitmask (DEVICE-COMMANDS.md §5.3), when smartctl ran."""
+    """The smartctl exit-status bitmask (docs/DEVICE-COMMANDS.md §5.3), when smartctl ran."""
     failed_attributes: tuple[str, ...] = ()
     """ATA attributes at or below threshold, e.g. ``5 Reallocated_Sector_Ct (now)``."""
     raw: str = field(default="", compare=False, repr=False)

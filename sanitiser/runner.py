@@ -19,7 +19,7 @@ from typing import Protocol
 
 from sanitiser.errors import CommandFailedError
 
-# Tools run with a fixed C locale so their output is parseable (DEVICE-COMMANDS.md §0).
+# Tools run with a fixed C locale so their output is parseable (docs/DEVICE-COMMANDS.md §0).
 _TOOL_ENV_KEEP = ("PATH",)
 
 

@@ -2,7 +2,7 @@
 
 `overwrite` writes each pattern over [0, size) with O_DIRECT through the claimed descriptor,
 a few large aligned writes in flight (`IOConfig`), and `fsync` after every pass (O_DIRECT does
-not flush the drive's write cache; DEVICE-COMMANDS.md §6.3). `run_scheme` is what an overwrite
+not flush the drive's write cache; docs/DEVICE-COMMANDS.md §6.3). `run_scheme` is what an overwrite
 method calls: the passes of a named scheme, then full or sampled verification of the last pass,
 and one `EngineReport` holding the facts for the Outcome.
 """

@@ -219,7 +219,7 @@ SCHEMES: dict[str, Scheme] = {
         Scheme("ones", ("ones",)),
         Scheme("random", ("random",)),
         Scheme("random-then-zeros", ("random", "zeros")),
-        # HMG IS5 Enhanced (STANDARDS.md §3): ones, zeros, random, then verify.
+        # HMG IS5 Enhanced (docs/STANDARDS.md §4.2): ones, zeros, random, then verify.
         Scheme("hmg-is5-enhanced", ("ones", "zeros", "random")),
     )
 }

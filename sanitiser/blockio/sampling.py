@@ -1,7 +1,7 @@
 """Where to read (sampled verification) and where to plant canaries: pure functions over sizes.
 
 Sampled verification follows the NIST SP 800-88 r1 §4.7.3 guidance as transcribed in
-STANDARDS.md §1.5: the LBA range is cut into (by default) 1,000 equal subsections; in each, two
+docs/STANDARDS.md §2.5: the LBA range is cut into (by default) 1,000 equal subsections; in each, two
 non-overlapping pseudorandom samples, each (by default) 5 % of the subsection, so 10 % of the
 medium in all; the first and the last addressable blocks are always included; the positions
 change every run (a fresh sample seed, recorded so the plan can be reproduced). Each

@@ -5,7 +5,7 @@ The engine never opens a device for writing by path. It is handed a `Target` (th
 at most re-opens *that* descriptor through ``/proc/self/fd/N`` to add ``O_DIRECT``; the
 exclusive (``O_EXCL``) hold of the claim stays in force the whole time.
 
-O_DIRECT rules (DEVICE-COMMANDS.md §6.3): buffer address, length and offset must be multiples
+O_DIRECT rules (docs/DEVICE-COMMANDS.md §6.3): buffer address, length and offset must be multiples
 of the logical block size, so buffers are anonymous `mmap` objects (page aligned) used with
 `os.preadv`/`os.pwritev`; O_DIRECT does not flush the drive's cache, so every pass ends with
 `os.fsync`; before read-back the page cache is dropped (BLKFLSBUF, posix_fadvise DONTNEED).

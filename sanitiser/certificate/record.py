@@ -10,7 +10,7 @@ escaped as JSON requires. Parsing is as strict: duplicate keys, floats, NaN and 
 bytes are refused.
 
 The fields cover the NIST SP 800-88 Rev. 1 Appendix G sample Certificate of Sanitization (person,
-media, sanitisation details, verification, destination, validation) and STANDARDS.md §7.
+media, sanitisation details, verification, destination, validation) and docs/STANDARDS.md §7.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class RecordContext:
     tool_name: str = "sanitiser"
     tool_version: str = __version__
     standard: str = "NIST SP 800-88 Rev. 1"
-    """The standard and revision the record claims (STANDARDS.md §0: store which one)."""
+    """The standard and revision the record claims (docs/STANDARDS.md §1: store which one)."""
     destination: Destination = field(default_factory=Destination)
     media: MediaInfo = field(default_factory=MediaInfo)
     validator: Person | None = None
@@ -260,7 +260,7 @@ def _health(health: Health | None) -> JsonValue:
 
 
 def verification_result(verification: Verification | None) -> str:
-    """``pass``, ``fail`` or ``unverifiable`` (STANDARDS.md §7)."""
+    """``pass``, ``fail`` or ``unverifiable`` (docs/STANDARDS.md §7)."""
     if verification is None or verification.mode == "none":
         return "unverifiable"
     return "pass" if verification.passed else "fail"

@@ -12,7 +12,7 @@ hands them to the core.
 
 Loop devices never send add/remove when a file is attached or detached: the kernel sends a
 `change` with the new size. `watch()` therefore reports what the bench means by add and remove
-(a wipe candidate appeared / went away), not udev's raw action (DEVICE-COMMANDS.md §7).
+(a wipe candidate appeared / went away), not udev's raw action (docs/DEVICE-COMMANDS.md §7).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def detect_transport(name: str, props: Mapping[str, str], attrs: Mapping[str, st
     """How the disk is attached, from udev properties, the kernel name and sysfs.
 
     USB is checked first: a SATA disk in a USB enclosure can carry ``ID_BUS=ata`` too. NVMe has no
-    ``ID_BUS`` at all, so it is recognised by name or ``ID_PATH`` (DEVICE-COMMANDS.md §7).
+    ``ID_BUS`` at all, so it is recognised by name or ``ID_PATH`` (docs/DEVICE-COMMANDS.md §7).
 
     Args:
         name: kernel name.

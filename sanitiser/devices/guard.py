@@ -6,7 +6,7 @@ Three layers, from pure to imperative:
   the disks that hold the running system). `read_system_state` reads it from ``/proc`` and
   ``/sys``; its roots are parameters so tests can point it at a fake tree.
 - `assess(drive, state)` is pure: it returns every reason the drive must not be touched, each a
-  plain sentence for the technician (DEVICE-COMMANDS.md §6.5).
+  plain sentence for the technician (docs/DEVICE-COMMANDS.md §6.5).
 - `claim(drive, confirmed)` is the gate itself. It re-reads the state and the drive's identity
   right before acting, opens the device ``O_RDWR | O_EXCL`` and holds that descriptor for the
   whole job. A `Claim` is the only thing in the product that hands out a writable descriptor to a
@@ -56,7 +56,7 @@ IN_USE_REASON: Final = "in use by the kernel (mounted, swap, dm/md or another ex
 # Kernel command-line keys that name the boot or root device (dracut, live-boot, archiso).
 _BOOT_HINT_KEYS: Final = ("root", "live-media", "archisodevice", "bootfrom")
 
-_BLKGETSIZE64: Final = 0x80081272  # DEVICE-COMMANDS.md §6.1, u64 bytes
+_BLKGETSIZE64: Final = 0x80081272  # docs/DEVICE-COMMANDS.md §6.1, u64 bytes
 _MAX_DEPTH: Final = 16  # dm/md/loop stacks deeper than this are treated as cycles
 
 

@@ -1,8 +1,9 @@
 """SMART health: read with ``smartctl -j -a``, summarise, and grade for routing.
 
-We call smartctl ourselves through the `CommandRunner` seam and parse its JSON (DEVICE-COMMANDS.md
-§5): pySMART parses the text output and sets ``LANG`` for the whole process, while ``-j`` is the
-stable contract. `parse_smartctl_json` and `grade` are pure; `read_health` is the thin shell.
+We call smartctl ourselves through the `CommandRunner` seam and parse its JSON
+(docs/DEVICE-COMMANDS.md §5): pySMART parses the text output and sets ``LANG`` for the whole
+process, while ``-j`` is the stable contract. `parse_smartctl_json` and `grade` are pure;
+`read_health` is the thin shell.
 
 Nothing here raises for a bad drive or bad output: a drive without SMART (USB stick, loop device,
 SD card), a tool that is missing, or output we cannot read all give grade ``UNKNOWN`` with a reason,
@@ -35,8 +36,8 @@ Grade         Any of
               tool is missing or timed out, or its output is empty or not smartctl JSON
 ============  ==================================================================================
 
-The smartctl exit status is a bitmask (DEVICE-COMMANDS.md §5.3): bits 0-2 mean "no data", bits 3-7
-are findings on a successful read. Bit 2 alone with a verdict in the output (some logs failed to
+The smartctl exit status is a bitmask (docs/DEVICE-COMMANDS.md §5.3): bits 0-2 mean "no data", bits
+3-7 are findings on a successful read. Bit 2 alone with a verdict in the output (some logs failed to
 read, but ``smart_status`` is there) is graded on what was read, with a reason saying so.
 
 Thresholds are module constants so routing policy and tests name them rather than repeat numbers.

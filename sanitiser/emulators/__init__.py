@@ -2,7 +2,7 @@
 
 Each emulator is a small state machine for one drive family (ATA, NVMe, SCSI) that answers the
 exact argv a method would send with the real output formats and exit codes of hdparm 9.65,
-nvme-cli 2.3 and sg3_utils 1.46 (DEVICE-COMMANDS.md), and acts on a backing file so a test can
+nvme-cli 2.3 and sg3_utils 1.46 (docs/DEVICE-COMMANDS.md), and acts on a backing file so a test can
 read back whether data is gone. They cover the states QEMU cannot produce: frozen, locked and
 expired ATA security, sanitize with progress and failure, HPA/DCO, drives that lie.
 

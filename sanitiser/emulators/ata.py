@@ -1,4 +1,4 @@
-"""An emulated SATA drive that answers hdparm 9.65 as a real one would (DEVICE-COMMANDS.md §1).
+"""An emulated SATA drive that answers hdparm 9.65 as a real one would (docs/DEVICE-COMMANDS.md §1).
 
 The drive keeps its state as IDENTIFY words (rendered for ``-I`` in hdparm's own layout and
 dumped for ``--Istdout`` exactly as hdparm does), the ATA security state machine

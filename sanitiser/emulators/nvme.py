@@ -1,4 +1,4 @@
-"""An emulated NVMe controller + namespace that answers nvme-cli 2.3 (DEVICE-COMMANDS.md §2).
+"""An emulated NVMe controller + namespace that answers nvme-cli 2.3 (docs/DEVICE-COMMANDS.md §2).
 
 JSON comes from the QEMU 7.2 controller's real id-ctrl/id-ns output (reference/outputs/qemu-7.2),
 with the fields that matter replaced, printed as nvme-cli 2.3 prints it (2-space indent, no space

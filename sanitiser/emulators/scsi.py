@@ -1,4 +1,4 @@
-"""An emulated SAS/SCSI disk that answers sg3_utils 1.46 (DEVICE-COMMANDS.md §3).
+"""An emulated SAS/SCSI disk that answers sg3_utils 1.46 (docs/DEVICE-COMMANDS.md §3).
 
 sg_inq, sg_opcodes (the full RSOC listing), sg_readcap -l, sg_sanitize, sg_requests, sg_format
 and sg_turs, with the §3.6 exit codes: 9 for an unsupported opcode, 2 not ready, 3 medium error.

@@ -1,6 +1,8 @@
-"""ATA methods through hdparm: Security Erase (normal, enhanced) and Sanitize (DEVICE-COMMANDS §1).
+"""ATA methods through hdparm: Security Erase (normal, enhanced) and Sanitize.
 
-NIST SP 800-88 categories (STANDARDS.md §1.3, r1 Tables A-5/A-8, and §3 IEEE 2883 as mapped by
+See docs/DEVICE-COMMANDS.md §1 for the commands, their output and their traps.
+
+NIST SP 800-88 categories (docs/STANDARDS.md §2.3, r1 Tables A-5/A-8, and §3 IEEE 2883 as mapped by
 Dell's published table, the r2 reference):
 
 - SECURITY ERASE UNIT, enhanced, on an HDD: **Purge** (r1 A-5 option 2; IEEE 2883 "ATA HDD

@@ -1,6 +1,6 @@
 """HPA and DCO: found and removed before any ATA method, so the whole native capacity is sanitised.
 
-DEVICE-COMMANDS.md §1.3: an OS-level overwrite never reaches sectors a Host Protected Area
+docs/DEVICE-COMMANDS.md §1.3: an OS-level overwrite never reaches sectors a Host Protected Area
 hides, and a Device Configuration Overlay can hide more beyond the "native" maximum. Before a
 method runs on an ATA drive:
 

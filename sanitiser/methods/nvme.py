@@ -1,6 +1,6 @@
-"""NVMe methods through nvme-cli 2.x: Sanitize and Format NVM (DEVICE-COMMANDS §2).
+"""NVMe methods through nvme-cli 2.x: Sanitize and Format NVM (docs/DEVICE-COMMANDS.md §2).
 
-NIST SP 800-88 categories (STANDARDS.md §1.3, §3): Format NVM with SES=1 (user data erase) or
+NIST SP 800-88 categories (docs/STANDARDS.md §2.3, §3): Format NVM with SES=1 (user data erase) or
 SES=2 (cryptographic erase) is **Purge** in r1 Table A-8; Sanitize (block, crypto, overwrite)
 purges "as defined in IEEE Std 2883" (NVMe Annex A) and IEEE 2883 maps NVMe Sanitize to
 **Purge** (Dell's published table) — r1 predates the command. A crypto erase is Purge only under
@@ -154,7 +154,7 @@ class NvmeSanitize:
         self.nist_category = NistCategory.PURGE
 
     def category_for(self, drive: Drive) -> NistCategory:
-        """Purge for every action (IEEE 2883 via STANDARDS.md §3)."""
+        """Purge for every action (IEEE 2883 via docs/STANDARDS.md §3)."""
         return NistCategory.PURGE
 
     def unavailable(self, drive: Drive, caps: Capabilities) -> str | None:

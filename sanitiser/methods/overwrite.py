@@ -2,7 +2,7 @@
 
 NIST SP 800-88: an overwrite through the standard read/write interface is **Clear** on every
 medium (r1 Tables A-5/A-8 "Clear"; r2 §3.1.1). On flash it never reaches spare or remapped
-blocks, so it is never Purge (STANDARDS.md §0). It is always possible: it is the method of last
+blocks, so it is never Purge (docs/STANDARDS.md §1). It is always possible: it is the method of last
 resort for USB sticks, virtual disks and drives whose firmware methods are frozen or missing.
 
 On an ATA drive the HPA and DCO are removed first (`hidden_areas`), so the whole native capacity

@@ -1,7 +1,7 @@
 """Every sanitisation method, by technique: what policy and jobs call.
 
 ``method_for(Technique.NVME_SANITIZE_CRYPTO).run(MethodContext(...))`` runs one; `all_methods`
-lists them in the DEVICE-COMMANDS §8 preference order (firmware purges first, host overwrite
+lists them in the docs/DEVICE-COMMANDS.md §8 preference order (firmware purges first, host overwrite
 last). Methods are stateless: one instance per technique serves every drive and job.
 `category_for` gives the NIST category a technique earns *on a given drive* (e.g. an enhanced
 security erase is Purge on an HDD but Clear on an SSD), which can be weaker than the method's

@@ -1,6 +1,6 @@
-"""SCSI/SAS methods through sg3_utils 1.46: SANITIZE and FORMAT UNIT (DEVICE-COMMANDS §3).
+"""SCSI/SAS methods through sg3_utils 1.46: SANITIZE and FORMAT UNIT (docs/DEVICE-COMMANDS.md §3).
 
-NIST SP 800-88 categories (STANDARDS.md §1.3, r1 Tables A-5/A-8): SANITIZE CRYPTOGRAPHIC ERASE
+NIST SP 800-88 categories (docs/STANDARDS.md §2.3, r1 Tables A-5/A-8): SANITIZE CRYPTOGRAPHIC ERASE
 and BLOCK ERASE are **Purge**; SANITIZE OVERWRITE is Purge on an HDD (A-5) but not listed for
 SCSI SSDs (A-8), so **Clear** on flash; FORMAT UNIT is not listed as a Purge technique anywhere:
 **Clear**.

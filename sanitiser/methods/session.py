@@ -2,9 +2,9 @@
 
 A `Session` wraps one `MethodContext` for one run. Every command goes through the context's
 runner and is recorded as a redacted `CommandRecord` (secrets such as the throwaway ATA password
-are replaced before anything is kept or logged: hdparm echoes passwords on stdout, DEVICE-COMMANDS
-§0). Destructive commands are never given the cancel callback: killing hdparm or nvme-cli does not
-stop the drive and may make the kernel reset the link (§1.6).
+are replaced before anything is kept or logged: hdparm echoes passwords on stdout,
+docs/DEVICE-COMMANDS.md §0). Destructive commands are never given the cancel callback: killing
+hdparm or nvme-cli does not stop the drive and may make the kernel reset the link (§1.6).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ FROZEN_INSTRUCTION = (
     "The drive is frozen by the BIOS: suspend the bench to RAM (rtcwake -m mem -s 10) or "
     "re-plug the drive's power, then rescan"
 )
-"""What the technician must do about a frozen ATA drive (DEVICE-COMMANDS §1.7)."""
+"""What the technician must do about a frozen ATA drive (docs/DEVICE-COMMANDS.md §1.7)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +198,7 @@ class Session:
 
 
 class StallWatch:
-    """Decides when a background operation has stopped progressing (DEVICE-COMMANDS §9 #10).
+    """Decides when a background operation has stopped progressing (docs/DEVICE-COMMANDS.md §9 #10).
 
     Stalled means the drive's progress counter has not changed for `seconds` of wall time *and*
     at least `min_polls` polls (so tests polling with no interval still see several polls).

@@ -1,6 +1,6 @@
 """Checks shared by every firmware method: canaries before, read-back and the General rule after.
 
-DEVICE-COMMANDS.md §9 "General rule": a job is verified only when all of these hold:
+docs/DEVICE-COMMANDS.md §9 "General rule": a job is verified only when all of these hold:
 
 1. the command's own *final* status says success (hdparm SD0 + "Completed Without Error",
    NVMe sanitize-log status 1/4 with sprog 65535, ``sg_requests --status`` 0, ...);

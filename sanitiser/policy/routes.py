@@ -41,13 +41,13 @@ left unwritten), ``failed`` (failed or aborted), ``refused`` (nothing destructiv
 Rules that cannot be relied on are refused when the policy is loaded, not when a drive is routed:
 
 * a rule whose destination is not ``destroy`` must limit ``outcome`` to proven-clean classes (a
-  drive that cannot be proven clean goes to destruction: STANDARDS.md §4.4, issue 7);
+  drive that cannot be proven clean goes to destruction: docs/STANDARDS.md §5.3, issue 7);
 * a ``reuse`` rule must list ``health`` grades and may not include ``FAIL``;
 * destruction levels must suit the medium: H for hard disks, E for everything else (H-class
-  particles are not small enough for flash chips, STANDARDS.md §4.4); a USB bridge, an
+  particles are not small enough for flash chips, docs/STANDARDS.md §5.1); a USB bridge, an
   unidentified medium or a virtual device may hide flash, so they take E levels too.
 
-The H and E particle limits themselves are not confirmed (STANDARDS.md §4.4, §8): the level is
+The H and E particle limits themselves are not confirmed (docs/STANDARDS.md §5.1, §8): the level is
 recorded as a name (``ISO/IEC 21964 E-4``) for the destruction provider to meet, never as a size.
 """
 

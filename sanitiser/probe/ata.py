@@ -1,9 +1,10 @@
 """ATA capabilities from hdparm output: IDENTIFY words (primary), ``hdparm -I`` text, ``-N``, DCO.
 
-Pure functions over text (DEVICE-COMMANDS.md §1). The IDENTIFY words path (``hdparm --Istdout``)
-is primary because it does not depend on hdparm's wording; the text path (``hdparm -I``) decodes
-the same facts from the rendered lines, and both give equal `AtaCapabilities` for the same drive.
-Everything that cannot be parsed raises `ToolOutputError` carrying the raw text.
+Pure functions over text (docs/DEVICE-COMMANDS.md §1). The IDENTIFY words path
+(``hdparm --Istdout``) is primary because it does not depend on hdparm's wording; the text path
+(``hdparm -I``) decodes the same facts from the rendered lines, and both give equal
+`AtaCapabilities` for the same drive. Everything that cannot be parsed raises `ToolOutputError`
+carrying the raw text.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ SENSE_WARNINGS = (
 )
 """hdparm's stderr lines that mean the result registers cannot be trusted, even with rc 0 (§1.9)."""
 
-# Word 59 (sanitize), DEVICE-COMMANDS.md §1.2.
+# Word 59 (sanitize), docs/DEVICE-COMMANDS.md §1.2.
 _W59_SANITIZE = 1 << 12
 _W59_CRYPTO = 1 << 13
 _W59_OVERWRITE = 1 << 14

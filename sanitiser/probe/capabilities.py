@@ -1,10 +1,10 @@
 """One `Capabilities` value per drive: what its identify commands said, and what it can do.
 
-`sanitiser.devices.probing.probe` (the shell) runs the read-only identify commands and hands the
-text to the pure parsers in `ata`, `nvme` and `scsi`; this module only holds the result.
-`Capabilities.options`
-turns what was found into the firmware techniques a policy can choose from, each marked usable
-or blocked with a plain reason (frozen, locked, behind a USB bridge, untrustworthy sense data).
+`sanitiser.devices.probing.probe` (the shell) runs the read-only identify commands, picked by
+transport (docs/DEVICE-COMMANDS.md §1-§4), and hands the text to the pure parsers in `ata`, `nvme`
+and `scsi`; this module only holds the result. `Capabilities.options` turns what was found into
+the firmware techniques a policy can choose from, each marked usable or blocked with a plain
+reason (frozen, locked, behind a USB bridge, untrustworthy sense data).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """NVMe capabilities from nvme-cli 2.x JSON: id-ctrl, id-ns, sanitize-log, list, status errors.
 
-Pure functions over text (DEVICE-COMMANDS.md §2). nvme-cli 2.0-2.3 prints u32 fields as signed
+Pure functions over text (docs/DEVICE-COMMANDS.md §2). nvme-cli 2.0-2.3 prints u32 fields as signed
 ints, so every u32 is masked with ``& 0xFFFFFFFF`` (§9 #9); fixed-width strings are space-padded
 and stripped. Anything malformed raises `ToolOutputError` with the raw text, never a KeyError.
 """

@@ -1,6 +1,6 @@
 """SCSI/SAS capabilities from sg3_utils 1.46 text: sg_inq, sg_opcodes, sg_readcap -l.
 
-Pure functions over text (DEVICE-COMMANDS.md §3). Vendor ``ATA`` means a SATL with a SATA disk
+Pure functions over text (docs/DEVICE-COMMANDS.md §3). Vendor ``ATA`` means a SATL with a SATA disk
 behind it: use ATA commands on it, not SCSI SANITIZE (§3.7). When REPORT SUPPORTED OPERATION
 CODES itself is unsupported, support is unknown (None), not "no".
 """

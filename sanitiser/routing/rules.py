@@ -85,7 +85,7 @@ SCHEME_HINTS: dict[DestinationKind, str] = {
         "destruction per serial"
     ),
 }
-"""What to look for when the rule names no scheme (STANDARDS.md §4.4, §4.5, §5)."""
+"""What to look for when the rule names no scheme (docs/STANDARDS.md §5.1-§5.3)."""
 
 _NOT_CLEAN = tuple(c for c in OutcomeClass if c not in PROVEN_CLEAN)
 
