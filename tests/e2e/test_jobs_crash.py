@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from sanitiser.certificate.sign import parse_envelope
+from sanitiser.cli import EXIT_ERROR
 from sanitiser.config import load_settings
-from sanitiser.jobs.commands import EXIT_ERROR, make_orchestrator
+from sanitiser.jobs.commands import make_orchestrator
 from sanitiser.jobs.events import JobEvent, JobOutcome, JobProgress
 from sanitiser.services import build_services
 from sanitiser.store import Store
