@@ -24,6 +24,11 @@ def _span(text: str) -> tuple[int, int]:
     return int(start, 0), int(length, 0)
 
 
+def _error(code: int) -> OSError:
+    """The error an operation raises (what ``fuse.FuseOSError(code)`` is, but typed)."""
+    return OSError(code, os.strerror(code))
+
+
 class FaultFS(fuse.Operations):
     """Passes I/O of ``/disk`` to BACKING, except in the bad ranges."""
 
@@ -45,7 +50,7 @@ class FaultFS(fuse.Operations):
             return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2}
         if path == "/disk":
             return {"st_mode": stat.S_IFREG | 0o600, "st_nlink": 1, "st_size": self.size}
-        raise fuse.FuseOSError(errno.ENOENT)
+        raise _error(errno.ENOENT)
 
     def readdir(self, path: str, fh: Any) -> list[str]:
         return [".", "..", "disk"]
@@ -55,12 +60,12 @@ class FaultFS(fuse.Operations):
 
     def read(self, path: str, size: int, offset: int, fh: Any) -> bytes:
         if self._hit(self.bad_read, offset, size):
-            raise fuse.FuseOSError(errno.EIO)
+            raise _error(errno.EIO)
         return os.pread(self.fd, size, offset)
 
     def write(self, path: str, data: bytes, offset: int, fh: Any) -> int:
         if self._hit(self.bad_write, offset, len(data)):
-            raise fuse.FuseOSError(errno.EIO)
+            raise _error(errno.EIO)
         return os.pwrite(self.fd, data, offset)
 
     def truncate(self, path: str, length: int, fh: Any = None) -> int:

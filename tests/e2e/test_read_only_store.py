@@ -45,6 +45,7 @@ def wiped(data: Path, drive: str) -> dict[str, Any]:
     out = cli(data, "wipe", "--lab", drive, "--yes", "--json")
     assert out.returncode == 0, out.stderr
     [outcome] = [json.loads(x) for x in out.stdout.splitlines() if '"outcome"' in x]
+    assert isinstance(outcome, dict)
     return outcome
 
 

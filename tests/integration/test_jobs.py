@@ -42,7 +42,7 @@ from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase, JobPro
 from sanitiser.jobs.journal import MethodNotes, ProcessOwner, drive_to_json, outcome_from_json
 from sanitiser.jobs.orchestrator import JobDependencies, Orchestrator
 from sanitiser.lab.bench import LabBench, LabKind, lab_health
-from sanitiser.lab.runner import emulator_for, lab_runner, reset_lab_emulators
+from sanitiser.lab.runner import LabRunner, emulator_for, lab_runner, reset_lab_emulators
 from sanitiser.methods.base import Method, MethodContext
 from sanitiser.methods.registry import method_for
 from sanitiser.policy.loader import Policy, load_policy
@@ -127,6 +127,12 @@ class Rig:
         orch.subscribe(self.events.append)
         self.orchestrators.append(orch)
         return orch
+
+    def job(self, job_id: str) -> JobView:
+        """The job's view; it must exist."""
+        view = self.store.job(job_id)
+        assert view is not None, f"no job {job_id}"
+        return view
 
     def of(self, job_id: str, kind: type[Any]) -> list[Any]:
         """The events of one kind for one job, in order."""
@@ -351,7 +357,7 @@ def test_recorded_outcome_without_certificate_is_certified_on_recovery(rig: Rig)
     assert later.wait(timeout=60)
     [new] = rig.certificates(job_id)
     assert new.id != cert.id
-    assert rig.store.job(job_id).detail["certificate_id"] == new.id  # type: ignore[union-attr]
+    assert rig.job(job_id).detail["certificate_id"] == new.id
 
 
 def test_crash_mid_overwrite_is_interrupted_and_a_restart_succeeds(rig: Rig) -> None:
@@ -449,7 +455,7 @@ def test_restart_target_refuses_what_cannot_be_restarted(rig: Rig) -> None:
     orch = rig.orchestrator()
     [done] = orch.start([file_drive(rig.tmp, "DONE-1")], operator="gil")
     assert orch.wait([done], timeout=120)
-    cert = rig.store.job(done).detail["certificate_id"]  # type: ignore[union-attr]
+    cert = rig.job(done).detail["certificate_id"]
     with pytest.raises(SanitiserError, match="No job nope is recorded") as unknown:
         orch.restart_target("nope")
     with pytest.raises(SanitiserError, match=rf"sanitised its drive \(certificate {cert}\)") as ok:
@@ -474,11 +480,11 @@ def test_restart_refuses_a_drive_busy_with_another_job(rig: Rig) -> None:
     finally:
         gate.set()
     assert orch.wait([running], timeout=120)
-    assert "retried_by" not in rig.store.job(old).detail  # type: ignore[union-attr]
+    assert "retried_by" not in rig.job(old).detail
     assert sorted(j.id for j in rig.store.jobs()) == sorted([old, running])
     new = orch.restart(old, operator="ann")  # the drive is free again
     assert orch.wait([new], timeout=120)
-    assert rig.store.job(new).state == "routed"  # type: ignore[union-attr]
+    assert rig.job(new).state == "routed"
 
 
 def test_two_restarts_of_one_job_at_once_make_one_new_job(rig: Rig) -> None:
@@ -509,7 +515,7 @@ def test_two_restarts_of_one_job_at_once_make_one_new_job(rig: Rig) -> None:
     assert "already restarted" in refused[0]
     assert orch.wait(started, timeout=120)
     assert len(rig.store.jobs()) == 2
-    assert rig.store.job(old).detail["retried_by"] == started[0]  # type: ignore[union-attr]
+    assert rig.job(old).detail["retried_by"] == started[0]
 
 
 class _Crash(BaseException):
@@ -527,7 +533,7 @@ def test_nvme_sanitize_still_running_after_a_restart_is_repolled_to_completion(
     emulator = emulator_for(drive)
     assert isinstance(emulator, NvmeDriveEmulator)
     emulator.polls_per_sanitize = 6
-    inner = lab_runner(lab)
+    inner = LabRunner(lab)
     crashed = threading.Event()
 
     class CrashAfterSanitize:
@@ -567,7 +573,7 @@ def test_nvme_sanitize_still_running_after_a_restart_is_repolled_to_completion(
         "certifying",
         "routed",
     ]
-    sanitize_calls = [c for c in inner.calls if c[:2] == ("nvme", "sanitize")]  # type: ignore[attr-defined]
+    sanitize_calls = [c for c in inner.calls if c[:2] == ("nvme", "sanitize")]
     assert len(sanitize_calls) == 1, "the running sanitize must be re-polled, never re-issued"
     outcome = view.detail["outcome"]
     assert outcome["verified"] is True
@@ -589,7 +595,7 @@ def test_recovery_leaves_the_jobs_of_a_live_process_alone(rig: Rig) -> None:
     orch = rig.orchestrator()
     [job_id] = orch.start([file_drive(rig.tmp, "LIVE-1")], operator="hal")
     deadline = time.monotonic() + 30
-    while rig.store.job(job_id).state != "sanitising":  # type: ignore[union-attr]
+    while rig.job(job_id).state != "sanitising":
         assert time.monotonic() < deadline
         time.sleep(0.02)
     other = Orchestrator(
@@ -599,7 +605,7 @@ def test_recovery_leaves_the_jobs_of_a_live_process_alone(rig: Rig) -> None:
     other.close()
     gate.set()
     assert orch.wait([job_id], timeout=60)
-    assert rig.store.job(job_id).state == "routed"  # type: ignore[union-attr]
+    assert rig.job(job_id).state == "routed"
 
 
 def test_abort_stops_an_overwrite_cleanly(rig: Rig) -> None:
@@ -692,7 +698,7 @@ def test_a_firmware_sanitize_in_flight_is_not_aborted_and_says_so(rig: Rig, tmp_
     assert not reply.accepted
     assert "cannot be stopped" in reply.message
     assert orch.wait([job_id], timeout=120)
-    assert rig.store.job(job_id).state == "routed"  # type: ignore[union-attr]
+    assert rig.job(job_id).state == "routed"
     warnings = [e.message for e in rig.of(job_id, JobLog) if e.level == "warning"]
     assert any("cannot be stopped" in w for w in warnings)
     logged = [e.data.get("message", "") for e in rig.store.job_events(job_id) if e.kind == "log"]
@@ -720,7 +726,7 @@ def test_a_drive_that_vanishes_fails_only_its_own_job(rig: Rig) -> None:
     assert failed is not None
     assert failed.state == "failed"
     assert "disappeared" in failed.detail["reason"]
-    assert [v.state for p, v in states.items() if p != victim] == ["routed", "routed"]  # type: ignore[union-attr]
+    assert [v and v.state for p, v in states.items() if p != victim] == ["routed", "routed"]
     [cert] = rig.certificates(failed.id)
     record = signed_record(rig, cert.id)
     assert record["outcome"]["status"] == "failed"
@@ -1066,7 +1072,7 @@ def test_a_crash_between_certificate_and_custody_is_completed_once_on_recovery(
     first.wait([job_id], timeout=120)
     assert crashed.is_set()
     [cert] = rig.certificates(job_id)
-    assert rig.store.job(job_id).state == "certifying"  # type: ignore[union-attr]
+    assert rig.job(job_id).state == "certifying"
     assert trail(rig, drive) == []
     rig.kill_owner(job_id)
     second = rig.orchestrator()
@@ -1083,7 +1089,7 @@ def test_a_crash_between_certificate_and_custody_is_completed_once_on_recovery(
     third = rig.orchestrator()
     assert third.recover().certified == (job_id,)
     assert third.wait(timeout=60)
-    assert rig.store.job(job_id).state == "routed"  # type: ignore[union-attr]
+    assert rig.job(job_id).state == "routed"
     assert trail(rig, drive) == ["sanitised", "routed"]
     assert [c.id for c in rig.certificates(job_id)] == [cert.id]
     assert verify_chain(rig.store).ok

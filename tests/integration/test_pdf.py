@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -304,7 +305,8 @@ def test_a_pdf_that_expands_beyond_a_certificate_is_not_read(
     spec = embed.FileSpec(file_spec_string="zeros", file_name="zeros", embedded_data=bomb)
     embed.embed_file(writer, spec)
     out = io.BytesIO()
-    writer.write(out)
+    write: Callable[[io.BytesIO], object] = writer.write  # pyhanko leaves write() unannotated
+    write(out)
     assert len(out.getvalue()) < 1 << 20
     verdict = verify_pdf_bytes(out.getvalue(), trust)
     assert verdict.validity is Validity.UNUSABLE

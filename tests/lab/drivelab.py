@@ -201,8 +201,10 @@ def kvm_usable(cpuinfo: str, kvm_writable: bool) -> bool:
 def detect_accel() -> Literal["kvm", "tcg"]:
     """`LAB_ACCEL` if set, else KVM when usable (see `kvm_usable`), else TCG."""
     forced = os.environ.get("LAB_ACCEL", "")
-    if forced in ("kvm", "tcg"):
-        return forced  # type: ignore[return-value]
+    if forced == "kvm":
+        return "kvm"
+    if forced == "tcg":
+        return "tcg"
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -652,13 +654,14 @@ def run_plan(plan: LabPlan, workdir: Path, assets: LabAssets) -> LabRun:
 def parse_drive_spec(spec: str) -> tuple[DriveKind, str, int, str, str]:
     """``KIND:SERIAL[:SIZE_MB[:MODEL[:EXTRA]]]`` -> (kind, serial, size_mb, model, extra)."""
     parts = spec.split(":", 4)
-    if len(parts) < 2 or parts[0] not in DRIVE_KINDS:
+    kind = next((k for k in DRIVE_KINDS if len(parts) >= 2 and k == parts[0]), None)
+    if kind is None:
         raise argparse.ArgumentTypeError(
             f"{spec!r}: KIND:SERIAL[:SIZE_MB[:MODEL[:EXTRA]]], KIND one of {', '.join(DRIVE_KINDS)}"
         )
     parts += [""] * (5 - len(parts))
-    kind, serial, size, model, extra = parts
-    return kind, serial, int(size or 64), model, extra  # type: ignore[return-value]
+    _, serial, size, model, extra = parts
+    return kind, serial, int(size or 64), model, extra
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,6 +74,7 @@ def outcome_of_step(lab_run: LabRun, name: str) -> tuple[int, dict[str, Any], st
     outcomes = [e for e in json_lines(step.out) if e.get("event") == "outcome"]
     detail = f"{name}: rc={step.rc}\nstdout:\n{step.out}\nstderr:\n{step.err}"
     assert len(outcomes) == 1, detail
+    assert step.rc is not None, detail
     return step.rc, outcomes[0], detail
 
 

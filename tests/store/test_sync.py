@@ -75,7 +75,8 @@ def test_cut_off_mid_batch_the_bench_carries_on_and_syncs_once(
     job = bench.create_job_record(d, station="bench-01")
     bench.transition_job(job, {"queued"}, "sanitising")
     bench.save_job_journal(job, {"seed": "42"})
-    assert not bench.offline
+    online = not bench.offline  # a local: mypy would keep bench.offline narrowed past the cut
+    assert online
 
     proxy.cut()
     bench.append_job_event(job, "progress", {"bytes_done": 1})
@@ -120,6 +121,7 @@ def test_a_connection_left_mid_command_when_the_link_is_cut_is_not_reused(
     one_device(bench, "bench-04", 0)
     raw = bench.central_engine.raw_connection()
     stuck = raw.driver_connection
+    assert stuck is not None
     raw.close()  # back in the pool, idle
     stuck.pgconn.send_query(b"SELECT pg_sleep(30)")  # ... and now mid-command, in the pool
     proxy.cut()
@@ -144,7 +146,8 @@ def test_the_store_goes_back_to_the_central_database_by_itself(
     proxy.cut()
     one_device(bench, "bench-02", 1)
     one_device(bench, "bench-02", 2)
-    assert bench.offline
+    offline = bench.offline  # a local: mypy would keep bench.offline narrowed past the restore
+    assert offline
     proxy.restore()
     time.sleep(0.3)
     one_device(bench, "bench-02", 3)

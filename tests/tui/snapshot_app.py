@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from textual.pilot import Pilot
 
 from sanitiser.app.jobs import make_orchestrator
-from sanitiser.app.services import DriveStatus, build_services
+from sanitiser.app.services import DriveStatus, Services, build_services
 from sanitiser.config import load_settings
 from sanitiser.devices.guard import BlockDevice, SystemState, assess
 from sanitiser.domain import Drive, Health, HealthGrade, NistCategory, Transport
-from sanitiser.jobs.events import JobOutcome, JobPhase, JobProgress
+from sanitiser.jobs.events import JobEvent, JobOutcome, JobPhase, JobProgress
 from sanitiser.policy.plan import Plan, PlannedMethod
 from sanitiser.probe.capabilities import Capabilities
 from sanitiser.testing import FakeDriveSource, FakeRunner
@@ -90,15 +90,29 @@ class SnapshotBench(Bench):
         return Capabilities(transport=drive.transport, notes=("snapshot: not probed",))
 
 
+class SnapshotServices(Services):
+    """The fixed health of each drive, and the guard's verdict on the fixed `STATE`."""
+
+    def status_of(self, drive: Drive, state: SystemState | None = None) -> DriveStatus:
+        """`HEALTH` and the verdict on `STATE` (no smartctl, no reading of the machine)."""
+        return DriveStatus(drive, HEALTH[drive.name], assess(drive, STATE))
+
+
 def make_app() -> SanitiserApp:
     """The bench over the fixed drives, operator set, clock frozen at `NOW`."""
-    services = build_services(
+    built = build_services(
         load_settings(), lab=False, runner=FakeRunner(), real=FakeDriveSource(list(DRIVES))
     )
-    services.settings.station = "bench-07"
-    services.system_state = lambda: STATE
-    services.status_of = lambda d, state=None: DriveStatus(  # type: ignore[method-assign]
-        d, HEALTH[d.name], assess(d, STATE)
+    built.settings.station = "bench-07"
+    services = SnapshotServices(
+        settings=built.settings,
+        runner=built.runner,
+        source=built.source,
+        store=built.store,
+        lab=built.lab,
+        lab_reason=built.lab_reason,
+        notices=built.notices,
+        system_state=lambda: STATE,
     )
     bench = SnapshotBench(services, make_orchestrator(services))
     return SanitiserApp(services, bench=bench, operator="Dana K", clock=lambda: NOW, recover=False)
@@ -120,7 +134,7 @@ async def busy_bench(pilot: Pilot[None]) -> None:
     await scanned(pilot)
     app = pilot.app
     assert isinstance(app, SanitiserApp)
-    events = [
+    events: list[JobEvent] = [
         JobPhase("job-b", "/dev/sdb", "sanitising", at=T0),
         JobProgress("job-b", "/dev/sdb", "overwrite", 420 * 10**9, 10**12, 152.3, 3810.0),
         JobPhase("job-c", "/dev/sdc", "verifying", at=T0 + timedelta(minutes=2)),

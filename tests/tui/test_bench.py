@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -48,12 +49,14 @@ def cell(table: DriveTable, row: str, column: str) -> str:
     return str(table.get_cell(row, column))
 
 
-async def wait_for(pilot: Pilot[None], condition: object, timeout: float = 5.0) -> None:
+async def wait_for(
+    pilot: Pilot[None], condition: Callable[[], object], timeout: float = 5.0
+) -> None:
     """Let the app run until `condition()` holds (workers and messages are asynchronous)."""
     import time
 
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await pilot.pause(0.05)
 

@@ -4,7 +4,7 @@ routing override, label, consignment, history and help."""
 
 from __future__ import annotations
 
-from textual.widgets import Button, Input, Select
+from textual.widgets import Button, Input, RichLog, Select
 
 from sanitiser.app.services import Services, build_services
 from sanitiser.certificate.sign import parse_envelope
@@ -160,7 +160,7 @@ async def test_detail_route_override_label_and_consignment(services: Services) -
         await wait_for(pilot, lambda: detail.preview is not None)
         assert cert in str(detail.query_one("#certificate").render())
         assert "SANITISED" in str(detail.query_one("#outcome").render())
-        assert detail.query_one("#job-log").lines  # the journal was shown
+        assert detail.query_one("#job-log", RichLog).lines  # the journal was shown
 
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, RouteOverrideModal))
@@ -219,8 +219,9 @@ async def test_help_lists_the_keys(services: Services) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await bench_ready(pilot, app)
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpModal)
-        keys = str(app.screen.query_one("#keys").render())
+        help_modal = app.screen
+        assert isinstance(help_modal, HelpModal)
+        keys = str(help_modal.query_one("#keys").render())
         for word in ("Space", "Start", "History", "Abort", "Operator", "Destinations"):
             assert word.lower() in keys.lower()
         await pilot.press("escape")

@@ -41,7 +41,8 @@ def drive(name: str, serial: str = "") -> Drive:
 
 def status(d: Drive, protected: str = "") -> DriveStatus:
     """The drive, healthy, protected with `protected` as reason when given."""
-    return DriveStatus(d, Health(HealthGrade.A), Protection(bool(protected), protected))
+    reasons = (protected,) if protected else ()
+    return DriveStatus(d, Health(HealthGrade.A), Protection(bool(protected), reasons))
 
 
 def view(job_id: str, serial: str, operator: str, cert: str, at: datetime) -> JobView:
@@ -103,7 +104,9 @@ def test_protected_and_busy_drives_are_not_eligible() -> None:
     """A protected drive, or one with a running job, may not be selected; a free one may."""
     free = RowState(status(drive("sdb", "S1")))
     assert free.eligible
-    assert not RowState(status(drive("sda", "S0"), "holds the root filesystem /")).eligible
+    protected = RowState(status(drive("sda", "S0"), "holds the root filesystem /"))
+    assert not protected.eligible
+    assert protected.status.protection.reason == "holds the root filesystem /"
     busy = apply_event(free, JobPhase("j1", "/dev/sdb", "sanitising", at=T0))
     assert busy.busy
     assert not busy.eligible

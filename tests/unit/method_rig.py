@@ -8,7 +8,7 @@ not depend on the machine's mounts). Methods then run on the emulators over the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -70,18 +70,23 @@ def context(
     held: Claim,
     runner: CommandRunner,
     caps: Capabilities | None = None,
-    **kwargs: Any,
+    *,
+    logs: list[str] | None = None,
+    journal: MutableMapping[str, Any] | None = None,
+    overwrite_scheme: str = "zeros",
+    verification: str = "sampled",
 ) -> MethodContext:
     """A MethodContext probing `drive` through `runner` (unless `caps` is given); no poll wait."""
-    logs: list[str] = kwargs.pop("logs", [])
     return MethodContext(
         drive=drive,
         claim=held,
         runner=runner,
         capabilities=caps if caps is not None else probe(drive, runner),
-        on_log=logs.append,
+        on_log=(logs if logs is not None else []).append,
+        journal={} if journal is None else journal,
         poll_interval=0.0,
-        **kwargs,
+        overwrite_scheme=overwrite_scheme,
+        verification=verification,
     )
 
 

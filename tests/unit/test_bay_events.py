@@ -97,7 +97,8 @@ def test_gaps_outside_the_window_do_not_count() -> None:
     assert window == (3.2, 3.6)
     gap = largest_gap(events, window)
     assert gap is not None
-    assert (gap.job, gap.seconds) == ("a", pytest.approx(0.5))
+    assert gap.job == "a"
+    assert gap.seconds == pytest.approx(0.5)
     everywhere = largest_gap(events)
     assert everywhere is not None
     assert everywhere.seconds == pytest.approx(3.0)
@@ -125,7 +126,7 @@ def test_two_passes_count_their_bytes_one_after_the_other() -> None:
     assert write is not None
     assert write.bytes == 200
     # From its second event (0.4 s, 100 bytes) to its last (0.8 s, 200 bytes).
-    assert write.per_job_mbps == (pytest.approx(100 / 0.4 / 1e6),)
+    assert write.per_job_mbps == pytest.approx((100 / 0.4 / 1e6,))
 
 
 def test_no_progress_of_a_kind_is_no_aggregate() -> None:
@@ -146,4 +147,4 @@ def test_a_late_first_event_does_not_inflate_a_bay() -> None:
     ]  # fmt: skip
     read = aggregate(events, "verify", min_window=0.0)
     assert read is not None
-    assert read.per_job_mbps == (pytest.approx(40 / 0.4 / 1e6),)
+    assert read.per_job_mbps == pytest.approx((40 / 0.4 / 1e6,))

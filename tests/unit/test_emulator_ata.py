@@ -10,6 +10,7 @@ import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
@@ -18,6 +19,7 @@ from sanitiser.emulators.ata import AtaDriveEmulator
 from sanitiser.probe.ata import (
     AtaCapabilities,
     AtaSanitizeState,
+    AtaSanitizeStatus,
     parse_dco_identify,
     parse_hdparm_identify,
     parse_hdparm_identify_words,
@@ -26,6 +28,7 @@ from sanitiser.probe.ata import (
 )
 from sanitiser.runner import CommandResult
 from sanitiser.testing import FakeRunner
+from tests.emulator_options import AtaOptions
 
 DEV = "/dev/sda"
 SECTORS = 4096  # 2 MiB medium
@@ -40,8 +43,8 @@ def backing(tmp_path: Path) -> Path:
     return path
 
 
-def make(backing: Path, **kwargs: object) -> tuple[AtaDriveEmulator, EmulatedRunner]:
-    drive = AtaDriveEmulator(backing, "EMU0001", "Emulated SSD", SECTORS, **kwargs)  # type: ignore[arg-type]
+def make(backing: Path, **kwargs: Unpack[AtaOptions]) -> tuple[AtaDriveEmulator, EmulatedRunner]:
+    drive = AtaDriveEmulator(backing, "EMU0001", "Emulated SSD", SECTORS, **kwargs)
     return drive, EmulatedRunner({DEV: drive})
 
 
@@ -64,7 +67,7 @@ def untouched(path: Path, start: int = 0, end: int = SECTORS * 512) -> bool:
 
 
 # -- faithfulness ------------------------------------------------------------------------------
-STATES: dict[str, dict[str, object]] = {
+STATES: dict[str, AtaOptions] = {
     "fresh": {},
     "frozen": {"frozen": True},
     "no-sanitize-no-enhanced": {"sanitize": (), "enhanced_erase": False},
@@ -271,7 +274,7 @@ def test_lies_mode_is_the_qemu_disk(backing: Path, reference: Path) -> None:
 
 
 # -- sanitize ----------------------------------------------------------------------------------
-def status(runner: EmulatedRunner) -> tuple[CommandResult, object]:
+def status(runner: EmulatedRunner) -> tuple[CommandResult, AtaSanitizeStatus]:
     result = hdparm(runner, "--sanitize-status")
     return result, parse_sanitize_status(result.stdout, result.stderr, result.returncode)
 
@@ -295,14 +298,15 @@ def test_sanitize_runs_in_background_and_completes(
         "Operation started in background\nYou may use `--sanitize-status` to check progress\n"
     )
     assert untouched(backing)
-    seen = []
+    seen: list[int] = []
     for _ in range(2):
         _, st = status(runner)
-        assert st.state is AtaSanitizeState.IN_PROCESS  # type: ignore[attr-defined]
-        seen.append(st.progress_percent)  # type: ignore[attr-defined]
+        assert st.state is AtaSanitizeState.IN_PROCESS
+        assert st.progress_percent is not None
+        seen.append(st.progress_percent)
     assert seen[0] < seen[1] < 100
     result, final = status(runner)
-    assert final.succeeded  # type: ignore[attr-defined]
+    assert final.succeeded
     assert "    Last Sanitize Operation Completed Without Error\n" in result.stdout
     data = backing.read_bytes()  # the whole medium, DCO area included
     if check == "zeros":
@@ -343,12 +347,12 @@ def test_sanitize_failure_is_sd3_until_a_new_sanitize_succeeds(backing: Path) ->
     result, st = status(runner)
     assert result.returncode == 5
     assert "Drive in SD3 Sanitize Operation Failed state" in result.stderr
-    assert st.state is AtaSanitizeState.FAILED  # type: ignore[attr-defined]
+    assert st.state is AtaSanitizeState.FAILED
     assert not drive.readable
     assert not is_zero(backing)
     assert hdparm(runner, "--yes-i-know-what-i-am-doing", "--sanitize-block-erase").returncode == 0
     _, again = status(runner)
-    assert again.succeeded  # type: ignore[attr-defined]
+    assert again.succeeded
     assert is_zero(backing)
 
 
@@ -360,17 +364,17 @@ def test_sanitize_in_progress_rejects_another_and_survives_power_cycle(backing: 
     assert again.returncode == 5
     drive.power_cycle()
     _, st = status(runner)
-    assert st.state is AtaSanitizeState.IN_PROCESS  # type: ignore[attr-defined]
+    assert st.state is AtaSanitizeState.IN_PROCESS
     drive.tick(10.0)
     _, done = status(runner)
-    assert done.succeeded  # type: ignore[attr-defined]
+    assert done.succeeded
 
 
 def test_sanitize_frozen_and_antifreeze(backing: Path) -> None:
     """SD1: operations refused as FROZEN; antifreeze then blocks a later freeze-lock."""
     drive, runner = make(backing, sanitize_frozen=True)
     result, st = status(runner)
-    assert st.state is AtaSanitizeState.FROZEN  # type: ignore[attr-defined]
+    assert st.state is AtaSanitizeState.FROZEN
     refused = hdparm(runner, "--yes-i-know-what-i-am-doing", "--sanitize-block-erase")
     assert "Device in FROZEN state" in refused.stderr
     drive.power_cycle()

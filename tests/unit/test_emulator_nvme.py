@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
@@ -19,6 +20,7 @@ from sanitiser.probe.nvme import (
     parse_sanitize_log,
 )
 from sanitiser.runner import CommandResult
+from tests.emulator_options import NvmeOptions
 
 CTRL, NS = "/dev/nvme0", "/dev/nvme0n1"
 SIZE = 1 << 20
@@ -33,8 +35,8 @@ def backing(tmp_path: Path) -> Path:
     return path
 
 
-def make(backing: Path, **kwargs: object) -> tuple[NvmeDriveEmulator, EmulatedRunner]:
-    drive = NvmeDriveEmulator(backing, "NVME0001", "QEMU NVMe Ctrl", **kwargs)  # type: ignore[arg-type]
+def make(backing: Path, **kwargs: Unpack[NvmeOptions]) -> tuple[NvmeDriveEmulator, EmulatedRunner]:
+    drive = NvmeDriveEmulator(backing, "NVME0001", "QEMU NVMe Ctrl", **kwargs)
     return drive, EmulatedRunner({CTRL: drive, NS: drive})
 
 

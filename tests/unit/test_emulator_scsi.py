@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
@@ -16,6 +17,7 @@ from sanitiser.probe.scsi import (
     parse_sg_readcap,
 )
 from sanitiser.runner import CommandResult
+from tests.emulator_options import ScsiOptions
 
 DEV = "/dev/sdb"
 SIZE = 1 << 20
@@ -30,8 +32,8 @@ def backing(tmp_path: Path) -> Path:
     return path
 
 
-def make(backing: Path, **kwargs: object) -> tuple[ScsiDriveEmulator, EmulatedRunner]:
-    drive = ScsiDriveEmulator(backing, "SCSI0001", **kwargs)  # type: ignore[arg-type]
+def make(backing: Path, **kwargs: Unpack[ScsiOptions]) -> tuple[ScsiDriveEmulator, EmulatedRunner]:
+    drive = ScsiDriveEmulator(backing, "SCSI0001", **kwargs)
     return drive, EmulatedRunner({DEV: drive})
 
 

@@ -134,18 +134,30 @@ class FakeMachine:
         return read_system_state(sys_root=self.sys, proc_root=self.proc, dev_root=self.dev)
 
 
-def drive(name: str, **kw: object) -> Drive:
+def drive(
+    name: str,
+    *,
+    path: str | None = None,
+    serial: str | None = None,
+    size_bytes: int = 1 << 30,
+    wwn: str = "",
+    devnum: str = "",
+    read_only: bool = False,
+    simulated: bool = False,
+) -> Drive:
     """A real-looking SATA drive called `name`."""
-    fields: dict[str, object] = {
-        "path": f"/dev/{name}",
-        "name": name,
-        "model": "Disk",
-        "serial": f"SN-{name}",
-        "size_bytes": 1 << 30,
-        "transport": Transport.SATA,
-    }
-    fields.update(kw)
-    return Drive(**fields)  # type: ignore[arg-type]
+    return Drive(
+        path=f"/dev/{name}" if path is None else path,
+        name=name,
+        model="Disk",
+        serial=f"SN-{name}" if serial is None else serial,
+        size_bytes=size_bytes,
+        transport=Transport.SATA,
+        wwn=wwn,
+        devnum=devnum,
+        read_only=read_only,
+        simulated=simulated,
+    )
 
 
 @pytest.fixture

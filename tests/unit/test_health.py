@@ -598,7 +598,12 @@ def test_read_health_timeout_is_unknown() -> None:
 
 def test_read_health_failing_drive(sda_text: str) -> None:
     """A failing SATA drive read through the runner grades FAIL, the exit code decoded."""
-    text = variant(sda_text, lambda d: (set_attribute(d, 197, 64), set_status(d, 0)))
+
+    def failing(d: dict[str, Any]) -> None:
+        set_attribute(d, 197, 64)
+        set_status(d, 0)
+
+    text = variant(sda_text, failing)
     runner = FakeRunner().reply(("smartctl",), stdout=text)
     h = read_health(make_drive(Transport.SATA), runner)
     assert h.grade is HealthGrade.FAIL

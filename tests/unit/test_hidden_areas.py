@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Unpack
 
 from sanitiser.domain import OutcomeStatus, Transport
 from sanitiser.emulators import EmulatedRunner
@@ -12,6 +13,7 @@ from sanitiser.methods.overwrite import HostOverwrite
 from sanitiser.methods.session import Session
 from sanitiser.probe.ata import DcoInfo, HpaInfo
 from sanitiser.testing import FakeRunner
+from tests.emulator_options import AtaOptions
 from tests.unit.method_rig import MIB, calls_with, claimed, context, lab_file, simulated
 
 SERIAL = "SIM-HDD-0001"
@@ -19,11 +21,11 @@ NATIVE = 8 * MIB // 512
 
 
 def remove(
-    tmp_path: Path, *, extra: int = 0, **kwargs: object
+    tmp_path: Path, *, extra: int = 0, **kwargs: Unpack[AtaOptions]
 ) -> tuple[HiddenAreas, AtaDriveEmulator, EmulatedRunner]:
     """Probe a SATA drive with the given hidden areas and run the removal."""
     path = lab_file(tmp_path, SERIAL, 8 * MIB + extra * 512)
-    emu = AtaDriveEmulator(path, SERIAL, device=str(path), **kwargs)  # type: ignore[arg-type]
+    emu = AtaDriveEmulator(path, SERIAL, device=str(path), **kwargs)
     runner = EmulatedRunner({str(path): emu})
     drive = simulated(path, Transport.SATA, rotational=True)
     with claimed(drive) as held:

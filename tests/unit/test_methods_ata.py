@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
@@ -33,6 +34,7 @@ from sanitiser.methods.registry import method_for
 from sanitiser.methods.session import FROZEN_INSTRUCTION, REDACTED
 from sanitiser.methods.verify_after import plant_canaries
 from sanitiser.probe.capabilities import Capabilities, Technique
+from tests.emulator_options import AtaOptions
 from tests.unit.method_rig import (
     MIB,
     calls_with,
@@ -49,11 +51,15 @@ PASSWORD_RE = re.compile(r"san[0-9a-f]{16}")
 
 
 def rig(
-    tmp_path: Path, *, rotational: bool = False, extra_sectors: int = 0, **kwargs: object
+    tmp_path: Path,
+    *,
+    rotational: bool = False,
+    extra_sectors: int = 0,
+    **kwargs: Unpack[AtaOptions],
 ) -> tuple[Path, AtaDriveEmulator, EmulatedRunner]:
     """A lab file, its ATA emulator (device = the file) and a runner."""
     path = lab_file(tmp_path, SERIAL, 8 * MIB + extra_sectors * 512)
-    emu = AtaDriveEmulator(path, SERIAL, "Emulated SSD", device=str(path), **kwargs)  # type: ignore[arg-type]
+    emu = AtaDriveEmulator(path, SERIAL, "Emulated SSD", device=str(path), **kwargs)
     return path, emu, EmulatedRunner({str(path): emu})
 
 
@@ -85,6 +91,7 @@ class TestSecurityErase:
         outcome, journal, _ = run_method(AtaSecurityErase(enhanced=True), path, runner)
         assert outcome.status is OutcomeStatus.SANITISED, outcome.reason
         assert outcome.verified
+        assert outcome.verification is not None
         assert outcome.verification.canaries_written > 0
         assert outcome.verification.canaries_surviving == 0
         assert surviving_sectors(path, SERIAL) == 0
@@ -136,6 +143,7 @@ class TestSecurityErase:
         assert outcome.status is OutcomeStatus.FAILED
         assert not outcome.verified
         assert "canaries survived" in outcome.reason
+        assert outcome.verification is not None
         assert outcome.verification.canaries_surviving == outcome.verification.canaries_written
 
     def test_qemu_disk_never_attempted_from_its_probe(self, tmp_path: Path) -> None:
@@ -187,7 +195,8 @@ class TestSecurityErase:
         runner.run(("hdparm", "--user-master", "u", "--security-erase",
                     "sanfeedfacecafebeef", str(path)))  # fmt: skip
         emu.power_cycle()
-        assert emu.locked
+        locked_after_power_cycle = emu.locked  # not narrowing emu.locked: run_method changes it
+        assert locked_after_power_cycle
         outcome, journal, _ = run_method(AtaSecurityErase(), path, runner, journal=journal)
         assert outcome.status is OutcomeStatus.SANITISED, outcome.reason
         assert outcome.verified

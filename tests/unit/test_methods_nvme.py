@@ -9,6 +9,7 @@ FNA does not advertise it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
@@ -21,6 +22,7 @@ from sanitiser.methods.nvme import NvmeFormat, NvmeSanitize, controller_path, na
 from sanitiser.methods.registry import method_for
 from sanitiser.methods.verify_after import plant_canaries
 from sanitiser.probe.capabilities import Technique
+from tests.emulator_options import NvmeOptions
 from tests.unit.method_rig import (
     MIB,
     calls_with,
@@ -35,7 +37,9 @@ SERIAL = "SIM-NVME-0001"
 SIZE = 8 * MIB
 
 
-def rig(tmp_path: Path, **kwargs: object) -> tuple[Path, NvmeDriveEmulator, EmulatedRunner]:
+def rig(
+    tmp_path: Path, **kwargs: Unpack[NvmeOptions]
+) -> tuple[Path, NvmeDriveEmulator, EmulatedRunner]:
     """A lab file, its NVMe emulator (controller = namespace = the file) and a runner."""
     path = lab_file(tmp_path, SERIAL, SIZE)
     emu = NvmeDriveEmulator(
@@ -43,7 +47,7 @@ def rig(tmp_path: Path, **kwargs: object) -> tuple[Path, NvmeDriveEmulator, Emul
         SERIAL,
         controller=str(path),
         namespace=str(path),
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
     return path, emu, EmulatedRunner({str(path): emu})
 

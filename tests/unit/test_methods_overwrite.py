@@ -38,13 +38,22 @@ def run_overwrite(
     path: Path,
     transport: Transport,
     runner: FakeRunner | EmulatedRunner,
-    **kwargs: object,
+    *,
+    overwrite_scheme: str = "zeros",
+    verification: str = "sampled",
 ) -> tuple[Outcome, dict[str, object]]:
     """Run the host overwrite on the file at `path`."""
     drive = simulated(path, transport, removable=transport is Transport.USB)
     journal: dict[str, object] = {}
     with claimed(drive) as held:
-        ctx = context(drive, held, runner, journal=journal, **kwargs)
+        ctx = context(
+            drive,
+            held,
+            runner,
+            journal=journal,
+            overwrite_scheme=overwrite_scheme,
+            verification=verification,
+        )
         return HostOverwrite().run(ctx), journal
 
 
@@ -58,6 +67,7 @@ class TestHostOverwrite:
         assert outcome.status is OutcomeStatus.SANITISED, outcome.reason
         assert outcome.verified
         assert outcome.nist_category is NistCategory.CLEAR
+        assert outcome.verification is not None
         assert outcome.verification.mode == "sampled"
         assert path.read_bytes() == bytes(SIZE)
         assert outcome.hpa_dco == ""
@@ -69,6 +79,7 @@ class TestHostOverwrite:
             path, Transport.USB, FakeRunner(), overwrite_scheme="random", verification="full"
         )
         assert outcome.status is OutcomeStatus.SANITISED, outcome.reason
+        assert outcome.verification is not None
         assert outcome.verification.mode == "full"
         assert outcome.verification.coverage_ppm == 1_000_000
         seed = str(journal[JOURNAL_SEED])

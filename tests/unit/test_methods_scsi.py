@@ -8,6 +8,7 @@ tools' own exit status (which is 0 even after a failure, DEVICE-COMMANDS §9 #1/
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
@@ -20,6 +21,7 @@ from sanitiser.methods.registry import method_for
 from sanitiser.methods.scsi import ScsiFormatUnit, ScsiSanitize, parse_request_sense
 from sanitiser.methods.verify_after import plant_canaries
 from sanitiser.probe.capabilities import Technique
+from tests.emulator_options import ScsiOptions
 from tests.unit.method_rig import (
     MIB,
     calls_with,
@@ -34,10 +36,12 @@ SERIAL = "SIM-SAS-0001"
 SIZE = 8 * MIB
 
 
-def rig(tmp_path: Path, **kwargs: object) -> tuple[Path, ScsiDriveEmulator, EmulatedRunner]:
+def rig(
+    tmp_path: Path, **kwargs: Unpack[ScsiOptions]
+) -> tuple[Path, ScsiDriveEmulator, EmulatedRunner]:
     """A lab file, its SCSI emulator (device = the file) and a runner."""
     path = lab_file(tmp_path, SERIAL, SIZE)
-    emu = ScsiDriveEmulator(path, SERIAL, device=str(path), **kwargs)  # type: ignore[arg-type]
+    emu = ScsiDriveEmulator(path, SERIAL, device=str(path), **kwargs)
     return path, emu, EmulatedRunner({str(path): emu})
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
@@ -139,12 +141,18 @@ def test_engine_memory_stays_under_64_mib() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"block_size": 1000}, {"fault_granularity": 3 << 20}, {"workers": 0}]
+    "make",
+    [
+        lambda: IOConfig(block_size=1000),
+        lambda: IOConfig(fault_granularity=3 << 20),
+        lambda: IOConfig(workers=0),
+    ],
+    ids=["block_size", "fault_granularity", "workers"],
 )
-def test_io_config_rejects_nonsense(kwargs: dict[str, int]) -> None:
+def test_io_config_rejects_nonsense(make: Callable[[], IOConfig]) -> None:
     """Unaligned blocks, granularity not dividing the block, and zero workers are refused."""
     with pytest.raises(ValueError, match=r"block_size|granularity|worker"):
-        IOConfig(**kwargs)
+        make()
 
 
 @settings(max_examples=40, deadline=None)

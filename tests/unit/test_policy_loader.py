@@ -113,10 +113,14 @@ def test_nist_policy_follows_appendix_a() -> None:
     policy = load_policy("nist-800-88")
     hdd, ssd = policy.rule(MediaKind.HDD), policy.rule(MediaKind.SSD)
     enhanced = Technique.ATA_SECURITY_ERASE_ENHANCED
-    assert hdd.rule_for(enhanced) is not None
-    assert hdd.rule_for(enhanced).category is NistCategory.PURGE  # type: ignore[union-attr]
-    assert ssd.rule_for(enhanced).category is NistCategory.CLEAR  # type: ignore[union-attr]
-    assert hdd.rule_for(Technique.ATA_SECURITY_ERASE).category is NistCategory.CLEAR  # type: ignore[union-attr]
+    hdd_enhanced, ssd_enhanced = hdd.rule_for(enhanced), ssd.rule_for(enhanced)
+    hdd_normal = hdd.rule_for(Technique.ATA_SECURITY_ERASE)
+    assert hdd_enhanced is not None
+    assert hdd_enhanced.category is NistCategory.PURGE
+    assert ssd_enhanced is not None
+    assert ssd_enhanced.category is NistCategory.CLEAR
+    assert hdd_normal is not None
+    assert hdd_normal.category is NistCategory.CLEAR
     assert ssd.rule_for(Technique.ATA_SANITIZE_OVERWRITE) is None  # not listed for SSDs
     nvme = [r.technique for r in policy.rule(MediaKind.NVME).techniques]
     assert nvme.index(Technique.NVME_SANITIZE_CRYPTO) < nvme.index(Technique.NVME_FORMAT_CRYPTO)

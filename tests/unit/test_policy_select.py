@@ -133,14 +133,17 @@ def scsi(*commands: tuple[int, int | None], reported: bool = True) -> ScsiCapabi
     )
 
 
-def sata(a: AtaCapabilities | None, **kw: object) -> Capabilities:
+def sata(a: AtaCapabilities | None, *, hpa: HpaInfo | None = None) -> Capabilities:
     """SATA capabilities."""
-    return Capabilities(Transport.SATA, ata=a, **kw)  # type: ignore[arg-type]
+    return Capabilities(Transport.SATA, ata=a, hpa=hpa)
 
 
-def nv(**kw: object) -> Capabilities:
+def nv(
+    *, sanicap: int = 0, fna: int = 0, oacs: int = 0x2, busy: bool = False,
+    estimates: tuple[tuple[str, int | None], ...] = (),
+) -> Capabilities:  # fmt: skip
     """NVMe capabilities (see `nvme`)."""
-    c, log = nvme(**kw)  # type: ignore[arg-type]
+    c, log = nvme(sanicap=sanicap, fna=fna, oacs=oacs, busy=busy, estimates=estimates)
     return Capabilities(Transport.NVME, nvme=c, sanitize_log=log)
 
 
@@ -660,19 +663,17 @@ transports = st.sampled_from(list(Transport))
 @st.composite
 def ata_caps(draw: st.DrawFn) -> AtaCapabilities:
     """Any combination of ATA security/sanitize facts."""
-    flags = {
-        name: draw(st.booleans())
-        for name in (
-            "security_supported", "security_enabled", "security_locked", "security_frozen",
-            "security_count_expired", "enhanced_erase_supported", "sanitize_supported",
-            "sanitize_crypto_scramble", "sanitize_block_erase", "sanitize_overwrite",
-        )
-    }  # fmt: skip
+    flag = st.booleans()
     minutes = st.none() | st.integers(1, 600)
-    sense = draw(st.sampled_from([(), ("SG_IO: missing sense data",)]))
-    base = AtaCapabilities(erase_minutes_normal=draw(minutes),
-                           erase_minutes_enhanced=draw(minutes), sense_warnings=sense)  # fmt: skip
-    return dataclasses.replace(base, **flags)  # type: ignore[arg-type]  # all bool fields
+    return AtaCapabilities(
+        security_supported=draw(flag), security_enabled=draw(flag), security_locked=draw(flag),
+        security_frozen=draw(flag), security_count_expired=draw(flag),
+        enhanced_erase_supported=draw(flag), sanitize_supported=draw(flag),
+        sanitize_crypto_scramble=draw(flag), sanitize_block_erase=draw(flag),
+        sanitize_overwrite=draw(flag),
+        sense_warnings=draw(st.sampled_from([(), ("SG_IO: missing sense data",)])),
+        erase_minutes_normal=draw(minutes), erase_minutes_enhanced=draw(minutes),
+    )  # fmt: skip
 
 
 @st.composite

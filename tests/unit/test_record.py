@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ import pytest
 
 from sanitiser.certificate.record import (
     Destination,
+    Record,
     RecordContext,
     UnusableInputError,
     build_record,
@@ -33,15 +35,21 @@ from sanitiser.errors import CertificateError
 CID = "0195a5b0-1111-7aaa-8bbb-cccccccccccc"
 
 
-def _record(status: OutcomeStatus = OutcomeStatus.SANITISED, **kw: object) -> dict[str, object]:
+def _record(
+    status: OutcomeStatus = OutcomeStatus.SANITISED,
+    *,
+    simulated: bool = False,
+    context: RecordContext | None = None,
+    development: bool = False,
+) -> Record:
     return build_record(
         sample_outcome(status),
-        sample_drive(simulated=bool(kw.pop("simulated", False))),
+        sample_drive(simulated=simulated),
         sample_health(),
-        kw.pop("context", sample_context()),  # type: ignore[arg-type]
+        sample_context() if context is None else context,
         certificate_id=CID,
         issued_at=FINISHED,
-        **kw,  # type: ignore[arg-type]
+        development=development,
     )
 
 
@@ -115,11 +123,11 @@ def test_record_has_every_nist_sample_certificate_field() -> None:
     )
     assert san["duration_seconds"] == 423
     assert san["standard"] == "NIST SP 800-88 Rev. 1"
-    assert r["verification"]["mode"] == "sampled"  # type: ignore[index]
-    assert r["verification"]["result"] == "pass"  # type: ignore[index]
-    assert r["verification"]["coverage_ppm"] == 2096  # type: ignore[index]
-    assert r["health"]["before"]["grade"] == "A"  # type: ignore[index]
-    assert r["operator"]["name"] == "Ada Lovelace"  # type: ignore[index]
+    assert r["verification"]["mode"] == "sampled"
+    assert r["verification"]["result"] == "pass"
+    assert r["verification"]["coverage_ppm"] == 2096
+    assert r["health"]["before"]["grade"] == "A"
+    assert r["operator"]["name"] == "Ada Lovelace"
     assert r["tool"]["name"] == "sanitiser"
     assert r["tool"]["version"]
     assert r["policy"] == {"name": "nist-800-88-r1-default", "version": "2026.1"}
@@ -128,7 +136,7 @@ def test_record_has_every_nist_sample_certificate_field() -> None:
         "scheme": "London Device Bank",
         "details": "",
     }
-    assert r["outcome"]["status"] == "sanitised"  # type: ignore[index]
+    assert r["outcome"]["status"] == "sanitised"
     assert (r["simulated"], r["development_key"], r["supersedes"]) == (False, False, None)
     assert r["organisation"] == "Example Borough Council"
     assert r["station"] == "bench-01"
@@ -140,15 +148,15 @@ def test_record_has_every_nist_sample_certificate_field() -> None:
 def test_record_states_the_outcome_and_verification(status: OutcomeStatus) -> None:
     """Failed and refused outcomes are recorded as such, with their reasons."""
     r = _record(status)
-    assert r["outcome"]["status"] == status.value  # type: ignore[index]
+    assert r["outcome"]["status"] == status.value
     expected = {
         "sanitised": "pass",
         "failed": "fail",
         "refused": "unverifiable",
         "aborted": "fail",
     }[status.value]
-    assert r["verification"]["result"] == expected  # type: ignore[index]
-    assert r["outcome"]["reason"]  # type: ignore[index]
+    assert r["verification"]["result"] == expected
+    assert r["outcome"]["reason"]
 
 
 def test_record_marks_simulated_development_and_supersedes() -> None:
@@ -183,12 +191,7 @@ def test_record_refuses_naive_times_and_unknown_destination() -> None:
             issued_at=datetime(2026, 1, 1),
         )
     ctx = sample_context()
-    bad = RecordContext(
-        **{
-            **{f: getattr(ctx, f) for f in ctx.__slots__},  # type: ignore[arg-type]
-            "destination": Destination(route="landfill"),
-        }
-    )
+    bad = dataclasses.replace(ctx, destination=Destination(route="landfill"))
     with pytest.raises(CertificateError, match="destination"):
         build_record(
             sample_outcome(),

@@ -7,7 +7,6 @@ import io
 import json
 import shutil
 import subprocess
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,12 +33,20 @@ from tests.store.bench_rig import certificate, drive
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def _row(i: int, **changes: object) -> DeviceRow:
-    base = DeviceRow(
+def _row(
+    i: int,
+    *,
+    station: str = "north-1",
+    outcome: str = "sanitised",
+    capacity_bytes: int = 10**9,
+    simulated: bool = False,
+    supersedes: str = "",
+) -> DeviceRow:
+    return DeviceRow(
         certificate_id=f"c{i:03d}",
         issued_at=T0 + timedelta(hours=i),
-        station="north-1",
-        outcome="sanitised",
+        station=station,
+        outcome=outcome,
         method="ata-sanitize-crypto",
         nist_category="purge",
         destination=NOT_CONSIGNED,
@@ -47,10 +54,10 @@ def _row(i: int, **changes: object) -> DeviceRow:
         media_kind="ssd",
         model="M",
         serial=f"S{i}",
-        capacity_bytes=10**9,
-        simulated=False,
+        capacity_bytes=capacity_bytes,
+        simulated=simulated,
+        supersedes=supersedes,
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def test_device_row_reads_the_signed_envelope() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 
@@ -589,29 +590,32 @@ def test_any_valid_table_keeps_the_invariants(
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "problem"),
+    ("build", "problem"),
     [
-        ({"destination": REUSE}, 'needs outcome limited to purged-verified / cleared-verified'),
-        ({"destination": RECYCLE, "outcome": (PV, FA)}, "(outcome here: failed)"),
-        ({"destination": REUSE, "outcome": (PV,)}, "must list the health grades"),
-        ({"destination": REUSE, "outcome": (PV,), "health": (A, F)}, "may not accept FAIL"),
-        ({"destination": DESTROY, "destruction": {M.SSD: DestructionLevel("H", 6)}},
+        (lambda: RoutingRule("r1", REUSE, "why"),
+         "needs outcome limited to purged-verified / cleared-verified"),
+        (lambda: RoutingRule("r1", RECYCLE, "why", outcome=(PV, FA)), "(outcome here: failed)"),
+        (lambda: RoutingRule("r1", REUSE, "why", outcome=(PV,)), "must list the health grades"),
+        (lambda: RoutingRule("r1", REUSE, "why", outcome=(PV,), health=(A, F)),
+         "may not accept FAIL"),
+        (lambda: RoutingRule("r1", DESTROY, "why", destruction={M.SSD: DestructionLevel("H", 6)}),
          "ssd = H-6 does not suit ssd"),
-        ({"destination": DESTROY, "destruction": {M.HDD: DestructionLevel("E", 6)}},
+        (lambda: RoutingRule("r1", DESTROY, "why", destruction={M.HDD: DestructionLevel("E", 6)}),
          "hdd = E-6 does not suit hdd: a hard disk is destroyed to an H level"),
-        ({"destination": RECYCLE, "outcome": (PV,), "destruction": {M.HDD: LEVELS[M.HDD]}},
+        (lambda: RoutingRule("r1", RECYCLE, "why", outcome=(PV,),
+                             destruction={M.HDD: LEVELS[M.HDD]}),
          'levels are for "destroy" rules'),
-        ({"destination": DESTROY, "min_capacity": 10, "max_capacity": 5},
+        (lambda: RoutingRule("r1", DESTROY, "why", min_capacity=10, max_capacity=5),
          "min_capacity is more than max_capacity"),
-        ({"destination": DESTROY, "outcome": (FA, FA)}, "outcome: failed listed twice"),
-        ({"destination": DESTROY, "reason": " "}, "reason: say why"),
+        (lambda: RoutingRule("r1", DESTROY, "why", outcome=(FA, FA)),
+         "outcome: failed listed twice"),
+        (lambda: RoutingRule("r1", DESTROY, " "), "reason: say why"),
     ],
 )  # fmt: skip
-def test_hand_built_rules_are_checked(kwargs: dict[str, object], problem: str) -> None:
+def test_hand_built_rules_are_checked(build: Callable[[], RoutingRule], problem: str) -> None:
     """A rule built in code is held to the same invariants as one loaded from a file."""
-    fields: dict[str, object] = {"id": "r1", "reason": "why", **kwargs}
     with pytest.raises(RuleError) as info:
-        RoutingRule(**fields)  # type: ignore[arg-type]
+        build()
     assert problem in str(info.value)
     assert str(info.value).startswith("routing rule 'r1': ")
 

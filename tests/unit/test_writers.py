@@ -14,19 +14,19 @@ T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 DD = Opener(pid=4242, command="dd", writable=True)
 
 
-def sanitised(**kw: object) -> Outcome:
-    fields: dict[str, object] = {
-        "status": OutcomeStatus.SANITISED,
-        "method": "host-overwrite",
-        "nist_category": NistCategory.CLEAR,
-        "verified": True,
-        "reason": "",
-        "started_at": T0,
-        "finished_at": T0,
-        "details": (("pattern", "zeros"),),
-    }
-    fields.update(kw)
-    return Outcome(**fields)  # type: ignore[arg-type]
+def sanitised(
+    *, status: OutcomeStatus = OutcomeStatus.SANITISED, verified: bool = True, reason: str = ""
+) -> Outcome:
+    return Outcome(
+        status=status,
+        method="host-overwrite",
+        nist_category=NistCategory.CLEAR,
+        verified=verified,
+        reason=reason,
+        started_at=T0,
+        finished_at=T0,
+        details=(("pattern", "zeros"),),
+    )
 
 
 @pytest.mark.parametrize("verification", ["full", "sampled", "canary"])
