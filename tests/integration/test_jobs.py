@@ -37,7 +37,7 @@ from sanitiser.domain import (
 )
 from sanitiser.emulators.nvme import NvmeDriveEmulator
 from sanitiser.errors import ConfigError, SanitiserError
-from sanitiser.jobs import orchestrator as orchestrator_module
+from sanitiser.jobs import conclusion as conclusion_module
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase, JobProgress
 from sanitiser.jobs.journal import MethodNotes, ProcessOwner, drive_to_json, outcome_from_json
 from sanitiser.jobs.orchestrator import JobDependencies, Orchestrator
@@ -1064,7 +1064,7 @@ def test_a_crash_between_certificate_and_custody_is_completed_once_on_recovery(
             raise _Crash
         return real(*args, **kw)
 
-    monkeypatch.setattr(orchestrator_module, "record_sanitised", die_once)
+    monkeypatch.setattr(conclusion_module, "record_sanitised", die_once)
     monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the staged "death"
     drive = file_drive(rig.tmp, "CUSTODY-1")
     first = rig.orchestrator()
@@ -1176,7 +1176,7 @@ def test_a_crash_between_a_failed_end_and_its_record_is_completed_once_on_recove
     if stage == CRASH_STAGES[0]:
         monkeypatch.setattr(rig.store, "save_job_certificate", once(rig.store.save_job_certificate))
     elif stage == CRASH_STAGES[1]:
-        monkeypatch.setattr(orchestrator_module, "record_sanitised", once(record_sanitised))
+        monkeypatch.setattr(conclusion_module, "record_sanitised", once(record_sanitised))
     else:
         monkeypatch.setattr(
             rig.store,

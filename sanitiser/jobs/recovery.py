@@ -1,0 +1,245 @@
+"""Crash recovery: say the truth about every job a dead process left, and continue what can
+be continued (see `sanitiser.jobs.orchestrator`)."""
+
+from __future__ import annotations
+
+import logging
+
+from sanitiser.domain import UNKNOWN_HEALTH, Health, Outcome
+from sanitiser.errors import DriveBusyError, SanitiserError
+from sanitiser.jobs.events import (
+    JobPhase,
+)
+from sanitiser.jobs.journal import (
+    JobJournal,
+    MethodNotes,
+    ProcessOwner,
+    drive_from_json,
+    health_from_json,
+    outcome_from_json,
+    owner_alive,
+)
+from sanitiser.jobs.model import (
+    BACKGROUND_KEYS,
+    HOST_OVERWRITE,
+    RecordFacts,
+    RecoveryReport,
+    RunningJob,
+)
+from sanitiser.jobs.pipeline import Pipeline
+from sanitiser.jobs.restart import identify
+from sanitiser.jobs.states import ACTIVE, FINAL, JobState
+from sanitiser.jobs.views import outcome_of, recorded_plan
+from sanitiser.store import JobView, StaleJobStateError
+
+log = logging.getLogger(__name__)
+
+
+class Recovery(Pipeline):
+    """After a crash: each unfinished job recorded ``interrupted``, then resumed, certified,
+    recorded or left restartable (`recover`)."""
+
+    def recover(self, *, resume: bool = True) -> RecoveryReport:
+        """After a start: record every job whose process died as ``interrupted``, then (with
+        `resume`) continue what can be continued.
+
+        Only jobs of this station whose owning process is gone are touched (never those of
+        another live ``sanitiser`` process). With `resume`, an interrupted job whose outcome
+        was already recorded gets its certificate (exactly once) and is routed; one whose drive
+        is still running a firmware sanitize is re-polled through its method with the saved
+        method journal; the others are left for `restart`. A failed or aborted job whose signed
+        record was not issued yet (the bench stopped between its end and its record) gets it,
+        exactly once, with its custody (``recorded``).
+        """
+        interrupted: list[str] = []
+        for view in self.store.jobs():
+            if view.station != self.station or JobState(view.state) not in ACTIVE:
+                continue
+            if view.id in self.running():
+                continue
+            if owner_alive(ProcessOwner.from_json(view.detail.get("owner"))):
+                continue
+            if self._mark_interrupted(view):
+                interrupted.append(view.id)
+        if not resume:
+            return RecoveryReport(interrupted=tuple(interrupted))
+        resumed: list[str] = []
+        certified: list[str] = []
+        restartable: list[str] = []
+        for view in self.store.jobs():
+            if view.station != self.station or view.state != JobState.INTERRUPTED.value:
+                continue
+            detail = dict(view.detail)
+            if detail.get("retried_by") or view.id in self.running():
+                continue
+            if owner_alive(ProcessOwner.from_json(detail.get("owner"))):
+                continue
+            kind = self._resume(view)
+            {"certified": certified, "resumed": resumed}.get(kind, restartable).append(view.id)
+        recorded: list[str] = []
+        for view in self.store.jobs():
+            if view.station != self.station or JobState(view.state) not in FINAL:
+                continue
+            detail = dict(view.detail)
+            if not isinstance(detail.get("record_pending"), dict) or view.id in self.running():
+                continue
+            if owner_alive(ProcessOwner.from_json(detail.get("owner"))):
+                continue  # its own process is issuing it (or will say why it could not)
+            self._resume_record(view)
+            recorded.append(view.id)
+        return RecoveryReport(
+            tuple(interrupted),
+            tuple(resumed),
+            tuple(certified),
+            tuple(restartable),
+            tuple(recorded),
+        )
+
+    def _mark_interrupted(self, view: JobView) -> bool:
+        state = JobState(view.state)
+        progress = view.detail.get("progress")
+        known = ""
+        if isinstance(progress, dict):
+            known = (
+                f"; last progress: {progress.get('phase', '')} "
+                f"{progress.get('bytes_done')}/{progress.get('total')} bytes"
+            )
+        reason = f"the bench stopped (crash, kill or power loss) while the job was {state}{known}"
+        journal = JobJournal(self.store, view.id, state)
+        try:
+            after = journal.move(
+                JobState.INTERRUPTED,
+                why=reason,
+                reason=reason,
+                interrupted_from=state.value,
+                status="interrupted",
+            )
+        except StaleJobStateError:
+            return False
+        device = str(view.detail.get("device", ""))
+        self._publish(JobPhase(view.id, device, JobState.INTERRUPTED.value, state.value, reason))
+        self._publish(outcome_of(after))
+        return True
+
+    def _resume(self, view: JobView) -> str:
+        """Continue one interrupted job if possible: ``certified``, ``resumed`` or ""."""
+        detail = dict(view.detail)
+        came_from = detail.get("interrupted_from", "")
+        outcome_facts = detail.get("outcome")
+        recorded = drive_from_json(detail["drive"])
+        health = health_from_json(detail["health"]) if detail.get("health") else UNKNOWN_HEALTH
+        policy_name = str(detail.get("policy", ""))
+        policy_version = str(detail.get("policy_version", ""))
+        run = RunningJob(
+            view.id,
+            recorded,
+            view.operator,
+            JobJournal(self.store, view.id, JobState.INTERRUPTED),
+            policy=policy_name,
+            policy_name=str(detail.get("policy_name", "")),
+            health=health,
+            created_at=view.created_at,
+        )
+        try:  # routing needs it; the policy itself is reloaded by name when routing
+            run.plan = recorded_plan(view)
+        except SanitiserError as exc:
+            log.warning("job %s: %s", view.id, exc.msg)
+        if came_from == JobState.CERTIFYING.value and outcome_facts:
+            outcome = outcome_from_json(outcome_facts)
+            self._launch(run, lambda r: self._resume_certify(r, outcome, health, policy_version))
+            return "certified"
+        technique = str(detail.get("technique", ""))
+        notes = MethodNotes.load(self.store, view.id)
+        background = (
+            came_from in (JobState.SANITISING.value, JobState.VERIFYING.value)
+            and technique
+            and technique != HOST_OVERWRITE
+            and any(notes.get(key) for key in BACKGROUND_KEYS)
+        )
+        if not background:
+            return ""
+        drive = self.deps.find_drive(recorded)
+        if drive is None:
+            self.store.append_job_event(
+                view.id, "note", {"message": "drive not attached: cannot re-poll it now"}
+            )
+            return ""
+        try:  # the same rules as a restart: everything recorded must match
+            identify(view, recorded, drive, self.deps.fingerprint)
+        except SanitiserError as exc:
+            self.store.append_job_event(view.id, "note", {"message": f"not re-polled: {exc.msg}"})
+            return ""
+        run.confirmed = recorded
+        run.drive = drive
+        run.chosen = technique
+        plan = detail.get("plan") or {}
+        run.overwrite_scheme = str(plan.get("overwrite_scheme", run.overwrite_scheme))
+        run.overwrite_passes = tuple(str(p) for p in plan.get("overwrite_passes") or ())
+        run.verification = str(plan.get("verification", run.verification))
+        self._launch(
+            run, lambda r: self._resume_method(r, technique, notes, health, policy_version)
+        )
+        return "resumed"
+
+    def _resume_record(self, view: JobView) -> None:
+        """Issue the signed record a failed or aborted job ended without (exactly once)."""
+        detail = dict(view.detail)
+        pending: RecordFacts = dict(detail["record_pending"])
+        recorded = drive_from_json(detail["drive"])
+        run = RunningJob(
+            view.id,
+            recorded,
+            view.operator,
+            JobJournal(self.store, view.id, JobState(view.state)),
+            policy=str(detail.get("policy", "")),
+            policy_name=str(detail.get("policy_name", "")),
+            health=health_from_json(detail["health"]) if detail.get("health") else UNKNOWN_HEALTH,
+            confirmed=recorded,
+            created_at=view.created_at,
+        )
+        self.store.update_job_detail(view.id, owner=self.owner.to_json())
+        self.store.append_job_event(
+            view.id, "note", {"why": "resumed: issuing the signed record the job ended without"}
+        )
+        version = str(detail.get("policy_version", ""))
+        self._launch(run, lambda r: self._issue_record(r, pending, version))
+
+    def _resume_certify(
+        self, run: RunningJob, outcome: Outcome, health: Health, policy_version: str
+    ) -> None:
+        self._move(
+            run,
+            JobState.CERTIFYING,
+            why="resumed: the outcome was recorded",
+            owner=self.owner.to_json(),
+        )
+        self._finish_certified(run, outcome, health, policy_version)
+
+    def _resume_method(
+        self,
+        run: RunningJob,
+        technique: str,
+        notes: MethodNotes,
+        health: Health,
+        policy_version: str,
+    ) -> None:
+        """Re-poll a drive that kept sanitising on its own, through its method and journal."""
+        self._move(
+            run,
+            JobState.SANITISING,
+            why=f"resumed after restart: re-polling {technique} on the drive",
+            owner=self.owner.to_json(),
+        )
+        runner = self.deps.runner_for(run.drive)
+        try:
+            claim = self.deps.claim(run.drive, run.confirmed or run.drive)
+        except DriveBusyError as exc:  # the firmware operation was sent: not proven clean
+            self._fail(run, reason=f"cannot re-poll the drive: {exc.msg}", status="failed")
+            return
+        with claim:
+            caps = self.deps.probe(claim.drive, runner)
+            method = self.deps.method_for(technique)
+            outcome = self._run_method(
+                run, method=method, claim=claim, runner=runner, caps=caps, notes=notes
+            )
+        self._finish(run, outcome, health, policy_version)
