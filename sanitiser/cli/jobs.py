@@ -33,6 +33,7 @@ from sanitiser.cli.errors import EXIT_ERROR, EXIT_NOT_DONE
 from sanitiser.cli.text import TypedText
 from sanitiser.config import Settings, load_settings
 from sanitiser.domain import Drive
+from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase, JobProgress
 from sanitiser.jobs.orchestrator import (
     Orchestrator,
@@ -40,6 +41,7 @@ from sanitiser.jobs.orchestrator import (
     outcome_of,
 )
 from sanitiser.jobs.states import ACTIVE, JobState
+from sanitiser.store import JobView
 from sanitiser.units import human_size
 
 EXIT_NOT_ALL_SANITISED = EXIT_NOT_DONE
@@ -284,18 +286,18 @@ def _wipe(
     return 0 if ok else EXIT_NOT_ALL_SANITISED
 
 
-def _job_json(view: Any) -> dict[str, Any]:
+def _job_json(view: JobView) -> dict[str, Any]:
     out = outcome_of(view).to_json()
     out.pop("event", None)
-    detail = dict(view.detail)
+    detail = detail_of(view)
     out.update(
         created_at=view.created_at.isoformat(timespec="seconds"),
         updated_at=view.updated_at.isoformat(timespec="seconds"),
-        interrupted_from=detail.get("interrupted_from"),
-        retry_of=detail.get("retry_of"),
-        retried_by=detail.get("retried_by"),
-        progress=detail.get("progress"),
-        policy=detail.get("policy"),
+        interrupted_from=detail.interrupted_from or None,
+        retry_of=detail.retry_of or None,
+        retried_by=detail.retried_by or None,
+        progress=detail.progress.to_json() if detail.progress is not None else None,
+        policy=detail.policy or None,
     )
     return out
 

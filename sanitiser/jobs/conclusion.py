@@ -11,6 +11,7 @@ from sanitiser.certificate.sign import parse_envelope
 from sanitiser.domain import Drive, Health, Outcome
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.core import JobEngine
+from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.journal import (
     outcome_from_json,
     outcome_to_json,
@@ -109,7 +110,7 @@ class Conclusion(JobEngine):
     def _superseded(self, job_id: str) -> str | None:
         """The certificate of the job this one retries (the drive's earlier record), or None."""
         view = self.store.job(job_id)
-        retry_of = str((view.detail if view else {}).get("retry_of") or "")
+        retry_of = detail_of(view).retry_of if view is not None else ""
         return self.store.certificate_for_job(retry_of) if retry_of else None
 
     def _stored_record(self, cert_id: str) -> dict[str, Any]:

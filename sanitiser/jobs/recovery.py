@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import logging
 
-from sanitiser.domain import UNKNOWN_HEALTH, Health, Outcome
+from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Outcome
 from sanitiser.errors import DriveBusyError, SanitiserError
+from sanitiser.jobs.detail import JobDetail, detail_of
 from sanitiser.jobs.events import (
     JobPhase,
 )
 from sanitiser.jobs.journal import (
     JobJournal,
     MethodNotes,
-    ProcessOwner,
-    drive_from_json,
-    health_from_json,
-    outcome_from_json,
     owner_alive,
 )
 from sanitiser.jobs.model import (
@@ -57,7 +54,7 @@ class Recovery(Pipeline):
                 continue
             if view.id in self.running():
                 continue
-            if owner_alive(ProcessOwner.from_json(view.detail.get("owner"))):
+            if owner_alive(detail_of(view).owner):
                 continue
             if self._mark_interrupted(view):
                 interrupted.append(view.id)
@@ -69,10 +66,10 @@ class Recovery(Pipeline):
         for view in self.store.jobs():
             if view.station != self.station or view.state != JobState.INTERRUPTED.value:
                 continue
-            detail = dict(view.detail)
-            if detail.get("retried_by") or view.id in self.running():
+            detail = detail_of(view)
+            if detail.retried_by or view.id in self.running():
                 continue
-            if owner_alive(ProcessOwner.from_json(detail.get("owner"))):
+            if owner_alive(detail.owner):
                 continue
             kind = self._resume(view)
             {"certified": certified, "resumed": resumed}.get(kind, restartable).append(view.id)
@@ -80,10 +77,10 @@ class Recovery(Pipeline):
         for view in self.store.jobs():
             if view.station != self.station or JobState(view.state) not in FINAL:
                 continue
-            detail = dict(view.detail)
-            if not isinstance(detail.get("record_pending"), dict) or view.id in self.running():
+            detail = detail_of(view)
+            if detail.record_pending is None or view.id in self.running():
                 continue
-            if owner_alive(ProcessOwner.from_json(detail.get("owner"))):
+            if owner_alive(detail.owner):
                 continue  # its own process is issuing it (or will say why it could not)
             self._resume_record(view)
             recorded.append(view.id)
@@ -97,12 +94,11 @@ class Recovery(Pipeline):
 
     def _mark_interrupted(self, view: JobView) -> bool:
         state = JobState(view.state)
-        progress = view.detail.get("progress")
+        progress = detail_of(view).progress
         known = ""
-        if isinstance(progress, dict):
+        if progress is not None:
             known = (
-                f"; last progress: {progress.get('phase', '')} "
-                f"{progress.get('bytes_done')}/{progress.get('total')} bytes"
+                f"; last progress: {progress.phase} {progress.bytes_done}/{progress.total} bytes"
             )
         reason = f"the bench stopped (crash, kill or power loss) while the job was {state}{known}"
         journal = JobJournal(self.store, view.id, state)
@@ -116,27 +112,26 @@ class Recovery(Pipeline):
             )
         except StaleJobStateError:
             return False
-        device = str(view.detail.get("device", ""))
+        device = detail_of(view).device
         self._publish(JobPhase(view.id, device, JobState.INTERRUPTED.value, state.value, reason))
         self._publish(outcome_of(after))
         return True
 
     def _resume(self, view: JobView) -> str:
         """Continue one interrupted job if possible: ``certified``, ``resumed`` or ""."""
-        detail = dict(view.detail)
-        came_from = detail.get("interrupted_from", "")
-        outcome_facts = detail.get("outcome")
-        recorded = drive_from_json(detail["drive"])
-        health = health_from_json(detail["health"]) if detail.get("health") else UNKNOWN_HEALTH
-        policy_name = str(detail.get("policy", ""))
-        policy_version = str(detail.get("policy_version", ""))
+        detail = detail_of(view)
+        came_from = detail.interrupted_from
+        recorded = _recorded_drive(view, detail)
+        health = detail.health or UNKNOWN_HEALTH
+        policy_name = detail.policy
+        policy_version = detail.policy_version
         run = RunningJob(
             view.id,
             recorded,
             view.operator,
             JobJournal(self.store, view.id, JobState.INTERRUPTED),
             policy=policy_name,
-            policy_name=str(detail.get("policy_name", "")),
+            policy_name=detail.policy_name,
             health=health,
             created_at=view.created_at,
         )
@@ -144,11 +139,11 @@ class Recovery(Pipeline):
             run.plan = recorded_plan(view)
         except SanitiserError as exc:
             log.warning("job %s: %s", view.id, exc.msg)
-        if came_from == JobState.CERTIFYING.value and outcome_facts:
-            outcome = outcome_from_json(outcome_facts)
+        if came_from == JobState.CERTIFYING.value and detail.outcome is not None:
+            outcome = detail.outcome
             self._launch(run, lambda r: self._resume_certify(r, outcome, health, policy_version))
             return "certified"
-        technique = str(detail.get("technique", ""))
+        technique = detail.technique
         notes = MethodNotes.load(self.store, view.id)
         background = (
             came_from in (JobState.SANITISING.value, JobState.VERIFYING.value)
@@ -172,10 +167,12 @@ class Recovery(Pipeline):
         run.confirmed = recorded
         run.drive = drive
         run.chosen = technique
-        plan = detail.get("plan") or {}
-        run.overwrite_scheme = str(plan.get("overwrite_scheme", run.overwrite_scheme))
-        run.overwrite_passes = tuple(str(p) for p in plan.get("overwrite_passes") or ())
-        run.verification = str(plan.get("verification", run.verification))
+        if detail.plan is not None:
+            run.overwrite_scheme = detail.plan.overwrite_scheme
+            run.overwrite_passes = tuple(detail.plan.overwrite_passes)
+            run.verification = detail.plan.verification
+        else:
+            run.overwrite_passes = ()
         self._launch(
             run, lambda r: self._resume_method(r, technique, notes, health, policy_version)
         )
@@ -183,17 +180,19 @@ class Recovery(Pipeline):
 
     def _resume_record(self, view: JobView) -> None:
         """Issue the signed record a failed or aborted job ended without (exactly once)."""
-        detail = dict(view.detail)
-        pending: RecordFacts = dict(detail["record_pending"])
-        recorded = drive_from_json(detail["drive"])
+        detail = detail_of(view)
+        if detail.record_pending is None:
+            raise SanitiserError(f"job {view.id} has no signed record pending")
+        pending: RecordFacts = dict(detail.record_pending)
+        recorded = _recorded_drive(view, detail)
         run = RunningJob(
             view.id,
             recorded,
             view.operator,
             JobJournal(self.store, view.id, JobState(view.state)),
-            policy=str(detail.get("policy", "")),
-            policy_name=str(detail.get("policy_name", "")),
-            health=health_from_json(detail["health"]) if detail.get("health") else UNKNOWN_HEALTH,
+            policy=detail.policy,
+            policy_name=detail.policy_name,
+            health=detail.health or UNKNOWN_HEALTH,
             confirmed=recorded,
             created_at=view.created_at,
         )
@@ -201,7 +200,7 @@ class Recovery(Pipeline):
         self.store.append_job_event(
             view.id, "note", {"why": "resumed: issuing the signed record the job ended without"}
         )
-        version = str(detail.get("policy_version", ""))
+        version = detail.policy_version
         self._launch(run, lambda r: self._issue_record(r, pending, version))
 
     def _resume_certify(
@@ -243,3 +242,14 @@ class Recovery(Pipeline):
                 run, method=method, claim=claim, runner=runner, caps=caps, notes=notes
             )
         self._finish(run, outcome, health, policy_version)
+
+
+def _recorded_drive(view: JobView, detail: JobDetail) -> Drive:
+    """The drive a job recorded when it was confirmed.
+
+    Raises:
+        SanitiserError: the job has no drive recorded.
+    """
+    if detail.drive is None:
+        raise SanitiserError(f"job {view.id} has no drive recorded")
+    return detail.drive

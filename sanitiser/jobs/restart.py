@@ -15,7 +15,7 @@ from sanitiser.devices.fingerprint import Fingerprint, needs_fingerprint, same_c
 from sanitiser.devices.guard import drive_mismatches
 from sanitiser.domain import Drive
 from sanitiser.errors import SanitiserError
-from sanitiser.jobs.journal import drive_from_json
+from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.states import ACTIVE, JobState
 from sanitiser.store import JobView
 
@@ -37,15 +37,15 @@ def restart_refusal(view: JobView) -> str:
     running job is not over, and a routed one sanitised its drive and has its certificate.
     """
     job = short_id(view.id)
-    detail = dict(view.detail)
+    detail = detail_of(view)
     state = JobState(view.state)
     if state is JobState.ROUTED:
-        cert = detail.get("certificate_id")
+        cert = detail.certificate_id
         proof = f" (certificate {cert})" if cert else ""
         return f"Job {job} sanitised its drive{proof}: there is nothing to restart."
     if state in ACTIVE:
         return f"Job {job} is still {state}: only an ended job can be restarted."
-    retried_by = str(detail.get("retried_by") or "")
+    retried_by = detail.retried_by
     if retried_by:
         return (
             f"Job {job} was already restarted as job {short_id(retried_by)}: "
@@ -67,12 +67,12 @@ class RestartTarget:
     @property
     def policy(self) -> str | None:
         """The policy the job was started with (the restart uses it again)."""
-        return str(self.job.detail.get("policy") or "") or None
+        return detail_of(self.job).policy or None
 
     @property
     def technique(self) -> str | None:
         """The technique the operator imposed on the job (None: the policy chose)."""
-        return str(self.job.detail.get("technique_override") or "") or None
+        return detail_of(self.job).technique_override or None
 
 
 def restart_target(
@@ -100,10 +100,9 @@ def restart_target(
     refusal = restart_refusal(view)
     if refusal:
         raise SanitiserError(refusal, title="Restart")
-    facts = view.detail.get("drive")
-    if not facts:
+    recorded = detail_of(view).drive
+    if recorded is None:
         raise SanitiserError(f"Job {short_id(view.id)} has no drive recorded.", title="Restart")
-    recorded = drive_from_json(facts)
     drive = find_drive(recorded)
     if drive is None:
         raise SanitiserError(
@@ -147,7 +146,7 @@ def identify(
         )
     if not needs_fingerprint(recorded.serial, recorded.wwn):
         return
-    before = Fingerprint.from_json(view.detail.get("fingerprint"))
+    before = detail_of(view).fingerprint
     if before is None:
         raise SanitiserError(
             f"The drive of job {job} has no serial and no content fingerprint was recorded, so "

@@ -8,6 +8,7 @@ from typing import Any
 
 from sanitiser.domain import Outcome, OutcomeStatus
 from sanitiser.errors import SanitiserError
+from sanitiser.jobs.detail import JobDetail, detail_of
 from sanitiser.jobs.events import (
     JobOutcome,
 )
@@ -18,7 +19,7 @@ from sanitiser.routing.rules import RoutingDecision
 from sanitiser.store import JobView
 
 
-def _status_of_state(state: JobState, detail: dict[str, Any]) -> str:
+def _status_of_state(state: JobState, detail: JobDetail) -> str:
     if state is JobState.ROUTED:
         return "sanitised"
     if state is JobState.ABORTED:
@@ -26,34 +27,34 @@ def _status_of_state(state: JobState, detail: dict[str, Any]) -> str:
     if state is JobState.INTERRUPTED:
         return "interrupted"
     if state is JobState.FAILED:
-        return str(detail.get("status") or "failed")
+        return detail.status or "failed"
     return "running"
 
 
 def outcome_of(view: JobView) -> JobOutcome:
     """The outcome event of a recorded job (its state and facts as they are now)."""
-    d = dict(view.detail)
+    d = detail_of(view)
     state = JobState(view.state)
-    out = d.get("outcome") or {}
+    out = d.outcome
     return JobOutcome(
         job_id=view.id,
-        device=str(d.get("device", "")),
+        device=d.device,
         serial=view.serial,
         status=_status_of_state(state, d),
         state=view.state,
-        method=str(out.get("method") or d.get("technique") or view.method),
-        nist_category=str(out.get("nist_category") or d.get("nist_category", "")),
-        verified=bool(out.get("verified", False)),
-        reason=str(d.get("reason") or out.get("reason") or ""),
-        certificate_id=d.get("certificate_id"),
-        destination=str(d.get("destination", "")),
+        method=(out.method if out is not None else "") or d.technique or view.method,
+        nist_category=(out.nist_category.value if out is not None else "") or d.nist_category,
+        verified=out.verified if out is not None else False,
+        reason=d.reason or (out.reason if out is not None else ""),
+        certificate_id=d.certificate_id or None,
+        destination=d.destination,
         simulated=view.simulated,
         operator=view.operator,
         station=view.station,
         started_at=view.created_at,
         finished_at=view.updated_at if state in FINAL or state is JobState.INTERRUPTED else None,
-        routing_reason=str(d.get("routing_reason", "")),
-        destruction_level=str(d.get("destruction_level", "")),
+        routing_reason=d.routing_reason,
+        destruction_level=d.destruction_level,
     )
 
 

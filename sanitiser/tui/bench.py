@@ -18,6 +18,7 @@ from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.record import DESTINATION_ROUTES
 from sanitiser.domain import Drive, Health
 from sanitiser.errors import SanitiserError
+from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.orchestrator import Orchestrator
 from sanitiser.policy.plan import Plan
 from sanitiser.probe.capabilities import Capabilities
@@ -188,20 +189,18 @@ class Bench:
         view = self.services.store.job(job_id)
         if view is None:
             return RouteInfo("undecided", "no such job")
-        detail = dict(view.detail)
-        override = detail.get("route_override") or {}
+        detail = detail_of(view)
+        override = detail.route_override or {}
         if override:
             return RouteInfo(
                 str(override.get("destination", "")),
                 str(override.get("reason", "")),
                 str(override.get("operator", "")),
             )
-        routing = detail.get("routing") or {}
-        reason = ""
-        if isinstance(routing, dict):
-            reason = str(routing.get("reason") or routing.get("summary") or "")
-        reason = reason or str(detail.get("destination_reason") or "")
-        return RouteInfo(str(detail.get("destination") or "undecided"), reason)
+        routing = detail.routing or {}
+        reason = str(routing.get("reason") or routing.get("summary") or "")
+        reason = reason or detail.destination_reason
+        return RouteInfo(detail.destination or "undecided", reason)
 
     def override_route(
         self, job_id: str, destination: str, reason: str, *, operator: str
@@ -234,7 +233,7 @@ class Bench:
         }
         store.update_job_detail(job_id, route_override=facts)
         store.append_job_event(job_id, "route-override", facts)
-        cert_id = str(dict(view.detail).get("certificate_id") or "")
+        cert_id = detail_of(view).certificate_id
         subject = view.drive_key
         if cert_id:
             raw = store.certificate_record(cert_id)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sanitiser.app.services import DriveStatus
 from sanitiser.domain import Drive
+from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.events import JobEvent, JobOutcome, JobPhase, JobProgress
 from sanitiser.store import JobView
 
@@ -163,18 +164,18 @@ def phrase_matches(typed: str, phrase: str) -> bool:
 def job_matches(view: JobView, query: str) -> bool:
     """Does a job match a search? Every word must be found in its serial, certificate id,
     job id, operator, station, state, method or date (``YYYY-MM-DD``)."""
-    detail = dict(view.detail)
+    detail = detail_of(view)
     haystack = " ".join(
         str(v)
         for v in (
             view.serial,
-            detail.get("certificate_id") or "",
+            detail.certificate_id,
             view.id,
             view.operator,
             view.station,
             view.state,
             view.method,
-            detail.get("technique") or "",
+            detail.technique,
             view.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     ).lower()

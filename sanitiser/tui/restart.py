@@ -10,6 +10,7 @@ across restarts); `Orchestrator.restart` checks again after the phrase.
 from __future__ import annotations
 
 from sanitiser.errors import SanitiserError
+from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.orchestrator import RecoveryReport
 from sanitiser.jobs.restart import RestartTarget, short_id
 from sanitiser.tui.bench import Bench, DrivePlan
@@ -19,7 +20,7 @@ def restart_heading(target: RestartTarget) -> str:
     """What the confirmation says about the job being restarted (kept short: the dialog must
     still show its buttons at 80x24; the full reason is in the job's detail)."""
     v = target.job
-    came_from = str(v.detail.get("interrupted_from") or "")
+    came_from = detail_of(v).interrupted_from
     state = f"{v.state} while {came_from}" if came_from else v.state
     by = f" by {v.operator}" if v.operator else ""
     return (

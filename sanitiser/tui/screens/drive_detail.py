@@ -18,8 +18,8 @@ from textual.worker import Worker
 
 from sanitiser.domain import Drive, Health
 from sanitiser.errors import SanitiserError
+from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase
-from sanitiser.jobs.journal import drive_from_json
 from sanitiser.jobs.orchestrator import outcome_of
 from sanitiser.probe.capabilities import Capabilities
 from sanitiser.store import JobEventView, JobView
@@ -230,7 +230,7 @@ class DriveDetailScreen(Screen[None]):
         if view is None:
             self.post_message(JobLoaded(None, [], None, None))
             return
-        cert = str(dict(view.detail).get("certificate_id") or "")
+        cert = detail_of(view).certificate_id
         try:
             preview = self.bench.certificate_preview(cert) if cert else None
         except SanitiserError as e:  # an altered stored record: say so, show no QR
@@ -246,14 +246,9 @@ class DriveDetailScreen(Screen[None]):
         if message.view is None:
             return
         self.job_id = message.view.id
-        detail = dict(message.view.detail)
-        if self.row is None and detail.get("drive"):
-            health = None
-            if detail.get("health"):
-                from sanitiser.jobs.journal import health_from_json
-
-                health = health_from_json(detail["health"])
-            self._show_drive(drive_from_json(detail["drive"]), health)
+        detail = detail_of(message.view)
+        if self.row is None and detail.drive is not None:
+            self._show_drive(detail.drive, detail.health)
         log = self.query_one("#job-log", RichLog)
         log.clear()
         for entry in message.log:
@@ -295,7 +290,7 @@ class DriveDetailScreen(Screen[None]):
         self.dismiss(None)
 
     def _certificate_id(self) -> str | None:
-        cert = dict(self.view.detail).get("certificate_id") if self.view is not None else None
+        cert = detail_of(self.view).certificate_id if self.view is not None else None
         if not cert:
             self.notify("No certificate yet for this drive.", severity="warning")
             return None

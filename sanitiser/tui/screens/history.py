@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker
 
+from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.orchestrator import outcome_of
 from sanitiser.store import JobView
 from sanitiser.tui.bench import Bench
@@ -45,7 +46,7 @@ KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "Esc"}
 def state_text(view: JobView) -> Text:
     """A job's state as History shows it; a job started again says so."""
     text = Text(view.state, style=STATE_STYLES.get(view.state, ""))
-    if view.detail.get("retried_by"):
+    if detail_of(view).retried_by:
         text.append(" · restarted", style="dim")
     return text
 
