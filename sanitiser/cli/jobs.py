@@ -16,6 +16,7 @@ On a read-only store (an auditor's copy) ``jobs`` lists the jobs as recorded, wr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -28,6 +29,7 @@ from typing import Any
 import click
 
 from sanitiser.app.jobs import make_orchestrator, match_drive, session_operator
+from sanitiser.app.routes import OVERRIDE_ROUTES, override_route, route_of
 from sanitiser.app.services import assess_drives, build_services
 from sanitiser.cli.errors import EXIT_ERROR, EXIT_NOT_DONE
 from sanitiser.cli.text import TypedText
@@ -42,6 +44,7 @@ from sanitiser.jobs.orchestrator import (
 )
 from sanitiser.jobs.states import ACTIVE, JobState
 from sanitiser.store import JobView
+from sanitiser.store.sync import settings_store
 from sanitiser.units import human_size
 
 EXIT_NOT_ALL_SANITISED = EXIT_NOT_DONE
@@ -391,3 +394,54 @@ def restart_cmd(
         orch.close()
     ok = len(outcomes) == len(job_ids) and all(o.succeeded for o in outcomes)
     sys.exit(0 if ok else EXIT_NOT_ALL_SANITISED)
+
+
+@jobs.command("route")
+@click.argument("job_id")
+@click.option(
+    "--to",
+    "destination",
+    type=click.Choice(OVERRIDE_ROUTES),
+    default=None,
+    help="Route the job's drive here instead (the certificate is not edited).",
+)
+@click.option("--reason", type=TypedText("reason"), default=None, help="Why (required with --to).")
+@click.option(
+    "--operator",
+    type=TypedText("operator", required=True),
+    default=None,
+    help="Who decides (default: the login name).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the route as JSON.")
+def route_cmd(
+    job_id: str, destination: str | None, reason: str | None, operator: str | None, as_json: bool
+) -> None:
+    """Show where a job's drive goes, or override it (--to DEST --reason TEXT), as the TUI's
+    drive detail does: a new fact on the job, a journal line and a custody ``routed`` entry."""
+    settings = _settings()
+    store = settings_store(settings)
+    if store.job(job_id) is None:
+        click.echo(f"sanitiser: no job {job_id} (see 'sanitiser jobs')", err=True)
+        sys.exit(EXIT_ERROR)
+    if destination is None:
+        if reason is not None:
+            click.echo("sanitiser: --reason needs --to DEST", err=True)
+            sys.exit(EXIT_ERROR)
+        info = route_of(store, job_id)
+    else:
+        if not reason:
+            click.echo("sanitiser: --to needs --reason TEXT (it goes on the record)", err=True)
+            sys.exit(EXIT_ERROR)
+        info = override_route(
+            store,
+            settings.station,
+            job_id,
+            destination,
+            reason,
+            operator=session_operator(operator),
+        )
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(info), sort_keys=True))
+    else:
+        by = f" (override by {info.overridden_by})" if info.overridden_by else ""
+        click.echo(f"{job_id}: {info.destination}{by}: {info.reason}")

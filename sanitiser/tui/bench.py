@@ -13,24 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sanitiser.app.routes import RouteInfo, override_route, route_of
 from sanitiser.app.services import Services
 from sanitiser.certificate.keys import StationSigner
-from sanitiser.certificate.record import DESTINATION_ROUTES
 from sanitiser.domain import Drive, Health
 from sanitiser.errors import SanitiserError
-from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.orchestrator import Orchestrator
 from sanitiser.policy.plan import Plan
 from sanitiser.probe.capabilities import Capabilities
 from sanitiser.store import JobEventView, JobView, drive_key
-from sanitiser.text import clean_text
 from sanitiser.tui.model import duration, qr_lines, search_jobs
 
 if TYPE_CHECKING:
     from sanitiser.store.destinations import DestinationView
-
-OVERRIDE_ROUTES = tuple(r for r in DESTINATION_ROUTES if r != "undecided")
-"""The destinations a technician may route a drive to by hand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +73,6 @@ class CertificatePreview:
     record: dict[str, Any]
     url: str
     qr: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RouteInfo:
-    """Where a job's drive goes: the routing decision and any technician override."""
-
-    destination: str
-    reason: str
-    overridden_by: str = ""
 
 
 @dataclass
@@ -186,69 +172,19 @@ class Bench:
 
     def route_of(self, job_id: str) -> RouteInfo:
         """The job's destination: the routing decision, or the technician's override."""
-        view = self.services.store.job(job_id)
-        if view is None:
-            return RouteInfo("undecided", "no such job")
-        detail = detail_of(view)
-        override = detail.route_override or {}
-        if override:
-            return RouteInfo(
-                str(override.get("destination", "")),
-                str(override.get("reason", "")),
-                str(override.get("operator", "")),
-            )
-        routing = detail.routing or {}
-        reason = str(routing.get("reason") or routing.get("summary") or "")
-        reason = reason or detail.destination_reason
-        return RouteInfo(detail.destination or "undecided", reason)
+        return route_of(self.services.store, job_id)
 
     def override_route(
         self, job_id: str, destination: str, reason: str, *, operator: str
     ) -> RouteInfo:
-        """Record the technician's destination for a job's drive, with the reason.
-
-        The certificate is never edited: the override is a new fact in the job record and its
-        journal, and a ``routed`` entry in the station's custody log.
+        """Record the technician's destination for a job's drive (`app.routes.override_route`).
 
         Raises:
             SanitiserError: unknown job or destination, or no reason given.
         """
-        from sanitiser.certificate.sign import parse_envelope
-        from sanitiser.store.audit import AuditKind, append_event, record_drive_key
-
-        if destination not in OVERRIDE_ROUTES:
-            raise SanitiserError(f"unknown destination {destination!r}", title="Routing")
-        reason = clean_text(reason, "reason", required=True)
-        operator = clean_text(operator, "operator", required=True)
-        store = self.services.store
-        view = store.job(job_id)
-        if view is None:
-            raise SanitiserError(f"no job {job_id}", title="Routing")
-        before = self.route_of(job_id)
-        facts = {
-            "destination": destination,
-            "previous": before.destination,
-            "reason": reason.strip(),
-            "operator": operator,
-        }
-        store.update_job_detail(job_id, route_override=facts)
-        store.append_job_event(job_id, "route-override", facts)
-        cert_id = detail_of(view).certificate_id
-        subject = view.drive_key
-        if cert_id:
-            raw = store.certificate_record(cert_id)
-            if raw is not None:
-                subject = record_drive_key(parse_envelope(raw).record)
-        append_event(
-            store,
-            station=self.station,
-            kind=AuditKind.ROUTED,
-            subject=subject,
-            ref=cert_id or job_id,
-            actor=operator,
-            data={**facts, "job_id": job_id, "override": True},
+        return override_route(
+            self.services.store, self.station, job_id, destination, reason, operator=operator
         )
-        return self.route_of(job_id)
 
     def export_label(self, certificate_id: str, fmt: str = "62mm", suffix: str = ".pdf") -> Path:
         """Write a QR label for a certificate under ``<data_dir>/labels``; returns its path.

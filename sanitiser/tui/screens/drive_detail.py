@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, RichLog, Static
 from textual.worker import Worker
 
+from sanitiser.app.routes import RouteInfo
 from sanitiser.domain import Drive, Health
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.detail import detail_of
@@ -23,7 +24,7 @@ from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase
 from sanitiser.jobs.orchestrator import outcome_of
 from sanitiser.probe.capabilities import Capabilities
 from sanitiser.store import JobEventView, JobView
-from sanitiser.tui.bench import Bench, CertificatePreview, RouteInfo
+from sanitiser.tui.bench import Bench, CertificatePreview
 from sanitiser.tui.model import RowState
 from sanitiser.tui.screens.error import report_worker_failure
 from sanitiser.tui.session import operator_of

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from sanitiser.tui.bench import OVERRIDE_ROUTES
+from sanitiser.app.routes import OVERRIDE_ROUTES
 from sanitiser.tui.widgets.text_input import TextInput
 
 

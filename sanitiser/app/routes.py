@@ -1,0 +1,96 @@
+"""Where a job's drive goes: the routing decision as recorded, and the technician's override.
+
+One place for both shells: the TUI's drive detail (``o``) and ``sanitiser jobs route`` read and
+override a job's route through these functions. The certificate is never edited: an override is
+a new fact on the job (``route_override``), a line in its journal and a ``routed`` entry in the
+station's custody chain naming the operator and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sanitiser.certificate.record import DESTINATION_ROUTES
+from sanitiser.certificate.sign import parse_envelope
+from sanitiser.errors import SanitiserError
+from sanitiser.jobs.detail import detail_of
+from sanitiser.store import Store
+from sanitiser.store.audit import AuditKind, append_event, record_drive_key
+from sanitiser.text import clean_text
+
+OVERRIDE_ROUTES = tuple(r for r in DESTINATION_ROUTES if r != "undecided")
+"""The destinations a technician may route a drive to by hand."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    """Where a job's drive goes: the routing decision and any technician override."""
+
+    destination: str
+    reason: str
+    overridden_by: str = ""
+
+
+def route_of(store: Store, job_id: str) -> RouteInfo:
+    """The job's destination: the routing decision, or the technician's override."""
+    view = store.job(job_id)
+    if view is None:
+        return RouteInfo("undecided", "no such job")
+    detail = detail_of(view)
+    override = detail.route_override or {}
+    if override:
+        return RouteInfo(
+            str(override.get("destination", "")),
+            str(override.get("reason", "")),
+            str(override.get("operator", "")),
+        )
+    routing = detail.routing or {}
+    reason = str(routing.get("reason") or routing.get("summary") or "")
+    reason = reason or detail.destination_reason
+    return RouteInfo(detail.destination or "undecided", reason)
+
+
+def override_route(
+    store: Store, station: str, job_id: str, destination: str, reason: str, *, operator: str
+) -> RouteInfo:
+    """Record the technician's destination for a job's drive, with the reason.
+
+    Raises:
+        SanitiserError: unknown job or destination, no reason given, or text a record may not
+            carry.
+    """
+    if destination not in OVERRIDE_ROUTES:
+        raise SanitiserError(
+            f"unknown destination {destination!r} (one of: {', '.join(OVERRIDE_ROUTES)})",
+            title="Routing",
+        )
+    reason = clean_text(reason, "reason", required=True)
+    operator = clean_text(operator, "operator", required=True)
+    view = store.job(job_id)
+    if view is None:
+        raise SanitiserError(f"no job {job_id}", title="Routing")
+    before = route_of(store, job_id)
+    facts = {
+        "destination": destination,
+        "previous": before.destination,
+        "reason": reason.strip(),
+        "operator": operator,
+    }
+    store.update_job_detail(job_id, route_override=facts)
+    store.append_job_event(job_id, "route-override", facts)
+    cert_id = detail_of(view).certificate_id
+    subject = view.drive_key
+    if cert_id:
+        raw = store.certificate_record(cert_id)
+        if raw is not None:
+            subject = record_drive_key(parse_envelope(raw).record)
+    append_event(
+        store,
+        station=station,
+        kind=AuditKind.ROUTED,
+        subject=subject,
+        ref=cert_id or job_id,
+        actor=operator,
+        data={**facts, "job_id": job_id, "override": True},
+    )
+    return route_of(store, job_id)
