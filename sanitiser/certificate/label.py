@@ -21,9 +21,10 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from sanitiser.certificate.pdf import _fonts, visible
+from sanitiser.certificate.pdf import visible
 from sanitiser.certificate.qr import qr_matrix
 from sanitiser.certificate.record import Record
+from sanitiser.certificate.style import fonts
 from sanitiser.errors import CertificateError
 
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -140,7 +141,7 @@ def _cell(paint: _Painter, fmt: LabelFormat, record: Record, url: str) -> None:
         for c, dark in enumerate(row):
             if dark:
                 paint.square(margin + (c + quiet) * module, margin + (r + quiet) * module, module)
-    font, bold_font = _fonts()
+    font, bold_font = fonts()
     x = margin + side + 1.0
     width = fmt.label_w - x - margin
     lines = label_lines(record)
@@ -167,7 +168,7 @@ def _positions(fmt: LabelFormat) -> list[tuple[float, float]]:
 class _PdfPainter(_Painter):
     def __init__(self, canvas: Canvas, fmt: LabelFormat, ox: float, oy: float) -> None:
         self.c, self.fmt, self.ox, self.oy = canvas, fmt, ox, oy
-        self.font, self.bold = _fonts()
+        self.font, self.bold = fonts()
 
     def text(self, x: float, y: float, text: str, size: float, bold: bool) -> None:
         self.c.setFont(self.bold if bold else self.font, size)

@@ -10,11 +10,9 @@ when installed (``fonts-dejavu-core``), so non-Latin text prints as itself.
 from __future__ import annotations
 
 import io
-import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -26,13 +24,9 @@ from pyhanko.pdf_utils import embed, generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (
     Flowable,
     Image,
@@ -54,10 +48,10 @@ from sanitiser.certificate.keys import (
 from sanitiser.certificate.qr import qr_png
 from sanitiser.certificate.record import Record
 from sanitiser.certificate.sign import SignedRecord, VerifiedRecord
+from sanitiser.certificate.style import RULE_GREY, document_styles, font_coverage, fonts
 from sanitiser.errors import CertificateError
 
 SIGNATURE_FIELD = "SanitisationRecord"
-_FONT_DIRS = ("/usr/share/fonts/truetype/dejavu",)
 _MAX_VALUE = 160
 
 
@@ -65,54 +59,6 @@ def record_file_name(certificate_id: str) -> str:
     """The name of the embedded record file inside the PDF."""
     safe = "".join(c for c in certificate_id if c.isalnum() or c == "-")[:64]
     return f"sanitisation-record-{safe}.json"
-
-
-_FONT_LOCK = threading.Lock()
-_FONT_NAMES: tuple[str, str] | None = None
-"""The (regular, bold) names, published only once both faces are registered."""
-
-
-def _register_fonts() -> tuple[str, str]:
-    """Register DejaVu Sans regular and bold (both, before either name is handed out)."""
-    for d in _FONT_DIRS:
-        regular, bold = Path(d) / "DejaVuSans.ttf", Path(d) / "DejaVuSans-Bold.ttf"
-        if regular.is_file() and bold.is_file():
-            faces = TTFont("SanDejaVu", str(regular)), TTFont("SanDejaVu-Bold", str(bold))
-            for face in faces:
-                pdfmetrics.registerFont(face)
-            return "SanDejaVu", "SanDejaVu-Bold"
-    return "Helvetica", "Helvetica-Bold"
-
-
-def _fonts() -> tuple[str, str]:
-    """DejaVu Sans (regular, bold) when present, else Helvetica; registered once per process.
-
-    Thread-safe: the first caller registers both faces under a module lock and only then
-    publishes the names, so a thread rendering at the same moment never gets a family whose
-    bold face is not registered yet (reportlab: "Can't map ... sandejavu-bold").
-    """
-    global _FONT_NAMES  # noqa: PLW0603 - the process-wide registration, published once
-    names = _FONT_NAMES
-    if names is not None:
-        return names
-    with _FONT_LOCK:
-        if _FONT_NAMES is None:
-            _FONT_NAMES = _register_fonts()
-        return _FONT_NAMES
-
-
-def fonts() -> tuple[str, str]:
-    """The (regular, bold) font names to lay text out in (DejaVu Sans when installed)."""
-    return _fonts()
-
-
-def font_coverage(font: str) -> Callable[[str], bool]:
-    """Whether the registered font `font` has a glyph for a character."""
-    face = getattr(pdfmetrics.getFont(font), "face", None)
-    glyphs = getattr(face, "charToGlyph", None)
-    if isinstance(glyphs, dict):
-        return lambda ch: ord(ch) in glyphs
-    return lambda ch: ord(ch) <= 0xFF
 
 
 def visible(
@@ -317,27 +263,18 @@ def render_pdf(signed: SignedRecord, url: str) -> bytes:
         url: the verification URL the QR code carries.
     """
     record = signed.record
-    font, bold = _fonts()
+    font, bold = fonts()
     covered = font_coverage(font)
-    base = ParagraphStyle("base", fontName=font, fontSize=7.6, leading=9.2)
-    label = ParagraphStyle("label", parent=base, fontName=bold)
-    heading = ParagraphStyle(
-        "heading", parent=base, fontName=bold, fontSize=9.5, leading=12, spaceBefore=3
+    st = document_styles(font, bold)
+    base, label, heading, title, banner, small = (
+        st.base,
+        st.label,
+        st.heading,
+        st.title,
+        st.banner,
+        st.small,
     )
-    title = ParagraphStyle("title", parent=base, fontName=bold, fontSize=16, leading=19)
-    status_style = ParagraphStyle("status", parent=base, fontName=bold, fontSize=13, leading=16)
-    banner = ParagraphStyle(
-        "banner",
-        parent=base,
-        fontName=bold,
-        fontSize=10,
-        leading=13,
-        textColor=colors.white,
-        alignment=TA_CENTER,
-        backColor=colors.HexColor("#b00020"),
-        borderPadding=3,
-    )
-    small = ParagraphStyle("small", parent=base, fontSize=6.5, leading=8)
+    status_style = st.status
 
     def p(value: object, style: ParagraphStyle = base, limit: int = _MAX_VALUE) -> Paragraph:
         return Paragraph(markup(value, limit, covered), style)
@@ -373,7 +310,7 @@ def render_pdf(signed: SignedRecord, url: str) -> bytes:
             TableStyle(
                 [
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
+                    ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE_GREY),
                     ("TOPPADDING", (0, 0), (-1, -1), 1),
                     ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
                 ]

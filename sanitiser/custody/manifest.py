@@ -41,9 +41,16 @@ from reportlab.platypus import (
 
 from sanitiser.certificate.issue import signing_trust
 from sanitiser.certificate.keys import DEV_MARKER, StationSigner, common_name, fingerprint
-from sanitiser.certificate.pdf import font_coverage, fonts, markup, sign_pdf, visible
+from sanitiser.certificate.pdf import markup, sign_pdf, visible
 from sanitiser.certificate.record import Record, check_typed_text, record_digest, utc_text
 from sanitiser.certificate.sign import SignedRecord, check_signature, parse_envelope, sign_record
+from sanitiser.certificate.style import (
+    HEADER_GREY,
+    RULE_GREY,
+    document_styles,
+    font_coverage,
+    fonts,
+)
 from sanitiser.certificate.verify import require_verified
 from sanitiser.errors import CertificateError
 from sanitiser.store import Store
@@ -220,24 +227,18 @@ def render_manifest_pdf(signed: SignedRecord) -> bytes:
     record = signed.record
     font, bold = fonts()
     covered = font_coverage(font)
-    base = ParagraphStyle("m-base", fontName=font, fontSize=7.4, leading=9)
-    label = ParagraphStyle("m-label", parent=base, fontName=bold)
-    heading = ParagraphStyle(
-        "m-heading", parent=base, fontName=bold, fontSize=10, leading=13, spaceBefore=4
+    st = document_styles(
+        font,
+        bold,
+        size=7.4,
+        leading=9,
+        heading=(10, 13, 4),
+        title_leading=20,
+        centred_banner=False,
+        prefix="m-",
     )
-    title = ParagraphStyle("m-title", parent=base, fontName=bold, fontSize=16, leading=20)
-    banner = ParagraphStyle(
-        "m-banner",
-        parent=base,
-        fontName=bold,
-        fontSize=10,
-        leading=13,
-        textColor=colors.white,
-        backColor=colors.HexColor("#b00020"),
-        borderPadding=3,
-    )
-    small = ParagraphStyle("m-small", parent=base, fontSize=6.5, leading=8)
-    ident = ParagraphStyle("m-ident", parent=base, fontSize=6.8)  # a UUID fits on one line
+    base, label, heading, title = st.base, st.label, st.heading, st.title
+    banner, small, ident = st.banner, st.small, st.ident
 
     def p(value: object, style: ParagraphStyle = base, limit: int = 120) -> Paragraph:
         return Paragraph(markup(value, limit, covered), style)
@@ -286,8 +287,8 @@ def render_manifest_pdf(signed: SignedRecord) -> bytes:
         TableStyle(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE_GREY),
+                ("BACKGROUND", (0, 0), (-1, 0), HEADER_GREY),
                 ("TOPPADDING", (0, 0), (-1, -1), 1),
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
             ]

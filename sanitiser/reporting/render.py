@@ -106,12 +106,13 @@ def report_pdf(report: Report, *, organisation: str = "", max_devices: int = 200
         TableStyle,
     )
 
-    from sanitiser.certificate.pdf import fonts, markup  # noqa: PLC0415 - pyHanko is heavy
+    from sanitiser.certificate.pdf import markup  # noqa: PLC0415 - pyHanko is heavy
+    from sanitiser.certificate.style import HEADER_GREY, document_styles, fonts  # noqa: PLC0415
 
     regular, bold = fonts()
-    base = ParagraphStyle("base", fontName=regular, fontSize=8, leading=10)
-    head = ParagraphStyle("head", parent=base, fontName=bold, fontSize=14, leading=18)
-    sub = ParagraphStyle("sub", parent=base, fontName=bold, fontSize=10, leading=13)
+    st = document_styles(regular, bold, size=8, leading=10, heading=(10, 13, 0), prefix="r-")
+    base, sub = st.base, st.heading
+    head = ParagraphStyle("r-head", parent=st.title, fontSize=14, leading=18)
 
     def p(value: object, style: ParagraphStyle = base) -> Paragraph:
         return Paragraph(markup(value, 200), style)
@@ -129,7 +130,7 @@ def report_pdf(report: Report, *, organisation: str = "", max_devices: int = 200
     style = TableStyle(
         [
             ("FONT", (0, 0), (-1, 0), bold, 8),
-            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")),
+            ("BACKGROUND", (0, 0), (-1, 0), HEADER_GREY),
             ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
             ("REPEATROWS", (0, 0), (-1, 0)),
