@@ -511,8 +511,24 @@ def _check_cms_frame(blob: bytes, trust_cas: tuple[x509.Certificate, ...]) -> by
     Validators ignore the digest-algorithm set, the encapsulated content type and the extra
     certificates; we require them to be exactly what a station writes, and every embedded
     certificate to carry a valid signature, so no byte of the signature blob is free.
+
+    Three more unsigned spots are read loosely by the parsers, so each is pinned to the one
+    spelling a station writes (found by changing every byte of the blob to every other value):
+
+    - The outer DER length: the blob ends where it says, so a larger length swallows some of
+      the zero padding after it, and asn1crypto (which pyHanko reads the blob with too)
+      accepts unknown members at the end of a SEQUENCE, reading each ``00 00`` of padding as
+      one. The ContentInfo must hold its two fields and nothing after them.
+    - The signer identifier: pyHanko finds the signer's certificate by issuer name and serial,
+      comparing names after RFC 4518 preparation (case and spaces folded), so an issuer of
+      ``example BOROUGH council`` found the same certificate. It must be the issuer and serial
+      of an embedded certificate byte for byte.
+    - The unused-bits count of an embedded certificate's signature BIT STRING: the signature
+      check reads the bytes after it whatever it says. It must be 0.
     """
     info = cms.ContentInfo.load(blob)
+    if info.contents != info["content_type"].dump() + info["content"].dump():
+        raise CertificateError("the PDF signature's length does not match its contents (altered?)")
     if info["content_type"].native != "signed_data":
         raise CertificateError("the PDF signature is not CMS SignedData")
     data = info["content"]
@@ -529,7 +545,18 @@ def _check_cms_frame(blob: bytes, trust_cas: tuple[x509.Certificate, ...]) -> by
         raise CertificateError("unexpected CMS encapsulated content (altered?)")
     if data["crls"].native:
         raise CertificateError("unexpected revocation data in the CMS signature")
-    certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in data["certificates"]]
+    asn1_certs = [c.chosen for c in data["certificates"]]
+    if any(c["signature_value"].contents[:1] != b"\x00" for c in asn1_certs):
+        raise CertificateError("a certificate in the PDF signature is damaged (altered?)")
+    sid = signer_info["sid"]
+    if sid.name != "issuer_and_serial_number" or not any(
+        sid.chosen.contents == tbs["issuer"].dump() + tbs["serial_number"].dump()
+        for tbs in (c["tbs_certificate"] for c in asn1_certs)
+    ):
+        raise CertificateError(
+            "the CMS signer identifier is not its certificate's issuer and serial (altered?)"
+        )
+    certs = [x509.load_der_x509_certificate(c.dump()) for c in asn1_certs]
     issuers = [*certs, *trust_cas]
     for cert in certs:
         if not any(issued_by(cert, parent) for parent in issuers):

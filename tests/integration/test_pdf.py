@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -148,15 +148,54 @@ def test_pdf_text_states_the_key_facts(issued: IssuedCertificate, tmp_path: Path
         assert fact in text, fact
 
 
+def _der_elements(blob: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(start, contents start, end) of every DER element in ``blob[start:end]``, depth first
+    into constructed ones; asserts that the elements fill it exactly."""
+    at = start
+    while at < end:
+        size = blob[at + 1]
+        contents = at + 2
+        if size & 0x80:
+            n = size & 0x7F
+            size = int.from_bytes(blob[contents : contents + n], "big")
+            contents += n
+        yield at, contents, contents + size
+        if blob[at] & 0x20:
+            yield from _der_elements(blob, contents, contents + size)
+        at = contents + size
+    assert at == end
+
+
+def _signature_positions(data: bytes) -> list[int]:
+    """Positions in the /Contents gap to change: every hex digit of every DER element's
+    header (tag and length) in the CMS blob, the first and last byte of each element's
+    contents, the delimiters and the first padding bytes."""
+    start, end = _cms_span(data)
+    blob = bytes.fromhex(data[start:end].decode())
+    der_end = 4 + int.from_bytes(blob[2:4], "big")
+    assert blob[:2] == b"\x30\x82"
+    assert not blob[der_end:].strip(b"\x00")
+    offsets: set[int] = set()
+    for at, contents, element_end in _der_elements(blob, 0, der_end):
+        offsets.update(range(at, contents))
+        offsets.update({contents, element_end - 1} if element_end > contents else ())
+    hex_positions = {start + 2 * o + d for o in offsets for d in (0, 1)}
+    padding = set(range(start + 2 * der_end, start + 2 * der_end + 16))
+    return sorted({start - 1, end, end - 1, *hex_positions, *padding})
+
+
 def test_changed_bytes_in_the_pdf_are_rejected(issued: IssuedCertificate, trust: Trust) -> None:
-    """A sample of single-byte changes across the file (signed range and signature) all fail."""
+    """Single-byte changes all fail: in the signature gap, every hex digit of every DER
+    element's header (the outer length once verified when made larger: it swallowed padding)
+    and of the first and last byte of its contents, the first padding bytes; and a fixed
+    sample of the signed range. Positions come from the file's own structure, not luck."""
     data = issued.pdf
-    m = re.search(rb"/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", data)
-    assert m is not None
-    gap_start, gap_end = int(m.group(1)), int(m.group(2))
-    rng = random.Random(88)
-    positions = rng.sample(range(len(data)), 250)
-    positions += [*list(range(gap_start, gap_end, 97)), gap_start, gap_start + 1, gap_end - 2]
+    assert verify_pdf_bytes(data, trust).valid
+    gap = _signature_positions(data)
+    start, end = _cms_span(data)
+    signed = [i for i in range(len(data)) if not start - 1 <= i <= end]
+    positions = gap + random.Random(88).sample(signed, 100)
+    assert len(gap) > 1000
     for i in positions:
         changed = bytearray(data)
         changed[i] = _other_byte(changed[i])

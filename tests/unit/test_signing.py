@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import replace
@@ -10,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
 
 from sanitiser.certificate import keys as keymod
+from sanitiser.certificate.issue import issue_certificate
 from sanitiser.certificate.qr import (
     DESTINATIONS,
     METHODS,
@@ -47,6 +51,7 @@ from sanitiser.certificate.verify import (
     Validity,
     load_trust,
     require_verified,
+    verify_pdf_bytes,
     verify_record_bytes,
     verify_token_text,
 )
@@ -521,3 +526,89 @@ def test_development_identity_is_made_once_and_marked(tmp_path: Path) -> None:
     assert first.cert == again.cert
     assert "DEVELOPMENT KEY" in first.org_ca.subject.rfc4514_string()
     assert first.organisation == "Org"
+
+
+def _pdf_cms(pdf: bytes) -> tuple[int, bytes]:
+    """Where the hex of a PDF's CMS signature starts, and the bytes it spells (with padding)."""
+    m = re.search(rb"/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", pdf)
+    assert m is not None
+    start, end = int(m[1]) + 1, int(m[2]) - 1
+    return start, bytes.fromhex(pdf[start:end].decode())
+
+
+def _with_cms_byte(pdf: bytes, start: int, offset: int, value: int) -> bytes:
+    """`pdf` with byte `offset` of its CMS blob set to `value`: one byte of the file changed."""
+    at = start + 2 * offset
+    changed = pdf[:at] + b"%02X" % value + pdf[at + 2 :]
+    assert sum(a != b for a, b in zip(pdf, changed, strict=True)) == 1
+    return changed
+
+
+@pytest.fixture(scope="module")
+def pdf(pki: SamplePki) -> bytes:
+    """One signed certificate PDF."""
+    return issue_certificate(
+        sample_outcome(), sample_drive(), sample_health(), sample_context(), pki.signer
+    ).pdf
+
+
+def test_a_pdf_signature_whose_outer_length_swallows_padding_is_rejected(
+    pdf: bytes, trust: Trust
+) -> None:
+    """The flaky byte of test_changed_bytes_in_the_pdf_are_rejected: the CMS blob's outer
+    SEQUENCE length (unsigned, in the /Contents gap) made 256 larger, so the blob ends inside
+    its zero padding. asn1crypto, in pyHanko and in our checks alike, reads the extra
+    ``00 00`` pairs as unknown trailing members of the ContentInfo, so the signature still
+    verified; the verifier now requires the ContentInfo to end with its content."""
+    start, blob = _pdf_cms(pdf)
+    assert blob[:2] == b"\x30\x82"
+    length = int.from_bytes(blob[2:4], "big")
+    padding = len(blob) - 4 - length
+    assert padding >= 256
+    assert not blob[4 + length :].strip(b"\x00")
+    assert blob[2] & 0x0F != 0x0F  # one hex digit of the file changes
+    assert verify_pdf_bytes(pdf, trust).valid
+    grown = _with_cms_byte(pdf, start, 2, blob[2] + 1)
+    verdict = verify_pdf_bytes(grown, trust)
+    assert verdict.validity is Validity.INVALID
+    assert "the PDF signature's length does not match its contents" in verdict.reason
+
+
+def test_a_pdf_signer_identifier_with_its_issuer_in_another_case_is_rejected(
+    pdf: bytes, trust: Trust
+) -> None:
+    """The signer info names its certificate by issuer and serial; pyHanko compares names
+    case-folded, so ``example Borough ...`` found the station's certificate. Unsigned: refused
+    unless byte for byte the certificate's own issuer and serial."""
+    start, blob = _pdf_cms(pdf)
+    info = cms.ContentInfo.load(blob[: 4 + int.from_bytes(blob[2:4], "big")])
+    sid = info["content"]["signer_infos"][0]["sid"].chosen.dump()
+    at = blob.index(sid) + sid.index(b"Example Borough Council")
+    verdict = verify_pdf_bytes(_with_cms_byte(pdf, start, at, ord("e")), trust)
+    assert verdict.validity is Validity.INVALID
+    assert "the CMS signer identifier is not its certificate's issuer and serial" in verdict.reason
+
+
+def test_an_embedded_certificate_signature_with_unused_bits_is_rejected(tmp_path: Path) -> None:
+    """A BIT STRING's first byte counts its unused bits; the certificate signature check reads
+    the bytes after it whatever it says. With a CA signature ending in a 0 bit, 1 unused bit
+    (the padding bit zero, as DER wants) was accepted; the verifier requires 0."""
+    for _ in range(64):  # a CA whose signature's last bit is 0 (each try: one chance in two)
+        org_key, org_ca = keymod.make_org_ca("Example Borough Council")
+        if org_ca.signature[-1] % 2 == 0:
+            break
+    assert org_ca.signature[-1] % 2 == 0
+    key, cert = keymod.make_station_cert(org_key, org_ca, "bench-01")
+    signer = keymod.StationSigner(key=key, cert=cert, org_ca=org_ca)
+    trust = Trust(org_cas=(org_ca,))
+    pdf = issue_certificate(
+        sample_outcome(), sample_drive(), sample_health(), sample_context(), signer
+    ).pdf
+    assert verify_pdf_bytes(pdf, trust).valid
+    start, blob = _pdf_cms(pdf)
+    ca_der = org_ca.public_bytes(serialization.Encoding.DER)
+    unused_bits = blob.index(ca_der) + len(ca_der) - len(org_ca.signature) - 1
+    assert blob[unused_bits] == 0
+    verdict = verify_pdf_bytes(_with_cms_byte(pdf, start, unused_bits, 1), trust)
+    assert verdict.validity is Validity.INVALID
+    assert "a certificate in the PDF signature is damaged" in verdict.reason
