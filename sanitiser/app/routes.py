@@ -15,7 +15,8 @@ from sanitiser.certificate.sign import parse_envelope
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.detail import detail_of
 from sanitiser.store import Store
-from sanitiser.store.audit import AuditKind, append_event, record_drive_key
+from sanitiser.store.audit import AuditKind, append_event
+from sanitiser.store.custody_events import record_drive_key
 from sanitiser.text import clean_text
 
 OVERRIDE_ROUTES = tuple(r for r in DESTINATION_ROUTES if r != "undecided")

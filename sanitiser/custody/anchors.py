@@ -40,17 +40,13 @@ from sanitiser.certificate.record import record_digest, utc_text
 from sanitiser.certificate.sign import SignedRecord, check_signature, parse_envelope, sign_record
 from sanitiser.errors import CertificateError, SanitiserError
 from sanitiser.store import Store
-from sanitiser.store.audit import (
-    GENESIS,
+from sanitiser.store.audit import GENESIS, chain_head, chain_heads, unwatch_appends, watch_appends
+from sanitiser.store.checkpoints import (
     Anchored,
     anchor_found,
-    chain_head,
-    chain_heads,
     checkpoint_envelopes,
     last_checkpoint_seq,
     save_checkpoint,
-    unwatch_appends,
-    watch_appends,
 )
 from sanitiser.store.consignments import manifest_envelopes
 

@@ -27,15 +27,8 @@ from sanitiser.jobs.views import (
 )
 from sanitiser.routing.age import device_age
 from sanitiser.routing.rules import RoutingDecision, route
-from sanitiser.store.audit import (
-    GENESIS,
-    AuditKind,
-    append_event,
-    chain_head,
-    entries,
-    record_drive_key,
-    record_sanitised,
-)
+from sanitiser.store.audit import GENESIS, AuditKind, append_event, chain_head, entries
+from sanitiser.store.custody_events import record_drive_key, record_sanitised
 
 log = logging.getLogger(__name__)
 

@@ -53,10 +53,8 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from sanitiser.certificate.record import canonical_json
-from sanitiser.domain import Drive
 from sanitiser.errors import CertificateError, RecordStoreError
-from sanitiser.store.identity import drive_key
-from sanitiser.store.tables import AuditCheckpoint, AuditEntry, AuditHead, SyncLedger
+from sanitiser.store.tables import AuditEntry, AuditHead
 from sanitiser.store.transaction import ChainMovedError, transact
 from sanitiser.text import TextInputError, text_problem
 
@@ -337,7 +335,7 @@ def _bound_engine(session: Session) -> Engine:
     return bind.engine if isinstance(bind, Connection) else bind
 
 
-def _note_append(session: Session, station: str, seq: int) -> None:
+def _noteappend_in(session: Session, station: str, seq: int) -> None:
     noted: tuple[Engine, dict[str, int]] | None = session.info.get(_APPENDED)
     if noted is None:
         noted = session.info[_APPENDED] = (_bound_engine(session), {})
@@ -376,7 +374,7 @@ def _view(row: AuditEntry) -> AuditEntryView:
     )
 
 
-def _append(
+def append_in(
     session: Session,
     *,
     station: str,
@@ -440,7 +438,7 @@ def _append(
     )
     session.add(row)
     session.flush()  # a concurrent entry with the same seq clashes here
-    _note_append(session, station, seq)
+    _noteappend_in(session, station, seq)
     return _view(row)
 
 
@@ -474,7 +472,7 @@ def append_event(
     """
     facts = dict(data or {})
     if isinstance(target, Session):
-        return _append(
+        return append_in(
             target,
             station=station,
             kind=kind,
@@ -486,7 +484,7 @@ def append_event(
         )
     return run_in_transaction(
         target,
-        lambda s: _append(
+        lambda s: append_in(
             s, station=station, kind=kind, subject=subject, ref=ref, actor=actor, data=facts, at=at
         ),
     )
@@ -597,308 +595,3 @@ def chain_heads(store: Store) -> dict[str, tuple[int, str]]:
             return {h.station: (h.seq, h.hash) for h in s.exec(select(AuditHead)).all()}
     except SQLAlchemyError as e:
         raise RecordStoreError(f"cannot read the audit log: {e}") from e
-
-
-# --- signed checkpoints, as persisted (the custody layer signs them) -----------------------
-
-
-def save_checkpoint(
-    store: Store, *, station: str, seq: int, head: str, issued_at: str, envelope: bytes
-) -> bool:
-    """Keep a signed checkpoint of `station`'s head (entry `seq` with hash `head`), once.
-
-    Returns:
-        False when this very envelope was kept already.
-    """
-    digest = hashlib.sha256(envelope).hexdigest()
-
-    def work(s: Session) -> bool:
-        found = s.exec(select(AuditCheckpoint.id).where(AuditCheckpoint.sha256 == digest)).first()
-        if found is not None:
-            return False
-        s.add(
-            AuditCheckpoint(
-                station=station,
-                seq=seq,
-                hash=head,
-                issued_at=issued_at,
-                envelope=envelope,
-                sha256=digest,
-            )
-        )
-        return True
-
-    return run_in_transaction(store, work)
-
-
-def _as_bytes(value: object) -> bytes:
-    """A blob as read back: SQLite returns whatever type was written (an envelope edited as
-    text reads as str)."""
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    raise RecordStoreError(f"a kept checkpoint is not bytes but {type(value).__name__}")
-
-
-def checkpoint_envelopes(store: Store) -> list[bytes]:
-    """Every kept checkpoint's signed envelope, oldest first."""
-    try:
-        with Session(store.engine) as s:
-            rows = s.exec(select(AuditCheckpoint.envelope).order_by(col(AuditCheckpoint.id)))
-            return [_as_bytes(r) for r in rows.all()]
-    except SQLAlchemyError as e:
-        raise RecordStoreError(f"cannot read the custody checkpoints: {e}") from e
-
-
-def last_checkpoint_seq(store: Store, station: str) -> int:
-    """The highest head seq `station` has a kept checkpoint of (0 when none)."""
-    try:
-        with Session(store.engine) as s:
-            rows = s.exec(
-                select(AuditCheckpoint.seq)
-                .where(AuditCheckpoint.station == station)
-                .order_by(col(AuditCheckpoint.seq).desc())
-                .limit(1)
-            ).all()
-    except SQLAlchemyError as e:
-        raise RecordStoreError(f"cannot read the custody checkpoints: {e}") from e
-    return int(rows[0]) if rows else 0
-
-
-class Anchored(StrEnum):
-    """What the chain holds at a position a signed anchor recorded."""
-
-    FOUND = "found"
-    """The entry is there with the anchored hash (directly, or where a sync put it)."""
-    DIFFERENT = "different"
-    """An entry is there with another hash: the chain was rewritten."""
-    MISSING = "missing"
-    """No entry is there: the chain was cut short."""
-
-
-def _synced_from(s: Session, station: str, seq: int, digest: str) -> bool:
-    """Whether a journal entry `seq`/`digest` of `station` (an anchor made while its bench was
-    offline) was pushed by a sync and is in the central chain unchanged.
-
-    The sync ledger names the central entry; its contents, at the journal's seq and after the
-    journal's previous entry (the ledger's row before it), must hash to `digest`: a ledger row
-    pointing anywhere else does not pass for it.
-    """
-    rows = s.exec(
-        select(SyncLedger).where(
-            SyncLedger.kind == "audit",
-            SyncLedger.station == station,
-            SyncLedger.local_seq == seq,
-            SyncLedger.local_hash == digest,
-        )
-    ).all()
-    for row in rows:
-        central = s.exec(
-            select(AuditEntry).where(
-                AuditEntry.station == station, AuditEntry.seq == row.central_id
-            )
-        ).first()
-        if central is None or central.hash != row.central_hash:
-            continue
-        prev = GENESIS
-        if seq > 1:
-            before = s.exec(
-                select(SyncLedger.local_hash).where(
-                    SyncLedger.journal == row.journal,
-                    SyncLedger.kind == "audit",
-                    SyncLedger.station == station,
-                    SyncLedger.local_seq == seq - 1,
-                )
-            ).first()
-            if before is None:
-                continue
-            prev = before
-        try:
-            body = canonical_entry(
-                station=station,
-                seq=seq,
-                at=central.at,
-                kind=central.kind,
-                subject=central.subject,
-                ref=central.ref,
-                actor=central.actor,
-                data=json.loads(central.data),
-            )
-            if entry_hash(prev, body) == digest:
-                return True
-        except (ValueError, RecordStoreError):
-            continue
-    return False
-
-
-def anchor_found(store: Store, station: str, seq: int, digest: str) -> Anchored:
-    """Whether `station`'s chain still holds entry `seq` with hash `digest`.
-
-    An anchor made while a fleet bench was offline names a position in its local journal's
-    chain; once synced, that entry sits elsewhere in the central chain (the sync ledger says
-    where), and is found there.
-    """
-    try:
-        with Session(store.engine) as s:
-            row = s.exec(
-                select(AuditEntry).where(AuditEntry.station == station, AuditEntry.seq == seq)
-            ).first()
-            if row is not None and row.hash == digest:
-                return Anchored.FOUND
-            if _synced_from(s, station, seq, digest):
-                return Anchored.FOUND
-    except SQLAlchemyError as e:
-        raise RecordStoreError(f"cannot read the audit log: {e}") from e
-    return Anchored.MISSING if row is None else Anchored.DIFFERENT
-
-
-# --- custody events ------------------------------------------------------------------------
-
-
-def record_drive_key(record: Mapping[str, Any]) -> str:
-    """The drive key (`sanitiser.store.drive_key`) of the device a certificate record names."""
-    device = record.get("device") or {}
-    serial, wwn = str(device.get("serial") or ""), str(device.get("wwn") or "")
-    if serial or wwn:
-        return f"{device.get('transport', 'unknown')}:{serial}:{wwn}"
-    return f"path:{device.get('path', '')}"
-
-
-def _last_custody_kind(session: Session, station: str, subject: str) -> str | None:
-    row = session.exec(
-        select(AuditEntry)
-        .where(
-            AuditEntry.station == station,
-            AuditEntry.subject == subject,
-            col(AuditEntry.kind).in_([str(k) for k in CUSTODY_KINDS]),
-        )
-        .order_by(col(AuditEntry.seq).desc())
-        .limit(1)
-    ).first()
-    return None if row is None else row.kind
-
-
-def _received(session: Session, drive: Drive, station: str, actor: str) -> AuditEntryView | None:
-    key = drive_key(drive)
-    last = _last_custody_kind(session, station, key)
-    if last is not None and last != AuditKind.HANDED_OVER:
-        return None
-    return _append(
-        session,
-        station=station,
-        kind=AuditKind.RECEIVED,
-        subject=key,
-        ref="",
-        actor=actor,
-        data={
-            "path": drive.path,
-            "model": drive.model,
-            "serial": drive.serial,
-            "wwn": drive.wwn,
-            "transport": str(drive.transport),
-            "media_kind": str(drive.media_kind),
-            "size_bytes": drive.size_bytes,
-            "simulated": drive.simulated,
-        },
-        at=None,
-    )
-
-
-def record_received(
-    target: Session | Store, drive: Drive, *, station: str, actor: str = ""
-) -> AuditEntryView | None:
-    """Custody begins: append ``received`` for a drive this station does not hold yet.
-
-    Safe to call on every sighting: nothing is appended while the drive is in this station's
-    custody (its last custody event is not ``handed-over``). Call it from
-    `Store.record_drive_seen` with that method's session, or with the Store.
-
-    Returns:
-        The entry appended, or None when the drive was already in custody.
-    """
-    if isinstance(target, Session):
-        return _received(target, drive, station, actor)
-    return run_in_transaction(target, lambda s: _received(s, drive, station, actor))
-
-
-OUTCOME_KINDS = (AuditKind.SANITISED, AuditKind.NOT_SANITISED)
-"""The custody kinds of an issued record: one of them, once per certificate id."""
-
-
-def outcome_kind(record: Mapping[str, Any]) -> AuditKind:
-    """The custody kind of a certificate record: ``sanitised`` exactly when its outcome is."""
-    status = str((record.get("outcome") or {}).get("status") or "")
-    return AuditKind.SANITISED if status == "sanitised" else AuditKind.NOT_SANITISED
-
-
-def _sanitised(
-    session: Session, record: Mapping[str, Any], station: str, actor: str
-) -> AuditEntryView | None:
-    cert_id = str(record.get("certificate_id", ""))
-    if not cert_id:
-        raise RecordStoreError("the record has no certificate id")
-    exists = session.exec(
-        select(AuditEntry).where(
-            AuditEntry.ref == cert_id, col(AuditEntry.kind).in_([str(k) for k in OUTCOME_KINDS])
-        )
-    ).first()
-    if exists is not None:
-        return None
-    outcome = record.get("outcome") or {}
-    san = record.get("sanitisation") or {}
-    ver = record.get("verification") or {}
-    operator = record.get("operator") or {}
-    destination = record.get("destination") or {}
-    return _append(
-        session,
-        station=station,
-        kind=outcome_kind(record),
-        subject=record_drive_key(record),
-        ref=cert_id,
-        actor=actor or str(operator.get("name") or ""),
-        data={
-            "certificate_id": cert_id,
-            "record_sha256": hashlib.sha256(canonical_json(dict(record))).hexdigest(),
-            "status": str(outcome.get("status", "")),
-            "reason": str(outcome.get("reason") or ""),
-            "method": str(san.get("method", "")),
-            "nist_category": str(san.get("nist_category", "")),
-            "verification": str(ver.get("result", "")),
-            "destination_route": str(destination.get("route") or ""),
-            "simulated": bool(record.get("simulated")),
-        },
-        at=None,
-    )
-
-
-def record_sanitised(
-    target: Session | Store,
-    record: Mapping[str, Any],
-    *,
-    station: str | None = None,
-    actor: str = "",
-) -> AuditEntryView | None:
-    """Chain the issue of a certificate record, whatever its outcome (once per certificate id).
-
-    The kind says the outcome (`outcome_kind`): ``sanitised`` for a sanitised drive,
-    ``not-sanitised`` for a record of a failed, refused or aborted attempt or of a planned
-    destruction; the data names the status, the reason, the method and the record's route.
-
-    Args:
-        target: a Store or an open Session (see `append_event`).
-        record: the certificate record (``SignedRecord.record``), whatever its outcome.
-        station: whose chain (default: the record's station).
-        actor: who (default: the record's operator).
-
-    Returns:
-        The entry appended, or None when this certificate was already recorded.
-    """
-    name = station or str(record.get("station") or "")
-    if isinstance(target, Session):
-        return _sanitised(target, record, name, actor)
-    return run_in_transaction(target, lambda s: _sanitised(s, record, name, actor))
-
-
-record_outcome = record_sanitised
-"""`record_sanitised` under the name that says what it does for every outcome."""

@@ -34,13 +34,8 @@ from sqlmodel import Session, col, select
 
 from sanitiser.certificate.record import new_certificate_id
 from sanitiser.errors import CertificateError, RecordStoreError, SanitiserError
-from sanitiser.store.audit import (
-    AuditKind,
-    append_event,
-    chain_head,
-    record_drive_key,
-    run_in_transaction,
-)
+from sanitiser.store.audit import AuditKind, append_event, chain_head, run_in_transaction
+from sanitiser.store.custody_events import record_drive_key
 from sanitiser.store.destinations import (
     DestinationError,
     DestinationView,

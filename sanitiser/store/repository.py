@@ -35,7 +35,7 @@ from sanitiser.config import database_url_problem
 from sanitiser.domain import Drive, Health, Protection
 from sanitiser.errors import DataDirectoryFullError, RecordStoreError
 from sanitiser.store import migrations
-from sanitiser.store.audit import record_received
+from sanitiser.store.custody_events import record_received
 from sanitiser.store.identity import drive_key
 from sanitiser.store.tables import CertificateRow, DriveSeen, Job, JobEvent, JobJournal
 

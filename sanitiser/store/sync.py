@@ -75,11 +75,7 @@ from sqlmodel import Session, col, select
 
 from sanitiser.config import Settings, ensure_data_dir
 from sanitiser.errors import RecordStoreError
-from sanitiser.store.audit import (
-    StoredEntry,
-    append_event,
-    check_chain,
-)
+from sanitiser.store.audit import StoredEntry, append_event, check_chain
 from sanitiser.store.repository import Store, is_unreachable
 from sanitiser.store.tables import (
     AuditCheckpoint,

@@ -53,13 +53,7 @@ from sanitiser.policy.loader import load_policy
 from sanitiser.policy.select import select_method
 from sanitiser.runner import SubprocessRunner
 from sanitiser.store import Store
-from sanitiser.store.audit import (
-    AuditKind,
-    entries,
-    record_received,
-    record_sanitised,
-    verify_chain,
-)
+from sanitiser.store.audit import AuditKind, entries, verify_chain
 from sanitiser.store.consignments import (
     ConsignmentError,
     add_certificates,
@@ -69,6 +63,7 @@ from sanitiser.store.consignments import (
     get_consignment,
     open_consignment,
 )
+from sanitiser.store.custody_events import record_received, record_sanitised
 from sanitiser.store.destinations import (
     DestinationError,
     add_destination,

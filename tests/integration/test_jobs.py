@@ -53,7 +53,8 @@ from sanitiser.routing.age import device_age
 from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.runner import CommandResult, CommandRunner
 from sanitiser.store import JobView, Store, drive_key
-from sanitiser.store.audit import entries, record_sanitised, verify_chain
+from sanitiser.store.audit import entries, verify_chain
+from sanitiser.store.custody_events import record_sanitised
 from sanitiser.store.tables import CertificateRow
 from sanitiser.testing import FakeRunner
 

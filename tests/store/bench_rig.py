@@ -25,7 +25,7 @@ from sanitiser.certificate.record import build_record, canonical_json, new_certi
 from sanitiser.certificate.samples import sample_context, sample_health, sample_outcome
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, OutcomeStatus, Protection, Transport
 from sanitiser.store import Store
-from sanitiser.store.audit import record_sanitised
+from sanitiser.store.custody_events import record_sanitised
 
 
 def drive(station: str, i: int) -> Drive:

@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 
 from sanitiser.domain import UNKNOWN_HEALTH, Protection
 from sanitiser.store import Store
-from sanitiser.store.audit import entries, record_sanitised, verify_chain
+from sanitiser.store.audit import entries, verify_chain
+from sanitiser.store.custody_events import record_sanitised
 from sanitiser.store.sync import push_journal
 from sanitiser.store.tables import AuditEntry, CertificateRow, Job, JobEvent, SyncLedger
 from tests.pg import Link, PostgresServer

@@ -23,11 +23,9 @@ from sanitiser.store.audit import (
     append_event,
     chain_head,
     entries,
-    outcome_kind,
-    record_received,
-    record_sanitised,
     verify_chain,
 )
+from sanitiser.store.custody_events import outcome_kind, record_received, record_sanitised
 
 DRIVE = Drive(
     path="/dev/sdb",

@@ -39,15 +39,8 @@ from sanitiser.custody.anchors import (
 )
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Protection, Transport
 from sanitiser.store import Store
-from sanitiser.store.audit import (
-    Anchored,
-    AuditKind,
-    anchor_found,
-    append_event,
-    chain_head,
-    checkpoint_envelopes,
-    verify_chain,
-)
+from sanitiser.store.audit import AuditKind, append_event, chain_head, verify_chain
+from sanitiser.store.checkpoints import Anchored, anchor_found, checkpoint_envelopes
 from sanitiser.store.sync import push_journal
 from sanitiser.store.tables import SyncLedger
 
