@@ -14,6 +14,9 @@ passphrase-encrypted, never in the repository):
 
 A development organisation (made by `make run` on first use) has ``DEVELOPMENT KEY`` in the
 organisation name of every certificate, and every record such a key signs says so.
+
+Why one module of ~670 lines: the organisation CA, the station keys, the CRL and revocation
+are one trust model; a reader checks who may sign what, until when, in one place.
 """
 
 from __future__ import annotations

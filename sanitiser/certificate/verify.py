@@ -4,6 +4,10 @@ image of the QR code, checked offline against the organisation CA.
 Every check is recorded in the `Verdict`; the first failing check gives the reason. Validity is
 ``valid`` (exit 0), ``invalid`` (exit 1: altered, untrusted, revoked, expired ...) or
 ``unusable`` (exit 2: not a certificate at all, or no trust anchor to check it with).
+
+Why one module of ~840 lines: every input an auditor may bring (PDF, JSON, QR image, token)
+reaches one verdict through the same checks (signature, chain to the organisation CA,
+revocation, low-s, canonical bytes); splitting it would let one path check less than another.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from sanitiser.cli.errors import user_errors
 from sanitiser.config import load_settings
 from sanitiser.errors import RecordStoreError
 from sanitiser.store import migrations
-from sanitiser.store.repository import make_engine, safe_url
+from sanitiser.store.engine import make_engine, safe_url
 
 
 def _verbose(ctx: click.Context) -> bool:

@@ -12,6 +12,11 @@ Three layers, from pure to imperative:
   whole job. A `Claim` is the only thing in the product that hands out a writable descriptor to a
   drive, and every destructive path (overwrite engine, erase commands) takes one as proof that the
   guard was passed. Only `claim` can make one.
+
+Why one module of ~1,300 lines: it is the one safety gate. Every rule that keeps a write off a
+disk nobody chose (system disk, mounts, swap, holders, stacks, loop backing files, other
+writers) is here, so a reviewer or an auditor reads the whole gate in one place and no rule can
+live somewhere the claim does not look.
 """
 
 from __future__ import annotations

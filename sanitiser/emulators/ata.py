@@ -6,6 +6,9 @@ dumped for ``--Istdout`` exactly as hdparm does), the ATA security state machine
 background progress and a failure (SD3) path, HPA and DCO. Erases really rewrite the backing
 file. ``lies=True`` is the QEMU 7.2 AHCI disk: no Security section, SG_IO sense noise on stderr,
 and rc 0 "success" for security erase while nothing is erased (§9 #12).
+
+Why one module of ~690 lines: it is one state machine (a drive's ATA security and sanitize
+states as hdparm shows them), built from the real outputs; its parts only make sense together.
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
-"""`Store`: the one place that talks to the database and converts rows to plain values."""
+"""`Store`: the one place that talks to the database and converts rows to plain values.
+
+Why one module of ~800 lines: `Store` is the store's whole API (drives, jobs and their
+write-ahead journal, certificates) over one connection policy (the central database, or the
+local journal while it is away); its engines are made in `engine`, custody in `audit`,
+`custody_events` and `checkpoints`, the fleet sync in `sync`.
+"""
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -16,26 +18,27 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, Engine, ExceptionContext, make_url
+from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    InterfaceError,
-    OperationalError,
     SQLAlchemyError,
 )
-from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, col, create_engine, select, update
+from sqlmodel import Session, col, select, update
 
-from sanitiser.config import database_url_problem
 from sanitiser.domain import Drive, Health, Protection
-from sanitiser.errors import DataDirectoryFullError, RecordStoreError
+from sanitiser.errors import RecordStoreError
 from sanitiser.store import migrations
 from sanitiser.store.custody_events import record_received
+from sanitiser.store.engine import (
+    is_read_only,
+    is_unreachable,
+    make_engine,
+    reason,
+    safe_url,
+    store_error,
+)
 from sanitiser.store.identity import drive_key
 from sanitiser.store.tables import CertificateRow, DriveSeen, Job, JobEvent, JobJournal
 
@@ -114,173 +117,6 @@ def _job_view(r: Job) -> JobView:
     )
 
 
-def sqlite_file(url: str) -> str | None:
-    """The file an SQLite URL names ("" for an in-memory database), or None when the URL is
-    not SQLite (``sqlite+pysqlite:///PATH`` names PATH too).
-
-    Raises:
-        RecordStoreError: the URL cannot be parsed.
-    """
-    try:
-        parsed = make_url(url)
-    except ArgumentError as e:
-        raise RecordStoreError(f"the database URL {_safe_url(url)} cannot be read: {e}") from e
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    database = parsed.database or ""
-    return "" if database == ":memory:" else database
-
-
-def read_only_file(path: str) -> bool:
-    """True when the folder of an SQLite store cannot be written (a read-only mount, an
-    auditor's copy): the store is then opened read-only, as it is, and never migrated."""
-    return not os.access(Path(path).parent, os.W_OK)
-
-
-def is_read_only(engine: Engine) -> bool:
-    """True for an engine `make_engine` opened read-only (see `read_only_file`)."""
-    return engine.dialect.name == "sqlite" and engine.url.query.get("mode") == "ro"
-
-
-def _wal_snapshot(path: Path) -> Path:
-    """A private copy of the SQLite file at `path` and its write-ahead log, in a temporary
-    folder removed at exit: SQLite needs a writable folder to read a WAL (its index file), and
-    ignoring the WAL would hide the newest records (those of a bench that crashed)."""
-    folder = Path(tempfile.mkdtemp(prefix="sanitiser-read-only-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    copy = folder / path.name
-    shutil.copyfile(path, copy)
-    shutil.copyfile(f"{path}-wal", f"{copy}-wal")
-    return copy
-
-
-def _read_only_sqlite(path: str) -> Engine:
-    """An engine that only reads the SQLite store at `path`, whose folder cannot be written.
-
-    Nothing is made beside it: a file without a write-ahead log is opened ``immutable`` (no
-    -wal/-shm files needed); one with a log is read from a private copy of both
-    (`_wal_snapshot`), so the newest records are seen.
-
-    Raises:
-        RecordStoreError: there is no store at `path` (none can be made there).
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise RecordStoreError(
-            f"there is no store at {path}, and its folder cannot be written here (a read-only "
-            "copy?): nothing was created",
-            title="No store",
-        )
-    wal = Path(f"{path}-wal")
-    try:
-        has_log = wal.is_file() and wal.stat().st_size > 0
-        source, extra = (_wal_snapshot(file), "") if has_log else (file, "&immutable=1")
-    except OSError as e:
-        raise RecordStoreError(f"cannot read the store {path}: {e.strerror or e}") from e
-    return create_engine(
-        f"sqlite:///file:{source}?mode=ro{extra}&uri=true",
-        connect_args={"check_same_thread": False, "uri": True},
-    )
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and cross-thread use (workers write).
-
-    An SQLite file's folder must exist: it is never created here (a typo in a database URL
-    must not start an empty store somewhere new). A store whose folder cannot be written is
-    opened read-only (`read_only_file`).
-
-    Raises:
-        RecordStoreError: the URL is not a supported store's (`database_url_problem`), or
-            names a folder that does not exist.
-    """
-    problem = database_url_problem(url)
-    if problem:
-        raise RecordStoreError(problem)
-    path = sqlite_file(url)
-    if path is not None:
-        if not path:
-            return create_engine(
-                "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
-            )
-        if read_only_file(path):
-            return _read_only_sqlite(path)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")  # records must survive power loss
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
-    # PostgreSQL: times are stored and compared in UTC whatever the server's zone
-    engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
-    event.listen(engine, "handle_error", _stuck_connection_is_broken)
-    return engine
-
-
-_STUCK_CONNECTION_ERRORS = (
-    "connection in transaction status ACTIVE",  # psycopg: a command is still in flight
-    "another command is already in progress",  # libpq: the same, seen from send_query
-)
-
-
-def _stuck_connection_is_broken(ctx: ExceptionContext) -> None:
-    """Treat a connection left in the middle of a command as a lost one.
-
-    When the link is cut while a statement is in flight, psycopg can keep that connection in
-    the ACTIVE state; back in the pool, the next checkout's ping fails with "can't change
-    'autocommit' now", which SQLAlchemy did not count as a disconnect, so the bench crashed
-    instead of going to its journal. Counted as a disconnect, the pool drops the connection
-    (at the ping: it opens a fresh one, which fails as unreachable when the link is down).
-    """
-    if any(text_ in str(ctx.original_exception) for text_ in _STUCK_CONNECTION_ERRORS):
-        ctx.is_disconnect = True
-
-
-_FULL = ("database or disk is full", "No space left on device", "could not extend file")
-_READ_ONLY = ("attempt to write a readonly database", "readonly database")
-
-
-def _store_error(url: str, error: SQLAlchemyError) -> RecordStoreError:
-    """The error to show for a failed unit of work; a full disk or a read-only store is said
-    plainly."""
-    if any(sign in str(error) for sign in _READ_ONLY):
-        return RecordStoreError(
-            f"the store {_safe_url(url)} is read-only here: this command needs to write to it "
-            "(commands that only read, such as jobs, audit verify and report, work)",
-            title="Read-only store",
-        )
-    if any(sign in str(error) for sign in _FULL):
-        path = sqlite_file(url)
-        if path:
-            return DataDirectoryFullError(
-                f"data directory full: no space is left for the store {path} (free space on "
-                "that disk)"
-            )
-        return RecordStoreError(
-            f"the database's disk is full ({_safe_url(url)}): nothing more could be recorded",
-            title="Disk full",
-        )
-    return RecordStoreError(f"store error ({_safe_url(url)}): {error}")
-
-
-def is_unreachable(error: BaseException) -> bool:
-    """True when a database error says the server cannot be reached or went away (network
-    down, server stopped) rather than refusing us (bad password, no such database)."""
-    if not isinstance(error, DBAPIError):
-        return False
-    if error.connection_invalidated:
-        return True
-    if not isinstance(error, OperationalError | InterfaceError):
-        return False
-    code = getattr(error.orig, "sqlstate", None)
-    return code is None or str(code).startswith(("08", "57P"))
-
-
 _KNOWN_JOBS = 2048
 """Jobs whose last central state a fleet store remembers, to carry on with them offline."""
 
@@ -314,7 +150,7 @@ class Store:
         try:
             self._central = make_engine(url)
         except SQLAlchemyError as e:
-            raise RecordStoreError(f"cannot open the store at {_safe_url(url)}: {e}") from e
+            raise RecordStoreError(f"cannot open the store at {safe_url(url)}: {e}") from e
         self.read_only = is_read_only(self._central)
         """True when the store is only read here (its folder cannot be written): nothing is
         made, migrated or written; a command that writes is refused by the database."""
@@ -324,8 +160,8 @@ class Store:
             migrations.prepare(self._central, migrate=not self.read_only)
         except SQLAlchemyError as e:
             if self.journal_url is None or not is_unreachable(e):
-                raise RecordStoreError(f"cannot open the store at {_safe_url(url)}: {e}") from e
-            self._go_offline(f"the central database cannot be reached: {_reason(e)}")
+                raise RecordStoreError(f"cannot open the store at {safe_url(url)}: {e}") from e
+            self._go_offline(f"the central database cannot be reached: {reason(e)}")
         if self.journal_url is not None and self._offline_since is None:
             self._sync_on_start()
 
@@ -452,8 +288,8 @@ class Store:
                 return self._central.connect(), False
             except SQLAlchemyError as e:
                 if self.journal_url is None or not is_unreachable(e):
-                    raise RecordStoreError(f"store error ({_safe_url(self.url)}): {e}") from e
-                self._go_offline(f"the central database cannot be reached: {_reason(e)}")
+                    raise RecordStoreError(f"store error ({safe_url(self.url)}): {e}") from e
+                self._go_offline(f"the central database cannot be reached: {reason(e)}")
         local = self.journal_engine()
         if local is None:  # pragma: no cover - offline implies a journal
             raise RecordStoreError("offline without a local journal")
@@ -476,7 +312,7 @@ class Store:
                 yield session
                 session.commit()
         except SQLAlchemyError as e:
-            raise _store_error(self.url, e) from e
+            raise store_error(self.url, e) from e
         finally:
             self._tls.depth -= 1
             with self._gate:
@@ -971,12 +807,6 @@ def _merge(facts: dict[str, Any], detail: Mapping[str, Any]) -> None:
             facts[key] = value
 
 
-def _reason(error: SQLAlchemyError) -> str:
-    """The driver's message of a database error (its first line)."""
-    orig = getattr(error, "orig", None)
-    return str(orig or error).strip().splitlines()[0] if str(orig or error).strip() else "?"
-
-
 def _insert_certificate(
     s: Session, cert_id: str, record_json: bytes, *, job_id: str, serial: str, pdf: bytes
 ) -> None:
@@ -993,18 +823,3 @@ def _insert_certificate(
             pdf=pdf,
         )
     )
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    return _safe_url(url)
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url

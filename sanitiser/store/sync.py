@@ -56,6 +56,10 @@ may be retried in the journal and then reach the central database twice as job e
 bench sees only its journal: a custody ``received`` may be chained again for a drive whose
 earlier custody is central, and a job certified centrally just before the drop may get a
 second certificate (both are kept and reported by ``sanitiser report``).
+
+Why one module of ~600 lines: the sync is one protocol (journal to central, custody chains
+re-based, the ledger that lets an anchor made offline be found), read end to end by whoever
+changes any step of it.
 """
 
 from __future__ import annotations
@@ -76,7 +80,8 @@ from sqlmodel import Session, col, select
 from sanitiser.config import Settings, ensure_data_dir
 from sanitiser.errors import RecordStoreError
 from sanitiser.store.audit import StoredEntry, append_event, check_chain
-from sanitiser.store.repository import Store, is_unreachable
+from sanitiser.store.engine import is_unreachable
+from sanitiser.store.repository import Store
 from sanitiser.store.tables import (
     AuditCheckpoint,
     AuditEntry,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sanitiser.store import migrations
-from sanitiser.store.repository import make_engine
+from sanitiser.store.engine import make_engine
 from tests.cli import run_sanitiser
 
 pytestmark = pytest.mark.root

@@ -17,8 +17,8 @@ from sqlmodel import SQLModel
 import sanitiser.store  # noqa: F401 - every table in the metadata
 from sanitiser.cli import main
 from sanitiser.store import Store, migrations
+from sanitiser.store.engine import make_engine
 from sanitiser.store.migrations import SchemaError
-from sanitiser.store.repository import make_engine
 from tests.store.bench_rig import drive
 
 SYNC_TABLES = {"sync_ledger", "store_meta"}

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import sanitiser.store  # noqa: F401 - every table joins the metadata (autogenerate compares it)
-from sanitiser.store.repository import make_engine
+from sanitiser.store.engine import make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
