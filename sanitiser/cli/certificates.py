@@ -37,6 +37,8 @@ from sanitiser.certificate.verify import (
     require_verified,
     verify_input,
 )
+from sanitiser.cli.context import cli_context
+from sanitiser.cli.errors import fail
 from sanitiser.cli.options import (
     certs_option,
     keys_dir_or_default,
@@ -47,21 +49,11 @@ from sanitiser.cli.options import (
     station_option,
 )
 from sanitiser.cli.text import TypedText
-from sanitiser.config import load_settings
 from sanitiser.errors import CertificateError, SanitiserError
 from sanitiser.runner import SubprocessRunner
 
 RecordLookup = Callable[[str], bytes | None]
 """Finds a signed record envelope (bytes) by certificate id; None when unknown."""
-
-
-def _settings() -> Any:
-    return load_settings()
-
-
-def _fail(e: SanitiserError) -> None:
-    click.echo(f"sanitiser: {e.msg}", err=True)
-    sys.exit(2)
 
 
 def _new_passphrase(encrypt: bool, what: str) -> bytes | None:
@@ -114,14 +106,14 @@ def init_org(  # noqa: PLR0917 - click passes each option as an argument
 ) -> None:
     """Create the organisation CA (certs/org-ca.pem; private key 0600 under the data dir)."""
     try:
-        org = organisation or str(_settings().organisation)
+        org = organisation or str(cli_context().settings.organisation)
         kdir = keys_dir_or_default(keys_dir)
         passphrase = _new_passphrase(encrypt, "organisation CA")
         cert, key = keymod.init_org(
             certs, kdir, org, development=development, passphrase=passphrase, force=force
         )
     except SanitiserError as e:
-        _fail(e)
+        fail(e)
     click.echo(f"organisation CA: {cert}\nprivate key:     {key} (keep it offline)")
 
 
@@ -152,7 +144,7 @@ def new_station(  # noqa: PLR0917 - click passes each option as an argument
 ) -> None:
     """Create a station key and certificate signed by the organisation CA."""
     try:
-        station = name or str(_settings().station)
+        station = name or str(cli_context().settings.station)
         kdir = keys_dir_or_default(keys_dir)
         org_pass = read_passphrase(org_passphrase_file)
         if org_pass is None and _org_key_encrypted(kdir):
@@ -162,7 +154,7 @@ def new_station(  # noqa: PLR0917 - click passes each option as an argument
             certs, kdir, station, org_passphrase=org_pass, passphrase=passphrase, force=force
         )
     except SanitiserError as e:
-        _fail(e)
+        fail(e)
     click.echo(f"station certificate: {cert}\nprivate key:         {key}")
 
 
@@ -219,7 +211,7 @@ def revoke(  # noqa: PLR0917 - click passes each option as an argument
             certs, kdir, name, reason=reason, at=when, org_passphrase=org_pass
         )
     except SanitiserError as e:
-        _fail(e)
+        fail(e)
     click.echo(f"revocation list: {path} ({name}: {reason})")
 
 
@@ -349,7 +341,7 @@ def label(  # noqa: PLR0917 - click passes each option as an argument
             items.append((issued.signed.record, issued.url))
         _write_labels(out, items, fmt)
     except SanitiserError as e:
-        _fail(e)
+        fail(e)
     click.echo(f"labels: {out}")
 
 
@@ -428,7 +420,7 @@ def make_cert_group(lookup: RecordLookup | None = None) -> click.Group:
                     _write_labels(label_out, [(signed.record, issued.url)], label_format)
                     click.echo(f"label: {label_out}")
         except SanitiserError as e:
-            _fail(e)
+            fail(e)
 
     return cert
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from sanitiser.cli.context import cli_context
 from sanitiser.cli.errors import EXIT_NOT_DONE, user_errors
 from sanitiser.cli.options import (
     certs_option,
@@ -26,7 +27,7 @@ from sanitiser.cli.options import (
     passphrase_option,
 )
 from sanitiser.cli.text import TypedText
-from sanitiser.config import Settings, load_settings
+from sanitiser.config import Settings
 from sanitiser.custody.anchors import CHECKPOINTS_FILE, check_anchors, gather_anchors
 from sanitiser.errors import SanitiserError
 from sanitiser.store import Store
@@ -46,7 +47,6 @@ from sanitiser.store.destinations import (
     list_destinations,
     remove_destination,
 )
-from sanitiser.store.sync import settings_store
 
 EXIT_BROKEN = EXIT_NOT_DONE
 
@@ -59,8 +59,8 @@ def _errors() -> Iterator[None]:
 
 
 def _context() -> tuple[Settings, Store]:
-    settings = load_settings()
-    return settings, settings_store(settings)
+    cli = cli_context()
+    return cli.settings, cli.store()
 
 
 def _user() -> str:

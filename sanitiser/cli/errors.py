@@ -66,7 +66,7 @@ def verbose_requested() -> bool:
     """--verbose/-v given before the command (when the group's context did not record it)."""
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
-    if root is not None and (root.obj or {}).get("verbose"):
+    if root is not None and getattr(root.obj, "verbose", False):
         return True
     return any(a in ("-v", "--verbose") for a in sys.argv[1:])
 

@@ -30,11 +30,12 @@ import click
 
 from sanitiser.app.jobs import make_orchestrator, match_drive, session_operator
 from sanitiser.app.routes import OVERRIDE_ROUTES, override_route, route_of
-from sanitiser.app.services import assess_drives, build_services
-from sanitiser.cli.errors import EXIT_ERROR, EXIT_NOT_DONE
+from sanitiser.app.services import assess_drives
+from sanitiser.cli.context import cli_context
+from sanitiser.cli.errors import EXIT_ERROR, EXIT_NOT_DONE, fail
 from sanitiser.cli.text import TypedText
-from sanitiser.config import Settings, load_settings
 from sanitiser.domain import Drive
+from sanitiser.errors import SanitiserError
 from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase, JobProgress
 from sanitiser.jobs.orchestrator import (
@@ -44,7 +45,6 @@ from sanitiser.jobs.orchestrator import (
 )
 from sanitiser.jobs.states import ACTIVE, JobState
 from sanitiser.store import JobView
-from sanitiser.store.sync import settings_store
 from sanitiser.units import human_size
 
 EXIT_NOT_ALL_SANITISED = EXIT_NOT_DONE
@@ -149,10 +149,6 @@ def _run_batch(
     return [o for o in outcomes if o.job_id in ids]
 
 
-def _settings() -> Settings:
-    return load_settings()
-
-
 def _echo_recovery(report: RecoveryReport, printer: Printer) -> None:
     for job_id in report.interrupted:
         printer(JobLog(job_id, "", "recorded as interrupted (its process had stopped)", "warning"))
@@ -206,11 +202,10 @@ def wipe(  # noqa: PLR0917 - click passes every option as an argument
     refuses. Protected drives (system disk, mounted, in use) are refused with the reason. Exit
     status: 0 when every drive was sanitised, 1 otherwise, 2 for an error.
     """
-    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
     code = _wipe(
         devices,
         all_drives=all_drives,
-        lab=bool(lab_flag or obj.get("lab")),
+        lab=bool(cli_context().lab_choice(lab_flag, default=False)),
         method=method,
         policy=policy,
         operator=session_operator(operator),
@@ -240,7 +235,7 @@ def _wipe(
             err=True,
         )
         return EXIT_ERROR
-    services = build_services(_settings(), lab=lab)
+    services = cli_context().services(lab)
     printer = Printer(as_json)
     statuses = assess_drives(services, services.source.list())
     chosen: list[Drive] = []
@@ -312,7 +307,7 @@ def jobs(ctx: click.Context, as_json: bool) -> None:
     """List jobs and their states (after recording crashed ones as interrupted)."""
     if ctx.invoked_subcommand is not None:
         return
-    services = build_services(_settings(), lab=False)
+    services = cli_context().services(False)
     if services.store.read_only:  # an auditor's copy: shown as recorded, nothing written
         views = services.store.jobs()
         if any(JobState(v.state) in ACTIVE for v in views):
@@ -343,7 +338,8 @@ def jobs(ctx: click.Context, as_json: bool) -> None:
 @click.option("--lab", "lab_flag", is_flag=True, help="Include the simulated lab bench drives.")
 def recover_cmd(as_json: bool, lab_flag: bool) -> None:
     """Record crashed jobs as interrupted and continue what can be (re-poll, certify)."""
-    services = build_services(_settings(), lab=True if lab_flag else None)
+    cli = cli_context()
+    services = cli.services(cli.lab_choice(lab_flag, default=None))
     printer = Printer(as_json)
     orch = make_orchestrator(services)
     orch.subscribe(printer)
@@ -376,7 +372,8 @@ def restart_cmd(
     job_ids: tuple[str, ...], lab_flag: bool, operator: str | None, yes: bool, as_json: bool
 ) -> None:
     """Start interrupted (or failed/aborted) jobs again from the beginning, as new jobs."""
-    services = build_services(_settings(), lab=True if lab_flag else None)
+    cli = cli_context()
+    services = cli.services(cli.lab_choice(lab_flag, default=None))
     printer = Printer(as_json)
     orch = make_orchestrator(services)
     who = session_operator(operator)
@@ -418,23 +415,20 @@ def route_cmd(
 ) -> None:
     """Show where a job's drive goes, or override it (--to DEST --reason TEXT), as the TUI's
     drive detail does: a new fact on the job, a journal line and a custody ``routed`` entry."""
-    settings = _settings()
-    store = settings_store(settings)
+    cli = cli_context()
+    store = cli.store()
     if store.job(job_id) is None:
-        click.echo(f"sanitiser: no job {job_id} (see 'sanitiser jobs')", err=True)
-        sys.exit(EXIT_ERROR)
+        fail(SanitiserError(f"no job {job_id} (see 'sanitiser jobs')"))
     if destination is None:
         if reason is not None:
-            click.echo("sanitiser: --reason needs --to DEST", err=True)
-            sys.exit(EXIT_ERROR)
+            fail(SanitiserError("--reason needs --to DEST"))
         info = route_of(store, job_id)
     else:
         if not reason:
-            click.echo("sanitiser: --to needs --reason TEXT (it goes on the record)", err=True)
-            sys.exit(EXIT_ERROR)
+            fail(SanitiserError("--to needs --reason TEXT (it goes on the record)"))
         info = override_route(
             store,
-            settings.station,
+            cli.settings.station,
             job_id,
             destination,
             reason,

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from sanitiser import __version__
+from sanitiser.cli.context import CliContext, cli_context
 from sanitiser.cli.errors import (
     EXIT_STATUS_HELP,
     log_to_stderr,
@@ -24,12 +25,7 @@ from sanitiser.cli.errors import (
     user_errors,
     verbose_requested,
 )
-from sanitiser.config import load_settings
 from sanitiser.units import human_size
-
-
-def _settings(ctx: click.Context) -> Any:
-    return load_settings()
 
 
 class LazyGroup(click.Group):
@@ -108,8 +104,7 @@ def main(ctx: click.Context, lab: bool, verbose: bool) -> None:
     environment variables, e.g. SANITISER_DATA_DIR and SANITISER_DATABASE_URL.
     """
     ctx.ensure_object(dict)
-    ctx.obj["lab"] = lab
-    ctx.obj["verbose"] = verbose
+    ctx.obj = CliContext(lab=lab, verbose=verbose)
     threading.excepthook = report_thread_error
     log_to_stderr(verbose)  # the TUI too: a warning's traceback only with --verbose
     if ctx.invoked_subcommand is None:
@@ -121,13 +116,12 @@ def main(ctx: click.Context, lab: bool, verbose: bool) -> None:
 @click.pass_context
 def tui(ctx: click.Context, lab_flag: bool) -> None:
     """Open the bench TUI (the default command)."""
-    from sanitiser.app.services import build_services
     from sanitiser.tui.app import SanitiserApp
 
-    with user_errors(ctx.obj["verbose"]):
-        lab = True if (lab_flag or ctx.obj["lab"]) else None
-        settings = _settings(ctx)
-        services = build_services(settings, lab=lab)
+    cli = cli_context()
+    with user_errors(cli.verbose):
+        services = cli.services(cli.lab_choice(lab_flag, default=None))
+        settings = cli.settings
         _ensure_signing_identity(settings)
         SanitiserApp(services).run()
 
@@ -142,11 +136,11 @@ def scan(ctx: click.Context, as_json: bool, lab_flag: bool) -> None:
     Protected drives (system/boot disk, mounted, swap, device-mapper/MD/LVM, read-only) are
     listed with the reason; they can never be selected for sanitisation.
     """
-    from sanitiser.app.services import assess_drives, build_services
+    from sanitiser.app.services import assess_drives
 
-    with user_errors(ctx.obj["verbose"]):
-        lab = bool(lab_flag or ctx.obj["lab"])
-        services = build_services(_settings(ctx), lab=lab)
+    cli = cli_context()
+    with user_errors(cli.verbose):
+        services = cli.services(cli.lab_choice(lab_flag, default=False))
         statuses = assess_drives(services, services.source.list())
         if as_json:
             click.echo(json.dumps([s.as_json() for s in statuses], indent=2))
@@ -175,6 +169,5 @@ def _ensure_signing_identity(settings: Any) -> None:
 
 def _lookup_certificate(cert_id: str) -> bytes | None:
     """The stored signed record for `cert_id` (for `cert export ID`)."""
-    from sanitiser.store.sync import settings_store
 
-    return settings_store(load_settings()).certificate_record(cert_id)
+    return cli_context().store().certificate_record(cert_id)

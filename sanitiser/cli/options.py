@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sanitiser.cli.context import cli_context
 from sanitiser.cli.text import TypedText
-from sanitiser.config import load_settings
 from sanitiser.errors import CertificateError, SanitiserError
 
 if TYPE_CHECKING:
@@ -28,14 +28,14 @@ DEFAULT_CERTS = Path("certs")
 def default_certs_dir() -> Path:
     """The settings' `certs_dir` (SANITISER_CERTS_DIR), or ./certs if settings are bad."""
     try:
-        return Path(load_settings().certs_dir)
+        return Path(cli_context().settings.certs_dir)
     except SanitiserError:
         return DEFAULT_CERTS
 
 
 def keys_dir_or_default(option: Path | None) -> Path:
     """The ``--keys`` directory, else ``<data_dir>/keys``."""
-    return option if option is not None else Path(load_settings().data_dir) / "keys"
+    return option if option is not None else Path(cli_context().settings.data_dir) / "keys"
 
 
 def read_passphrase(path: Path | None) -> bytes | None:
@@ -57,7 +57,7 @@ def load_signer(
     """
     from sanitiser.certificate.keys import load_station_signer  # noqa: PLC0415 - import cost
 
-    name = station or str(load_settings().station)
+    name = station or str(cli_context().settings.station)
     kdir = keys_dir_or_default(keys_dir)
     passphrase = read_passphrase(passphrase_file)
     try:

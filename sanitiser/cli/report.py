@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from sanitiser.cli.context import cli_context
 from sanitiser.cli.errors import user_errors
-from sanitiser.config import load_settings
 from sanitiser.reporting.aggregate import (
     GROUP_KEYS,
     ReportError,
@@ -57,9 +57,9 @@ def report(  # noqa: PLR0917 - click passes every option as an argument
     Reads the configured database (for a fleet, the central PostgreSQL every bench writes
     to). Counts a corrected certificate once.
     """
-    verbose = bool((ctx.find_root().obj or {}).get("verbose"))
+    verbose = cli_context().verbose
     with user_errors(verbose):
-        settings = load_settings()
+        settings = cli_context().settings
         first = parse_time(start) if start else None
         last = parse_time(end, end=True) if end else None
         if first is not None and last is not None and last <= first:

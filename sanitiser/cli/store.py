@@ -7,20 +7,19 @@ import json
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from sanitiser.cli.context import cli_context
 from sanitiser.cli.errors import user_errors
-from sanitiser.config import load_settings
 from sanitiser.errors import RecordStoreError
 from sanitiser.store import migrations
 from sanitiser.store.engine import make_engine, safe_url
 
 
 def _verbose(ctx: click.Context) -> bool:
-    root = ctx.find_root()
-    return bool((root.obj or {}).get("verbose"))
+    return cli_context().verbose
 
 
 def _url(url: str | None) -> str:
-    return url or load_settings().effective_database_url
+    return url or cli_context().settings.effective_database_url
 
 
 @click.group()
@@ -83,7 +82,7 @@ def sync(ctx: click.Context, as_json: bool) -> None:
     from sanitiser.store.sync import sync_settings  # noqa: PLC0415 - the custody tables
 
     with user_errors(_verbose(ctx)):
-        report = sync_settings(load_settings())
+        report = sync_settings(cli_context().settings)
         if as_json:
             click.echo(json.dumps(report.as_json(), indent=2))
         else:
