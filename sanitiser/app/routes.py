@@ -16,7 +16,7 @@ from sanitiser.errors import SanitiserError
 from sanitiser.jobs.detail import detail_of
 from sanitiser.store import Store
 from sanitiser.store.audit import AuditKind, append_event
-from sanitiser.store.custody_events import record_drive_key
+from sanitiser.store.identity import record_drive_key
 from sanitiser.text import clean_text
 
 OVERRIDE_ROUTES = tuple(r for r in DESTINATION_ROUTES if r != "undecided")

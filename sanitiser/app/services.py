@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sanitiser.config import Settings, ensure_data_dir
+from sanitiser.custody.events import drive_seen
 from sanitiser.devices.discover import DriveSource, UdevDriveSource, udev_is_running
 from sanitiser.devices.guard import SystemState, assess, read_system_state
 from sanitiser.devices.health import read_health
@@ -116,8 +117,8 @@ def assess_drives(services: Services, drives: Sequence[Drive]) -> list[DriveStat
     state = services.system_state()
     statuses = [services.status_of(d, state) for d in drives]
     for st in statuses:
-        services.store.record_drive_seen(
-            st.drive, st.health, st.protection, station=services.settings.station
+        drive_seen(
+            services.store, st.drive, st.health, st.protection, station=services.settings.station
         )
     return statuses
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sanitiser.certificate.record import Destination, Person, RecordContext
 from sanitiser.certificate.sign import parse_envelope
+from sanitiser.custody.events import record_sanitised
 from sanitiser.domain import Drive, Health, Outcome
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.core import JobEngine
@@ -28,7 +29,7 @@ from sanitiser.jobs.views import (
 from sanitiser.routing.age import device_age
 from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.store.audit import GENESIS, AuditKind, append_event, chain_head, entries
-from sanitiser.store.custody_events import record_drive_key, record_sanitised
+from sanitiser.store.identity import record_drive_key
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,6 @@ from sqlmodel import Session, col, select
 from sanitiser.certificate.record import new_certificate_id
 from sanitiser.errors import CertificateError, RecordStoreError, SanitiserError
 from sanitiser.store.audit import AuditKind, append_event, chain_head, run_in_transaction
-from sanitiser.store.custody_events import record_drive_key
 from sanitiser.store.destinations import (
     DestinationError,
     DestinationView,
@@ -43,6 +42,7 @@ from sanitiser.store.destinations import (
     get_row,
     refusal_reason,
 )
+from sanitiser.store.identity import record_drive_key
 from sanitiser.store.repository import Store
 from sanitiser.store.tables import CertificateRow, ConsignmentItemRow, ConsignmentRow
 from sanitiser.text import clean_text

@@ -30,7 +30,6 @@ from sqlmodel import Session, col, select, update
 from sanitiser.domain import Drive, Health, Protection
 from sanitiser.errors import RecordStoreError
 from sanitiser.store import migrations
-from sanitiser.store.custody_events import record_received
 from sanitiser.store.engine import (
     is_read_only,
     is_unreachable,
@@ -360,12 +359,17 @@ class Store:
             self._known_notes.popitem(last=False)
 
     def record_drive_seen(
-        self, drive: Drive, health: Health, protection: Protection, *, station: str = ""
+        self,
+        drive: Drive,
+        health: Health,
+        protection: Protection,
+        *,
+        also: Callable[[Session], object] | None = None,
     ) -> None:
         """Insert or refresh the record of a drive the bench has seen.
 
-        With `station`, a drive the bench may work on (not protected) enters that station's
-        custody: a ``received`` event is chained in the audit log, once per custody.
+        `also` runs in the same transaction (the custody layer chains ``received`` with it:
+        `sanitiser.custody.events.drive_seen`).
         """
         key = drive_key(drive)
         now = _now()
@@ -392,8 +396,8 @@ class Store:
             row.simulated = drive.simulated
             row.last_seen = now
             s.add(row)
-            if station and not protection.protected:
-                record_received(s, drive, station=station)
+            if also is not None:
+                also(s)
 
     def drives(self) -> list[DriveView]:
         """All drives seen, most recent first."""

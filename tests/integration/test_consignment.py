@@ -32,6 +32,7 @@ from sanitiser.certificate.samples import (
 )
 from sanitiser.certificate.sign import check_signature, parse_envelope
 from sanitiser.custody.anchors import check_anchors, gather_anchors
+from sanitiser.custody.events import drive_seen, record_received, record_sanitised
 from sanitiser.custody.manifest import (
     CSV_COLUMNS,
     MANIFEST_FIELD,
@@ -63,7 +64,6 @@ from sanitiser.store.consignments import (
     get_consignment,
     open_consignment,
 )
-from sanitiser.store.custody_events import record_received, record_sanitised
 from sanitiser.store.destinations import (
     DestinationError,
     add_destination,
@@ -407,7 +407,7 @@ def test_a_lying_drive_is_handed_over_for_destruction_by_its_signed_record(
     audit chain verifies."""
     lab, _ = lying_nvme
     [drive] = lab.list()
-    store.record_drive_seen(drive, lab_health(drive), Protection(False), station=STATION)
+    drive_seen(store, drive, lab_health(drive), Protection(False), station=STATION)
     runner = lab_runner(lab)
     deps = JobDependencies(
         claim=guard_claim,

@@ -15,8 +15,8 @@ import pytest
 from sanitiser.certificate.issue import issue_certificate
 from sanitiser.certificate.samples import make_pki, sample_context, sample_drive, sample_outcome
 from sanitiser.config import load_settings
+from sanitiser.custody.events import record_sanitised
 from sanitiser.runner import SubprocessRunner
-from sanitiser.store.custody_events import record_sanitised
 from sanitiser.store.sync import settings_store
 
 

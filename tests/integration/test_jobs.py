@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.samples import make_pki
 from sanitiser.certificate.sign import check_signature, parse_envelope
+from sanitiser.custody.events import drive_seen, record_sanitised
 from sanitiser.devices.guard import claim as guard_claim
 from sanitiser.devices.probing import probe
 from sanitiser.domain import (
@@ -54,7 +55,6 @@ from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.runner import CommandResult, CommandRunner
 from sanitiser.store import JobView, Store, drive_key
 from sanitiser.store.audit import entries, verify_chain
-from sanitiser.store.custody_events import record_sanitised
 from sanitiser.store.tables import CertificateRow
 from sanitiser.testing import FakeRunner
 
@@ -211,7 +211,7 @@ def test_many_drives_at_once_each_get_their_own_outcome_and_certificate(rig: Rig
     drives = [file_drive(rig.tmp, f"SER-{i}") for i in range(4)]
     scanned = drives[:2]
     for d in scanned:
-        rig.store.record_drive_seen(d, UNKNOWN_HEALTH, Protection(False), station=STATION)
+        drive_seen(rig.store, d, UNKNOWN_HEALTH, Protection(False), station=STATION)
     orch = rig.orchestrator()
     ids = orch.start(drives, operator="alice")
     assert orch.wait(ids, timeout=120)

@@ -17,7 +17,7 @@ from sanitiser.lab.bench import PATTERN_MAGIC
 from sanitiser.routing.rules import CERTIFICATE_ROUTES
 from sanitiser.store import Store
 from sanitiser.store.audit import entries, verify_chain
-from sanitiser.store.custody_events import record_drive_key
+from sanitiser.store.identity import record_drive_key
 
 OUTCOME_KEYS = {"method", "nist_category", "verified", "status", "reason", "certificate_id"}
 ROUTING_KEYS = {"destination", "routing_reason", "destruction_level"}

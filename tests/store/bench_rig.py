@@ -23,9 +23,9 @@ from typing import Any
 
 from sanitiser.certificate.record import build_record, canonical_json, new_certificate_id
 from sanitiser.certificate.samples import sample_context, sample_health, sample_outcome
+from sanitiser.custody.events import drive_seen, record_sanitised
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, OutcomeStatus, Protection, Transport
 from sanitiser.store import Store
-from sanitiser.store.custody_events import record_sanitised
 
 
 def drive(station: str, i: int) -> Drive:
@@ -62,7 +62,7 @@ def certificate(
 def one_device(store: Store, station: str, i: int) -> tuple[str, str]:
     """Everything a bench records for one device; (job id, certificate id)."""
     d = drive(station, i)
-    store.record_drive_seen(d, UNKNOWN_HEALTH, Protection(False), station=station)
+    drive_seen(store, d, UNKNOWN_HEALTH, Protection(False), station=station)
     job = store.create_job_record(d, station=station, operator="ana", detail={"i": i})
     store.transition_job(job, {"queued"}, "sanitising", event={"why": "start"})
     store.save_job_journal(job, {"seed": f"{i:08x}"})

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from sanitiser.custody.events import drive_seen
 from sanitiser.domain import UNKNOWN_HEALTH, Protection
 from sanitiser.errors import RecordStoreError
 from sanitiser.store import StaleJobStateError, Store
@@ -18,8 +19,8 @@ def test_drives_jobs_events_and_journal_round_trip(store_url: str) -> None:
     """Drives seen, a journalled job, its method journal and events read back as written."""
     store = Store(store_url)
     d = drive("bench-01", 1)
-    store.record_drive_seen(d, UNKNOWN_HEALTH, Protection(False), station="bench-01")
-    store.record_drive_seen(d, UNKNOWN_HEALTH, Protection(False), station="bench-01")
+    drive_seen(store, d, UNKNOWN_HEALTH, Protection(False), station="bench-01")
+    drive_seen(store, d, UNKNOWN_HEALTH, Protection(False), station="bench-01")
     (seen,) = store.drives()
     assert seen.serial == d.serial
     assert seen.first_seen <= seen.last_seen

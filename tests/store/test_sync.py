@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
+from sanitiser.custody.events import drive_seen, record_sanitised
 from sanitiser.domain import UNKNOWN_HEALTH, Protection
 from sanitiser.store import Store
 from sanitiser.store.audit import entries, verify_chain
-from sanitiser.store.custody_events import record_sanitised
 from sanitiser.store.sync import push_journal
 from sanitiser.store.tables import AuditEntry, CertificateRow, Job, JobEvent, SyncLedger
 from tests.pg import Link, PostgresServer
@@ -72,7 +72,7 @@ def test_cut_off_mid_batch_the_bench_carries_on_and_syncs_once(
     for i in range(4):
         one_device(bench, "bench-01", i)
     d = drive("bench-01", 4)
-    bench.record_drive_seen(d, UNKNOWN_HEALTH, Protection(False), station="bench-01")
+    drive_seen(bench, d, UNKNOWN_HEALTH, Protection(False), station="bench-01")
     job = bench.create_job_record(d, station="bench-01")
     bench.transition_job(job, {"queued"}, "sanitising")
     bench.save_job_journal(job, {"seed": "42"})

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from sanitiser.custody.events import outcome_kind, record_received, record_sanitised
 from sanitiser.domain import Drive, Transport
 from sanitiser.errors import RecordStoreError
 from sanitiser.store import Store
@@ -25,7 +26,6 @@ from sanitiser.store.audit import (
     entries,
     verify_chain,
 )
-from sanitiser.store.custody_events import outcome_kind, record_received, record_sanitised
 
 DRIVE = Drive(
     path="/dev/sdb",

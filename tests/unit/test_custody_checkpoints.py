@@ -37,6 +37,7 @@ from sanitiser.custody.anchors import (
     signed_checkpoint,
     stored_checkpoints,
 )
+from sanitiser.custody.events import drive_seen
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Protection, Transport
 from sanitiser.store import Store
 from sanitiser.store.audit import AuditKind, append_event, chain_head, verify_chain
@@ -108,7 +109,9 @@ def test_a_checkpoint_is_signed_every_n_entries(
     assert _seqs(store) == []
     _fill(store, "north", 1)
     assert _seqs(store) == [5]
-    for i in range(5):  # each new drive chains ``received`` inside Store.record_drive_seen
+    for i in range(
+        5
+    ):  # each new drive chains ``received`` with its sighting (custody.events.drive_seen)
         drive = Drive(
             path=f"/dev/sd{i}",
             name=f"sd{i}",
@@ -117,7 +120,7 @@ def test_a_checkpoint_is_signed_every_n_entries(
             size_bytes=10**9,
             transport=Transport.SATA,
         )
-        store.record_drive_seen(drive, UNKNOWN_HEALTH, Protection(False), station="north")
+        drive_seen(store, drive, UNKNOWN_HEALTH, Protection(False), station="north")
     _fill(store, "south", 12)  # another station's entries are not north's to count
     assert _seqs(store) == [5, 10]
     in_file = [a.seq for a in read_checkpoints(tmp_path / "checkpoints.jsonl")]

@@ -1,6 +1,6 @@
-"""The custody events a drive's trail is made of, appended to the station's chain: ``received``
-(once per custody), ``sanitised`` or ``not-sanitised`` (once per certificate), with the drive
-named as its signed record names it."""
+"""The custody rules: the events a drive's trail is made of, appended to the station's
+chain: ``received`` (once per custody), ``sanitised`` or ``not-sanitised`` (once per
+certificate), with the drive named as its signed record names it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from sanitiser.certificate.record import canonical_json
-from sanitiser.domain import Drive
+from sanitiser.domain import Drive, Health, Protection
 from sanitiser.errors import RecordStoreError
 from sanitiser.store.audit import (
     CUSTODY_KINDS,
@@ -20,20 +20,11 @@ from sanitiser.store.audit import (
     append_in,
     run_in_transaction,
 )
-from sanitiser.store.identity import drive_key
+from sanitiser.store.identity import drive_key, record_drive_key
 from sanitiser.store.tables import AuditEntry
 
 if TYPE_CHECKING:
     from sanitiser.store.repository import Store
-
-
-def record_drive_key(record: Mapping[str, Any]) -> str:
-    """The drive key (`sanitiser.store.drive_key`) of the device a certificate record names."""
-    device = record.get("device") or {}
-    serial, wwn = str(device.get("serial") or ""), str(device.get("wwn") or "")
-    if serial or wwn:
-        return f"{device.get('transport', 'unknown')}:{serial}:{wwn}"
-    return f"path:{device.get('path', '')}"
 
 
 def _last_custody_kind(session: Session, station: str, subject: str) -> str | None:
@@ -173,3 +164,22 @@ def record_sanitised(
 
 record_outcome = record_sanitised
 """`record_sanitised` under the name that says what it does for every outcome."""
+
+
+def drive_seen(
+    store: Store,
+    drive: Drive,
+    health: Health,
+    protection: Protection,
+    *,
+    station: str = "",
+) -> None:
+    """Record a drive the bench has seen; with `station`, a drive the bench may work on (not
+    protected) enters that station's custody: ``received`` is chained, once per custody, in
+    the same transaction as the sighting."""
+    if not station or protection.protected:
+        store.record_drive_seen(drive, health, protection)
+        return
+    store.record_drive_seen(
+        drive, health, protection, also=lambda s: record_received(s, drive, station=station)
+    )
