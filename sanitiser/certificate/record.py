@@ -40,6 +40,10 @@ from sanitiser.text import text_problem
 RECORD_SCHEMA = "sanitiser.record/1"
 """Schema tag written into every record; bump it when a field changes meaning."""
 
+DEFAULT_STANDARD = "NIST SP 800-88 Rev. 1"
+"""The standard a record claims when its context names none (the policy's ``standard`` is
+what a job's record claims: `sanitiser.jobs.conclusion`)."""
+
 DESTINATION_ROUTES = (
     "internal-reuse",
     "external-reuse",
@@ -143,8 +147,9 @@ class RecordContext:
     policy_version: str
     tool_name: str = "sanitiser"
     tool_version: str = __version__
-    standard: str = "NIST SP 800-88 Rev. 1"
-    """The standard and revision the record claims (docs/STANDARDS.md §1: store which one)."""
+    standard: str = DEFAULT_STANDARD
+    """The standard and revision the record claims (docs/STANDARDS.md §1: store which one): a
+    job's record claims its plan's, i.e. its policy's ``standard``."""
     destination: Destination = field(default_factory=Destination)
     media: MediaInfo = field(default_factory=MediaInfo)
     validator: Person | None = None
@@ -356,6 +361,7 @@ def _check_context_text(context: RecordContext) -> None:
             ("station", context.station, "station"),
             ("policy name", context.policy_name, "name"),
             ("policy version", context.policy_version, "name"),
+            ("standard", context.standard, "details"),
             ("destination scheme", destination.scheme, "scheme"),
             ("destination details", destination.details, "details"),
             ("property number", media.property_number, "tag"),
