@@ -154,6 +154,10 @@ class RecordContext:
     media: MediaInfo = field(default_factory=MediaInfo)
     validator: Person | None = None
     """The NIST "Validation" block, when someone other than the operator validates."""
+    downgrade: str = ""
+    """Why the plan chose a weaker category than its policy requires for the medium (the
+    plan's ``downgrade``): the record carries it as ``sanitisation.downgrade``, a key absent
+    when there was no downgrade (so records without one are as before)."""
     supersedes: str | None = None
     """The certificate id of a record this one corrects."""
     environment: tuple[tuple[str, str], ...] = ()
@@ -169,6 +173,11 @@ def _custody(context: RecordContext) -> Record:
         return {}
     seq, head = context.custody
     return {"custody": {"station": context.station, "seq": seq, "hash": head}}
+
+
+def _downgrade(context: RecordContext) -> Record:
+    """The record's ``sanitisation.downgrade`` (absent when the plan did not downgrade)."""
+    return {"downgrade": context.downgrade} if context.downgrade else {}
 
 
 def new_certificate_id(now_ms: int | None = None, rand: bytes | None = None) -> str:
@@ -455,6 +464,7 @@ def build_record(
             "nist_category": str(outcome.nist_category),
             "method": outcome.method,
             "technique": technique_of(outcome),
+            **_downgrade(context),
             "details": {k: v for k, v in sorted(outcome.details)},
             "commands": [
                 {

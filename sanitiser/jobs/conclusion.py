@@ -87,7 +87,7 @@ class Conclusion(JobEngine):
 
         A job that retries another names the earlier job's certificate, if any (a failed
         attempt's record), in ``supersedes``. The record claims the standard the job's plan
-        was made under (the policy's ``standard``).
+        was made under (the policy's ``standard``) and carries the plan's downgrade reason.
 
         Returns:
             The id of the certificate kept, and its record.
@@ -105,6 +105,7 @@ class Conclusion(JobEngine):
             policy_name=policy_name,
             policy_version=policy_version,
             standard=_standard(plan),
+            downgrade=plan.downgrade if plan is not None else "",
             destination=destination,
             supersedes=self._superseded(job_id),
             custody=chain_head(self.store, self.station) or (0, GENESIS),

@@ -975,6 +975,22 @@ def test_an_nvme_sanitize_certificate_names_the_standard_its_policy_names(
     named = load_policy(policy).standard
     assert "IEEE 2883" in named
     assert san["standard"] == named == view.detail["plan"]["standard"]
+    assert "downgrade" not in san  # purged as the policy requires: nothing to explain
+
+
+def test_a_downgrade_to_clear_goes_on_the_certificate(rig: Rig, tmp_path: Path) -> None:
+    """A lab USB stick under the default policy: no Purge technique, so the plan downgrades to
+    Clear (host overwrite), and the signed record carries the plan's reason, as the policy
+    says; the job's detail says the same."""
+    [stick] = lab_rig(rig, tmp_path, LabKind.USB_FLASH)
+    view = routed_view(rig, stick, "nist-800-88", "pat")
+    reason = view.detail["plan"]["downgrade"]
+    assert reason.startswith("no usable purge technique"), reason
+    assert view.detail["downgrade"] == reason
+    record = signed_record(rig, view.detail["certificate_id"])
+    san = record["sanitisation"]
+    assert (san["method"], san["nist_category"]) == ("host-overwrite", "clear")
+    assert san["downgrade"] == reason
 
 
 def test_a_refused_method_is_routed_to_destruction_but_a_guard_refusal_is_not(

@@ -11,6 +11,7 @@ import pytest
 
 from sanitiser.certificate.record import (
     METHOD_TECHNIQUES,
+    RECORD_SCHEMA,
     TECHNIQUE_WORDS,
     Destination,
     Record,
@@ -283,3 +284,17 @@ def test_a_technique_the_method_gives_is_kept() -> None:
     )
     with pytest.raises(CertificateError, match="gave technique 'shredded'"):
         technique_of(wrong)
+
+
+def test_a_downgrade_is_on_the_record_and_absent_without_one() -> None:
+    """The plan's downgrade reason is signed into the record (``sanitisation.downgrade``);
+    a record without a downgrade has no such key, so it is shaped as records were before."""
+    reason = (
+        "no usable purge technique (none listed); downgraded to host-overwrite (clear) as "
+        "policy nist-800-88 allows"
+    )
+    downgraded = _record(context=dataclasses.replace(sample_context(), downgrade=reason))
+    assert downgraded["sanitisation"]["downgrade"] == reason
+    assert "downgrade" not in _record()["sanitisation"]
+    assert downgraded["schema"] == RECORD_SCHEMA == "sanitiser.record/1"
+    assert parse_canonical(canonical_json(downgraded)) == downgraded
