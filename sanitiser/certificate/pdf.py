@@ -53,6 +53,9 @@ from sanitiser.errors import CertificateError
 
 SIGNATURE_FIELD = "SanitisationRecord"
 _MAX_VALUE = 160
+_LONGER_VALUES = {"Downgraded": 500}
+"""Rows whose value may run past `_MAX_VALUE` before it is cut (a downgrade reason ends with
+what the plan downgraded to)."""
 
 
 def record_file_name(certificate_id: str) -> str:
@@ -192,6 +195,7 @@ def certificate_sections(record: Record) -> list[tuple[str, list[tuple[str, obje
             "Sanitisation details",
             [
                 ("Method type", str(san.get("nist_category", "")).upper()),
+                *([("Downgraded", san.get("downgrade"))] if "downgrade" in san else []),
                 ("Method used", san.get("technique")),
                 ("Method", san.get("method")),
                 ("Method details", ", ".join(f"{k}={v}" for k, v in details.items())),
@@ -304,7 +308,7 @@ def render_pdf(signed: SignedRecord, url: str) -> bytes:
         story += [Spacer(1, 2 * mm), p(text, banner, 120)]
     for name, rows in certificate_sections(record):
         story.append(p(name, heading))
-        cells = [[p(k, label), p(v)] for k, v in rows]
+        cells = [[p(k, label), p(v, base, _LONGER_VALUES.get(k, _MAX_VALUE))] for k, v in rows]
         table = Table(cells, colWidths=[45 * mm, 137 * mm])
         table.setStyle(
             TableStyle(

@@ -40,6 +40,10 @@ from sanitiser.text import text_problem
 RECORD_SCHEMA = "sanitiser.record/1"
 """Schema tag written into every record; bump it when a field changes meaning."""
 
+DEFAULT_STANDARD = "NIST SP 800-88 Rev. 1"
+"""The standard a record claims when its context names none (the policy's ``standard`` is
+what a job's record claims: `sanitiser.jobs.conclusion`)."""
+
 DESTINATION_ROUTES = (
     "internal-reuse",
     "external-reuse",
@@ -143,12 +147,17 @@ class RecordContext:
     policy_version: str
     tool_name: str = "sanitiser"
     tool_version: str = __version__
-    standard: str = "NIST SP 800-88 Rev. 1"
-    """The standard and revision the record claims (docs/STANDARDS.md §1: store which one)."""
+    standard: str = DEFAULT_STANDARD
+    """The standard and revision the record claims (docs/STANDARDS.md §1: store which one): a
+    job's record claims its plan's, i.e. its policy's ``standard``."""
     destination: Destination = field(default_factory=Destination)
     media: MediaInfo = field(default_factory=MediaInfo)
     validator: Person | None = None
     """The NIST "Validation" block, when someone other than the operator validates."""
+    downgrade: str = ""
+    """Why the plan chose a weaker category than its policy requires for the medium (the
+    plan's ``downgrade``): the record carries it as ``sanitisation.downgrade``, a key absent
+    when there was no downgrade (so records without one are as before)."""
     supersedes: str | None = None
     """The certificate id of a record this one corrects."""
     environment: tuple[tuple[str, str], ...] = ()
@@ -164,6 +173,11 @@ def _custody(context: RecordContext) -> Record:
         return {}
     seq, head = context.custody
     return {"custody": {"station": context.station, "seq": seq, "hash": head}}
+
+
+def _downgrade(context: RecordContext) -> Record:
+    """The record's ``sanitisation.downgrade`` (absent when the plan did not downgrade)."""
+    return {"downgrade": context.downgrade} if context.downgrade else {}
 
 
 def new_certificate_id(now_ms: int | None = None, rand: bytes | None = None) -> str:
@@ -217,21 +231,71 @@ def nist_media_type(drive: Drive) -> str:
     return "unknown"
 
 
+TECHNIQUE_WORDS = ("overwrite", "block-erase", "crypto-erase", "degauss", "other")
+"""NIST "Method Used" (r1 App. G: Degauss, Overwrite, Block Erase, Crypto Erase, Other; r2 calls
+it the technique): the only words a record's ``sanitisation.technique`` takes."""
+
+METHOD_TECHNIQUES: Mapping[str, str] = {
+    # ATA SANITIZE (ACS-3): each sub-command names its technique.
+    "ata-sanitize-crypto": "crypto-erase",  # CRYPTO SCRAMBLE EXT
+    "ata-sanitize-block": "block-erase",  # BLOCK ERASE EXT
+    "ata-sanitize-overwrite": "overwrite",  # OVERWRITE EXT
+    # SECURITY ERASE UNIT (ACS-3): normal mode writes zeros or ones to every user data area;
+    # enhanced mode writes a vendor pattern to them and to reallocated sectors. The drive does
+    # the writing; how a flash drive's firmware realises it cannot be checked from the host
+    # (hence only Clear on flash, r1 A-8), but the command is defined as an overwrite.
+    "ata-security-erase-enhanced": "overwrite",
+    "ata-security-erase": "overwrite",
+    # NVMe Sanitize (NVMe Base 2.1, IEEE 2883): the action names the technique.
+    "nvme-sanitize-crypto": "crypto-erase",
+    "nvme-sanitize-block": "block-erase",
+    "nvme-sanitize-overwrite": "overwrite",
+    # Format NVM: SES=2 is a cryptographic erase; SES=1 (User Data Erase) leaves the content
+    # "indeterminate" and lets the controller erase by any means, a crypto erase included, so no
+    # one technique can be claimed for it (r1 A-8 lists it for Purge without naming one).
+    "nvme-format-crypto": "crypto-erase",
+    "nvme-format-user-data": "other",
+    # SCSI SANITIZE (SBC-4): the service action names the technique.
+    "scsi-sanitize-crypto": "crypto-erase",
+    "scsi-sanitize-block": "block-erase",
+    "scsi-sanitize-overwrite": "overwrite",
+    # FORMAT UNIT (full format, no initialisation pattern): the drive initialises the medium in
+    # a vendor-specific way; neither SBC nor r1 names a technique for it.
+    "scsi-format-unit": "other",
+    # The station writes every addressable block itself.
+    "host-overwrite": "overwrite",
+    # Physical destruction (a plan that sends the drive there): none of the logical techniques.
+    "destroy": "other",
+}
+"""The technique each method performs, by method name (the `Technique` values of
+`sanitiser.probe.capabilities`, and ``destroy``), from what the standard defining each command
+says it does (docs/STANDARDS.md §2.3, §7). A method outside this table must say its technique
+in the Outcome's ``technique`` detail; `technique_of` refuses to guess."""
+
+
 def technique_of(outcome: Outcome) -> str:
-    """NIST "Method Used" (r2: technique) from the method name, or the ``technique`` detail."""
+    """NIST "Method Used" (r2: technique): the ``technique`` detail the method gave, else the
+    technique `METHOD_TECHNIQUES` lists for its method.
+
+    Raises:
+        CertificateError: the method is not in the table and gave no technique, or gave a word
+            outside `TECHNIQUE_WORDS`: the record will not guess what was done.
+    """
     explicit = dict(outcome.details).get("technique")
     if explicit:
+        if explicit not in TECHNIQUE_WORDS:
+            raise CertificateError(
+                f"method {outcome.method!r} gave technique {explicit!r}; a record says one of "
+                f"{', '.join(TECHNIQUE_WORDS)}"
+            )
         return explicit
-    name = outcome.method.lower()
-    if "crypto" in name:
-        return "crypto-erase"
-    if any(w in name for w in ("overwrite", "zero", "pattern", "random", "fill")):
-        return "overwrite"
-    if any(w in name for w in ("block", "secure-erase", "sanitize", "format", "discard")):
-        return "block-erase"
-    if "degauss" in name:
-        return "degauss"
-    return "other"
+    technique = METHOD_TECHNIQUES.get(outcome.method)
+    if technique is None:
+        raise CertificateError(
+            f"no known technique for method {outcome.method!r}: add it to METHOD_TECHNIQUES "
+            "or have the method give a 'technique' detail; the record will not guess"
+        )
+    return technique
 
 
 def _ranges(ranges: tuple[ByteRange, ...]) -> list[JsonValue]:
@@ -306,6 +370,7 @@ def _check_context_text(context: RecordContext) -> None:
             ("station", context.station, "station"),
             ("policy name", context.policy_name, "name"),
             ("policy version", context.policy_version, "name"),
+            ("standard", context.standard, "details"),
             ("destination scheme", destination.scheme, "scheme"),
             ("destination details", destination.details, "details"),
             ("property number", media.property_number, "tag"),
@@ -399,6 +464,7 @@ def build_record(
             "nist_category": str(outcome.nist_category),
             "method": outcome.method,
             "technique": technique_of(outcome),
+            **_downgrade(context),
             "details": {k: v for k, v in sorted(outcome.details)},
             "commands": [
                 {

@@ -113,7 +113,8 @@ def sample_outcome(status: OutcomeStatus = OutcomeStatus.SANITISED) -> Outcome:
         else (),
         verification=verification,
         hpa_dco="no HPA (native max = current max); DCO not restricted",
-        details=(("ause", "0"), ("pattern", "none")),
+        # The sample's method name is not a `Technique` value, so it says its technique.
+        details=(("ause", "0"), ("pattern", "none"), ("technique", "crypto-erase")),
     )
 
 

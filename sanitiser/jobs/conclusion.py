@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from sanitiser.certificate.record import Destination, Person, RecordContext
+from sanitiser.certificate.record import DEFAULT_STANDARD, Destination, Person, RecordContext
 from sanitiser.certificate.sign import parse_envelope
 from sanitiser.custody.events import record_sanitised
 from sanitiser.domain import Drive, Health, Outcome
@@ -26,12 +26,19 @@ from sanitiser.jobs.views import (
     routing_detail,
     undecided_detail,
 )
+from sanitiser.policy.plan import Plan
 from sanitiser.routing.age import device_age
 from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.store.audit import GENESIS, AuditKind, append_event, chain_head, entries
 from sanitiser.store.identity import record_drive_key
 
 log = logging.getLogger(__name__)
+
+
+def _standard(plan: Plan | None) -> str:
+    """The standard a record claims: the one the job's plan was made under (its policy's
+    ``standard``); the record's default only when the plan names none or is lost."""
+    return plan.standard if plan is not None and plan.standard else DEFAULT_STANDARD
 
 
 class Conclusion(JobEngine):
@@ -67,12 +74,14 @@ class Conclusion(JobEngine):
         operator: str,
         policy_name: str,
         policy_version: str,
+        plan: Plan | None,
         destination: Destination = UNDECIDED_ROUTE,
     ) -> tuple[str, dict[str, Any]]:
         """Issue and keep the job's certificate exactly once (an earlier one is reused).
 
         A job that retries another names the earlier job's certificate, if any (a failed
-        attempt's record), in ``supersedes``.
+        attempt's record), in ``supersedes``. The record claims the standard the job's plan
+        was made under (the policy's ``standard``) and carries the plan's downgrade reason.
 
         Returns:
             The id of the certificate kept, and its record.
@@ -89,6 +98,8 @@ class Conclusion(JobEngine):
             operator=Person(name=operator),
             policy_name=policy_name,
             policy_version=policy_version,
+            standard=_standard(plan),
+            downgrade=plan.downgrade if plan is not None else "",
             destination=destination,
             supersedes=self._superseded(job_id),
             custody=chain_head(self.store, self.station) or (0, GENESIS),
@@ -100,6 +111,16 @@ class Conclusion(JobEngine):
         if kept != issued.certificate_id:  # another process kept one first: that one stands
             return kept, self._stored_record(kept)
         return kept, dict(issued.signed.record)
+
+    def _plan_of(self, run: RunningJob) -> Plan | None:
+        """The job's plan: the one it ran, else the one it recorded (None when unreadable)."""
+        if run.plan is not None:
+            return run.plan
+        try:
+            return recorded_plan(self.store.job(run.job_id))
+        except SanitiserError as exc:
+            log.warning("job %s: %s", run.job_id, exc.msg)
+            return None
 
     def _superseded(self, job_id: str) -> str | None:
         """The certificate of the job this one retries (the drive's earlier record), or None."""
@@ -226,6 +247,7 @@ class Conclusion(JobEngine):
                 operator=run.operator,
                 policy_name=run.policy_name or run.policy,
                 policy_version=policy_version,
+                plan=self._plan_of(run),
                 destination=destination,
             )
         except Exception as exc:  # noqa: BLE001 - the end stands; recovery issues the record
@@ -302,6 +324,7 @@ class Conclusion(JobEngine):
             operator=run.operator,
             policy_name=run.policy_name or run.policy,
             policy_version=policy_version,
+            plan=self._plan_of(run),
             destination=destination,
         )
         issued_to = str((record.get("destination") or {}).get("route", ""))

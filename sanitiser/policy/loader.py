@@ -190,6 +190,15 @@ class _Header(_Strict):
             raise ValueError(problem)
         return value
 
+    @field_validator("standard")
+    @classmethod
+    def _plain_standard(cls, value: str) -> str:
+        """Signed into every record as the standard it claims: plain text only."""
+        problem = text_problem(value, "details")
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class _Defaults(_Strict):
     allow_downgrade: bool = True

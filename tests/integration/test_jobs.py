@@ -961,6 +961,39 @@ def test_a_lying_drive_fails_and_is_routed_to_e_level_destruction(rig: Rig, tmp_
     assert verify_chain(rig.store).ok
 
 
+@pytest.mark.parametrize("policy", ["nist-800-88", "strict"])
+def test_an_nvme_sanitize_certificate_names_the_standard_its_policy_names(
+    rig: Rig, tmp_path: Path, policy: str
+) -> None:
+    """A lab NVMe drive sanitised under a shipped policy: the signed record claims the standard
+    that policy names (which credits IEEE 2883 for NVMe Sanitize, a command SP 800-88 Rev. 1
+    predates), the one the job's plan recorded; not a fixed "NIST SP 800-88 Rev. 1"."""
+    [nvme] = lab_rig(rig, tmp_path, LabKind.NVME)
+    view = routed_view(rig, nvme, policy, "pat")
+    record = signed_record(rig, view.detail["certificate_id"])
+    san = record["sanitisation"]
+    assert san["method"].startswith("nvme-sanitize-"), san["method"]
+    named = load_policy(policy).standard
+    assert "IEEE 2883" in named
+    assert san["standard"] == named == view.detail["plan"]["standard"]
+    assert "downgrade" not in san  # purged as the policy requires: nothing to explain
+
+
+def test_a_downgrade_to_clear_goes_on_the_certificate(rig: Rig, tmp_path: Path) -> None:
+    """A lab USB stick under the default policy: no Purge technique, so the plan downgrades to
+    Clear (host overwrite), and the signed record carries the plan's reason, as the policy
+    says; the job's detail says the same."""
+    [stick] = lab_rig(rig, tmp_path, LabKind.USB_FLASH)
+    view = routed_view(rig, stick, "nist-800-88", "pat")
+    reason = view.detail["plan"]["downgrade"]
+    assert reason.startswith("no usable purge technique"), reason
+    assert view.detail["downgrade"] == reason
+    record = signed_record(rig, view.detail["certificate_id"])
+    san = record["sanitisation"]
+    assert (san["method"], san["nist_category"]) == ("host-overwrite", "clear")
+    assert san["downgrade"] == reason
+
+
 def test_a_refused_method_is_routed_to_destruction_but_a_guard_refusal_is_not(
     rig: Rig,
 ) -> None:
@@ -1216,6 +1249,7 @@ def test_a_crash_between_a_failed_end_and_its_record_is_completed_once_on_recove
     assert record["outcome"]["status"] == "failed"
     assert record["outcome"]["reason"] == "write error at LBA 2048 (I/O error)"
     assert record["destination"]["route"] == "destruction"
+    assert record["sanitisation"]["standard"] == load_policy("nist-800-88").standard
     assert trail(rig, drive) == ["not-sanitised", "routed"]
     [outcome] = rig.of(job_id, JobOutcome)[-1:]
     assert (outcome.state, outcome.certificate_id) == ("failed", cert.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import re
@@ -350,3 +351,27 @@ def test_a_pdf_that_expands_beyond_a_certificate_is_not_read(
     verdict = verify_pdf_bytes(out.getvalue(), trust)
     assert verdict.validity is Validity.UNUSABLE
     assert "the PDF expands to more data than a certificate holds" in verdict.reason
+
+
+def test_pdf_states_the_downgrade_reason_in_full(
+    pki: SamplePki, trust: Trust, tmp_path: Path
+) -> None:
+    """A downgraded plan's reason is printed under the sanitisation details, uncut up to what
+    it was downgraded to; the page stays one page and verifies. Without one, no such row."""
+    reason = (
+        "no usable purge technique (blocked: ata-sanitize-crypto: behind a USB bridge: ATA "
+        "erase commands may be lost; move it to a SATA port; ata-sanitize-block: behind a USB "
+        "bridge); downgraded to host-overwrite (clear) as policy nist-800-88 allows"
+    )
+    context = dataclasses.replace(sample_context(), downgrade=reason)
+    cert = issue_certificate(sample_outcome(), sample_drive(), sample_health(), context, pki.signer)
+    assert verify_pdf_bytes(cert.pdf, trust).valid
+    path = _write(tmp_path, cert.pdf)
+    text = " ".join(RUN.run(["pdftotext", str(path), "-"]).stdout.split())
+    assert "Downgraded" in text
+    assert "downgraded to host-overwrite (clear) as policy nist-800-88 allows" in text
+    assert re.search(r"^Pages:\s+1$", RUN.run(["pdfinfo", str(path)]).stdout, re.M)
+    plain = issue_certificate(
+        sample_outcome(), sample_drive(), sample_health(), sample_context(), pki.signer
+    )
+    assert "Downgraded" not in RUN.run(["pdftotext", str(_write(tmp_path, plain.pdf)), "-"]).stdout

@@ -292,6 +292,8 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ("virtual purge", _set("media/virtual/required", "purge"), "media.virtual.required",
      'must be "clear"'),
     ("empty title", _set("policy/title", ""), "policy.title", "at least 1 character"),
+    ("standard with a newline", _set("policy/standard", "NIST SP 800-88\nRev. 2"),
+     "policy.standard", "control character"),
 ]  # fmt: skip
 
 

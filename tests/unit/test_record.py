@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from sanitiser.certificate.record import (
+    METHOD_TECHNIQUES,
+    RECORD_SCHEMA,
+    TECHNIQUE_WORDS,
     Destination,
     Record,
     RecordContext,
@@ -206,15 +209,92 @@ def test_record_refuses_naive_times_and_unknown_destination() -> None:
 @pytest.mark.parametrize(
     ("method", "technique"),
     [
-        ("nvme-format-crypto", "crypto-erase"),
-        ("overwrite-zeros", "overwrite"),
-        ("ata-secure-erase", "block-erase"),
+        ("ata-sanitize-crypto", "crypto-erase"),
+        ("ata-sanitize-block", "block-erase"),
+        ("ata-sanitize-overwrite", "overwrite"),
+        ("ata-security-erase-enhanced", "overwrite"),
+        ("ata-security-erase", "overwrite"),
+        ("nvme-sanitize-crypto", "crypto-erase"),
         ("nvme-sanitize-block", "block-erase"),
-        ("mystery", "other"),
+        ("nvme-sanitize-overwrite", "overwrite"),
+        ("nvme-format-crypto", "crypto-erase"),
+        ("nvme-format-user-data", "other"),
+        ("scsi-sanitize-crypto", "crypto-erase"),
+        ("scsi-sanitize-block", "block-erase"),
+        ("scsi-sanitize-overwrite", "overwrite"),
+        ("scsi-format-unit", "other"),
+        ("host-overwrite", "overwrite"),
+        ("destroy", "other"),
     ],
 )
-def test_technique_follows_method_name(method: str, technique: str) -> None:
-    """NIST "Method Used" is derived from the method's name."""
-    from dataclasses import replace
+def test_technique_is_what_the_method_does(method: str, technique: str) -> None:
+    """NIST "Method Used" is what the command's standard says it does, per method: ATA
+    SECURITY ERASE UNIT overwrites (ACS-3), Format NVM SES=1 and SCSI FORMAT UNIT name no
+    technique (their content afterwards is indeterminate / vendor-specific)."""
+    outcome = dataclasses.replace(sample_outcome(), method=method, details=())
+    assert technique_of(outcome) == technique
+    record = build_record(
+        outcome,
+        sample_drive(),
+        None,
+        sample_context(),
+        certificate_id=CID,
+        issued_at=FINISHED,
+    )
+    assert record["sanitisation"]["technique"] == technique
 
-    assert technique_of(replace(sample_outcome(), method=method, details=())) == technique
+
+def test_every_technique_has_a_technique_word() -> None:
+    """The table covers every `Technique` and ``destroy``, with App. G's words only."""
+    from sanitiser.probe.capabilities import Technique
+
+    assert set(METHOD_TECHNIQUES) == {t.value for t in Technique} | {"destroy"}
+    assert set(METHOD_TECHNIQUES.values()) <= set(TECHNIQUE_WORDS)
+    assert TECHNIQUE_WORDS == ("overwrite", "block-erase", "crypto-erase", "degauss", "other")
+
+
+@pytest.mark.parametrize("method", ["ata-secure-erase", "overwrite-zeros", "mystery", ""])
+def test_an_unknown_method_is_refused_not_guessed(method: str) -> None:
+    """A method outside the table that gives no technique is a clear error, not a guess by
+    its name (``ata-secure-erase`` used to become block-erase, ``mystery`` other)."""
+    outcome = dataclasses.replace(sample_outcome(), method=method, details=())
+    with pytest.raises(CertificateError, match="no known technique for method"):
+        technique_of(outcome)
+    with pytest.raises(CertificateError, match="will not guess"):
+        build_record(
+            outcome,
+            sample_drive(),
+            None,
+            sample_context(),
+            certificate_id=CID,
+            issued_at=FINISHED,
+        )
+
+
+def test_a_technique_the_method_gives_is_kept() -> None:
+    """The method's own ``technique`` detail wins over the table; a word outside App. G's
+    vocabulary is refused."""
+    given = dataclasses.replace(
+        sample_outcome(), method="nvme-format-user-data", details=(("technique", "crypto-erase"),)
+    )
+    assert technique_of(given) == "crypto-erase"
+    assert technique_of(sample_outcome()) == "crypto-erase"  # its method is not in the table
+    wrong = dataclasses.replace(
+        sample_outcome(), method="host-overwrite", details=(("technique", "shredded"),)
+    )
+    with pytest.raises(CertificateError, match="gave technique 'shredded'"):
+        technique_of(wrong)
+
+
+def test_a_downgrade_is_on_the_record_and_absent_without_one() -> None:
+    """The plan's downgrade reason is signed into the record (``sanitisation.downgrade``);
+    a record without a downgrade has no such key, so it is shaped as records were before."""
+    reason = (
+        "no usable purge technique (none listed); downgraded to host-overwrite (clear) as "
+        "policy nist-800-88 allows"
+    )
+    downgraded = _record(context=dataclasses.replace(sample_context(), downgrade=reason))
+    assert downgraded["sanitisation"]["downgrade"] == reason
+    assert "downgrade" not in _record()["sanitisation"]
+    assert downgraded["schema"] == RECORD_SCHEMA == "sanitiser.record/1"
+    assert parse_canonical(canonical_json(downgraded)) == downgraded

@@ -49,6 +49,7 @@ from sanitiser.certificate.sign import SignedRecord, parse_envelope, sign_record
 from sanitiser.certificate.verify import (
     Trust,
     Validity,
+    format_verdict,
     load_trust,
     require_verified,
     verify_pdf_bytes,
@@ -159,6 +160,28 @@ def test_round_trip_every_outcome(
     assert verdict.fact("signer") == "bench-01"
     assert ("SIMULATED" in " ".join(verdict.warnings)) is simulated
     assert parse_envelope(signed.to_bytes()).record == signed.record
+
+
+def test_a_downgrade_reason_is_signed_and_shown_by_verify(pki: SamplePki, trust: Trust) -> None:
+    """A record carrying the plan's downgrade verifies, and verify states the reason; a
+    record without one (as every record before) verifies with no such fact."""
+    reason = "operator chose host-overwrite (clear) where policy nist-800-88 requires purge"
+    record = build_record(
+        sample_outcome(),
+        sample_drive(),
+        sample_health(),
+        replace(sample_context(), downgrade=reason),
+        certificate_id=new_certificate_id(),
+        issued_at=datetime.now(UTC),
+    )
+    verdict = verify_record_bytes(sign_record(record, pki.signer).to_bytes(), trust)
+    assert verdict.valid, verdict.reason
+    assert verdict.fact("downgrade") == reason
+    assert f"Downgraded:          {reason}" in format_verdict(verdict)
+    plain = verify_record_bytes(_signed(pki.signer).to_bytes(), trust)
+    assert plain.valid
+    assert plain.fact("downgrade") == ""
+    assert "Downgraded" not in format_verdict(plain)
 
 
 def test_every_single_byte_change_to_the_record_file_is_rejected(

@@ -206,8 +206,22 @@ def test_consignment_and_destination_text_is_checked_before_the_store_is_touched
             "notes",
         ),
         (lambda: dataclasses.replace(sample_context(), media=MediaInfo(notes="n" * 1001)), "notes"),
+        (
+            lambda: dataclasses.replace(sample_context(), standard="NIST SP 800-88\nRev. 2"),
+            "standard",
+        ),
     ],
-    ids=["organisation", "station", "policy", "scheme", "details", "asset-tag", "notes", "long"],
+    ids=[
+        "organisation",
+        "station",
+        "policy",
+        "scheme",
+        "details",
+        "asset-tag",
+        "notes",
+        "long",
+        "standard",
+    ],
 )
 def test_the_record_builder_refuses_unreadable_context_text(
     change: Callable[[], RecordContext], where: str
