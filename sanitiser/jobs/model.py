@@ -164,6 +164,9 @@ class RunningJob:
     claim: Claim | None = None
     """The guard's claim while the method runs (watched for other writers)."""
     last_writer_scan: float = 0.0
+    confirmed_method: str = ""
+    """The technique (or ``DESTROY``) the technician was shown and confirmed; "" when no plan
+    was shown (the job's own plan stands)."""
 
 
 def key_of(drive: Drive) -> str:

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sanitiser.domain import Drive
@@ -116,6 +116,7 @@ class Orchestrator(Recovery):
         policy: str | None = None,
         retry_of: str | None = None,
         job_ids: Sequence[str] | None = None,
+        confirmed_plans: Mapping[str, str] | None = None,
     ) -> list[str]:
         """Record one queued job per drive and start them all at once; returns the job ids.
 
@@ -126,6 +127,10 @@ class Orchestrator(Recovery):
             policy: the policy name (None: the default policy).
             retry_of: the job these replace (for `restart`).
             job_ids: ids to give the new jobs, one per drive (None: new ones).
+            confirmed_plans: what the technician was shown and confirmed, per drive path: the
+                technique, or ``DESTROY``. A job whose own plan differs (the drive changed in
+                between: frozen, locked, removed and another put in) ends ``refused`` before
+                anything is written, and says both.
         """
         operator = clean_text(operator, "operator", required=True)
         policy_name = policy or self.deps.default_policy
@@ -162,6 +167,7 @@ class Orchestrator(Recovery):
                 JobJournal(self.store, job_id, JobState.QUEUED),
                 technique=technique,
                 policy=policy_name,
+                confirmed_method=(confirmed_plans or {}).get(drive.path, ""),
             )
             started.append(run)
             self._publish(JobPhase(job_id, drive.path, JobState.QUEUED.value))
@@ -254,7 +260,7 @@ class Orchestrator(Recovery):
             self.deps.fingerprint,
         )
 
-    def restart(self, job_id: str, *, operator: str) -> str:
+    def restart(self, job_id: str, *, operator: str, confirmed_method: str = "") -> str:
         """Start an interrupted, failed or aborted job again from the beginning, as a new job.
 
         The old job keeps its record (state, journal) and is marked ``retried_by`` the new one.
@@ -282,6 +288,9 @@ class Orchestrator(Recovery):
                     policy=target.policy,
                     retry_of=job_id,
                     job_ids=[new_id],
+                    confirmed_plans={target.drive.path: confirmed_method}
+                    if confirmed_method
+                    else None,
                 )
             except BaseException:
                 self.store.update_job_detail(job_id, retried_by=None)  # nothing was started

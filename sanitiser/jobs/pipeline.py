@@ -120,6 +120,19 @@ class Pipeline(Conclusion):
                 policy_version=plan.policy_version,
                 health=health_to_json(health),
             )
+            now = "DESTROY" if plan.destroy else plan.chosen.technique
+            if run.confirmed_method and run.confirmed_method != now:
+                self._end(
+                    run,
+                    JobState.FAILED,
+                    reason=(
+                        f"the plan changed after it was confirmed: {run.confirmed_method} was "
+                        f"shown, the policy now chooses {now} (the drive's state changed); "
+                        "nothing was erased: look at the drive and confirm again"
+                    ),
+                    status="refused",
+                )
+                return
             if plan.destroy:
                 reason = plan.chosen.reason or "no acceptable method can run on this drive"
                 self._fail(run, reason=f"sent to destruction by policy: {reason}", status="refused")

@@ -24,7 +24,7 @@ from sanitiser.domain import Drive
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.events import JobEvent
 from sanitiser.jobs.restart import RestartTarget, short_id
-from sanitiser.tui.bench import Bench, DrivePlan
+from sanitiser.tui.bench import Bench, DrivePlan, shown_methods
 from sanitiser.tui.messages import (
     ActionFailed,
     DriveAttached,
@@ -254,11 +254,11 @@ class SanitiserApp(App[None]):
 
         self.push_screen(
             StartEraseModal(self.bench, drives),
-            self._when_confirmed(lambda: self._start_jobs(drives, self.operator)),
+            self._when_confirmed(lambda plans: self._start_jobs(drives, self.operator, plans)),
         )
 
     def _when_confirmed(
-        self, start: Callable[[], object]
+        self, start: Callable[[list[DrivePlan]], object]
     ) -> Callable[[list[DrivePlan] | None], None]:
         """The start-erase modal's callback: Cancel says nothing was erased; the typed phrase
         shows each drive's planned method on its row, then `start` runs."""
@@ -269,13 +269,13 @@ class SanitiserApp(App[None]):
                 return
             for p in plans:
                 self.table.set_method(p.drive.name, p.method)
-            start()
+            start(plans)
 
         return confirmed
 
     @work(thread=True, exit_on_error=False, group="start", description="Starting jobs")
-    def _start_jobs(self, drives: list[Drive], operator: str) -> None:
-        ids = self.bench.start(drives, operator)
+    def _start_jobs(self, drives: list[Drive], operator: str, plans: list[DrivePlan]) -> None:
+        ids = self.bench.start(drives, operator, plans)
         self.post_message(JobsStarted([(i, d.name) for i, d in zip(ids, drives, strict=True)]))
 
     @on(JobsStarted)
@@ -362,7 +362,7 @@ class SanitiserApp(App[None]):
             return
 
         confirmed = self._when_confirmed(
-            lambda: self._restart(target.job.id, drive.name, self.operator)
+            lambda plans: self._restart(target.job.id, drive.name, self.operator, plans)
         )
         modal = StartEraseModal(
             self.bench,
@@ -373,9 +373,12 @@ class SanitiserApp(App[None]):
         self.push_screen(modal, confirmed)
 
     @work(thread=True, exit_on_error=False, group="start", description="Restarting a job")
-    def _restart(self, job_id: str, name: str, operator: str) -> None:
+    def _restart(self, job_id: str, name: str, operator: str, plans: list[DrivePlan]) -> None:
+        shown = next(iter(shown_methods(plans).values()), "")
         try:
-            new_id = self.bench.orchestrator.restart(job_id, operator=operator)
+            new_id = self.bench.orchestrator.restart(
+                job_id, operator=operator, confirmed_method=shown
+            )
         except SanitiserError as e:  # the orchestrator checks again: something changed
             self.call_from_thread(
                 self.notify,

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from sanitiser.store.destinations import DestinationView
 
 
+def shown_methods(plans: Sequence[DrivePlan]) -> dict[str, str]:
+    """What each confirmed plan showed, by drive path (plans that could not be made show none)."""
+    return {p.drive.path: p.method for p in plans if p.plan is not None}
+
+
 @dataclass(frozen=True, slots=True)
 class DrivePlan:
     """What will happen to one drive if the technician confirms (or why it cannot be planned)."""
@@ -122,9 +127,14 @@ class Bench:
 
     # --- jobs -------------------------------------------------------------------------------
 
-    def start(self, drives: Sequence[Drive], operator: str) -> list[str]:
-        """Start one job per drive (the technician has confirmed); returns the job ids."""
-        return self.orchestrator.start(drives, operator=operator, policy=self.policy)
+    def start(
+        self, drives: Sequence[Drive], operator: str, confirmed: Sequence[DrivePlan] = ()
+    ) -> list[str]:
+        """Start one job per drive (the technician has confirmed `confirmed`, the plans shown);
+        returns the job ids. A job whose plan differs from the one shown is refused."""
+        return self.orchestrator.start(
+            drives, operator=operator, policy=self.policy, confirmed_plans=shown_methods(confirmed)
+        )
 
     def latest_job(self, drive: Drive) -> JobView | None:
         """The newest job recorded for this drive (by identity), or None."""
