@@ -21,6 +21,7 @@ from sanitiser.devices.probing import probe
 from sanitiser.domain import Drive, Health
 from sanitiser.errors import SanitiserError, data_directory_full, is_disk_full
 from sanitiser.jobs.orchestrator import JobDependencies, Orchestrator
+from sanitiser.policy.plan import Plan
 from sanitiser.runner import CommandRunner
 from sanitiser.store import drive_key
 from sanitiser.text import clean_text
@@ -148,3 +149,29 @@ def match_drive(statuses: Sequence[DriveStatus], wanted: str) -> DriveStatus | s
     if len(paths) > 1:
         return f"{wanted!r} names more than one drive ({', '.join(paths)}): use the device path"
     return found[0] if found else "no such drive (see 'sanitiser scan')"
+
+
+def plan_for(
+    orch: Orchestrator,
+    drive: Drive,
+    *,
+    policy: str | None = None,
+    technique: str | None = None,
+) -> Plan:
+    """The policy's plan for `drive`, made exactly as its job will make it (probe, health,
+    policy): what the technician is shown before confirming.
+
+    Raises:
+        SanitiserError: the drive cannot be probed or planned (the reason).
+    """
+    deps = orch.deps
+    runner = deps.runner_for(drive)
+    caps = deps.probe(drive, runner)
+    health = deps.health_of(drive, runner)
+    loaded = deps.load_policy(policy or deps.default_policy)
+    return deps.select_method(drive, caps, health, loaded, technique_override=technique)
+
+
+def shown_method(plan: Plan) -> str:
+    """What a plan is shown as, and confirmed by: its technique, or ``DESTROY``."""
+    return "DESTROY" if plan.destroy else plan.chosen.technique

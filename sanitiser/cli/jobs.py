@@ -21,14 +21,20 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
 import click
 
-from sanitiser.app.jobs import make_orchestrator, match_drive, session_operator
+from sanitiser.app.jobs import (
+    make_orchestrator,
+    match_drive,
+    plan_for,
+    session_operator,
+    shown_method,
+)
 from sanitiser.app.routes import OVERRIDE_ROUTES, override_route, route_of
 from sanitiser.app.services import assess_drives
 from sanitiser.cli.context import cli_context
@@ -44,6 +50,7 @@ from sanitiser.jobs.orchestrator import (
     outcome_of,
 )
 from sanitiser.jobs.states import ACTIVE, JobState
+from sanitiser.policy.plan import Plan
 from sanitiser.store import JobView
 from sanitiser.units import human_size
 
@@ -97,8 +104,9 @@ def _refused(device: str, reason: str, serial: str = "") -> JobOutcome:
 # --- selection and confirmation --------------------------------------------------------------
 
 
-def _confirm(drives: Sequence[Drive]) -> bool:
-    """Ask on stderr for a typed confirmation naming the drives; read one line from stdin."""
+def _confirm(drives: Sequence[Drive], plans: Mapping[str, Plan | str] | None = None) -> bool:
+    """Ask on stderr for a typed confirmation naming the drives and, when given, each one's plan
+    (or why it cannot be planned); read one line from stdin."""
     click.echo("About to ERASE every byte of:", err=True)
     for d in drives:
         sim = " [SIMULATED]" if d.simulated else ""
@@ -107,10 +115,27 @@ def _confirm(drives: Sequence[Drive]) -> bool:
             f"{human_size(d.size_bytes)}{sim}",
             err=True,
         )
+        plan = (plans or {}).get(d.path)
+        if isinstance(plan, str):
+            click.echo(f"      cannot be planned now: {plan}", err=True)
+        elif plan is not None:
+            why = f" ({plan.downgrade})" if plan.downgrade else ""
+            click.echo(
+                f"      plan: {shown_method(plan)} {plan.chosen.nist_category.value}{why}", err=True
+            )
     phrase = f"ERASE {len(drives)}"
     click.echo(f"Type '{phrase}' to continue: ", err=True, nl=False)
     line = sys.stdin.readline() if sys.stdin is not None else ""
     return line.strip() == phrase
+
+
+def _plan_or_reason(
+    orch: Orchestrator, drive: Drive, policy: str | None, technique: str | None
+) -> Plan | str:
+    try:
+        return plan_for(orch, drive, policy=policy, technique=technique)
+    except SanitiserError as e:
+        return e.msg
 
 
 @contextmanager
@@ -264,16 +289,27 @@ def _wipe(
         if not refused:
             click.echo("sanitiser: no usable drive to wipe", err=True)
         return EXIT_NOT_ALL_SANITISED
-    if not yes and not _confirm(chosen):
-        click.echo("sanitiser: not confirmed: nothing was erased", err=True)
-        return EXIT_NOT_ALL_SANITISED
     orch = make_orchestrator(services)
+    technique = None if method == "auto" else method
+    shown: dict[str, str] = {}
+    if not yes:
+        plans = {d.path: _plan_or_reason(orch, d, policy, technique) for d in chosen}
+        if not _confirm(chosen, plans):
+            orch.close()
+            click.echo("sanitiser: not confirmed: nothing was erased", err=True)
+            return EXIT_NOT_ALL_SANITISED
+        shown = {k: shown_method(p) for k, p in plans.items() if not isinstance(p, str)}
     try:
         _echo_recovery(orch.recover(), printer)
-        technique = None if method == "auto" else method
         outcomes = _run_batch(
             orch,
-            lambda: orch.start(chosen, operator=operator, technique=technique, policy=policy),
+            lambda: orch.start(
+                chosen,
+                operator=operator,
+                technique=technique,
+                policy=policy,
+                confirmed_plans=shown,
+            ),
             printer,
         )
         # Jobs resumed by recovery run on; wait for them too, so nothing is left mid-way.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sanitiser.app.jobs import plan_for, shown_method
 from sanitiser.app.routes import RouteInfo, override_route, route_of
 from sanitiser.app.services import Services
 from sanitiser.certificate.keys import StationSigner
@@ -44,9 +45,7 @@ class DrivePlan:
     @property
     def method(self) -> str:
         """The technique, ``DESTROY`` or ``?`` when it could not be planned."""
-        if self.plan is None:
-            return "?"
-        return "DESTROY" if self.plan.destroy else self.plan.chosen.technique
+        return "?" if self.plan is None else shown_method(self.plan)
 
     @property
     def category(self) -> str:
@@ -115,13 +114,8 @@ class Bench:
 
     def plan(self, drive: Drive) -> DrivePlan:
         """The policy's plan for `drive`, exactly as a job would make it now."""
-        deps = self.orchestrator.deps
         try:
-            runner = deps.runner_for(drive)
-            caps = deps.probe(drive, runner)
-            health = deps.health_of(drive, runner)
-            policy = deps.load_policy(self.policy or deps.default_policy)
-            return DrivePlan(drive, deps.select_method(drive, caps, health, policy))
+            return DrivePlan(drive, plan_for(self.orchestrator, drive, policy=self.policy))
         except SanitiserError as e:
             return DrivePlan(drive, error=e.msg)
 

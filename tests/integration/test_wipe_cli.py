@@ -236,3 +236,17 @@ def test_jobs_lists_nothing_on_a_fresh_store(tmp_path: Path) -> None:
     """`jobs` on an empty store: an empty JSON list, and a plain message without --json."""
     assert json.loads(sanitiser(tmp_path, "jobs", "--json").stdout) == []
     assert sanitiser(tmp_path, "jobs").stdout.strip() == "No jobs."
+
+
+def test_the_confirmation_shows_each_drives_plan_and_the_job_runs_it(
+    tmp_path: Path, isolated_settings: Path
+) -> None:
+    """As in the TUI, the prompt shows the plan each drive will get (technique and category),
+    and the job is started with the plan shown, so it runs that or refuses."""
+    wrong = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", stdin="no\n")
+    assert "plan: host-overwrite clear" in wrong.stderr
+    right = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", "--json", stdin="ERASE 1\n")
+    assert right.returncode == 0, right.stderr
+    assert "plan: host-overwrite clear" in right.stderr
+    [o] = outcomes(right.stdout).values()
+    assert (o["status"], o["method"]) == ("sanitised", "host-overwrite")
