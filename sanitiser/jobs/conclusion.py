@@ -13,6 +13,7 @@ from sanitiser.domain import Drive, Health, Outcome
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.core import JobEngine
 from sanitiser.jobs.detail import detail_of
+from sanitiser.jobs.facts import EndFacts
 from sanitiser.jobs.journal import (
     outcome_from_json,
     outcome_to_json,
@@ -201,7 +202,7 @@ class Conclusion(JobEngine):
         """
         if run.journal.state in FINAL:
             return
-        detail: dict[str, Any] = {}
+        detail: EndFacts = {}
         if outcome_facts is not None:
             detail["outcome"] = outcome_facts
         plan = run.plan
@@ -223,9 +224,9 @@ class Conclusion(JobEngine):
             "routed": routed,
         }
         detail["outcome"] = pending["outcome"]  # what the record says (the method's, or why not)
-        self._end(
-            run, state, reason=reason, status=status, record_pending=pending, **detail, **routing
-        )
+        detail.update(routing)
+        detail["record_pending"] = pending
+        self._end(run, state, reason=reason, status=status, **detail)
         if run.journal.state is state:
             self._issue_record(run, pending, plan.policy_version)
 
@@ -259,13 +260,11 @@ class Conclusion(JobEngine):
                 "'sanitiser jobs recover' issues it",
                 "error",
             )
-            self.store.update_job_detail(run.job_id, record_error=why)
+            self._record(run.job_id, record_error=why)
             return
         routed = pending.get("routed")
         self._custody(run, cert_id, record, routed if isinstance(routed, dict) else None)
-        self.store.update_job_detail(
-            run.job_id, certificate_id=cert_id, record_pending=None, record_error=None
-        )
+        self._record(run.job_id, certificate_id=cert_id, record_pending=None, record_error=None)
         said = (
             f"signed record {cert_id}: NOT sanitised ({outcome.status.value}); destination "
             f"{destination.route}"
@@ -315,7 +314,7 @@ class Conclusion(JobEngine):
             destination, routing = UNDECIDED_ROUTE, undecided_detail(decision)
             said = f"destination undecided ({decision})"
         # Kept before the certificate: what recovery and the TUI can tell if we die here.
-        self.store.update_job_detail(run.job_id, **routing)
+        self._record(run.job_id, **routing)
         cert_id, record = self._certify(
             run.job_id,
             outcome=outcome,
@@ -341,10 +340,5 @@ class Conclusion(JobEngine):
             self._log(run, f"routing: {decision.explain()}")
         facts = routed_facts(decision) if isinstance(decision, RoutingDecision) else None
         self._custody(run, cert_id, record, facts)
-        self._move(
-            run,
-            JobState.ROUTED,
-            why=f"certificate {cert_id}; {said}",
-            certificate_id=cert_id,
-            **routing,
-        )
+        routing["certificate_id"] = cert_id
+        self._move(run, JobState.ROUTED, why=f"certificate {cert_id}; {said}", **routing)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Unpack
 
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.custody.anchors import Checkpointer
@@ -21,6 +21,7 @@ from sanitiser.jobs.events import (
     JobPhase,
     JobProgress,
 )
+from sanitiser.jobs.facts import EndFacts, JobFacts
 from sanitiser.jobs.journal import (
     ProcessOwner,
 )
@@ -115,7 +116,7 @@ class JobEngine:
                 now = time.monotonic()
                 if run is not None and now - run.last_checkpoint >= PROGRESS_CHECKPOINT_S:
                     run.last_checkpoint = now
-                    self.store.update_job_detail(
+                    self._record(
                         event.job_id,
                         progress={
                             "phase": event.phase,
@@ -192,7 +193,13 @@ class JobEngine:
             operator=run.operator,
         )
 
-    def _move(self, run: RunningJob, new: JobState, *, why: str = "", **detail: Any) -> None:
+    def _record(self, job_id: str, **facts: Unpack[JobFacts]) -> None:
+        """Merge facts into a job's record without moving it (``None`` removes a key)."""
+        self.store.update_job_detail(job_id, **facts)
+
+    def _move(
+        self, run: RunningJob, new: JobState, *, why: str = "", **detail: Unpack[JobFacts]
+    ) -> None:
         """Journal the transition (write-ahead), then announce it."""
         with run.lock:  # announced under the lock too: the stream keeps the journal's order
             previous = run.journal.state
@@ -200,7 +207,13 @@ class JobEngine:
             self._publish(JobPhase(run.job_id, run.drive.path, new.value, previous.value, why))
 
     def _end(
-        self, run: RunningJob, state: JobState, *, reason: str, status: str, **detail: Any
+        self,
+        run: RunningJob,
+        state: JobState,
+        *,
+        reason: str,
+        status: str,
+        **detail: Unpack[EndFacts],
     ) -> None:
         """End a job (failed / aborted) with its reason, unless it has already ended."""
         if run.journal.state in FINAL:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from sanitiser.domain import (
     ByteRange,
@@ -34,6 +34,7 @@ from sanitiser.domain import (
     Transport,
     Verification,
 )
+from sanitiser.jobs.facts import JobFacts
 from sanitiser.jobs.states import JobState, check_transition
 from sanitiser.store import JobView, Store
 
@@ -264,7 +265,7 @@ class JobJournal:
         self.job_id = job_id
         self.state = state
 
-    def move(self, new: JobState, *, why: str = "", **detail: Any) -> JobView:
+    def move(self, new: JobState, *, why: str = "", **detail: Unpack[JobFacts]) -> JobView:
         """Record `self.state` -> `new` (with `why` and `detail`), then adopt it.
 
         `why` goes into the journal entry; `detail` is merged into the job's facts.

@@ -293,7 +293,7 @@ class Orchestrator(Recovery):
                     else None,
                 )
             except BaseException:
-                self.store.update_job_detail(job_id, retried_by=None)  # nothing was started
+                self._record(job_id, retried_by=None)  # nothing was started
                 raise
         self.store.append_job_event(job_id, "note", {"retried_by": new_id, "operator": operator})
         return new_id

@@ -113,7 +113,7 @@ class Pipeline(Conclusion):
                 return
             run.policy_name = plan.policy_name
             run.plan, run.loaded_policy, run.health = plan, policy, health
-            self.store.update_job_detail(
+            self._record(
                 run.job_id,
                 plan=dataclasses.asdict(plan),
                 policy_name=plan.policy_name,
@@ -178,7 +178,7 @@ class Pipeline(Conclusion):
         except OSError as exc:
             self._log(run, f"no content fingerprint ({exc}): it cannot be restarted", "warning")
             return
-        self.store.update_job_detail(run.job_id, fingerprint=taken.to_json())
+        self._record(run.job_id, fingerprint=taken.to_json())
 
     def _health(self, run: RunningJob, drive: Drive, runner: CommandRunner) -> Health:
         try:

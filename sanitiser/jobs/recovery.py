@@ -196,7 +196,7 @@ class Recovery(Pipeline):
             confirmed=recorded,
             created_at=view.created_at,
         )
-        self.store.update_job_detail(view.id, owner=self.owner.to_json())
+        self._record(view.id, owner=self.owner.to_json())
         self.store.append_job_event(
             view.id, "note", {"why": "resumed: issuing the signed record the job ended without"}
         )

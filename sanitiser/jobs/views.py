@@ -12,6 +12,7 @@ from sanitiser.jobs.detail import JobDetail, detail_of
 from sanitiser.jobs.events import (
     JobOutcome,
 )
+from sanitiser.jobs.facts import EndFacts
 from sanitiser.jobs.model import UNDECIDED_ROUTE, RunningJob
 from sanitiser.jobs.states import FINAL, JobState
 from sanitiser.policy.plan import Plan, plan_from_json
@@ -58,7 +59,7 @@ def outcome_of(view: JobView) -> JobOutcome:
     )
 
 
-def routing_detail(decision: RoutingDecision) -> dict[str, Any]:
+def routing_detail(decision: RoutingDecision) -> EndFacts:
     """What a job records of its routing decision (job detail keys and the ``routing`` facts)."""
     return {
         "destination": decision.destination_kind.value,
@@ -96,7 +97,7 @@ def routed_facts(decision: RoutingDecision) -> dict[str, Any]:
     }
 
 
-def undecided_detail(reason: str) -> dict[str, Any]:
+def undecided_detail(reason: str) -> EndFacts:
     """What a job records when routing could not decide (`UNDECIDED_ROUTE`)."""
     return {
         "destination": UNDECIDED_ROUTE.route,
