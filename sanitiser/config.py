@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     ``<data_dir>/certs``, beside the private keys in ``<data_dir>/keys``."""
     verify_base_url: str = ""
     """Base URL printed in QR codes (the static verify page); empty means the built-in default."""
+    device_policy: str = "digital-inclusion"
+    """The policy whose ``[devices]`` rules decide when a device (a laptop, a monitor ...) is
+    ready for reuse and where it goes (a shipped name, or one in the policy directory)."""
     lab: bool = False
     """Force the simulated lab bench even when real drives are usable."""
     lab_drive_mib: int = 64

@@ -30,6 +30,7 @@ MAX_LENGTHS: Final = {
     "contact": 200,
     "scheme": 120,
     "tag": 64,
+    "model": 120,
     "reason": 500,
     "details": 1000,
     "notes": 1000,

@@ -1,5 +1,5 @@
-"""The job service the CLI and the TUI share: an orchestrator wired to the real seams, the
-drive a name on the command line means, and who is operating.
+"""The job service the CLI and the TUI share: an orchestrator wired to the real seams, and
+the plan a drive's job will run (what the technician confirms).
 
 `make_orchestrator` is the one place the guard, the command runner (the lab's emulators for lab
 drives), the shipped policies and methods and the station's signing identity are put together.
@@ -8,11 +8,10 @@ drives), the shipped policies and methods and the station's signing identity are
 from __future__ import annotations
 
 import functools
-import getpass
 import os
-from collections.abc import Sequence
 
-from sanitiser.app.services import DriveStatus, Services
+from sanitiser.app.devices import advance_linked
+from sanitiser.app.services import Services
 from sanitiser.certificate.keys import StationSigner, ensure_development_identity
 from sanitiser.custody.anchors import CHECKPOINTS_FILE
 from sanitiser.devices.guard import claim as guard_claim
@@ -24,7 +23,6 @@ from sanitiser.jobs.orchestrator import JobDependencies, Orchestrator
 from sanitiser.policy.plan import Plan
 from sanitiser.runner import CommandRunner
 from sanitiser.store import drive_key
-from sanitiser.text import clean_text
 
 
 def _lab_runner(services: Services) -> CommandRunner:
@@ -90,6 +88,7 @@ def default_dependencies(services: Services) -> JobDependencies:
         signer=signer,
         find_drive=lambda d: find_attached(services, d),
         default_policy=DEFAULT_POLICY,
+        after_certificate=lambda key, operator: advance_linked(services, key, operator),
     )
 
 
@@ -109,46 +108,6 @@ def make_orchestrator(services: Services, *, poll_interval: float | None = None)
         poll_interval=interval,
         checkpoints=services.settings.data_dir / CHECKPOINTS_FILE,
     )
-
-
-def session_operator(given: str | None) -> str:
-    """Who is operating: ``--operator``, else ``SANITISER_OPERATOR``, else the login name.
-
-    Raises:
-        TextInputError: the name given carries characters a record may not (or is too long).
-    """
-    if given is not None:
-        return clean_text(given, "--operator", kind="operator", required=True)
-    env = os.environ.get("SANITISER_OPERATOR", "")
-    if env:
-        return clean_text(env, "SANITISER_OPERATOR", kind="operator", required=True)
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
-
-
-def _matches(drive: Drive, wanted: str) -> bool:
-    """True when `wanted` is one of the drive's non-empty identifiers (path, kernel name, by-id
-    link, serial), or a /dev path that resolves to the drive's node."""
-    names = {n for n in (drive.path, drive.name, drive.by_id, drive.serial) if n.strip()}
-    real = os.path.realpath(wanted) if wanted.startswith("/dev/") else ""
-    return wanted in names or (bool(real) and real == drive.path)
-
-
-def match_drive(statuses: Sequence[DriveStatus], wanted: str) -> DriveStatus | str:
-    """The one drive `wanted` names, or why it names none.
-
-    A blank name never matches (a script's unset variable must not pick a drive whose serial is
-    empty), and a name that fits more than one drive is refused rather than guessed.
-    """
-    if not wanted.strip():
-        return "an empty name matches no drive (an unset variable?)"
-    found = [st for st in statuses if _matches(st.drive, wanted)]
-    paths = sorted({st.drive.path for st in found})
-    if len(paths) > 1:
-        return f"{wanted!r} names more than one drive ({', '.join(paths)}): use the device path"
-    return found[0] if found else "no such drive (see 'sanitiser scan')"
 
 
 def plan_for(

@@ -28,13 +28,8 @@ from typing import Any
 
 import click
 
-from sanitiser.app.jobs import (
-    make_orchestrator,
-    match_drive,
-    plan_for,
-    session_operator,
-    shown_method,
-)
+from sanitiser.app.jobs import make_orchestrator, plan_for, shown_method
+from sanitiser.app.naming import match_drive, session_operator
 from sanitiser.app.routes import OVERRIDE_ROUTES, override_route, route_of
 from sanitiser.app.services import assess_drives
 from sanitiser.cli.context import cli_context

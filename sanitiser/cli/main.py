@@ -45,6 +45,7 @@ class LazyGroup(click.Group):
         "db": "sanitiser.cli.store:db",
         "sync": "sanitiser.cli.store:sync",
         "report": "sanitiser.cli.report:report",
+        "device": "sanitiser.cli.devices:device",
     }
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -6,7 +6,13 @@ import dataclasses
 import logging
 from typing import Any
 
-from sanitiser.certificate.record import DEFAULT_STANDARD, Destination, Person, RecordContext
+from sanitiser.certificate.record import (
+    DEFAULT_STANDARD,
+    Destination,
+    MediaInfo,
+    Person,
+    RecordContext,
+)
 from sanitiser.certificate.sign import parse_envelope
 from sanitiser.custody.events import record_sanitised
 from sanitiser.domain import Drive, Health, Outcome
@@ -31,7 +37,8 @@ from sanitiser.policy.plan import Plan
 from sanitiser.routing.age import device_age
 from sanitiser.routing.rules import RoutingDecision, route
 from sanitiser.store.audit import GENESIS, AuditKind, append_event, chain_head, entries
-from sanitiser.store.identity import record_drive_key
+from sanitiser.store.devices import device_of_drive
+from sanitiser.store.identity import drive_key, record_drive_key
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +111,7 @@ class Conclusion(JobEngine):
             destination=destination,
             supersedes=self._superseded(job_id),
             custody=chain_head(self.store, self.station) or (0, GENESIS),
+            media=self._media_of(drive),
         )
         issued = issue_certificate(outcome, drive, health, context, signer)
         kept = self.store.save_job_certificate(
@@ -112,6 +120,24 @@ class Conclusion(JobEngine):
         if kept != issued.certificate_id:  # another process kept one first: that one stands
             return kept, self._stored_record(kept)
         return kept, dict(issued.signed.record)
+
+    def _after_certificate(self, run: RunningJob) -> None:
+        """Let the device the drive is linked to move along (after the drive's custody)."""
+        try:
+            self.deps.after_certificate(drive_key(run.confirmed or run.drive), run.operator)
+        except SanitiserError as exc:  # the device's record catches up on its next step
+            log.warning("job %s: the drive's device was not updated: %s", run.job_id, exc.msg)
+
+    def _media_of(self, drive: Drive) -> MediaInfo:
+        """The device the drive was linked to before its certificate: its tag is the record's
+        property number, and the device (kind, make, model, serial) its source. A drive linked
+        only afterwards is named by the device certificate instead."""
+        device = device_of_drive(self.store, drive_key(drive))
+        if device is None:
+            return MediaInfo()
+        i = device.intake
+        words = [i.kind.value, i.make, i.model, f"serial {i.serial}" if i.serial else ""]
+        return MediaInfo(property_number=device.tag, source=" ".join(w for w in words if w)[:80])
 
     def _plan_of(self, run: RunningJob) -> Plan | None:
         """The job's plan: the one it ran, else the one it recorded (None when unreadable)."""
@@ -300,6 +326,7 @@ class Conclusion(JobEngine):
         except SanitiserError as exc:
             log.warning("job %s: custody log not updated: %s", run.job_id, exc.msg)
             self._log(run, f"the custody log was not updated: {exc.msg}", "error")
+        self._after_certificate(run)
         self._checkpoint()
 
     def _finish_certified(

@@ -101,6 +101,10 @@ class JobDependencies:
     fingerprint: Callable[[Drive], Fingerprint | None] = _fingerprint_now
     """The content fingerprint of a drive now, read only (None when it cannot be read)."""
     default_policy: str = "nist-800-88"
+    after_certificate: Callable[[str, str], None] = lambda _key, _operator: None
+    """Called with a drive key and the operator once a certificate for the drive is kept (the
+    application layer moves the device the drive is linked to along); its errors are logged,
+    never the job's."""
 
 
 @dataclass(frozen=True, slots=True)

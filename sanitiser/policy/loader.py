@@ -38,8 +38,12 @@ File format (every key is checked; unknown keys are refused)::
     [routing.destruction]         # conditions on outcome, health, media, capacity and age,
     hdd = "H-4"                   # and an ISO/IEC 21964 level per media kind
 
+    [devices.readiness]           # optional: when a device (a laptop ...) is ready for reuse
+    min_ram_gb = 8                # and where it goes otherwise; see sanitiser/policy/devices.py
+
 Files without ``[routing]`` stay valid (`Policy.routing` is None; `sanitiser.routing.rules`
-then routes by its built-in fallback).
+then routes by its built-in fallback); without ``[devices]`` a device takes
+`DEFAULT_DEVICE_RULES`.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sanitiser.blockio.patterns import SCHEMES, Scheme
 from sanitiser.domain import MediaKind, NistCategory
 from sanitiser.errors import ConfigError
+from sanitiser.policy.devices import DEFAULT_DEVICE_RULES, DeviceRules, DevicesFile
 from sanitiser.policy.routes import RoutingFile, RoutingTable
 from sanitiser.probe.capabilities import Technique
 from sanitiser.text import text_problem
@@ -144,6 +149,9 @@ class Policy:
     """Where it was loaded from (a path, or ``builtin:<name>``)."""
     routing: RoutingTable | None = None
     """Where sanitised drives go next (``[routing]``); None when the file has no such table."""
+    devices: DeviceRules = DEFAULT_DEVICE_RULES
+    """When a device (a laptop, a monitor ...) is ready for reuse, and where it goes otherwise
+    (``[devices]``, `sanitiser.policy.devices`)."""
 
     def rule(self, kind: MediaKind) -> MediaRule:
         """The rule for `kind` (every kind has one after loading)."""
@@ -253,6 +261,7 @@ class _PolicyFile(_Strict):
     schemes: dict[str, tuple[str, ...]] = {}
     media: dict[MediaKind, _MediaEntry]
     routing: RoutingFile | None = None
+    devices: DevicesFile | None = None
 
     @field_validator("schemes")
     @classmethod
@@ -392,6 +401,7 @@ def _to_policy(parsed: _PolicyFile, source: str) -> Policy:
         schemes={n: Scheme(n, p) for n, p in parsed.schemes.items()},
         source=source,
         routing=parsed.routing.to_table() if parsed.routing is not None else None,
+        devices=parsed.devices.to_rules() if parsed.devices is not None else DEFAULT_DEVICE_RULES,
     )
 
 

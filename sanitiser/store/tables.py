@@ -243,3 +243,61 @@ class DestinationRow(SQLModel, table=True):
     active: bool = True
     created_at: datetime
     updated_at: datetime
+
+
+class DeviceRow(SQLModel, table=True):
+    """A device (laptop, desktop, monitor, ...) taken in at the bench (`sanitiser.assets`)."""
+
+    __tablename__ = "device"
+
+    tag_key: str = Field(primary_key=True, max_length=64)
+    """The tag as compared (`sanitiser.assets.model.tag_key`)."""
+    tag: str = Field(max_length=64)
+    service_key: str = Field(default="", max_length=64, index=True)
+    service_tag: str = Field(default="", max_length=64)
+    kind: str = Field(max_length=32, index=True)
+    make: str = Field(default="", max_length=80)
+    model: str = Field(default="", max_length=120)
+    serial: str = Field(default="", max_length=64, index=True)
+    lot: str = Field(default="", max_length=80, index=True)
+    notes: str = Field(default="")
+    state: str = Field(max_length=32, index=True)
+    station: str = Field(max_length=256)
+    received_at: datetime
+    received_by: str = Field(default="", max_length=256)
+    cosmetic: str = Field(default="", max_length=4)
+    checks: str = Field(default="{}")
+    """JSON: check name -> {result, operator, at}."""
+    locks: str = Field(default="{}")
+    """JSON: lock name -> present / cleared / none."""
+    inventory: str = Field(default="{}")
+    """JSON of the computer's own facts (`sanitiser.inventory`)."""
+    destination: str = Field(default="", max_length=200)
+    certificate_id: str = Field(default="", max_length=64)
+    updated_at: datetime
+
+
+class DeviceDriveRow(SQLModel, table=True):
+    """A drive linked to the device it came out of: one device per drive (the primary key)."""
+
+    __tablename__ = "device_drive"
+
+    drive_key: str = Field(primary_key=True, max_length=512)
+    device_key: str = Field(max_length=64, index=True)
+    serial: str = Field(default="", max_length=512)
+    model: str = Field(default="", max_length=512)
+    simulated: bool = False
+    linked_at: datetime
+    linked_by: str = Field(default="", max_length=256)
+
+
+class DeviceCertificateRow(SQLModel, table=True):
+    """An issued device certificate: the signed record as signed, and the signed PDF."""
+
+    __tablename__ = "device_certificate"
+
+    id: str = Field(primary_key=True, max_length=64)
+    device_key: str = Field(max_length=64, index=True)
+    issued_at: datetime
+    record_json: bytes = Field(sa_type=LargeBinary)
+    pdf: bytes = Field(default=b"", sa_type=LargeBinary)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sanitiser.app.jobs import match_drive
+from sanitiser.app.naming import match_drive
 from sanitiser.app.services import DriveStatus
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Protection, Transport
 

@@ -1,0 +1,299 @@
+"""The device desk the CLI and the TUI share: take a device in, link its drives, record its
+facts and grades, say whether it is ready and where it goes, and move it along its life.
+
+Every step is one store transaction with its custody entry (`sanitiser.custody.devices`).
+The device's state moves forward only as its facts allow (`advance`): ``received`` ->
+``sanitised`` once every linked drive's signed record says so -> ``graded`` -> ``ready`` once
+the policy's readiness rules all hold; each move appends its custody event. A device whose
+drives are not sanitised can be graded (nothing is lost), but it is not "ready".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sanitiser.app.naming import names_drive
+from sanitiser.app.services import Services
+from sanitiser.assets.model import (
+    Check,
+    Device,
+    DeviceError,
+    DeviceState,
+    check_grade,
+    check_intake,
+    parse_check,
+    parse_lock,
+)
+from sanitiser.assets.readiness import ReadinessReport, assess
+from sanitiser.custody import devices as custody
+from sanitiser.errors import SanitiserError
+from sanitiser.policy.loader import load_policy
+from sanitiser.store import devices as records
+from sanitiser.store import drive_key
+from sanitiser.store.audit import AuditKind
+
+_ORDER = (DeviceState.RECEIVED, DeviceState.SANITISED, DeviceState.GRADED, DeviceState.READY)
+"""The states `advance` moves a device through (hand-over and the like are steps of their own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReport:
+    """A device with what its policy makes of it (what ``device show`` prints)."""
+
+    device: Device
+    readiness: ReadinessReport
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON: the device, its drives with their certificates, readiness, destination."""
+        return {**self.device.as_json(), "readiness": self.readiness.as_json()}
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DeviceDesk:
+    """Device steps for one operator at one station."""
+
+    def __init__(self, services: Services, operator: str, *, policy: str | None = None) -> None:
+        self.services = services
+        self.store = services.store
+        self.station = services.settings.station
+        self.operator = operator
+        self.policy_name = policy or services.settings.device_policy
+
+    # --- intake ------------------------------------------------------------------------------
+
+    def intake(self, **typed: str) -> Device:
+        """Take a device in (``kind``, ``tag`` and optionally ``service_tag``, ``make``,
+        ``model``, ``serial``, ``lot``, ``notes``): its record and ``received`` together.
+
+        Raises:
+            DeviceError, TextInputError: a bad field, or a tag already taken in.
+        """
+        intake = check_intake(**typed)
+        return records.add_device(
+            self.store,
+            intake,
+            station=self.station,
+            actor=self.operator,
+            also=custody.received(station=self.station, actor=self.operator),
+        )
+
+    # --- drives ------------------------------------------------------------------------------
+
+    def resolve_drive(self, wanted: str) -> records.DriveRef:
+        """The drive `wanted` names: an attached drive (path, kernel name, by-id link or
+        serial), else one the store has seen (its key or serial).
+
+        Raises:
+            DeviceError: it names none, or more than one.
+        """
+        if not wanted.strip():
+            raise DeviceError("an empty name matches no drive (an unset variable?)")
+        try:
+            attached = [d for d in self.services.source.list() if names_drive(d, wanted)]
+        except SanitiserError:
+            attached = []
+        refs = {
+            drive_key(d): records.DriveRef(drive_key(d), d.serial, d.model, d.simulated)
+            for d in attached
+        }
+        if not refs:
+            refs = {
+                v.key: records.DriveRef(v.key, v.serial, v.model, v.simulated)
+                for v in self.store.drives()
+                if wanted in (v.key, v.serial) or (v.path == wanted and not v.serial)
+            }
+        if len(refs) > 1:
+            raise DeviceError(f"{wanted!r} names more than one drive: use its device path")
+        if not refs:
+            raise DeviceError(f"no drive {wanted!r} is attached or recorded (see 'sanitiser scan')")
+        return next(iter(refs.values()))
+
+    def link(self, tag: str, wanted: Sequence[str]) -> tuple[Device, list[str]]:
+        """Link drives to a device; each link is a ``drive-linked`` custody entry.
+
+        Returns:
+            The device, and a line per drive saying what was done.
+
+        Raises:
+            DeviceError: an unknown tag or drive, a monitor or dock, or a drive that is another
+                device's (nothing is linked when any drive named is refused).
+        """
+        refs = [self.resolve_drive(w) for w in wanted]
+        if not refs:
+            raise DeviceError("name at least one drive to link")
+        lines: list[str] = []
+        device = records.require_device(self.store, tag)
+        for ref in refs:  # every refusal before the first link: all or nothing
+            other = records.device_of_drive(self.store, ref.key)
+            if other is not None and other.tag != device.tag:
+                raise DeviceError(
+                    f"drive {ref.serial or ref.key} is already linked to device {other.tag!r}; "
+                    "a drive belongs to one device"
+                )
+        for ref in refs:
+            device, new = records.link_drive(
+                self.store,
+                tag,
+                ref,
+                actor=self.operator,
+                also=custody.event(
+                    AuditKind.DRIVE_LINKED,
+                    station=self.station,
+                    actor=self.operator,
+                    data={"drive_key": ref.key, "serial": ref.serial, "model": ref.model},
+                ),
+            )
+            name = ref.serial or ref.key
+            lines.append(f"{name}: {'linked' if new else 'already linked'} to {device.tag}")
+        return self.advance(device.tag).device, lines
+
+    # --- facts and grades ---------------------------------------------------------------------
+
+    def grade(
+        self,
+        tag: str,
+        *,
+        cosmetic: str | None = None,
+        checks: Sequence[str] = (),
+        locks: Sequence[str] = (),
+    ) -> DeviceReport:
+        """Record a cosmetic grade, functional checks (``screen=pass``) and locks
+        (``bios-password=cleared``), each with the operator and time: one ``graded`` entry.
+
+        Raises:
+            DeviceError: an unknown tag, grade, check or lock; nothing given.
+        """
+        grade = check_grade(cosmetic) if cosmetic is not None else None
+        at = _utc_text(datetime.now(UTC))
+        parsed_checks = {n: Check(r, self.operator, at) for n, r in map(parse_check, checks)}
+        parsed_locks = dict(map(parse_lock, locks))
+        if grade is None and not parsed_checks and not parsed_locks:
+            raise DeviceError("give a cosmetic grade, a check or a lock to record")
+        facts: dict[str, Any] = {
+            "cosmetic": grade,
+            "checks": {k: c.result for k, c in parsed_checks.items()},
+            "locks": parsed_locks,
+        }
+        records.update_device(
+            self.store,
+            tag,
+            cosmetic=grade,
+            checks=parsed_checks,
+            locks=parsed_locks,
+            also=custody.event(
+                AuditKind.GRADED, station=self.station, actor=self.operator, data=facts
+            ),
+        )
+        return self.advance(tag)
+
+    def record_inventory(
+        self, tag: str, inventory: Mapping[str, Any], *, source: str
+    ) -> DeviceReport:
+        """Record the computer's own facts (read by the agent, from a dmidecode file, or typed)
+        and where they came from: one ``inventoried`` entry.
+
+        Raises:
+            DeviceError: an unknown tag.
+        """
+        records.update_device(
+            self.store,
+            tag,
+            inventory={**inventory, "source": source},
+            also=custody.event(
+                AuditKind.INVENTORIED,
+                station=self.station,
+                actor=self.operator,
+                data={"source": source},
+            ),
+        )
+        return self.advance(tag)
+
+    # --- what it is now ------------------------------------------------------------------------
+
+    def readiness(self, device: Device, *, today: date | None = None) -> ReadinessReport:
+        """What the device policy makes of `device` now."""
+        policy = load_policy(self.policy_name)
+        return assess(
+            device,
+            policy.devices,
+            today=today or datetime.now(UTC).date(),
+            policy=f"{policy.name} v{policy.version}",
+        )
+
+    def report(self, tag: str) -> DeviceReport:
+        """The device and its readiness (nothing is written).
+
+        Raises:
+            DeviceError: an unknown tag.
+        """
+        device = records.require_device(self.store, tag)
+        return DeviceReport(device, self.readiness(device))
+
+    def advance(self, tag: str) -> DeviceReport:
+        """Move the device forward as far as its facts allow, a custody entry per step, and
+        keep the destination its policy names. Never moves back: a device already ``ready``
+        stays so in its trail even if a later grade would not make it so (the report says)."""
+        device = records.require_device(self.store, tag)
+        report = DeviceReport(device, self.readiness(device))
+        if device.state not in _ORDER:
+            return report
+        target = self._reached(report)
+        current = device.state
+        for state in _ORDER[_ORDER.index(current) + 1 : _ORDER.index(target) + 1]:
+            if state is DeviceState.SANITISED and not device.holds_data:
+                continue  # a monitor or dock: nothing was erased, and its trail never says so
+            moved = records.move_state(
+                self.store, tag, current, state, also=self._step_entry(state, report)
+            )
+            if moved is None:  # another process moved it first: it carries on from there
+                return self.advance(tag)
+            current = state
+        destination = report.readiness.destination
+        if destination != device.destination:
+            records.update_device(self.store, tag, destination=destination)
+        device = records.require_device(self.store, tag)
+        return DeviceReport(device, report.readiness)
+
+    def _step_entry(self, state: DeviceState, report: DeviceReport) -> records.Also:
+        """The custody entry of a step: ``sanitised`` (naming the drives' certificates) and
+        ``ready`` (naming the policy). Reaching ``graded`` adds none: the grade's own
+        ``graded`` entry is that step, in the order it happened."""
+        if state is DeviceState.SANITISED:
+            certs = ",".join(d.certificate_id for d in report.device.drives)
+            data = {"state": state.value, "drives": certs}
+            return custody.event(
+                AuditKind.SANITISED, station=self.station, actor=self.operator, data=data
+            )
+        if state is DeviceState.READY:
+            data = {"state": state.value, "policy": report.readiness.policy}
+            return custody.event(
+                AuditKind.READY, station=self.station, actor=self.operator, data=data
+            )
+        return records.nothing
+
+    @staticmethod
+    def _reached(report: DeviceReport) -> DeviceState:
+        device, readiness = report.device, report.readiness
+        sanitised = device.all_sanitised or not device.holds_data
+        if not sanitised:
+            return DeviceState.RECEIVED
+        if not device.graded:
+            return DeviceState.SANITISED
+        return DeviceState.READY if readiness.ready else DeviceState.GRADED
+
+    def list(self, *, kind: str | None = None, state: str | None = None) -> list[Device]:
+        """Devices, oldest intake first."""
+        return records.list_devices(self.store, kind=kind, state=state)
+
+
+def advance_linked(services: Services, key: str, operator: str) -> None:
+    """Move along the device a drive is linked to, if any (after the drive's certificate)."""
+    device = records.device_of_drive(services.store, key)
+    if device is not None:
+        DeviceDesk(services, operator).advance(device.tag)

@@ -1,0 +1,416 @@
+"""Devices in the store: intake, the drives linked to them, grades, the computer's facts,
+their lifecycle state and their signed certificates.
+
+Persistence only: what a device step means for custody (the events it appends) is decided in
+`sanitiser.custody.devices`, handed in as ``also`` and run in the same transaction, so a step
+and its custody entry are kept together or not at all. A drive is linked to one device only
+(the primary key of ``device_drive``; a second device is refused with the reason, before the
+insert, so the retrying transaction never sees a clash it would take for a race).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select, update
+
+from sanitiser.assets.model import (
+    Check,
+    Device,
+    DeviceError,
+    DeviceKind,
+    DeviceState,
+    Intake,
+    LinkedDrive,
+    tag_key,
+)
+from sanitiser.certificate.sign import parse_envelope
+from sanitiser.errors import SanitiserError
+from sanitiser.store.audit import run_in_transaction
+from sanitiser.store.repository import Store
+from sanitiser.store.tables import (
+    CertificateRow,
+    DeviceCertificateRow,
+    DeviceDriveRow,
+    DeviceRow,
+    Job,
+)
+from sanitiser.store.transaction import ChainMovedError
+
+Also = Callable[[Session, Device], None]
+"""What runs in a step's transaction once the device is written (its custody entries)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DriveCertificate:
+    """A drive's latest certificate as the device sees it."""
+
+    certificate_id: str
+    record_sha256: str
+    record: Mapping[str, Any]
+
+
+def latest_certificate(s: Session, drive_key: str) -> DriveCertificate | None:
+    """The latest certificate issued for a drive (by its jobs), or None."""
+    jobs = [j for j in s.exec(select(Job.id).where(Job.drive_key == drive_key)).all()]
+    if not jobs:
+        return None
+    row = s.exec(
+        select(CertificateRow)
+        .where(col(CertificateRow.job_id).in_(jobs))
+        .order_by(col(CertificateRow.issued_at).desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    raw = bytes(row.record_json)
+    try:
+        record = parse_envelope(raw).record
+    except SanitiserError as exc:
+        raise DeviceError(f"certificate {row.id} in the store is unreadable: {exc.msg}") from exc
+    return DriveCertificate(row.id, hashlib.sha256(raw).hexdigest(), record)
+
+
+def _linked(s: Session, link: DeviceDriveRow) -> LinkedDrive:
+    cert = latest_certificate(s, link.drive_key)
+    record = cert.record if cert is not None else {}
+    outcome = record.get("outcome") or {}
+    sanitisation = record.get("sanitisation") or {}
+    verification = record.get("verification") or {}
+    return LinkedDrive(
+        drive_key=link.drive_key,
+        serial=link.serial,
+        model=link.model,
+        linked_at=_aware(link.linked_at),
+        linked_by=link.linked_by,
+        certificate_id=cert.certificate_id if cert is not None else "",
+        record_sha256=cert.record_sha256 if cert is not None else "",
+        outcome=str(outcome.get("status") or ""),
+        method=str(sanitisation.get("technique") or sanitisation.get("method") or ""),
+        verification=str(verification.get("result") or ""),
+        capacity_bytes=int((record.get("device") or {}).get("capacity_bytes") or 0),
+        simulated=link.simulated or bool(record.get("simulated")),
+    )
+
+
+def _device(s: Session, row: DeviceRow) -> Device:
+    links = s.exec(
+        select(DeviceDriveRow)
+        .where(DeviceDriveRow.device_key == row.tag_key)
+        .order_by(col(DeviceDriveRow.linked_at), col(DeviceDriveRow.drive_key))
+    ).all()
+    checks = {
+        name: Check(str(c["result"]), str(c["operator"]), str(c["at"]))
+        for name, c in json.loads(row.checks).items()
+    }
+    return Device(
+        intake=Intake(
+            kind=DeviceKind(row.kind),
+            tag=row.tag,
+            service_tag=row.service_tag,
+            make=row.make,
+            model=row.model,
+            serial=row.serial,
+            lot=row.lot,
+            notes=row.notes,
+        ),
+        state=DeviceState(row.state),
+        received_at=_aware(row.received_at),
+        received_by=row.received_by,
+        station=row.station,
+        cosmetic=row.cosmetic,
+        checks=checks,
+        locks=json.loads(row.locks),
+        inventory=json.loads(row.inventory),
+        drives=tuple(_linked(s, link) for link in links),
+        destination=row.destination,
+        certificate_id=row.certificate_id,
+    )
+
+
+def _written(s: Session, row: DeviceRow, also: Also) -> Device:
+    """Keep the row's changes, run the step's custody `also` in the same transaction."""
+    row.updated_at = _now()
+    s.add(row)
+    s.flush()
+    device = _device(s, row)
+    also(s, device)
+    return device
+
+
+def _find(s: Session, tag: str) -> DeviceRow | None:
+    key = tag_key(tag.strip())
+    row = s.get(DeviceRow, key)
+    if row is None:
+        row = s.exec(select(DeviceRow).where(DeviceRow.service_key == key)).first()
+    return row
+
+
+def _row(s: Session, tag: str) -> DeviceRow:
+    row = _find(s, tag)
+    if row is None:
+        raise DeviceError(f"no device has the tag {tag.strip()!r}: take it in first (device add)")
+    return row
+
+
+def nothing(_s: Session, _d: Device) -> None:
+    """No custody entry."""
+    return
+
+
+def add_device(
+    store: Store, intake: Intake, *, station: str, actor: str, also: Also = nothing
+) -> Device:
+    """Take a device in.
+
+    Raises:
+        DeviceError: its tag or service tag is already another device's (tag or service tag).
+    """
+
+    def work(s: Session) -> Device:
+        for what, tag in (("tag", intake.tag), ("service tag", intake.service_tag)):
+            if not tag:
+                continue
+            other = _find(s, tag)
+            if other is not None:
+                raise DeviceError(
+                    f"the {what} {tag!r} is already device {other.tag!r} "
+                    f"({other.kind}, taken in {_aware(other.received_at):%Y-%m-%d})"
+                )
+        now = _now()
+        row = DeviceRow(
+            tag_key=tag_key(intake.tag),
+            tag=intake.tag,
+            service_key=tag_key(intake.service_tag) if intake.service_tag else "",
+            service_tag=intake.service_tag,
+            kind=intake.kind.value,
+            make=intake.make,
+            model=intake.model,
+            serial=intake.serial,
+            lot=intake.lot,
+            notes=intake.notes,
+            state=DeviceState.RECEIVED.value,
+            station=station,
+            received_at=now,
+            received_by=actor,
+            updated_at=now,
+        )
+        return _written(s, row, also)
+
+    return run_in_transaction(store, work)
+
+
+def get_device(store: Store, tag: str) -> Device | None:
+    """The device with this tag or service tag, or None."""
+    with Session(store.engine) as s:
+        row = _find(s, tag)
+        return None if row is None else _device(s, row)
+
+
+def require_device(store: Store, tag: str) -> Device:
+    """The device with this tag or service tag.
+
+    Raises:
+        DeviceError: no device has it.
+    """
+    with Session(store.engine) as s:
+        return _device(s, _row(s, tag))
+
+
+def list_devices(
+    store: Store, *, kind: str | None = None, state: str | None = None, lot: str | None = None
+) -> list[Device]:
+    """Devices, oldest intake first, optionally of one kind, state or lot."""
+    query = select(DeviceRow)
+    if kind:
+        query = query.where(DeviceRow.kind == kind)
+    if state:
+        query = query.where(DeviceRow.state == state)
+    if lot:
+        query = query.where(DeviceRow.lot == lot)
+    with Session(store.engine) as s:
+        rows = s.exec(query.order_by(col(DeviceRow.received_at), col(DeviceRow.tag_key))).all()
+        return [_device(s, r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DriveRef:
+    """A drive as a link names it."""
+
+    key: str
+    serial: str = ""
+    model: str = ""
+    simulated: bool = False
+
+
+def link_drive(
+    store: Store, tag: str, drive: DriveRef, *, actor: str, also: Also = nothing
+) -> tuple[Device, bool]:
+    """Link a drive to a device.
+
+    Returns:
+        The device, and whether the link is new (False: it was linked to it already).
+
+    Raises:
+        DeviceError: no such device; a device that holds no data media; the drive is linked to
+            another device (unlink it there first).
+    """
+
+    def work(s: Session) -> tuple[Device, bool]:
+        row = _row(s, tag)
+        if row.kind in (DeviceKind.MONITOR.value, DeviceKind.DOCK.value):
+            raise DeviceError(
+                f"device {row.tag!r} is a {row.kind}: it holds no data-bearing media to link"
+            )
+        existing = s.get(DeviceDriveRow, drive.key)
+        if existing is not None:
+            if existing.device_key == row.tag_key:
+                return _device(s, row), False
+            other = s.get(DeviceRow, existing.device_key)
+            owner = other.tag if other is not None else existing.device_key
+            raise DeviceError(
+                f"drive {drive.key} is already linked to device {owner!r} "
+                f"(since {_aware(existing.linked_at):%Y-%m-%d %H:%M}); a drive belongs to one "
+                "device"
+            )
+        s.add(
+            DeviceDriveRow(
+                drive_key=drive.key,
+                device_key=row.tag_key,
+                serial=drive.serial,
+                model=drive.model,
+                simulated=drive.simulated,
+                linked_at=_now(),
+                linked_by=actor,
+            )
+        )
+        return _written(s, row, also), True
+
+    return run_in_transaction(store, work)
+
+
+def update_device(
+    store: Store,
+    tag: str,
+    *,
+    also: Also = nothing,
+    cosmetic: str | None = None,
+    checks: Mapping[str, Check] | None = None,
+    locks: Mapping[str, str] | None = None,
+    inventory: Mapping[str, Any] | None = None,
+    destination: str | None = None,
+    certificate_id: str | None = None,
+) -> Device:
+    """Change what is given (checks and locks are merged into those recorded).
+
+    Raises:
+        DeviceError: no such device.
+    """
+
+    def work(s: Session) -> Device:
+        row = _row(s, tag)
+        if cosmetic is not None:
+            row.cosmetic = cosmetic
+        if checks:
+            merged = json.loads(row.checks)
+            merged.update({k: c.as_json() for k, c in checks.items()})
+            row.checks = json.dumps(merged, sort_keys=True)
+        if locks:
+            row.locks = json.dumps({**json.loads(row.locks), **locks}, sort_keys=True)
+        if inventory is not None:
+            row.inventory = json.dumps(dict(inventory), sort_keys=True)
+        if destination is not None:
+            row.destination = destination
+        if certificate_id is not None:
+            row.certificate_id = certificate_id
+        return _written(s, row, also)
+
+    return run_in_transaction(store, work)
+
+
+def move_state(
+    store: Store, tag: str, old: DeviceState, new: DeviceState, *, also: Also = nothing
+) -> Device | None:
+    """Move a device from `old` to `new` with its custody entry, exactly once however many
+    processes try at the same moment (two jobs ending together): compare-and-set on the state,
+    retried when another writer moved first.
+
+    Returns:
+        The device moved, or None when it was not in `old` (someone else moved it).
+    """
+
+    def work(s: Session) -> Device | None:
+        row = _row(s, tag)
+        if row.state != old.value:
+            return None
+        moved = s.execute(
+            update(DeviceRow)
+            .where(col(DeviceRow.tag_key) == row.tag_key, col(DeviceRow.state) == old.value)
+            .values(state=new.value, updated_at=_now())
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(moved, "rowcount", 1) != 1:
+            raise ChainMovedError(f"device {row.tag} moved on; retry")
+        s.expire(row)
+        device = _device(s, row)
+        also(s, device)
+        return device
+
+    return run_in_transaction(store, work)
+
+
+def device_of_drive(store: Store, drive_key: str) -> Device | None:
+    """The device a drive is linked to, or None."""
+    with Session(store.engine) as s:
+        link = s.get(DeviceDriveRow, drive_key)
+        if link is None:
+            return None
+        row = s.get(DeviceRow, link.device_key)
+        return None if row is None else _device(s, row)
+
+
+def save_device_certificate(
+    store: Store, tag: str, cert_id: str, record_json: bytes, pdf: bytes, *, also: Also = nothing
+) -> Device:
+    """Keep a device certificate and name it on the device (one transaction)."""
+
+    def work(s: Session) -> Device:
+        row = _row(s, tag)
+        s.add(
+            DeviceCertificateRow(
+                id=cert_id,
+                device_key=row.tag_key,
+                issued_at=_now(),
+                record_json=record_json,
+                pdf=pdf,
+            )
+        )
+        row.certificate_id = cert_id
+        return _written(s, row, also)
+
+    return run_in_transaction(store, work)
+
+
+def device_certificate(store: Store, cert_id: str) -> tuple[bytes, bytes] | None:
+    """A device certificate's signed record envelope and PDF, or None when unknown."""
+    with Session(store.engine) as s:
+        row = s.get(DeviceCertificateRow, cert_id)
+        return None if row is None else (bytes(row.record_json), bytes(row.pdf))
+
+
+def drive_certificate_envelope(store: Store, cert_id: str) -> bytes | None:
+    """A drive certificate's signed envelope (for the device certificate's check)."""
+    return store.certificate_record(cert_id)
