@@ -213,7 +213,7 @@ def test_intake_text_is_checked_at_one_place() -> None:
     assert parse_check("Screen = PASS") == ("screen", "pass")
     assert parse_lock("bios-password=cleared") == ("bios-password", "cleared")
     for text, message in (
-        ("screen", "write NAME=RESULT"),
+        ("screen", r"write NAME=pass\|fail\|n/a, e.g. screen=pass"),
         ("toaster=pass", "unknown check 'toaster'"),
         ("screen=ok", "is not one of pass, fail, n/a"),
     ):
