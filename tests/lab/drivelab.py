@@ -291,8 +291,10 @@ def qemu_argv(
     cpus: int = 2,
     interactive: bool = False,
     root: Path = Path("/"),
+    smbios: Sequence[str] = (),
 ) -> list[str]:
-    """The full QEMU command line of a lab guest."""
+    """The full QEMU command line of a lab guest. Each `smbios` entry is one ``-smbios``
+    option (``type=1,manufacturer=...,serial=...``): the DMI tables the guest's dmidecode reads."""
     append = [
         "console=ttyS0",
         "panic=-1",
@@ -331,6 +333,7 @@ def qemu_argv(
         *("-fsdev", f"local,id=fsl,path={share},security_model=none"),
         *("-device", "virtio-9p-pci,fsdev=fsl,mount_tag=labshare"),
         *drive_args(drives),
+        *(arg for entry in smbios for arg in ("-smbios", entry)),
     ]
 
 
@@ -473,14 +476,17 @@ class DriveLab:
         accel: Literal["kvm", "tcg"] | None = None,
         memory_mb: int = 1024,
         cpus: int = 2,
+        smbios: Sequence[str] = (),
     ) -> None:
-        """Prepare a lab in `workdir` (images and the share live there)."""
+        """Prepare a lab in `workdir` (images and the share live there); `smbios` as in
+        `qemu_argv`."""
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.assets = assets
         self.accel: Literal["kvm", "tcg"] = accel or detect_accel()
         self.memory_mb = memory_mb
         self.cpus = cpus
+        self.smbios = tuple(smbios)
         self.drives: list[LabDrive] = []
 
     def add(
@@ -537,6 +543,7 @@ class DriveLab:
             accel=self.accel,
             memory_mb=self.memory_mb,
             cpus=self.cpus,
+            smbios=self.smbios,
         )
         start = time.monotonic()
         timed_out = False
@@ -622,6 +629,8 @@ class LabPlan:
     """Seconds before one step is killed inside the guest."""
     parallel: int = 1
     """How many steps may run at once (1: strictly one after another)."""
+    smbios: tuple[str, ...] = ()
+    """``-smbios`` options for the guest's firmware tables (see `qemu_argv`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -642,7 +651,7 @@ class LabRun:
 
 def run_plan(plan: LabPlan, workdir: Path, assets: LabAssets) -> LabRun:
     """Create the plan's drives in `workdir`, boot once, run its steps."""
-    lab = DriveLab(workdir, assets)
+    lab = DriveLab(workdir, assets, smbios=plan.smbios)
     for d in plan.drives:
         lab.add(d.kind, d.serial, d.size_mb, model=d.model, extra=d.extra)
     return LabRun(lab, lab.run_steps(plan.steps, plan.timeout, plan.step_timeout, plan.parallel))
