@@ -10,7 +10,7 @@ drives are not sanitised can be graded (nothing is lost), but it is not "ready".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from sanitiser.assets.model import (
 from sanitiser.assets.readiness import ReadinessReport, assess
 from sanitiser.custody import devices as custody
 from sanitiser.errors import SanitiserError
+from sanitiser.inventory.model import HostInventory
 from sanitiser.policy.loader import load_policy
 from sanitiser.store import devices as records
 from sanitiser.store import drive_key
@@ -192,9 +193,7 @@ class DeviceDesk:
         )
         return self.advance(tag)
 
-    def record_inventory(
-        self, tag: str, inventory: Mapping[str, Any], *, source: str
-    ) -> DeviceReport:
+    def record_inventory(self, tag: str, inventory: HostInventory, *, source: str) -> DeviceReport:
         """Record the computer's own facts (read by the agent, from a dmidecode file, or typed)
         and where they came from: one ``inventoried`` entry.
 
@@ -204,12 +203,17 @@ class DeviceDesk:
         records.update_device(
             self.store,
             tag,
-            inventory={**inventory, "source": source},
+            inventory=(inventory, source),
             also=custody.event(
                 AuditKind.INVENTORIED,
                 station=self.station,
                 actor=self.operator,
-                data={"source": source},
+                data={
+                    "source": source,
+                    "vendor": inventory.system.vendor or "",
+                    "product": inventory.system.product or "",
+                    "serial": inventory.system.serial or "",
+                },
             ),
         )
         return self.advance(tag)

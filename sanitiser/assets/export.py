@@ -69,17 +69,17 @@ CSV_COLUMNS: Final = (
 def export_row(device: Device, readiness: ReadinessReport) -> dict[str, Any]:
     """One device as an export row (see the module docstring)."""
     inv = device.inventory
-    cpu = inv.get("cpu") if isinstance(inv.get("cpu"), dict) else {}
-    tpm = inv.get("tpm") if isinstance(inv.get("tpm"), dict) else {}
+    cpu = inv.cpu if inv is not None else None
+    tpm = inv.tpm if inv is not None else None
     facts = device.as_json()
     return {
         **{k: facts[k] for k in INTAKE_FIELDS},
         "state": device.state.value,
-        "cpu": str((cpu or {}).get("model") or ""),
+        "cpu": (cpu.model or "") if cpu is not None else "",
         "ram_bytes": ram_bytes(inv),
         "storage_bytes": sum(d.capacity_bytes for d in device.drives if d.sanitised),
         "battery_health_pct": battery_health(inv),
-        "tpm": str((tpm or {}).get("version") or ""),
+        "tpm": (tpm.version or "") if tpm is not None else "",
         "windows11": readiness.windows11.eligible if readiness.windows11 is not None else None,
         "cosmetic": device.cosmetic,
         "checks": {k: c.result for k, c in sorted(device.checks.items())},

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from sanitiser.errors import SanitiserError
+from sanitiser.inventory.model import HostInventory, inventory_to_json
 from sanitiser.policy.devices import CHECK_NAMES, GRADES
 from sanitiser.text import clean_text
 
@@ -271,8 +272,11 @@ class Device:
     """A-D, "" until graded."""
     checks: Mapping[str, Check] = field(default_factory=dict)
     locks: Mapping[str, str] = field(default_factory=dict)
-    inventory: Mapping[str, Any] = field(default_factory=dict)
-    """The computer's own facts (`sanitiser.inventory` JSON), {} until read or typed."""
+    inventory: HostInventory | None = None
+    """The computer's own facts (DMI, CPU, memory, batteries, TPM ...), None until recorded."""
+    inventory_source: str = ""
+    """Where they came from: ``dmidecode`` (a file captured on the device), ``agent`` (read by
+    our agent on the device itself), ``typed`` (the technician)."""
     drives: tuple[LinkedDrive, ...] = ()
     destination: str = ""
     """Where it went (the last routing or hand-over), "" until decided."""
@@ -324,7 +328,8 @@ class Device:
             "cosmetic": self.cosmetic,
             "checks": {k: c.as_json() for k, c in sorted(self.checks.items())},
             "locks": dict(sorted(self.locks.items())),
-            "inventory": dict(self.inventory),
+            "inventory": inventory_to_json(self.inventory) if self.inventory else None,
+            "inventory_source": self.inventory_source,
             "drives": [d.as_json() for d in self.drives],
             "destination": self.destination,
             "certificate_id": self.certificate_id,

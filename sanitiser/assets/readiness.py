@@ -17,13 +17,12 @@ Pure: no store, no clock (``today`` is given).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sanitiser.assets.model import Device, DeviceKind
+from sanitiser.inventory.model import Cpu, HostInventory
 from sanitiser.policy.devices import DeviceRules, Windows11
 
 GB = 10**9
@@ -107,94 +106,73 @@ class ReadinessReport:
         }
 
 
-# --- facts out of the inventory (`sanitiser.inventory` JSON, or what was typed) -------------
+# --- facts out of the inventory (`sanitiser.inventory`) -------------------------------------
 
 
-def _section(inventory: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = inventory.get(name)
-    return value if isinstance(value, Mapping) else {}
-
-
-def ram_bytes(inventory: Mapping[str, Any]) -> int | None:
+def ram_bytes(inventory: HostInventory | None) -> int | None:
     """Installed memory in bytes, or None when not recorded."""
-    total = _section(inventory, "memory").get("total_bytes")
-    return total if isinstance(total, int) and total > 0 else None
+    return inventory.memory.total_bytes if inventory is not None else None
 
 
-def battery_health(inventory: Mapping[str, Any]) -> int | None:
-    """The worst battery's health in whole percent, or None when no battery is recorded."""
-    batteries = inventory.get("batteries")
-    if not isinstance(batteries, list):
+def battery_health(inventory: HostInventory | None) -> int | None:
+    """The worst battery's health in whole percent, or None when none is recorded."""
+    if inventory is None:
         return None
-    values: list[float] = []
-    for b in batteries:
-        pct = b.get("health_pct") if isinstance(b, Mapping) else None
-        if isinstance(pct, int | float) and not isinstance(pct, bool):
-            values.append(float(pct))
+    values = [b.health_pct for b in inventory.batteries if b.health_pct is not None]
     return int(min(values)) if values else None
 
 
-def bios_date(inventory: Mapping[str, Any]) -> date | None:
-    """The BIOS release date, or None when not recorded or unreadable."""
-    text = _section(inventory, "bios").get("date")
-    if not isinstance(text, str):
+def bios_date(inventory: HostInventory | None) -> date | None:
+    """The BIOS release date, or None when not recorded."""
+    if inventory is None or inventory.bios is None or inventory.bios.release_date is None:
         return None
     try:
-        return date.fromisoformat(text[:10])
+        return date.fromisoformat(inventory.bios.release_date)
     except ValueError:
         return None
 
 
-_INTEL_CORE = re.compile(r"\bi[3579]-(\d{4,5})[A-Z]{0,2}\d?\b", re.IGNORECASE)
-_INTEL_ULTRA = re.compile(r"\bCore\(?T?M?\)?\s+Ultra\b", re.IGNORECASE)
-_RYZEN = re.compile(r"\bRyzen\s+(?:\d|Threadripper)\s+(?:PRO\s+)?(\d{4})", re.IGNORECASE)
+def _cpu_problem(cpu: Cpu, rules: Windows11) -> tuple[bool | None, str]:
+    """Whether the processor is one the rules accept (None: not one they know), and why not."""
+    family, gen = cpu.family or "", cpu.generation
+    if family.startswith(("Core Ultra", "Ryzen AI")) or family in ("Core 3", "Core 5", "Core 7"):
+        return True, ""
+    if family.startswith(("Core i", "Core M")) and gen is not None:
+        if gen >= rules.min_intel_generation:
+            return True, ""
+        return False, f"Intel generation {gen} (needs {rules.min_intel_generation}+)"
+    if family.startswith("Ryzen") and gen is not None:
+        if gen * 1000 >= rules.min_amd_ryzen_series:
+            return True, ""
+        return False, f"Ryzen {gen}000 series (needs {rules.min_amd_ryzen_series}+)"
+    return None, f"CPU {cpu.model!r}: not a family the rules know; check the maker's list"
 
 
-def intel_generation(model: str) -> int | None:
-    """The Intel Core generation a model string names (i5-8350U: 8; i7-1165G7: 11; Core
-    Ultra: 14), or None."""
-    if _INTEL_ULTRA.search(model):
-        return 14
-    m = _INTEL_CORE.search(model)
-    if m is None:
-        return None
-    digits = m.group(1)  # i7-8650U: 8; i7-1065G7, i5-1235U (4 digits from a 1): 10, 12
-    return int(digits[:2]) if len(digits) == 5 or digits[0] == "1" else int(digits[0])
-
-
-def ryzen_series(model: str) -> int | None:
-    """The AMD Ryzen series a model string names (Ryzen 5 3500U: 3000), or None."""
-    m = _RYZEN.search(model)
-    return None if m is None else int(m.group(1)[0]) * 1000
-
-
-def windows11(inventory: Mapping[str, Any], rules: Windows11) -> Windows11Verdict:
+def windows11(inventory: HostInventory | None, rules: Windows11) -> Windows11Verdict:
     """The organisation's reading of Windows 11's requirements over the recorded facts."""
+    if inventory is None:
+        return Windows11Verdict(None, ("the computer's facts are not recorded",))
     problems: list[str] = []
     unknown: list[str] = []
-    tpm = _section(inventory, "tpm").get("version") if inventory.get("tpm") else None
-    if inventory.get("tpm") is None and "tpm" not in inventory:
+    tpm = inventory.tpm
+    if tpm is not None and tpm.source == "not recorded":
         unknown.append("TPM not recorded")
-    elif not isinstance(tpm, str) or not tpm:
-        problems.append("no TPM")
-    elif float(tpm) < float(rules.tpm):
-        problems.append(f"TPM {tpm} (needs {rules.tpm})")
-    model = str(_section(inventory, "cpu").get("model") or "")
-    if not model:
+    elif tpm is None or not tpm.version:
+        problems.append("no TPM found")
+    elif float(tpm.version) < float(rules.tpm):
+        problems.append(f"TPM {tpm.version} (needs {rules.tpm})")
+    if inventory.cpu is None or not inventory.cpu.model:
         unknown.append("CPU not recorded")
     else:
-        gen, series = intel_generation(model), ryzen_series(model)
-        if gen is not None and gen < rules.min_intel_generation:
-            problems.append(f"Intel generation {gen} (needs {rules.min_intel_generation}+)")
-        elif series is not None and series < rules.min_amd_ryzen_series:
-            problems.append(f"Ryzen {series} series (needs {rules.min_amd_ryzen_series}+)")
-        elif gen is None and series is None:
-            problems.append(f"CPU {model!r} is not one the rules know as supported")
+        ok, why = _cpu_problem(inventory.cpu, rules)
+        if ok is False:
+            problems.append(why)
+        elif ok is None:
+            unknown.append(why)
     if rules.secure_boot_capable:
-        secure = inventory.get("secure_boot")
-        if secure is None or secure == "unknown":
+        if inventory.secure_boot == "unknown":
             unknown.append("Secure Boot not recorded")
-        elif secure == "unsupported":
+        elif inventory.secure_boot == "unsupported":
             problems.append("no UEFI Secure Boot")
     if problems:
         return Windows11Verdict(False, tuple(problems + unknown))

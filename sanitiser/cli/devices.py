@@ -16,6 +16,7 @@ import click
 from sanitiser.app.devices import DeviceDesk, DeviceReport
 from sanitiser.app.naming import session_operator
 from sanitiser.assets.export import export_csv, export_json, export_row
+from sanitiser.assets.facts import Typed, from_captures, spec_lines, typed_inventory
 from sanitiser.assets.model import CHECKS, COSMETIC_GRADES, LOCKS, DeviceKind
 from sanitiser.cli.context import cli_context
 from sanitiser.cli.text import TypedText
@@ -60,6 +61,10 @@ def _show(report: DeviceReport, as_json: bool) -> None:
     ):
         if value:
             click.echo(f"  {label + ':':13}{value}")
+    if d.inventory is not None:
+        click.echo(f"  facts ({d.inventory_source}):")
+        for label, value in spec_lines(d.inventory):
+            click.echo(f"    {label + ':':14}{value}")
     for name, check in sorted(d.checks.items()):
         click.echo(f"  check {name}: {check.result} ({check.operator}, {check.at})")
     for name, state in sorted(d.locks.items()):
@@ -197,6 +202,72 @@ def grade(  # noqa: PLR0917 - click passes each option as an argument
     """Record the cosmetic grade, functional checks and locks (each with operator and time)."""
     report = _desk(operator, policy).grade(tag, cosmetic=cosmetic, checks=checks, locks=locks)
     _show(report, as_json)
+
+
+@device.command("inventory")
+@click.argument("tag")
+@click.option(
+    "--dmidecode",
+    "dmidecode",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="A dmidecode dump captured on the device (our USB agent's, or 'dmidecode > file').",
+)
+@click.option(
+    "--battery-uevent",
+    "uevents",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A /sys/class/power_supply/BAT*/uevent captured on the device (repeatable).",
+)
+@click.option("--ram-gb", type=click.FloatRange(0.25, 65536), default=None, help="Memory, typed.")
+@click.option("--cpu", type=TypedText("model"), default=None, help="Processor model, typed.")
+@click.option("--bios-date", default=None, help="BIOS release date YYYY-MM-DD, typed.")
+@click.option(
+    "--battery-health", type=click.FloatRange(0, 150), default=None, help="Percent, typed."
+)
+@click.option("--tpm", type=click.Choice(["2.0", "1.2", "none"]), default=None)
+@click.option(
+    "--secure-boot",
+    type=click.Choice(["enabled", "disabled", "unsupported", "unknown"]),
+    default=None,
+)
+@operator_option
+@policy_option
+@json_option
+def inventory(  # noqa: PLR0917 - click passes each option as an argument
+    tag: str,
+    dmidecode: Path | None,
+    uevents: tuple[Path, ...],
+    ram_gb: float | None,
+    cpu: str | None,
+    bios_date: str | None,
+    battery_health: float | None,
+    tpm: str | None,
+    secure_boot: str | None,
+    operator: str | None,
+    policy: str | None,
+    as_json: bool,
+) -> None:
+    """Record the computer's own facts: from a captured dmidecode dump (and battery files), or
+    typed; typed values complete or correct a dump. One ``inventoried`` custody entry."""
+    desk = _desk(operator, policy)
+    typed = Typed(ram_gb, cpu, bios_date, battery_health, tpm, secure_boot)
+    if dmidecode is not None:
+        facts = from_captures(
+            dmidecode.read_text(encoding="utf-8", errors="replace"),
+            uevents=[(p.parent.name or p.name, p.read_text(encoding="utf-8")) for p in uevents],
+            typed=typed,
+        )
+        source = "dmidecode" + (" + typed" if typed != Typed() else "")
+    elif uevents:
+        raise click.UsageError("--battery-uevent needs --dmidecode (or type --battery-health)")
+    elif typed == Typed():
+        raise click.UsageError("give --dmidecode FILE, or type at least one fact")
+    else:
+        facts = typed_inventory(desk.report(tag).device.intake, typed)
+        source = "typed"
+    _show(desk.record_inventory(tag, facts, source=source), as_json)
 
 
 @device.command("export")

@@ -31,6 +31,7 @@ from sanitiser.assets.model import (
 )
 from sanitiser.certificate.sign import parse_envelope
 from sanitiser.errors import SanitiserError
+from sanitiser.inventory.model import HostInventory, inventory_from_json, inventory_to_json
 from sanitiser.store.audit import run_in_transaction
 from sanitiser.store.repository import Store
 from sanitiser.store.tables import (
@@ -106,6 +107,19 @@ def _linked(s: Session, link: DeviceDriveRow) -> LinkedDrive:
     )
 
 
+def _inventory(row: DeviceRow) -> dict[str, Any]:
+    kept = json.loads(row.inventory)
+    if not kept:
+        return {}
+    try:
+        return {
+            "inventory": inventory_from_json(kept["facts"]),
+            "inventory_source": str(kept["source"]),
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DeviceError(f"device {row.tag}: its recorded inventory is unreadable: {exc}") from exc
+
+
 def _device(s: Session, row: DeviceRow) -> Device:
     links = s.exec(
         select(DeviceDriveRow)
@@ -134,7 +148,7 @@ def _device(s: Session, row: DeviceRow) -> Device:
         cosmetic=row.cosmetic,
         checks=checks,
         locks=json.loads(row.locks),
-        inventory=json.loads(row.inventory),
+        **_inventory(row),
         drives=tuple(_linked(s, link) for link in links),
         destination=row.destination,
         certificate_id=row.certificate_id,
@@ -310,7 +324,7 @@ def update_device(
     cosmetic: str | None = None,
     checks: Mapping[str, Check] | None = None,
     locks: Mapping[str, str] | None = None,
-    inventory: Mapping[str, Any] | None = None,
+    inventory: tuple[HostInventory, str] | None = None,
     destination: str | None = None,
     certificate_id: str | None = None,
 ) -> Device:
@@ -331,7 +345,10 @@ def update_device(
         if locks:
             row.locks = json.dumps({**json.loads(row.locks), **locks}, sort_keys=True)
         if inventory is not None:
-            row.inventory = json.dumps(dict(inventory), sort_keys=True)
+            facts, source = inventory
+            row.inventory = json.dumps(
+                {"source": source, "facts": inventory_to_json(facts)}, sort_keys=True
+            )
         if destination is not None:
             row.destination = destination
         if certificate_id is not None:

@@ -271,7 +271,8 @@ class DeviceRow(SQLModel, table=True):
     locks: str = Field(default="{}")
     """JSON: lock name -> present / cleared / none."""
     inventory: str = Field(default="{}")
-    """JSON of the computer's own facts (`sanitiser.inventory`)."""
+    """JSON: {"source": where from, "facts": the computer's own facts (`sanitiser.inventory`
+    JSON)}, or {} until recorded."""
     destination: str = Field(default="", max_length=200)
     certificate_id: str = Field(default="", max_length=64)
     updated_at: datetime

@@ -120,3 +120,52 @@ def test_a_laptop_from_intake_to_its_sanitised_drives(tmp_path: Path) -> None:
         "undecided",
         "",
     )
+
+
+REAL = Path(__file__).parents[1] / "data/real"
+
+
+def test_the_computers_facts_from_a_real_capture_or_typed(tmp_path: Path) -> None:
+    ok(tmp_path, "device", "add", "--kind", "laptop", "--tag", "T480", "--make", "Lenovo")
+    garbage = tmp_path / "not-dmi.txt"
+    garbage.write_text("hello\n", encoding="utf-8")
+    assert "this is not dmidecode output" in refused(
+        tmp_path, "device", "inventory", "T480", "--dmidecode", str(garbage)
+    )
+    assert show(tmp_path, "T480")["inventory"] is None  # nothing half-recorded
+    shown = json.loads(
+        ok(
+            tmp_path, "device", "inventory", "T480",
+            "--dmidecode", str(REAL / "dmidecode/lenovo-thinkpad-t480-20l5.txt"),
+            "--battery-uevent", str(REAL / "power_supply/smp-42t4977-energy.uevent"),
+            "--tpm", "2.0", "--secure-boot", "enabled", "--json",
+        )
+    )  # fmt: skip
+    facts = shown["inventory"]
+    assert shown["inventory_source"] == "dmidecode + typed"
+    assert (facts["system"]["version"], facts["cpu"]["generation"]) == ("ThinkPad T480", 8)
+    assert facts["memory"]["total_bytes"] == 32 * 2**30
+    assert facts["bios"]["release_date"] == "2021-04-20"
+    [battery] = facts["batteries"]
+    assert 60 < battery["health_pct"] < 70
+    conditions = {c["name"]: c for c in shown["readiness"]["conditions"]}
+    assert conditions["memory"]["held"]
+    assert conditions["battery"]["held"]
+    assert shown["readiness"]["windows11"]["eligible"] is True
+    assert "facts (dmidecode + typed):" in ok(tmp_path, "device", "show", "T480")
+
+    ok(tmp_path, "device", "add", "--kind", "desktop", "--tag", "OLD-1")
+    typed = json.loads(
+        ok(tmp_path, "device", "inventory", "OLD-1", "--ram-gb", "4", "--cpu",
+           "Intel(R) Core(TM) i5-4590 CPU @ 3.30GHz", "--json")
+    )  # fmt: skip
+    assert typed["inventory_source"] == "typed"
+    win = typed["readiness"]["windows11"]
+    assert win["eligible"] is False
+    assert "Intel generation 4 (needs 8+)" in win["text"]
+    assert "TPM not recorded" in win["text"]
+    conditions = {c["name"]: c for c in typed["readiness"]["conditions"]}
+    assert conditions["memory"]["detail"] == "4 GB, below 8 GB"
+    store = settings_store(Settings(data_dir=tmp_path))
+    kinds = [e.kind for e in entries(store, subject="device:OLD-1")]
+    assert kinds == ["received", "inventoried"]
