@@ -1380,8 +1380,9 @@ BLOCK_DEVICES: Final = BlockDevices()
 class LabFiles:
     """The lab bench's drives: regular files ``<serial>.img`` directly in `directory`.
 
-    Nothing else: a path outside the directory, a symlink or anything not a regular file is
-    refused, so a lab drive cannot be used to reach a device or another file. The file's
+    Nothing else: a path outside the directory, a symlink, anything not a regular file or a
+    file with other names (hard links) is refused, so a lab drive cannot be used to reach a
+    device or another file. The file's
     rules are the guard's (`assess`: swap, loop devices over it), its exclusive hold is an
     ``flock``, and the emulators answer the drive's commands on the file itself.
 
@@ -1442,6 +1443,14 @@ class LabFiles:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise _refuse(drive, ["a simulated drive must be a regular file"])
+            if st.st_nlink != 1:
+                raise _refuse(
+                    drive,
+                    [
+                        f"the lab file has other names ({st.st_nlink} hard links): writing it "
+                        "would change another file"
+                    ],
+                )
             if st.st_size != confirmed.size_bytes:
                 raise _refuse(
                     drive,
