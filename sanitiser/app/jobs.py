@@ -1,8 +1,9 @@
 """The job service the CLI and the TUI share: an orchestrator wired to the real seams, and
 the plan a drive's job will run (what the technician confirms).
 
-`make_orchestrator` is the one place the guard, the command runner (the lab's emulators for lab
-drives), the shipped policies and methods and the station's signing identity are put together.
+`make_orchestrator` is the one place the guard, what is behind each drive's path and the command
+runner (the lab's files and emulators for lab drives), the shipped policies and methods and the
+station's signing identity are put together.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ def find_attached(services: Services, recorded: Drive) -> Drive | None:
 
 
 def default_dependencies(services: Services) -> JobDependencies:
-    """The real seams: the guard, real tools (the lab's emulators for lab drives), the shipped
-    policies and methods, and this station's signing identity."""
+    """The real seams: the guard over the machine's block devices and real tools (the lab's
+    files and emulators for lab drives), the shipped policies and methods, and this station's
+    signing identity."""
     from sanitiser.methods.registry import method_for  # noqa: PLC0415 - heavy, wipe only
     from sanitiser.policy.loader import DEFAULT_POLICY, load_policy  # noqa: PLC0415
     from sanitiser.policy.select import select_method  # noqa: PLC0415
@@ -89,6 +91,7 @@ def default_dependencies(services: Services) -> JobDependencies:
         find_drive=lambda d: find_attached(services, d),
         default_policy=DEFAULT_POLICY,
         after_certificate=lambda key, operator: advance_linked(services, key, operator),
+        backend_for=services.backend_for,
     )
 
 

@@ -13,7 +13,13 @@ from typing import Any
 from sanitiser.config import Settings, ensure_data_dir
 from sanitiser.custody.events import drive_seen
 from sanitiser.devices.discover import DriveSource, UdevDriveSource, udev_is_running
-from sanitiser.devices.guard import SystemState, assess, read_system_state
+from sanitiser.devices.guard import (
+    BLOCK_DEVICES,
+    DriveBackend,
+    SystemState,
+    assess,
+    read_system_state,
+)
 from sanitiser.devices.health import read_health
 from sanitiser.domain import Drive, Health, Protection
 from sanitiser.errors import DriveDetectionError
@@ -105,11 +111,18 @@ class Services:
     """Things the technician must know about the bench itself (e.g. hot-plug is off)."""
     system_state: Callable[[], SystemState] = read_system_state
 
+    def backend_for(self, drive: Drive) -> DriveBackend:
+        """What is behind a drive's path: the lab bench's files for its drives (simulated, with
+        the lab on), the machine's block devices for every other drive."""
+        if drive.simulated and self.lab is not None:
+            return self.lab.backend
+        return BLOCK_DEVICES
+
     def status_of(self, drive: Drive, state: SystemState | None = None) -> DriveStatus:
         """Health and guard verdict for one drive (runs smartctl for real drives)."""
         health = lab_health(drive) if drive.simulated else read_health(drive, self.runner)
-        protection = assess(drive, state if state is not None else self.system_state())
-        return DriveStatus(drive, health, protection)
+        snapshot = state if state is not None else self.system_state()
+        return DriveStatus(drive, health, self.backend_for(drive).assess(drive, snapshot))
 
 
 def assess_drives(services: Services, drives: Sequence[Drive]) -> list[DriveStatus]:

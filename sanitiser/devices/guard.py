@@ -7,16 +7,24 @@ Three layers, from pure to imperative:
   ``/sys``; its roots are parameters so tests can point it at a fake tree.
 - `assess(drive, state)` is pure: it returns every reason the drive must not be touched, each a
   plain sentence for the technician (docs/DEVICE-COMMANDS.md §6.5).
-- `claim(drive, confirmed)` is the gate itself. It re-reads the state and the drive's identity
-  right before acting, opens the device ``O_RDWR | O_EXCL`` and holds that descriptor for the
-  whole job. A `Claim` is the only thing in the product that hands out a writable descriptor to a
-  drive, and every destructive path (overwrite engine, erase commands) takes one as proof that the
-  guard was passed. Only `claim` can make one.
+- `claim(drive, confirmed, backend)` is the gate itself. It re-reads the state and the drive's
+  identity right before acting, opens the device ``O_RDWR | O_EXCL`` and holds that descriptor
+  for the whole job. A `Claim` is the only thing in the product that hands out a writable
+  descriptor to a drive, and every destructive path (overwrite engine, erase commands) takes one
+  as proof that the guard was passed. Only `claim` can make one.
 
-Why one module of ~1,300 lines: it is the one safety gate. Every rule that keeps a write off a
+What is behind a drive's path is the one seam between a real bench and the lab: a
+`DriveBackend` says what the operating system says about it (its rules, identity, exclusive
+open, whether it is still there, its NVMe controller node, the size to cover). `BlockDevices`
+answers for the kernel's block devices (sysfs, ``/proc``, ``/dev``); `LabFiles` for the lab
+bench's backing files, and only for regular files in its own directory, so a lab drive can never
+reach a device. The wiring picks the backend where the drive comes from (`claim` defaults to
+`BLOCK_DEVICES`); the gate runs the same steps for both.
+
+Why one module of ~1,500 lines: it is the one safety gate. Every rule that keeps a write off a
 disk nobody chose (system disk, mounts, swap, holders, stacks, loop backing files, other
-writers) is here, so a reviewer or an auditor reads the whole gate in one place and no rule can
-live somewhere the claim does not look.
+writers, a lab drive kept to its own files) is here, so a reviewer or an auditor reads the whole
+gate in one place and no rule can live somewhere the claim does not look.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import stat
 import struct
 import threading
@@ -33,7 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 from sanitiser.domain import Drive, Protection
 from sanitiser.errors import DriveBusyError, DriveDetectionError
@@ -154,7 +163,7 @@ class DriveIdentity:
     name: str
     """Kernel name the path resolves to now (names move across resets)."""
     devnum: str
-    """``MAJ:MIN`` the path resolves to now ("" for a simulated drive)."""
+    """``MAJ:MIN`` the path resolves to now ("" for a lab file)."""
     serial: str
     wwn: str
     size_bytes: int
@@ -162,6 +171,7 @@ class DriveIdentity:
 
 StateReader = Callable[[], "SystemState"]
 IdentityReader = Callable[[Drive], DriveIdentity]
+_T = TypeVar("_T")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,7 +542,7 @@ def _holders_of(name: str, state: SystemState) -> tuple[str, ...]:
 
 
 def _assess_disk(drive: Drive, state: SystemState) -> list[str]:
-    """Every reason a real (non-simulated) drive must not be touched."""
+    """Every reason a block device must not be touched."""
     node = state.blocks.get(drive.name)
     if node is None and drive.devnum:
         node = state.by_devnum(drive.devnum)
@@ -555,11 +565,16 @@ def _assess_disk(drive: Drive, state: SystemState) -> list[str]:
     return reasons
 
 
-def _assess_file(drive: Drive, state: SystemState) -> list[str]:
-    """Every reason a simulated (file-backed lab) drive must not be touched: file rules only."""
+def _assess_file(drive: Drive, state: SystemState, directory: Path) -> list[str]:
+    """Every reason a lab drive (a backing file in `directory`) must not be touched."""
     reasons: list[str] = []
     if drive.path.startswith("/dev/"):
         reasons.append(f"a simulated drive must be a file, but {drive.path} is a device node")
+    elif _lab_entry(drive, directory) is None:
+        reasons.append(
+            f"a simulated drive must be a file in the lab directory {directory}, "
+            f"but {drive.path} is not"
+        )
     reasons.extend(f"used as swap ({swap.path})" for swap in state.swaps if swap.path == drive.path)
     for node in state.blocks.values():
         if node.backing_file and node.backing_file == drive.path:
@@ -579,17 +594,32 @@ def _assess_file(drive: Drive, state: SystemState) -> list[str]:
     return reasons
 
 
-def assess(drive: Drive, state: SystemState) -> Protection:
-    """Decide whether `drive` may be touched. Pure: every reason that applies, none omitted.
+def _lab_entry(drive: Drive, directory: Path) -> str | None:
+    """The name of `drive`'s file in the lab `directory`, or None when its path names anything
+    else (another directory, ``..``). Pure: the path as written, no look at the filesystem."""
+    path = Path(drive.path)
+    inside = path.parent == directory and path.name not in ("", ".", "..")
+    return path.name if inside else None
 
-    Real drives are refused when they hold ``/``, ``/boot``, ``/boot/efi`` or the boot medium,
+
+def _protection(found: Iterable[str]) -> Protection:
+    """The verdict for these reasons (each once, in order)."""
+    reasons = tuple(dict.fromkeys(found))
+    return Protection(protected=bool(reasons), reasons=reasons)
+
+
+def assess(drive: Drive, state: SystemState) -> Protection:
+    """Decide whether block device `drive` may be touched. Pure: every reason that applies.
+
+    Drives are refused when they hold ``/``, ``/boot``, ``/boot/efi`` or the boot medium,
     when the disk or a partition is mounted, used as swap or held by device-mapper / MD RAID
     (LVM, dm-crypt, multipath), when read-only, or when they are themselves a stacked device or
     a partition. Loop stacks, which the kernel does not show as holders, are followed both ways
     and transitively: a disk with a loop device attached over it (or over one of its
     partitions), or holding the backing file of a loop device, is refused, and so is a loop
     device over another block device, or over a file that also backs another loop device or is
-    active swap. Each such reason names the chain. Simulated lab drives are judged only as files.
+    active swap. Each such reason names the chain. A lab bench's file is judged by
+    `LabFiles.assess` instead (file rules only).
 
     Args:
         drive: the drive to judge.
@@ -598,9 +628,7 @@ def assess(drive: Drive, state: SystemState) -> Protection:
     Returns:
         The verdict; ``protected`` is True exactly when there is at least one reason.
     """
-    found = _assess_file(drive, state) if drive.simulated else _assess_disk(drive, state)
-    reasons = tuple(dict.fromkeys(found))
-    return Protection(protected=bool(reasons), reasons=reasons)
+    return _protection(_assess_disk(drive, state))
 
 
 def assess_all(drives: Iterable[Drive], state: SystemState) -> dict[str, Protection]:
@@ -882,14 +910,12 @@ def read_identity(
 
     Serial and WWN are read exactly as discovery reads them (udev ``ID_SERIAL_SHORT`` or
     ``ID_SCSI_SERIAL``; ``ID_WWN_WITH_EXTENSION`` or ``ID_WWN``), so a drive compares equal to
-    the `Drive` the technician confirmed; the size comes from sysfs. A simulated drive is a lab
-    file named ``<serial>.img``: its serial is the file name and its size the file's size.
+    the `Drive` the technician confirmed; the size comes from sysfs. (A lab file's identity:
+    `LabFiles.read_identity`.)
 
     Raises:
-        DriveDetectionError: the path is gone, is not what it should be, or cannot be read.
+        DriveDetectionError: the path is gone, is not a block device, or cannot be read.
     """
-    if drive.simulated:
-        return _read_file_identity(drive)
     try:
         st = os.stat(drive.path)
     except OSError as exc:
@@ -908,19 +934,6 @@ def read_identity(
         serial=props.get("ID_SERIAL_SHORT") or props.get("ID_SCSI_SERIAL", ""),
         wwn=props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN", ""),
         size_bytes=int(size_sectors) * 512,
-    )
-
-
-def _read_file_identity(drive: Drive) -> DriveIdentity:
-    """Identity of a simulated drive from its lab file (``<serial>.img``)."""
-    try:
-        st = os.lstat(drive.path)
-    except OSError as exc:
-        raise DriveDetectionError(f"lab file {drive.path} cannot be read: {exc.strerror}") from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise DriveDetectionError(f"lab file {drive.path} is not a regular file")
-    return DriveIdentity(
-        name=drive.name, devnum="", serial=Path(drive.path).stem, wwn="", size_bytes=st.st_size
     )
 
 
@@ -1058,7 +1071,7 @@ class Claim:
     for other writers (`other_writers`): the job asks during its run and before it certifies.
     """
 
-    __slots__ = ("_devnums", "_fd", "_files", "_seen", "drive", "identity")
+    __slots__ = ("_devnums", "_fd", "_files", "_seen", "backend", "drive", "identity")
 
     def __init__(
         self,
@@ -1067,6 +1080,7 @@ class Claim:
         drive: Drive,
         identity: DriveIdentity,
         fd: int,
+        backend: DriveBackend | None = None,
         devnums: tuple[str, ...] = (),
         files: tuple[tuple[str, int], ...] = (),
     ) -> None:
@@ -1076,6 +1090,9 @@ class Claim:
         """The drive as it is now (kernel name and MAJ:MIN refreshed)."""
         self.identity: Final = identity
         """The identity read at claim time."""
+        self.backend: Final[DriveBackend] = backend if backend is not None else BLOCK_DEVICES
+        """What is behind the drive's path (the claim was made through it): what the methods
+        ask about the drive (its NVMe controller node, a rescan, the size to cover)."""
         self._fd = fd
         self._devnums = devnums
         self._files = files
@@ -1130,7 +1147,7 @@ class Claim:
         Raises:
             DriveBusyError: the identity differs, or cannot be read.
         """
-        reader = identity_reader or read_identity
+        reader = identity_reader or self.backend.read_identity
         _check_identity(self.drive, _read_identity_or_refuse(self.drive, reader))
 
     def close(self) -> None:
@@ -1215,42 +1232,268 @@ def _open_device(drive: Drive, confirmed: Drive, identity: DriveIdentity) -> int
     return fd
 
 
-def _open_file(drive: Drive, confirmed: Drive) -> int:
-    """Open a simulated drive's lab file read-write, locked exclusively (``flock``)."""
-    try:
-        fd = os.open(drive.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        raise _refuse(drive, [f"cannot be opened for writing ({exc.strerror})"]) from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _refuse(drive, ["a simulated drive must be a regular file"])
-        if st.st_size != confirmed.size_bytes:
-            raise _refuse(
-                drive,
-                [
-                    f"not the drive that was confirmed: size is now {st.st_size} "
-                    f"bytes, but {confirmed.size_bytes} bytes was confirmed"
-                ],
-            )
+# ---------------------------------------------------------------------------------------------
+# What is behind a drive's path: the kernel's block devices, or the lab bench's files.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A writable descriptor a backend opened for `claim`, and what to watch for other writers."""
+
+    fd: int
+    devnums: tuple[str, ...] = ()
+    """``MAJ:MIN`` of the device and its partitions (a block device)."""
+    files: tuple[tuple[str, int], ...] = ()
+    """``(filesystem MAJ:MIN, inode)`` of the file (a lab file)."""
+
+
+class DriveBackend(Protocol):
+    """What the operating system says about the thing behind a drive's path.
+
+    The one place a lab drive differs from a real one below the wiring: `claim` runs the same
+    steps for both and asks the backend each time; the methods and the job ask the claim's
+    backend. `BlockDevices` answers for real drives, `LabFiles` for the lab bench's files.
+    """
+
+    def assess(self, drive: Drive, state: SystemState) -> Protection:
+        """Every reason the drive must not be touched (pure: `state` is the snapshot)."""
+        ...
+
+    def read_identity(self, drive: Drive) -> DriveIdentity:
+        """What the path is right now (raises `DriveDetectionError` when it cannot be read)."""
+        ...
+
+    def open(
+        self, drive: Drive, confirmed: Drive, identity: DriveIdentity, state: SystemState
+    ) -> Opened:
+        """Open it read-write and exclusively, checked to be what was judged (for `claim` only;
+        raises `DriveBusyError` when refused)."""
+        ...
+
+    def gone(self, drive: Drive) -> str:
+        """Why the drive looks removed or dead, or "" when it is still there."""
+        ...
+
+    def nvme_controller(self, drive: Drive) -> str:
+        """The NVMe controller node for the drive's namespace (what ``nvme sanitize`` takes)."""
+        ...
+
+    def rescan(self, drive: Drive) -> bool:
+        """Have the size re-read after the drive's maximum changed; True when asked."""
+        ...
+
+    def native_bytes(self, native_sectors: int) -> int | None:
+        """The bytes an overwrite must cover once HPA/DCO are removed, or None: the claimed
+        descriptor's own size is the whole medium."""
+        ...
+
+
+def _vanished(path: str) -> str:
+    """Why a drive looks removed because its path is gone, or ""."""
+    if os.path.exists(path):
+        return ""
+    return f"the drive disappeared ({path} no longer exists: removed or failed)"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockDevices:
+    """Drives the kernel knows as block devices: sysfs, ``/proc``, ``/dev`` and udev's data.
+
+    Args:
+        sys_root: where sysfs is (a fake tree in tests).
+        udev_root: where udev keeps its data.
+    """
+
+    sys_root: Path = Path("/sys")
+    udev_root: Path = Path("/run/udev")
+
+    def assess(self, drive: Drive, state: SystemState) -> Protection:
+        """`assess`: the disk rules."""
+        return assess(drive, state)
+
+    def read_identity(self, drive: Drive) -> DriveIdentity:
+        """`read_identity`, from this sysfs and udev."""
+        return read_identity(drive, sys_root=self.sys_root, udev_root=self.udev_root)
+
+    def open(
+        self, drive: Drive, confirmed: Drive, identity: DriveIdentity, state: SystemState
+    ) -> Opened:
+        """``O_RDWR | O_EXCL``, the node and size checked; the device and its partitions are
+        watched for other writers."""
+        fd = _open_device(drive, confirmed, identity)
+        node = state.blocks.get(drive.name)
+        partitions = node.partitions if node is not None else ()
+        return Opened(fd, devnums=(identity.devnum, *(state.blocks[p].devnum for p in partitions)))
+
+    def gone(self, drive: Drive) -> str:
+        """The node is gone, or (a ``/dev`` path) sysfs shows no capacity or no device."""
+        vanished = _vanished(drive.path)
+        if vanished or not drive.path.startswith("/dev/"):
+            return vanished
+        name = os.path.basename(os.path.realpath(drive.path))
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise _refuse(
-                drive, ["in use by another job (the lab file is locked)"], title="Drive in use"
+            size = (self.sys_root / "class" / "block" / name / "size").read_text("ascii")
+            if int(size.strip() or "0") == 0:
+                return f"the drive disappeared ({drive.path} now has no capacity)"
+        except (OSError, ValueError):
+            return f"the drive disappeared ({drive.path} is no longer in sysfs)"
+        return ""
+
+    def nvme_controller(self, drive: Drive) -> str:
+        """``/dev/nvme0n1`` -> ``/dev/nvme0``, via sysfs.
+
+        The number in a namespace name can be the subsystem's, not the controller's
+        (docs/DEVICE-COMMANDS.md §2.2), so the controller is read from
+        ``/sys/block/<ns>/device``; string surgery is the last resort.
+        """
+        link = self.sys_root / "block" / drive.name / "device"
+        try:
+            name = os.path.basename(os.path.realpath(link))
+        except OSError:
+            name = ""
+        if re.fullmatch(r"nvme\d+", name):
+            return f"/dev/{name}"
+        match = re.fullmatch(r"(/dev/nvme\d+)n\d+", drive.path)
+        return match.group(1) if match else drive.path
+
+    def rescan(self, drive: Drive) -> bool:
+        """Write ``1`` to ``/sys/block/<name>/device/rescan`` (best effort)."""
+        if not drive.name:
+            return False
+        try:
+            (self.sys_root / "block" / drive.name / "device" / "rescan").write_text("1\n")
+        except OSError:
+            return False
+        return True
+
+    def native_bytes(self, native_sectors: int) -> int | None:
+        """The native maximum: the kernel must see all of it before an overwrite."""
+        return native_sectors * 512
+
+
+BLOCK_DEVICES: Final = BlockDevices()
+"""The machine's own block devices."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabFiles:
+    """The lab bench's drives: regular files ``<serial>.img`` directly in `directory`.
+
+    Nothing else: a path outside the directory, a symlink, anything not a regular file or a
+    file with other names (hard links) is refused, so a lab drive cannot be used to reach a
+    device or another file. The file's
+    rules are the guard's (`assess`: swap, loop devices over it), its exclusive hold is an
+    ``flock``, and the emulators answer the drive's commands on the file itself.
+
+    Args:
+        directory: the lab bench's directory (`LabBench.directory`).
+    """
+
+    directory: Path
+
+    def assess(self, drive: Drive, state: SystemState) -> Protection:
+        """The file rules: in the directory, not swap, not behind a busy loop device."""
+        return _protection(_assess_file(drive, state, self.directory))
+
+    def _entry(self, drive: Drive) -> str:
+        name = _lab_entry(drive, self.directory)
+        if name is None:
+            raise DriveDetectionError(f"{drive.path} is not in the lab directory {self.directory}")
+        return name
+
+    def _in_directory(self, drive: Drive, act: Callable[[str, int], _T]) -> _T:
+        """`act(name, directory fd)` on the drive's entry in the directory itself (never through
+        a path that may lead elsewhere)."""
+        name = self._entry(drive)
+        folder = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return act(name, folder)
+        finally:
+            os.close(folder)
+
+    def read_identity(self, drive: Drive) -> DriveIdentity:
+        """The file's name is the serial (``<serial>.img``), its size the size."""
+        try:
+            st = self._in_directory(
+                drive, lambda name, folder: os.stat(name, dir_fd=folder, follow_symlinks=False)
+            )
+        except OSError as exc:
+            raise DriveDetectionError(
+                f"lab file {drive.path} cannot be read: {exc.strerror}"
             ) from exc
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        if not stat.S_ISREG(st.st_mode):
+            raise DriveDetectionError(f"lab file {drive.path} is not a regular file")
+        return DriveIdentity(
+            name=drive.name, devnum="", serial=Path(drive.path).stem, wwn="", size_bytes=st.st_size
+        )
+
+    def open(
+        self, drive: Drive, confirmed: Drive, identity: DriveIdentity, state: SystemState
+    ) -> Opened:
+        """Read-write, locked exclusively (``flock``); the file is watched for other writers."""
+        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = self._in_directory(drive, lambda name, folder: os.open(name, flags, dir_fd=folder))
+        except DriveDetectionError as exc:
+            raise _refuse(drive, [str(exc)]) from exc
+        except OSError as exc:
+            raise _refuse(drive, [f"cannot be opened for writing ({exc.strerror})"]) from exc
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise _refuse(drive, ["a simulated drive must be a regular file"])
+            if st.st_nlink != 1:
+                raise _refuse(
+                    drive,
+                    [
+                        f"the lab file has other names ({st.st_nlink} hard links): writing it "
+                        "would change another file"
+                    ],
+                )
+            if st.st_size != confirmed.size_bytes:
+                raise _refuse(
+                    drive,
+                    [
+                        f"not the drive that was confirmed: size is now {st.st_size} "
+                        f"bytes, but {confirmed.size_bytes} bytes was confirmed"
+                    ],
+                )
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise _refuse(
+                    drive, ["in use by another job (the lab file is locked)"], title="Drive in use"
+                ) from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        return Opened(fd, files=((_devnum_text(st.st_dev), st.st_ino),))
+
+    def gone(self, drive: Drive) -> str:
+        """The file is gone."""
+        return _vanished(drive.path)
+
+    def nvme_controller(self, drive: Drive) -> str:
+        """The file itself: the lab's emulator answers on it."""
+        return drive.path
+
+    def rescan(self, drive: Drive) -> bool:
+        """Nothing to re-read: the file is the medium."""
+        return False
+
+    def native_bytes(self, native_sectors: int) -> int | None:
+        """None: the file is the whole medium (the emulator's sectors map onto it)."""
+        return None
 
 
 def claim(
     drive: Drive,
     confirmed: Drive,
+    backend: DriveBackend = BLOCK_DEVICES,
     *,
     state_reader: StateReader = read_system_state,
-    identity_reader: IdentityReader = read_identity,
+    identity_reader: IdentityReader | None = None,
 ) -> Claim:
     """Pass the guard: the only way to get a writable descriptor to a drive.
 
@@ -1258,7 +1501,8 @@ def claim(
     now, (2) re-reads the drive's identity (serial, WWN, size) and refuses if it is not what the
     technician confirmed, (3) opens the device ``O_RDWR | O_EXCL`` (a lab file: read-write with an
     exclusive ``flock``) and checks the opened descriptor is that same device and size, (4)
-    refuses when another process has the drive or one of its partitions open for writing.
+    refuses when another process has the drive or one of its partitions open for writing. The
+    steps are the same for every drive; `backend` answers them for what is behind the path.
 
     Use it as ``with claim(drive, confirmed) as c: engine.run(c, ...)``; the descriptor is held
     until the block ends.
@@ -1266,8 +1510,11 @@ def claim(
     Args:
         drive: the drive to open (its ``path``).
         confirmed: the drive as the technician confirmed it (its ``identity`` is the reference).
+        backend: what is behind the path: the kernel's block devices (the default), or the lab
+            bench's files (`LabFiles`, for the lab's drives only).
         state_reader: takes the system snapshot (tests inject one).
-        identity_reader: reads the drive's identity now (tests and the lab inject one).
+        identity_reader: reads the drive's identity now (tests inject one); the backend's own
+            reader when None.
 
     Returns:
         The claim, holding the open descriptor.
@@ -1275,31 +1522,26 @@ def claim(
     Raises:
         DriveBusyError: refused; ``reasons`` lists every reason.
     """
-    identity = _read_identity_or_refuse(drive, identity_reader)
-    current = drive
-    if not drive.simulated:  # judge the device the path names now (kernel names move)
-        current = replace(drive, name=identity.name or drive.name, devnum=identity.devnum)
+    identity = _read_identity_or_refuse(drive, identity_reader or backend.read_identity)
+    # judge the device the path names now (kernel names move)
+    current = replace(drive, name=identity.name or drive.name, devnum=identity.devnum)
     try:
         state = state_reader()
     except (DriveDetectionError, OSError) as exc:
         raise _refuse(drive, [f"the system state cannot be read ({exc})"]) from exc
-    protection = assess(current, state)
+    protection = backend.assess(current, state)
     if protection.protected:
         raise _refuse(current, protection.reasons, title="Protected drive")
     _check_identity(confirmed, identity)
-    devnums: tuple[str, ...] = ()
-    files: tuple[tuple[str, int], ...] = ()
-    if drive.simulated:
-        fd = _open_file(current, confirmed)
-        st = os.fstat(fd)
-        files = ((_devnum_text(st.st_dev), st.st_ino),)
-    else:
-        fd = _open_device(current, confirmed, identity)
-        node = state.blocks.get(current.name)
-        partitions = node.partitions if node is not None else ()
-        devnums = (identity.devnum, *(state.blocks[p].devnum for p in partitions))
+    opened = backend.open(current, confirmed, identity, state)
     held = Claim(
-        _CLAIM_TOKEN, drive=current, identity=identity, fd=fd, devnums=devnums, files=files
+        _CLAIM_TOKEN,
+        drive=current,
+        identity=identity,
+        fd=opened.fd,
+        backend=backend,
+        devnums=opened.devnums,
+        files=opened.files,
     )
     writers = held.other_writers()
     if writers:

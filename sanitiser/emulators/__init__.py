@@ -11,11 +11,13 @@ expired ATA security, sanitize with progress and failure, HPA/DCO, drives that l
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from sanitiser.runner import CommandResult, CommandRunner
 
@@ -34,7 +36,12 @@ def tool_name(argv: Sequence[str]) -> str:
 
 
 class BackingFile:
-    """The medium of an emulated drive: a regular file read and rewritten in place."""
+    """The medium of an emulated drive: a regular file read and rewritten in place.
+
+    Only ever a regular file: each read and write opens the path anew without following a
+    final symlink and checks what it opened, so a backing file swapped for a link to a device
+    (or a device node) mid-job is refused, never written.
+    """
 
     CHUNK = 1 << 20
 
@@ -48,9 +55,17 @@ class BackingFile:
         """Size of the medium in bytes."""
         return self.path.stat().st_size
 
+    def _open(self, flags: int, mode: str) -> IO[bytes]:
+        """The backing file opened with `flags`, refused unless it is a regular file."""
+        fd = os.open(self.path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "the backing file is not a regular file", str(self.path))
+        return os.fdopen(fd, mode)
+
     def read(self, offset: int, length: int) -> bytes:
         """`length` bytes from `offset`."""
-        with self.path.open("rb") as f:
+        with self._open(os.O_RDONLY, "rb") as f:
             f.seek(offset)
             return f.read(length)
 
@@ -59,7 +74,7 @@ class BackingFile:
     ) -> None:
         """Rewrite bytes [start, end): zeros, a repeated `pattern`, or random bytes."""
         end = min(end, self.size)
-        with self.path.open("r+b") as f:
+        with self._open(os.O_RDWR, "r+b") as f:
             f.seek(start)
             pos = start
             while pos < end:

@@ -15,7 +15,7 @@ from sanitiser.devices.fingerprint import (
     Fingerprint,
     fingerprint_path,
 )
-from sanitiser.devices.guard import Claim
+from sanitiser.devices.guard import BLOCK_DEVICES, Claim, DriveBackend
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health
 from sanitiser.jobs.events import (
     JobOutcome,
@@ -84,8 +84,8 @@ def _fingerprint_now(drive: Drive) -> Fingerprint | None:
 class JobDependencies:
     """The seams of a job: everything that touches drives, tools, policy and keys."""
 
-    claim: Callable[[Drive, Drive], Claim]
-    """`guard.claim(drive, confirmed)`."""
+    claim: Callable[[Drive, Drive, DriveBackend], Claim]
+    """`guard.claim(drive, confirmed, backend)`."""
     runner_for: Callable[[Drive], CommandRunner]
     """The command runner for a drive (real tools, or the lab's emulators)."""
     health_of: Callable[[Drive, CommandRunner], Health]
@@ -105,6 +105,9 @@ class JobDependencies:
     """Called with a drive key and the operator once a certificate for the drive is kept (the
     application layer moves the device the drive is linked to along); its errors are logged,
     never the job's."""
+    backend_for: Callable[[Drive], DriveBackend] = lambda d: BLOCK_DEVICES
+    """What is behind a drive's path (the kernel's block devices, or the lab bench's files):
+    chosen with the runner, where the drive came from."""
 
 
 @dataclass(frozen=True, slots=True)

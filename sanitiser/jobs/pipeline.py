@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
-import os
 import time
 
 from sanitiser.blockio.progress import ProgressEvent
@@ -34,22 +33,6 @@ from sanitiser.probe.capabilities import Capabilities
 from sanitiser.runner import CommandRunner
 
 log = logging.getLogger(__name__)
-
-
-def gone_reason(drive: Drive) -> str:
-    """Why a drive looks removed or dead, or "" when it is still there."""
-    if not os.path.exists(drive.path):
-        return f"the drive disappeared ({drive.path} no longer exists: removed or failed)"
-    if not drive.simulated and drive.path.startswith("/dev/"):
-        name = os.path.basename(os.path.realpath(drive.path))
-        size = f"/sys/class/block/{name}/size"
-        try:
-            with open(size, encoding="ascii") as f:
-                if int(f.read().strip() or "0") == 0:
-                    return f"the drive disappeared ({drive.path} now has no capacity)"
-        except (OSError, ValueError):
-            return f"the drive disappeared ({drive.path} is no longer in sysfs)"
-    return ""
 
 
 def unlock_reason(caps: Capabilities) -> str:
@@ -93,7 +76,7 @@ class Pipeline(Conclusion):
             return
         runner = self.deps.runner_for(run.drive)
         try:
-            claim = self.deps.claim(run.drive, run.drive)
+            claim = self.deps.claim(run.drive, run.drive, self.deps.backend_for(run.drive))
         except DriveBusyError as exc:
             self._end(run, JobState.FAILED, reason=exc.msg, status="refused")
             return
@@ -222,10 +205,10 @@ class Pipeline(Conclusion):
                 verification=run.verification,
             )
         except SanitiserError as exc:
-            gone = gone_reason(run.drive)
+            gone = claim.backend.gone(run.drive)
             return f"{gone}: {exc.msg}" if gone else exc.msg
         except OSError as exc:
-            gone = gone_reason(run.drive)
+            gone = claim.backend.gone(run.drive)
             if gone or exc.errno in (errno.ENODEV, errno.ENXIO, errno.EIO):
                 return gone or f"the drive stopped responding ({exc.strerror})"
             raise
@@ -259,7 +242,7 @@ class Pipeline(Conclusion):
                 outcome_facts=facts,
             )
             return
-        gone = gone_reason(run.drive)
+        gone = self.deps.backend_for(run.drive).gone(run.drive)
         if gone and gone not in reason:
             reason = f"{gone}: {reason}" if reason else gone
         self._fail(

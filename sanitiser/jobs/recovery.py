@@ -231,7 +231,9 @@ class Recovery(Pipeline):
         )
         runner = self.deps.runner_for(run.drive)
         try:
-            claim = self.deps.claim(run.drive, run.confirmed or run.drive)
+            claim = self.deps.claim(
+                run.drive, run.confirmed or run.drive, self.deps.backend_for(run.drive)
+            )
         except DriveBusyError as exc:  # the firmware operation was sent: not proven clean
             self._fail(run, reason=f"cannot re-poll the drive: {exc.msg}", status="failed")
             return

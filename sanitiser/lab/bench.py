@@ -12,7 +12,8 @@ runs the real `read_health` / `parse_smartctl_json` over smartctl JSON shaped li
 outputs in ``../shared/reference/outputs`` (`LabBench.smartctl` answers ``smartctl -j -a`` for a
 lab drive at the command-runner seam). The per-family command emulators (hdparm, nvme, sg_*) are
 built elsewhere; they find a drive's backing file and kind with `LabBench.drive_at` and
-`LabBench.kind_of`.
+`LabBench.kind_of`. The guard sees the bench's drives through `LabBench.backend` (the guard's
+`LabFiles` over this directory: regular files in it, nothing else).
 
 The default bench:
 
@@ -41,6 +42,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from sanitiser.devices.guard import LabFiles
 from sanitiser.devices.health import read_health
 from sanitiser.domain import Drive, Health, HealthGrade, MediaKind, Transport
 from sanitiser.runner import CommandResult
@@ -206,6 +208,11 @@ class LabBench:
             self._present[drive.name] = drive
 
     # identity and backing files
+
+    @property
+    def backend(self) -> LabFiles:
+        """What is behind this bench's drives for the guard: its files, and nothing else."""
+        return LabFiles(self.directory)
 
     def _next_index(self, kind: LabKind) -> int:
         stem = _KINDS[kind].name_stem

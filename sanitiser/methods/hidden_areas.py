@@ -14,14 +14,13 @@ method runs on an ATA drive:
 If anything hidden cannot be removed, the method is refused before it sends anything: a method
 that left a hidden area would not sanitise the whole drive. `HiddenAreas.text` is what
 `Outcome.hpa_dco` (and so the certificate) says. After a change on a real drive the kernel is
-asked to re-read the size (``/sys/block/<name>/device/rescan``); the lab's files need nothing.
+asked to re-read the size (``/sys/block/<name>/device/rescan``, through the claim's backend);
+the lab's files need nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from sanitiser.domain import MediaKind
 from sanitiser.errors import ToolOutputError
@@ -79,13 +78,10 @@ def describe_found(hpa: HpaInfo | None, dco: DcoInfo | None) -> str:
 
 
 def _rescan(s: Session) -> None:
-    """Ask the kernel to re-read a real drive's size after its maximum changed (best effort)."""
+    """Have the drive's size re-read after its maximum changed (best effort; the kernel's
+    rescan for a real drive, nothing for a lab file)."""
     drive = s.ctx.drive
-    if drive.simulated or not drive.name:
-        return
-    node = Path("/sys/block") / drive.name / "device" / "rescan"
-    with contextlib.suppress(OSError):
-        node.write_text("1\n")
+    if s.ctx.claim.backend.rescan(drive):
         s.log(f"asked the kernel to rescan {drive.name}")
 
 

@@ -25,7 +25,6 @@ erase (§9 #12). After SES=1 the content is "indeterminate", so zeros prove only
 
 from __future__ import annotations
 
-import os
 import re
 
 from sanitiser.blockio import CanarySet, Pattern
@@ -66,26 +65,6 @@ _FALLBACK_SECONDS = {"crypto": 60, "block": 300}
 """Guesses when the sanitize log reports no estimate (overwrite: size at 500 MB/s)."""
 _LOG_ESTIMATE_KEY = {"crypto": "time_crypto_erase", "block": "time_block_erase",
                      "overwrite": "time_over_write"}  # fmt: skip
-
-
-def controller_path(drive: Drive) -> str:
-    """The controller device for a namespace (``/dev/nvme0n1`` -> ``/dev/nvme0``), via sysfs.
-
-    The number in a namespace name can be the subsystem's, not the controller's (§2.2), so the
-    controller is read from ``/sys/block/<ns>/device``; string surgery is the last resort. A
-    simulated drive's emulator answers on its backing file.
-    """
-    if drive.simulated:
-        return drive.path
-    link = f"/sys/block/{drive.name}/device"
-    try:
-        name = os.path.basename(os.path.realpath(link))
-    except OSError:
-        name = ""
-    if re.fullmatch(r"nvme\d+", name):
-        return f"/dev/{name}"
-    match = re.fullmatch(r"(/dev/nvme\d+)n\d+", drive.path)
-    return match.group(1) if match else drive.path
 
 
 def namespace_id(drive: Drive) -> int:
@@ -193,7 +172,7 @@ class NvmeSanitize:
         why = self.unavailable(ctx.drive, ctx.capabilities)
         if why:
             return s.refused(cat, why)
-        ctrl = controller_path(ctx.drive)
+        ctrl = ctx.claim.backend.nvme_controller(ctx.drive)
         log, err = read_log(s, ctrl)
         if log is None:
             return s.refused(cat, f"the sanitize log cannot be read: {err}")
@@ -371,4 +350,4 @@ class NvmeFormat:
         return s.concluded(verdict, cat, readback, details)
 
 
-__all__ = ["NvmeFormat", "NvmeSanitize", "controller_path", "namespace_id"]
+__all__ = ["NvmeFormat", "NvmeSanitize", "namespace_id"]

@@ -76,8 +76,9 @@ class HostOverwrite:
         if not hidden.ok:
             return s.refused(cat, hidden.reason, hidden.text)
         size = None
-        if hidden.native_sectors is not None and not ctx.drive.simulated:
-            size = hidden.native_sectors * 512
+        if hidden.native_sectors is not None:
+            size = ctx.claim.backend.native_bytes(hidden.native_sectors)
+        if size is not None:
             now = current_size(ctx.claim.fd)
             if now is not None and now < size:
                 return s.refused(

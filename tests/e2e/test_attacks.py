@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import uuid
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import run_sanitiser
 from tests.e2e.conftest import LoopFactory
 from tests.e2e.test_jobs_crash import (
     MiB,
@@ -214,3 +216,26 @@ def test_restart_goes_ahead_on_the_same_device(loop_device: LoopFactory, tmp_pat
     again = cli(tmp_path, "jobs", "restart", job_id, "--yes", "--json")
     assert again.returncode == 0, again.stderr
     assert junk_left(image) == 0
+
+
+def test_a_lab_drive_cannot_reach_a_real_disk(loop_device: LoopFactory, tmp_path: Path) -> None:
+    """Lab drives whose backing files were planted as a real disk's device node and as a link to
+    it (a loop device stands in for the disk): ``wipe --lab`` refuses both, since the lab's
+    drives are regular files in the lab directory only, and the disk keeps every byte."""
+    image = junk_image(tmp_path / "disk.img", 16 * MiB)
+    dev = loop_device(image=image)
+    data = tmp_path / "data"
+    lab = data / "lab"
+    lab.mkdir(parents=True)
+    os.mknod(lab / "SIM-HDD-0001.img", stat.S_IFBLK | 0o600, os.stat(dev).st_rdev)
+    (lab / "SIM-SSD-0001.img").symlink_to(dev)
+    done = run_sanitiser(
+        "wipe", "--lab", "lab-sata-hdd0", "lab-sata-ssd0", "--yes", "--json", data=data
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    final = outcomes(done.stdout)
+    assert sorted(final) == [str(lab / "SIM-HDD-0001.img"), str(lab / "SIM-SSD-0001.img")]
+    for outcome in final.values():
+        assert outcome["status"] == "refused", outcome
+        assert "is not a regular file" in str(outcome["reason"]), outcome
+    assert junk_left(image) == 16

@@ -418,6 +418,7 @@ def test_a_lying_drive_is_handed_over_for_destruction_by_its_signed_record(
         select_method=select_method,
         method_for=method_for,
         signer=lambda: pki.signer,
+        backend_for=lambda d: lab.backend,
     )
     orch = Orchestrator(store, deps, station=STATION, organisation="Test Org", poll_interval=0.01)
     try:

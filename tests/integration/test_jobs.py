@@ -25,6 +25,7 @@ from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.samples import make_pki
 from sanitiser.certificate.sign import check_signature, parse_envelope
 from sanitiser.custody.events import drive_seen, record_sanitised
+from sanitiser.devices.guard import LabFiles
 from sanitiser.devices.guard import claim as guard_claim
 from sanitiser.devices.probing import probe
 from sanitiser.domain import (
@@ -118,6 +119,7 @@ class Rig:
             select_method=select_method,
             method_for=method,
             signer=lambda: self.signer,
+            backend_for=lambda d: LabFiles(Path(d.path).parent),
         )
 
     def orchestrator(self) -> Orchestrator:

@@ -2,8 +2,9 @@
 
 Each drive is a file named ``<serial>.img`` (as the lab bench keeps them) filled with the lab's
 ``LABDATA`` pattern, described as a simulated `Drive` whose path is that file, and claimed
-through the real `sanitiser.devices.guard.claim` (with a quiet system snapshot, so the test does
-not depend on the machine's mounts). Methods then run on the emulators over the same file.
+through the real `sanitiser.devices.guard.claim` over the lab's files (`LabFiles` of the file's
+directory), with a quiet system snapshot, so the test does not depend on the machine's mounts.
+Methods then run on the emulators over the same file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sanitiser.devices.guard import Claim, SystemState, claim
+from sanitiser.devices.guard import Claim, LabFiles, SystemState, claim
 from sanitiser.devices.probing import probe
 from sanitiser.domain import Drive, Transport
 from sanitiser.lab.bench import SECTOR, expected_bytes
@@ -58,10 +59,15 @@ def quiet() -> SystemState:
     return SystemState()
 
 
+def lab_files(drive: Drive) -> LabFiles:
+    """What is behind a rig drive's path for the guard: the lab files of its directory."""
+    return LabFiles(Path(drive.path).parent)
+
+
 @contextmanager
 def claimed(drive: Drive) -> Iterator[Claim]:
     """The real guard's claim on `drive` (released afterwards)."""
-    with claim(drive, drive, state_reader=quiet) as held:
+    with claim(drive, drive, lab_files(drive), state_reader=quiet) as held:
         yield held
 
 

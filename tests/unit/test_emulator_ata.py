@@ -7,6 +7,7 @@ the real `hdparm --Istdin` render of those words as the same drive.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Unpack
 
 import pytest
 
-from sanitiser.emulators import EmulatedRunner
+from sanitiser.emulators import BackingFile, EmulatedRunner
 from sanitiser.emulators.ata import AtaDriveEmulator
 from sanitiser.probe.ata import (
     AtaCapabilities,
@@ -454,8 +455,6 @@ def test_backing_file_too_small_is_rejected(tmp_path: Path) -> None:
 
 def test_overwrite_pattern_is_tiled_from_offset_zero(tmp_path: Path) -> None:
     """BackingFile.fill tiles a pattern by absolute offset, across chunk boundaries."""
-    from sanitiser.emulators import BackingFile
-
     path = tmp_path / "m.img"
     path.write_bytes(bytes(3 * BackingFile.CHUNK + 7))
     BackingFile(path).fill(3, 3 * BackingFile.CHUNK + 5, b"abcd")
@@ -464,6 +463,31 @@ def test_overwrite_pattern_is_tiled_from_offset_zero(tmp_path: Path) -> None:
     assert data[3 : 3 * BackingFile.CHUNK + 5] == expected
     assert data[:3] == bytes(3)
     assert data[-2:] == bytes(2)
+
+
+def test_a_backing_file_swapped_mid_job_is_never_written(tmp_path: Path) -> None:
+    """The emulator writes regular files only: a backing file replaced by a link (to a device
+    or to any other file) or by anything not a regular file is refused, and left as it was."""
+    path = tmp_path / "SIM-HDD-0001.img"
+    path.write_bytes(bytes(4096))
+    medium = BackingFile(path)
+    victim = tmp_path / "victim.img"
+    victim.write_bytes(b"\xaa" * 4096)
+    path.unlink()
+    path.symlink_to(victim)
+    with pytest.raises(OSError, match="symbolic link"):
+        medium.fill(0, 4096)
+    with pytest.raises(OSError, match="symbolic link"):
+        medium.read(0, 512)
+    assert victim.read_bytes() == b"\xaa" * 4096
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    with pytest.raises(OSError, match="symbolic link"):
+        medium.fill(0, 4096)
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(OSError, match="not a regular file"):
+        medium.fill(0, 4096)
 
 
 def test_lies_drive_advertises_no_hpa_or_dco(backing: Path) -> None:

@@ -14,6 +14,7 @@ from sanitiser.devices.guard import (
     BlockDevice,
     Claim,
     DriveIdentity,
+    LabFiles,
     Mount,
     Swap,
     SystemState,
@@ -25,7 +26,6 @@ from sanitiser.devices.guard import (
     parse_boot_hints,
     parse_mountinfo,
     parse_swaps,
-    read_identity,
     read_system_state,
     stack_below,
 )
@@ -445,17 +445,18 @@ class TestAssess:
 
 
 class TestSimulated:
-    """Simulated lab drives are judged only as files."""
+    """Simulated lab drives are judged only as files (the lab's `LabFiles`)."""
 
     def test_lab_file_not_protected_by_disk_rules(self, machine: FakeMachine) -> None:
         """A simulated drive named like the system disk is still just a file."""
         lab = drive("sda", path="/var/lib/sanitiser/lab/sata0.img", simulated=True)
-        assert not assess(lab, machine.state()).protected
+        files = LabFiles(Path("/var/lib/sanitiser/lab"))
+        assert not files.assess(lab, machine.state()).protected
 
     def test_device_node_refused(self, machine: FakeMachine) -> None:
         """A simulated drive pointing at a device node is refused."""
         lab = drive("sdf", simulated=True)
-        assert assess(lab, machine.state()).reasons == (
+        assert LabFiles(Path("/srv/lab")).assess(lab, machine.state()).reasons == (
             "a simulated drive must be a file, but /dev/sdf is a device node",
         )
 
@@ -463,7 +464,9 @@ class TestSimulated:
         """A lab file that is an active swap file is refused."""
         machine.swap("/srv/lab/swap.img", "file")
         lab = drive("lab0", path="/srv/lab/swap.img", simulated=True)
-        assert assess(lab, machine.state()).reasons == ("used as swap (/srv/lab/swap.img)",)
+        assert LabFiles(Path("/srv/lab")).assess(lab, machine.state()).reasons == (
+            "used as swap (/srv/lab/swap.img)",
+        )
 
     def test_file_behind_busy_loop_refused(self, tmp_path: Path) -> None:
         """A lab file attached to a mounted loop device is refused; an idle attachment is not."""
@@ -474,8 +477,11 @@ class TestSimulated:
         state = m.state()
         busy = drive("a", path="/srv/lab/a.img", simulated=True)
         idle = drive("b", path="/srv/lab/b.img", simulated=True)
-        assert assess(busy, state).reasons == ("its file backs loop5, which is mounted at /mnt/a",)
-        assert not assess(idle, state).protected
+        files = LabFiles(Path("/srv/lab"))
+        assert files.assess(busy, state).reasons == (
+            "its file backs loop5, which is mounted at /mnt/a",
+        )
+        assert not files.assess(idle, state).protected
 
 
 def test_identity_mismatches() -> None:
@@ -509,71 +515,76 @@ class TestClaimOnLabFiles:
             simulated=True,
         )
 
+    @pytest.fixture
+    def files(self, tmp_path: Path) -> LabFiles:
+        """The lab's files in tmp_path, as the lab bench's drives are seen by the guard."""
+        return LabFiles(tmp_path)
+
     @staticmethod
     def quiet() -> SystemState:
         """A machine where nothing is in use."""
         return SystemState()
 
-    def test_claim_gives_writable_exclusive_fd(self, lab: Drive) -> None:
+    def test_claim_gives_writable_exclusive_fd(self, lab: Drive, files: LabFiles) -> None:
         """A claim writes through its fd, a second claim is refused, and release frees it."""
-        with claim(lab, lab, state_reader=self.quiet) as held:
+        with claim(lab, lab, files, state_reader=self.quiet) as held:
             assert held.path == lab.path
             os.pwrite(held.fd, b"\x00" * 4096, 0)
             with pytest.raises(DriveBusyError) as refused:
-                claim(lab, lab, state_reader=self.quiet)
+                claim(lab, lab, files, state_reader=self.quiet)
             assert refused.value.reasons == ("in use by another job (the lab file is locked)",)
         assert held.closed
         assert Path(lab.path).read_bytes()[:4097] == b"\x00" * 4096 + b"\xaa"
         with pytest.raises(DriveBusyError, match="released"):
             _ = held.fd
-        claim(lab, lab, state_reader=self.quiet).close()
+        claim(lab, lab, files, state_reader=self.quiet).close()
 
-    def test_protected_now_is_refused(self, lab: Drive) -> None:
+    def test_protected_now_is_refused(self, lab: Drive, files: LabFiles) -> None:
         """State is re-read at claim time: a lab file that became swap is refused."""
         swapping = SystemState(swaps=(Swap(path=lab.path, kind="file"),))
         with pytest.raises(DriveBusyError) as refused:
-            claim(lab, lab, state_reader=lambda: swapping)
+            claim(lab, lab, files, state_reader=lambda: swapping)
         assert refused.value.reasons == (f"used as swap ({lab.path})",)
         assert refused.value.title == "Protected drive"
 
-    def test_other_serial_is_refused(self, lab: Drive) -> None:
+    def test_other_serial_is_refused(self, lab: Drive, files: LabFiles) -> None:
         """Confirming SIM-HDD-0002 but opening SIM-HDD-0001's file is refused."""
         confirmed = replace(lab, serial="SIM-HDD-0002")
         with pytest.raises(DriveBusyError) as refused:
-            claim(lab, confirmed, state_reader=self.quiet)
+            claim(lab, confirmed, files, state_reader=self.quiet)
         assert refused.value.reasons == (
             "not the drive that was confirmed: serial is now 'SIM-HDD-0001', "
             "but 'SIM-HDD-0002' was confirmed",
         )
         assert refused.value.title == "Different drive"
 
-    def test_changed_size_is_refused(self, lab: Drive) -> None:
+    def test_changed_size_is_refused(self, lab: Drive, files: LabFiles) -> None:
         """A lab file that grew is not the drive that was confirmed."""
         with open(lab.path, "ab") as f:
             f.write(b"\0" * 512)
         with pytest.raises(DriveBusyError, match="size is now 1049088 bytes"):
-            claim(lab, lab, state_reader=self.quiet)
+            claim(lab, lab, files, state_reader=self.quiet)
 
-    def test_identity_from_injected_reader(self, lab: Drive) -> None:
+    def test_identity_from_injected_reader(self, lab: Drive, files: LabFiles) -> None:
         """The identity reader is injectable; its answer is what gets compared."""
         wrong = DriveIdentity(lab.name, "", lab.serial, "0x1234", lab.size_bytes)
         with pytest.raises(DriveBusyError, match="WWN is now '0x1234'"):
-            claim(lab, lab, state_reader=self.quiet, identity_reader=lambda d: wrong)
+            claim(lab, lab, files, state_reader=self.quiet, identity_reader=lambda d: wrong)
 
-    def test_missing_file_is_refused(self, lab: Drive) -> None:
+    def test_missing_file_is_refused(self, lab: Drive, files: LabFiles) -> None:
         """A lab file that is gone cannot be proven to be the confirmed drive."""
         Path(lab.path).unlink()
         with pytest.raises(DriveBusyError, match="identity cannot be read"):
-            claim(lab, lab, state_reader=self.quiet)
+            claim(lab, lab, files, state_reader=self.quiet)
 
-    def test_unreadable_state_is_refused(self, lab: Drive) -> None:
+    def test_unreadable_state_is_refused(self, lab: Drive, files: LabFiles) -> None:
         """If the machine cannot be inspected, nothing is claimed."""
 
         def broken() -> SystemState:
             raise DriveDetectionError("no /sys")
 
         with pytest.raises(DriveBusyError, match="system state cannot be read"):
-            claim(lab, lab, state_reader=broken)
+            claim(lab, lab, files, state_reader=broken)
 
     def test_symlink_is_refused(self, lab: Drive, tmp_path: Path) -> None:
         """A lab path that is a symlink (possibly to a device) is not followed."""
@@ -582,17 +593,17 @@ class TestClaimOnLabFiles:
         link.symlink_to(lab.path)
         linked = replace(lab, path=str(link))
         with pytest.raises(DriveBusyError, match="not a regular file"):
-            claim(linked, linked, state_reader=self.quiet)
+            claim(linked, linked, LabFiles(link.parent), state_reader=self.quiet)
 
-    def test_claim_cannot_be_forged(self, lab: Drive) -> None:
+    def test_claim_cannot_be_forged(self, lab: Drive, files: LabFiles) -> None:
         """Only claim() makes a Claim: there is no other way to a writable fd."""
-        identity = read_identity(lab)
+        identity = files.read_identity(lab)
         with pytest.raises(TypeError, match="only by"):
             Claim(object(), drive=lab, identity=identity, fd=0)
 
-    def test_recheck_detects_change_mid_job(self, lab: Drive) -> None:
+    def test_recheck_detects_change_mid_job(self, lab: Drive, files: LabFiles) -> None:
         """recheck() refuses once the drive's identity changes under a held claim."""
-        with claim(lab, lab, state_reader=self.quiet) as held:
+        with claim(lab, lab, files, state_reader=self.quiet) as held:
             held.recheck()
             os.truncate(lab.path, 2 << 20)
             with pytest.raises(DriveBusyError, match="size is now 2097152 bytes"):

@@ -56,7 +56,7 @@ def test_best_technique_really_sanitises(lab: LabBench, kind: LabKind) -> None:
     drive = by_kind(lab, kind)
     caps = probe(drive, runner)
     technique = caps.usable[0]
-    with claim(drive, drive, state_reader=SystemState) as held:
+    with claim(drive, drive, lab.backend, state_reader=SystemState) as held:
         ctx = MethodContext(drive=drive, claim=held, runner=runner, capabilities=caps,
                             poll_interval=0.0)  # fmt: skip
         outcome = method_for(technique).run(ctx)

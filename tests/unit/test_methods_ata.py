@@ -41,6 +41,7 @@ from tests.unit.method_rig import (
     claimed,
     context,
     lab_file,
+    lab_files,
     simulated,
     surviving_sectors,
 )
@@ -354,7 +355,7 @@ def test_guard_is_required(tmp_path: Path, technique: Technique) -> None:
     drive = simulated(path, Transport.SATA)
     swapping = SystemState(swaps=(Swap(path=str(path), kind="file"),))
     with pytest.raises(DriveBusyError):
-        claim(drive, drive, state_reader=lambda: swapping)
+        claim(drive, drive, lab_files(drive), state_reader=lambda: swapping)
     assert method_for(technique).technique is technique
     assert runner.calls == []
     assert surviving_sectors(path, SERIAL) == SECTORS

@@ -13,12 +13,12 @@ from typing import Unpack
 
 import pytest
 
-from sanitiser.devices.guard import Swap, SystemState, claim
+from sanitiser.devices.guard import BLOCK_DEVICES, Swap, SystemState, claim
 from sanitiser.domain import NistCategory, Outcome, OutcomeStatus, Transport
 from sanitiser.emulators import EmulatedRunner
 from sanitiser.emulators.nvme import NvmeDriveEmulator
 from sanitiser.errors import DriveBusyError
-from sanitiser.methods.nvme import NvmeFormat, NvmeSanitize, controller_path, namespace_id
+from sanitiser.methods.nvme import NvmeFormat, NvmeSanitize, namespace_id
 from sanitiser.methods.registry import method_for
 from sanitiser.methods.verify_after import plant_canaries
 from sanitiser.probe.capabilities import Technique
@@ -29,6 +29,7 @@ from tests.unit.method_rig import (
     claimed,
     context,
     lab_file,
+    lab_files,
     simulated,
     surviving_sectors,
 )
@@ -217,14 +218,14 @@ class TestFormat:
 def test_device_paths() -> None:
     """Namespace ids come from the kernel name; simulated drives address their file."""
     drive = simulated(Path(__file__), Transport.NVME, name="lab-nvme0")
-    assert controller_path(drive) == str(Path(__file__))
+    assert lab_files(drive).nvme_controller(drive) == str(Path(__file__))
     assert namespace_id(drive) == 1
     real = drive.__class__(
         path="/dev/nvme3n2", name="nvme3n2", model="m", serial="s", size_bytes=1,
         transport=Transport.NVME,
     )  # fmt: skip
     assert namespace_id(real) == 2
-    assert controller_path(real).startswith("/dev/nvme")
+    assert BLOCK_DEVICES.nvme_controller(real).startswith("/dev/nvme")
 
 
 @pytest.mark.parametrize("technique", [t for t in Technique if t.value.startswith("nvme-")])
@@ -234,7 +235,7 @@ def test_guard_is_required(tmp_path: Path, technique: Technique) -> None:
     drive = simulated(path, Transport.NVME)
     swapping = SystemState(swaps=(Swap(path=str(path), kind="file"),))
     with pytest.raises(DriveBusyError):
-        claim(drive, drive, state_reader=lambda: swapping)
+        claim(drive, drive, lab_files(drive), state_reader=lambda: swapping)
     assert method_for(technique).technique is technique
     assert runner.calls == []
     assert surviving_sectors(path, SERIAL) == SIZE // 512

@@ -28,7 +28,15 @@ from sanitiser.methods.registry import all_methods, category_for, method_for
 from sanitiser.methods.verify_after import Check, ReadBack, judge
 from sanitiser.probe.capabilities import Capabilities, Technique
 from sanitiser.testing import FakeRunner
-from tests.unit.method_rig import MIB, claimed, context, lab_file, simulated, surviving_sectors
+from tests.unit.method_rig import (
+    MIB,
+    claimed,
+    context,
+    lab_file,
+    lab_files,
+    simulated,
+    surviving_sectors,
+)
 
 SERIAL = "SIM-USB-0001"
 SIZE = 8 * MIB
@@ -201,6 +209,6 @@ def test_guard_is_required(tmp_path: Path) -> None:
     drive = simulated(path, Transport.USB)
     swapping = SystemState(swaps=(Swap(path=str(path), kind="file"),))
     with pytest.raises(DriveBusyError):
-        claim(drive, drive, state_reader=lambda: swapping)
+        claim(drive, drive, lab_files(drive), state_reader=lambda: swapping)
     assert method_for(Technique.HOST_OVERWRITE).technique is Technique.HOST_OVERWRITE
     assert surviving_sectors(path, SERIAL) == SIZE // 512
