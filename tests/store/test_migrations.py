@@ -144,3 +144,25 @@ def test_benches_starting_together_migrate_once(postgres_url: str) -> None:
     with make_engine(postgres_url).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
         assert "job" in inspect(conn).get_table_names()
+
+
+@pytest.mark.postgres
+def test_a_migration_committing_between_the_first_reads_is_waited_for(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first look at a shared database is several statements, each its own snapshot: a
+    bench that commits its migration between them makes the database read as 'tables, no
+    revision' (made before migrations). That reading is checked again under the migration
+    lock instead of refusing the store (CI saw the refusal once, with six benches starting)."""
+    engine = make_engine(postgres_url)
+    migrations.upgrade(engine)
+    real = migrations._read_revision
+    calls: list[str | None] = []
+
+    def racing(conn: Any) -> str | None:
+        calls.append(None if not calls else real(conn))  # the first: before the commit
+        return calls[-1]
+
+    monkeypatch.setattr(migrations, "_read_revision", racing)
+    migrations.prepare(engine)  # no SchemaError: the re-read under the lock sees the head
+    assert calls == [None, migrations.head_revision()]

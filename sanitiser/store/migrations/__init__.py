@@ -173,6 +173,15 @@ def prepare(engine: Engine, *, migrate: bool = True) -> None:
     if engine.dialect.name == "sqlite" or not populated:
         upgrade(engine)
         return
+    # What was read above is several statements, each its own snapshot on PostgreSQL: a bench
+    # migrating the empty database at this moment can commit between them (no version table
+    # yet, then tables), which reads like a database made before migrations. Read again under
+    # the migration lock, which that bench holds until it has committed.
+    with engine.connect() as conn, _locked(conn):
+        current = _read_revision(conn)
+        conn.rollback()
+    if current == head:
+        return
     raise SchemaError(
         f"the database schema is at revision {current or 'none (made before migrations)'}, "
         f"this version of sanitiser needs {head}: run `sanitiser db upgrade` once for the fleet"
