@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sanitiser import __version__
 from sanitiser.app.naming import names_drive
 from sanitiser.app.services import Services
 from sanitiser.assets.model import (
@@ -28,16 +29,37 @@ from sanitiser.assets.model import (
     parse_lock,
 )
 from sanitiser.assets.readiness import ReadinessReport, assess
+from sanitiser.assets.record import build_device_record
+from sanitiser.certificate.device_token import make_device_token
+from sanitiser.certificate.keys import StationSigner
+from sanitiser.certificate.qr import DEFAULT_BASE_URL, token_url
+from sanitiser.certificate.record import DEVICE_SCHEMA, Record, new_certificate_id
+from sanitiser.certificate.sign import SignedRecord, parse_envelope, sign_record
 from sanitiser.custody import devices as custody
 from sanitiser.errors import SanitiserError
 from sanitiser.inventory.model import HostInventory
 from sanitiser.policy.loader import load_policy
 from sanitiser.store import devices as records
 from sanitiser.store import drive_key
-from sanitiser.store.audit import AuditKind
+from sanitiser.store.audit import GENESIS, AuditKind, chain_head
 
 _ORDER = (DeviceState.RECEIVED, DeviceState.SANITISED, DeviceState.GRADED, DeviceState.READY)
 """The states `advance` moves a device through (hand-over and the like are steps of their own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedDevice:
+    """A device certificate as issued: the signed record, its token and URL, the signed PDF."""
+
+    signed: SignedRecord
+    token: str
+    url: str
+    pdf: bytes
+
+    @property
+    def record(self) -> Record:
+        """The signed record."""
+        return self.signed.record
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +312,77 @@ class DeviceDesk:
         if not device.graded:
             return DeviceState.SANITISED
         return DeviceState.READY if readiness.ready else DeviceState.GRADED
+
+    def certify(self, tag: str, signer: StationSigner) -> IssuedDevice:
+        """Issue the device's signed certificate: its record (binding each drive's certificate
+        by id and SHA-256, each verified before anything is signed from it), the device
+        token for its QR label, the signed PDF; kept with a ``device-certified`` entry.
+
+        Raises:
+            DeviceError: an unknown tag, or a linked drive without a certificate yet.
+            CertificateError: a drive's certificate in the store does not verify (altered).
+        """
+        # pyHanko (PDF signing and checking) costs about a second to import: only when issuing
+        from sanitiser.certificate.device_pdf import device_certificate_pdf  # noqa: PLC0415
+        from sanitiser.certificate.issue import signing_trust  # noqa: PLC0415
+        from sanitiser.certificate.verify import require_verified  # noqa: PLC0415
+
+        report = self.advance(tag)
+        device = report.device
+        waiting = [d.serial or d.drive_key for d in device.drives if not d.certificate_id]
+        if waiting:
+            raise DeviceError(
+                f"device {device.tag}: no certificate yet for drive(s) {', '.join(waiting)}: "
+                "wipe them (or unlink them) before the device is certified"
+            )
+        trust = signing_trust(signer)
+        drive_records = []
+        for d in device.drives:
+            envelope = self.store.certificate_record(d.certificate_id)
+            if envelope is None:
+                raise DeviceError(f"certificate {d.certificate_id} is not in the store")
+            verified = require_verified(
+                parse_envelope(envelope), trust, certificate_id=d.certificate_id
+            )
+            drive_records.append(verified.record)
+        now = datetime.now(UTC)
+        record = build_device_record(
+            device,
+            report.readiness,
+            drive_records,
+            certificate_id=new_certificate_id(),
+            organisation=signer.organisation,
+            station=signer.name,
+            operator=self.operator,
+            issued_at=now,
+            development=signer.development,
+            custody=chain_head(self.store, self.station) or (0, GENESIS),
+            tool_version=__version__,
+        )
+        verified = require_verified(sign_record(record, signer), trust, schema=DEVICE_SCHEMA)
+        token = make_device_token(verified, signer, now)
+        url = token_url(token, self.services.settings.verify_base_url or DEFAULT_BASE_URL)
+        pdf = device_certificate_pdf(verified, signer, url)
+        signed = verified.signed
+        records.save_device_certificate(
+            self.store,
+            tag,
+            signed.certificate_id,
+            signed.to_bytes(),
+            pdf,
+            also=custody.event(
+                AuditKind.DEVICE_CERTIFIED,
+                station=self.station,
+                actor=self.operator,
+                ref=signed.certificate_id,
+                data={
+                    "record_sha256": signed.digest.hex(),
+                    "drives": ",".join(d.certificate_id for d in device.drives),
+                    "destination": report.readiness.destination,
+                },
+            ),
+        )
+        return IssuedDevice(signed, token, url, pdf)
 
     def list(self, *, kind: str | None = None, state: str | None = None) -> list[Device]:
         """Devices, oldest intake first."""

@@ -12,14 +12,14 @@ import functools
 import os
 
 from sanitiser.app.devices import advance_linked
-from sanitiser.app.services import Services
-from sanitiser.certificate.keys import StationSigner, ensure_development_identity
+from sanitiser.app.services import Services, station_signer
+from sanitiser.certificate.keys import StationSigner
 from sanitiser.custody.anchors import CHECKPOINTS_FILE
 from sanitiser.devices.guard import claim as guard_claim
 from sanitiser.devices.health import read_health
 from sanitiser.devices.probing import probe
 from sanitiser.domain import Drive, Health
-from sanitiser.errors import SanitiserError, data_directory_full, is_disk_full
+from sanitiser.errors import SanitiserError
 from sanitiser.jobs.orchestrator import JobDependencies, Orchestrator
 from sanitiser.policy.plan import Plan
 from sanitiser.runner import CommandRunner
@@ -69,15 +69,7 @@ def default_dependencies(services: Services) -> JobDependencies:
         return lab_runner() if drive.simulated and services.lab is not None else services.runner
 
     def signer() -> StationSigner:
-        keys = settings.data_dir / "keys"
-        try:
-            return ensure_development_identity(
-                settings.certs_dir, keys, settings.organisation, settings.station
-            )
-        except OSError as e:  # making the first identity writes keys and certificates
-            if is_disk_full(e):
-                raise data_directory_full(e, f"the signing identity ({keys})") from e
-            raise
+        return station_signer(settings)
 
     return JobDependencies(
         claim=guard_claim,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sanitiser.certificate.keys import StationSigner, ensure_development_identity
 from sanitiser.config import Settings, ensure_data_dir
 from sanitiser.custody.events import drive_seen
 from sanitiser.devices.discover import DriveSource, UdevDriveSource, udev_is_running
@@ -22,7 +23,7 @@ from sanitiser.devices.guard import (
 )
 from sanitiser.devices.health import read_health
 from sanitiser.domain import Drive, Health, Protection
-from sanitiser.errors import DriveDetectionError
+from sanitiser.errors import DriveDetectionError, data_directory_full, is_disk_full
 from sanitiser.lab.bench import LabBench, lab_health
 from sanitiser.runner import CommandRunner, SubprocessRunner
 from sanitiser.store import Store
@@ -134,6 +135,23 @@ def assess_drives(services: Services, drives: Sequence[Drive]) -> list[DriveStat
             services.store, st.drive, st.health, st.protection, station=services.settings.station
         )
     return statuses
+
+
+def station_signer(settings: Settings) -> StationSigner:
+    """This station's signing identity (a development one is made on first use).
+
+    Raises:
+        SanitiserError: the data directory is full; CertificateError: the key is unusable.
+    """
+    keys = settings.data_dir / "keys"
+    try:
+        return ensure_development_identity(
+            settings.certs_dir, keys, settings.organisation, settings.station
+        )
+    except OSError as e:  # making the first identity writes keys and certificates
+        if is_disk_full(e):
+            raise data_directory_full(e, f"the signing identity ({keys})") from e
+        raise
 
 
 def build_services(

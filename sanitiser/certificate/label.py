@@ -4,6 +4,7 @@ Formats (width x height, mm):
 
 - ``62mm``: 62 x 32 from 62 mm continuous rolls (Brother DK-22205 and similar);
 - ``29x90``: 90 x 29 die-cut address labels (Brother DK-11201);
+- ``62x29``: 62 x 29 die-cut labels (Brother DK-11209): the device label;
 - ``a4``: A4 sheets of 3 x 7 labels of 63.5 x 38.1 mm (Avery L7160 layout).
 
 One layout (`label_lines` and `_cell`) drives both renderers, so the PDF and PNG agree.
@@ -23,7 +24,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from sanitiser.certificate.pdf import visible
 from sanitiser.certificate.qr import qr_matrix
-from sanitiser.certificate.record import Record
+from sanitiser.certificate.record import DEVICE_SCHEMA, Record
 from sanitiser.certificate.style import fonts
 from sanitiser.errors import CertificateError
 
@@ -55,6 +56,7 @@ class LabelFormat:
 FORMATS = {
     "62mm": LabelFormat("62mm", 62, 32, 62, 32),
     "29x90": LabelFormat("29x90", 90, 29, 90, 29),
+    "62x29": LabelFormat("62x29", 62, 29, 62, 29),
     "a4": LabelFormat(
         "a4",
         210,
@@ -88,8 +90,31 @@ def _make_model(device: dict[str, object]) -> str:
     return model
 
 
+def _device_lines(record: Record) -> list[tuple[str, bool]]:
+    """A device label: tag, make and model, grade and destination, its drives, its id."""
+    dev, grade = record.get("device") or {}, record.get("grade") or {}
+    ready = record.get("readiness") or {}
+    drives = record.get("drives") or []
+    route = str((record.get("destination") or {}).get("route") or "undecided")
+    state = "READY" if ready.get("ready") else "not ready"
+    if not dev.get("holds_data"):
+        erased = "no data media"
+    else:
+        done = sum(1 for d in drives if d.get("outcome") == "sanitised")
+        erased = f"{done}/{len(drives)} drives sanitised"
+    return [
+        (visible(dev.get("tag"), 40), True),
+        (visible(" ".join(str(dev.get(k) or "") for k in ("make", "model")).strip(), 80), False),
+        (f"Grade {grade.get('cosmetic') or '-'} · {state} · {route}", True),
+        (erased, False),
+        (f"ID {visible(record.get('certificate_id'), 40)}", False),
+    ]
+
+
 def label_lines(record: Record) -> list[tuple[str, bool]]:
     """The text of a label, top to bottom, as (text, bold)."""
+    if record.get("schema") == DEVICE_SCHEMA:
+        return _with_flags(record, _device_lines(record))
     dev = record.get("device") or {}
     san = record.get("sanitisation") or {}
     out = record.get("outcome") or {}
@@ -103,12 +128,14 @@ def label_lines(record: Record) -> list[tuple[str, bool]]:
         (f"{str(san.get('finished_at', ''))[:10]} {visible(san.get('technique'), 30)}", False),
         (f"ID {visible(record.get('certificate_id'), 40)}", False),
     ]
+    return _with_flags(record, lines)
+
+
+def _with_flags(record: Record, lines: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     flags = [
         t for k, t in (("simulated", "SIMULATED"), ("development_key", "DEV KEY")) if record.get(k)
     ]
-    if flags:
-        lines.append((" · ".join(flags), True))
-    return lines
+    return [*lines, (" · ".join(flags), True)] if flags else lines
 
 
 class _Painter:

@@ -335,6 +335,15 @@ def render_pdf(signed: SignedRecord, url: str) -> bytes:
             2000,
         ),
     ]
+    return one_page(
+        story,
+        title=f"Certificate of Sanitization {visible(signed.certificate_id, 64)}",
+        subject="NIST SP 800-88 certificate of sanitization",
+    )
+
+
+def one_page(story: list[Flowable], *, title: str, subject: str) -> bytes:
+    """An A4 page holding `story` (shrunk to fit), with the document's metadata."""
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
         buf,
@@ -343,9 +352,9 @@ def render_pdf(signed: SignedRecord, url: str) -> bytes:
         rightMargin=14 * mm,
         topMargin=12 * mm,
         bottomMargin=12 * mm,
-        title=f"Certificate of Sanitization {visible(signed.certificate_id, 64)}",
+        title=title,
         author="sanitiser",
-        subject="NIST SP 800-88 certificate of sanitization",
+        subject=subject,
         creator="sanitiser",
     )
     frame_w, frame_h = A4[0] - 28 * mm, A4[1] - 24 * mm

@@ -334,19 +334,20 @@ def looks_like_token(text: str) -> bool:
     return len(tok) >= 160 and all(c in _B32 for c in tok)
 
 
-def _text(data: bytes, what: str) -> str:
+def token_text(data: bytes, what: str) -> str:
+    """A token's text field, strictly UTF-8."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CertificateError(f"the token's {what} is not UTF-8 (altered?)") from e
 
 
-def decode_token(text: str) -> Token:
-    """Decode a token (version 1 or 2) or token URL strictly (no verification yet).
+def token_bytes(text: str) -> bytes:
+    """The raw bytes of a token (any version) or token URL, strictly decoded.
 
     Raises:
         UnusableInputError: not a token at all.
-        CertificateError: a token whose bytes do not parse (it was altered).
+        CertificateError: not canonical base32 (it was altered).
     """
     tok = extract_token(text)
     if not tok or any(c not in _B32 for c in tok):
@@ -357,6 +358,17 @@ def decode_token(text: str) -> Token:
         raise CertificateError("the token is not valid base32 (altered?)") from e
     if encode_token(raw) != tok:
         raise CertificateError("the token is not canonical base32 (altered?)")
+    return raw
+
+
+def decode_token(text: str) -> Token:
+    """Decode a drive token (version 1 or 2) or token URL strictly (no verification yet).
+
+    Raises:
+        UnusableInputError: not a token at all.
+        CertificateError: a token whose bytes do not parse (it was altered).
+    """
+    raw = token_bytes(text)
     if len(raw) < _HEAD1.size + _SIG_LEN:
         raise CertificateError("the token is too short (truncated or altered)")
     version, flags = raw[0], raw[1]
@@ -395,7 +407,7 @@ def decode_token(text: str) -> Token:
     body = raw[: len(raw) - _SIG_LEN]
     start = head.size
     s_end, d_end = start + lengths[0], start + lengths[0] + lengths[1]
-    serial = _text(body[start:s_end], "serial")
+    serial = token_text(body[start:s_end], "serial")
     token = Token(
         simulated=bool(flags & 1),
         development=bool(flags & 2),
@@ -419,8 +431,8 @@ def decode_token(text: str) -> Token:
         raise CertificateError("the token's text is longer than a token allows (altered?)")
     if (method_code and lengths[2]) or (flags & 32 and not lengths[2]):
         raise CertificateError("the token's method fields disagree (altered?)")
-    names = _text(body[s_end:d_end], "make and model")
-    method = METHODS[method_code - 1][0] if method_code else _text(body[d_end:], "method")
+    names = token_text(body[s_end:d_end], "make and model")
+    method = METHODS[method_code - 1][0] if method_code else token_text(body[d_end:], "method")
     return replace(
         token,
         version=2,
@@ -440,16 +452,29 @@ def check_token_signature(token: Token, signer_cert: x509.Certificate) -> None:
     Raises:
         CertificateError: the key id or the signature does not match.
     """
-    if key_id(signer_cert) != token.signer_key_id:
+    check_raw_signature(
+        token.body, token.signature, token.signer_key_id, token.signed_at, signer_cert
+    )
+
+
+def check_raw_signature(
+    body: bytes, signature: bytes, signer_key_id: bytes, signed_at: datetime, cert: x509.Certificate
+) -> None:
+    """Check a token's r||s signature over its body (any token version).
+
+    Raises:
+        CertificateError: the key id or the signature does not match.
+    """
+    if key_id(cert) != signer_key_id:
         raise CertificateError("the token names a different signer")
-    public = signer_cert.public_key()
+    public = cert.public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey):
         raise CertificateError("the signer's key is not an ECDSA key")
-    r = int.from_bytes(token.signature[:32], "big")
-    s = int.from_bytes(token.signature[32:], "big")
-    check_low_s(s, "the token's signature", token.signed_at)
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:], "big")
+    check_low_s(s, "the token's signature", signed_at)
     try:
-        public.verify(encode_dss_signature(r, s), token.body, ec.ECDSA(hashes.SHA256()))
+        public.verify(encode_dss_signature(r, s), body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError) as e:
         raise CertificateError("the token's signature does not match its contents") from e
 

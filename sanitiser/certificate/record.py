@@ -40,6 +40,10 @@ from sanitiser.text import text_problem
 RECORD_SCHEMA = "sanitiser.record/1"
 """Schema tag written into every record; bump it when a field changes meaning."""
 
+DEVICE_SCHEMA = "sanitiser.device/1"
+"""Schema tag of a device certificate's record (`sanitiser.assets.record`): a computer, its
+grades and readiness, and its drives' certificates by id and SHA-256."""
+
 DEFAULT_STANDARD = "NIST SP 800-88 Rev. 1"
 """The standard a record claims when its context names none (the policy's ``standard`` is
 what a job's record claims: `sanitiser.jobs.conclusion`)."""

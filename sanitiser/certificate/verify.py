@@ -16,7 +16,7 @@ import io
 import os
 import stat
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -34,6 +34,11 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from sanitiser.certificate.device_token import (
+    DEVICE_TOKEN_VERSION,
+    DeviceToken,
+    decode_device_token,
+)
 from sanitiser.certificate.keys import (
     CRL_FILE,
     ORG_CA_FILE,
@@ -52,12 +57,20 @@ from sanitiser.certificate.pdf import SIGNATURE_FIELD, embedded_files, visible
 from sanitiser.certificate.qr import (
     Token,
     capacity_text,
-    check_token_signature,
+    check_raw_signature,
     decode_token,
     looks_like_token,
+    method_label,
+    token_bytes,
     token_matches_record,
 )
-from sanitiser.certificate.record import RECORD_SCHEMA, UnusableInputError, parse_utc
+from sanitiser.certificate.record import (
+    DEVICE_SCHEMA,
+    RECORD_SCHEMA,
+    UnusableInputError,
+    parse_utc,
+    record_digest,
+)
 from sanitiser.certificate.sign import (
     SignedRecord,
     VerifiedRecord,
@@ -196,10 +209,56 @@ class _Run:
         )
 
 
+def _part(record: dict[str, Any], name: str) -> dict[str, Any]:
+    value = record.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _device_facts(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a device certificate says, for people: the device, its facts, grade, readiness and
+    each drive with its certificate and outcome."""
+    dev, grade, ready = _part(record, "device"), _part(record, "grade"), _part(record, "readiness")
+    facts: list[tuple[str, object]] = [
+        ("certificate_id", record.get("certificate_id")),
+        ("record_kind", "device"),
+        ("tag", dev.get("tag")),
+        ("kind", dev.get("kind")),
+        ("make", dev.get("make")),
+        ("model", dev.get("model")),
+        ("serial", dev.get("serial")),
+    ]
+    for label, value in _part(record, "facts").get("lines") or []:
+        facts.append((f"spec {label}", value))
+    facts += [
+        ("cosmetic_grade", grade.get("cosmetic")),
+        ("ready", ready.get("ready")),
+        ("destination", _part(record, "destination").get("route")),
+        ("all_sanitised", record.get("all_sanitised")),
+    ]
+    drives = record.get("drives")
+    for i, d in enumerate(drives if isinstance(drives, list) else [], start=1):
+        if isinstance(d, dict):
+            how = method_label(str(d.get("method") or d.get("technique") or ""))
+            said = f"{d.get('serial')} {d.get('outcome')} by {how} ({d.get('nist_category')}, "
+            said += f"verification {d.get('verification')}), certificate {d.get('certificate_id')}"
+            facts.append((f"drive {i}", said))
+    facts += [
+        ("issued_at", record.get("issued_at")),
+        ("organisation", record.get("organisation")),
+        ("station", record.get("station")),
+        ("operator", _part(record, "operator").get("name")),
+        ("simulated", record.get("simulated")),
+        ("development_key", record.get("development_key")),
+    ]
+    return [(k, _fact_text(v)) for k, v in facts]
+
+
 def _record_facts(record: dict[str, Any]) -> list[tuple[str, str]]:
+    if record.get("schema") == DEVICE_SCHEMA:
+        return _device_facts(record)
+
     def part(name: str) -> dict[str, Any]:
-        value = record.get(name)
-        return value if isinstance(value, dict) else {}
+        return _part(record, name)
 
     dev, san, out = part("device"), part("sanitisation"), part("outcome")
     ver, dest, op = part("verification"), part("destination"), part("operator")
@@ -252,11 +311,21 @@ def _need_trust(trust: Trust) -> None:
         )
 
 
-def _check_signed_record(run: _Run, signed: SignedRecord, trust: Trust, now: datetime) -> None:
+RECORD_SCHEMAS = (RECORD_SCHEMA, DEVICE_SCHEMA)
+"""The signed records this verifier knows: a drive's certificate and a device's."""
+
+
+def _check_signed_record(
+    run: _Run,
+    signed: SignedRecord,
+    trust: Trust,
+    now: datetime,
+    schemas: tuple[str, ...] = RECORD_SCHEMAS,
+) -> None:
     """Every check on a signed record; raises CertificateError at the first failure."""
     record = signed.record
     run.facts = _record_facts(record)
-    if record.get("schema") != RECORD_SCHEMA:
+    if record.get("schema") not in schemas:
         raise CertificateError(f"unknown record schema {record.get('schema')!r}")
     check_signature(signed)
     run.ok("record signature", "the signature matches the canonical record")
@@ -275,6 +344,11 @@ def _check_signed_record(run: _Run, signed: SignedRecord, trust: Trust, now: dat
         run.warnings.append("signed with a DEVELOPMENT KEY: not proof for an organisation")
     if record.get("simulated"):
         run.warnings.append("SIMULATED: a lab drive, not a real sanitisation")
+    if record.get("schema") == DEVICE_SCHEMA:
+        run.warnings.append(
+            "a device certificate: each drive it names is proven by its own certificate "
+            "(verify those too, e.g. with --drives DIR)"
+        )
 
 
 def require_verified(
@@ -283,6 +357,7 @@ def require_verified(
     *,
     certificate_id: str | None = None,
     now: datetime | None = None,
+    schema: str = RECORD_SCHEMA,
 ) -> VerifiedRecord:
     """The one gate before anything is signed from a record: refuse a record that does not
     verify exactly as `verify` would check it (signature, chain to a trusted organisation CA,
@@ -296,6 +371,8 @@ def require_verified(
         certificate_id: the id it was looked up by, when read from the store by id: a row
             holding another certificate's record (swapped in) is refused.
         now: the time to check at (default now).
+        schema: the kind of record expected (a drive's by default): a device record is never
+            taken for a drive's, nor the other way round.
 
     Raises:
         CertificateError: the record does not verify; the message says why.
@@ -304,7 +381,7 @@ def require_verified(
     cid = signed.record.get("certificate_id") or "(no id)"
     try:
         _need_trust(trust)
-        _check_signed_record(run, signed, trust, now or datetime.now(UTC))
+        _check_signed_record(run, signed, trust, now or datetime.now(UTC), (schema,))
     except (UnusableInputError, CertificateError) as e:
         raise CertificateError(
             f"certificate {cid} does not verify ({e.msg}): it was altered or is not ours, "
@@ -364,29 +441,69 @@ def _token_facts(token: Token) -> list[tuple[str, str]]:
     return facts
 
 
+def _device_token_facts(token: DeviceToken) -> list[tuple[str, str]]:
+    facts: list[tuple[str, object]] = [
+        ("certificate_id", token.certificate_id),
+        ("record_kind", "device"),
+        ("tag", token.tag),
+        ("make_model", token.make_model),
+        ("cpu", token.cpu),
+        ("ram_gib", token.ram_gib or "not recorded"),
+        ("storage_gb", token.storage_gb),
+        ("battery_health_pct", "not recorded" if token.battery_pct is None else token.battery_pct),
+        ("cosmetic_grade", token.grade or "not graded"),
+        ("ready", token.ready),
+        ("destination", token.destination),
+        ("all_sanitised", token.all_sanitised),
+    ]
+    for i, d in enumerate(token.drives, start=1):
+        how = method_label(d.method) if d.method else "another method"
+        facts.append((f"drive {i}", f"{d.status} by {how} (NIST {d.category})"))
+    if token.more_drives:
+        facts.append(("drives", "more than the token lists"))
+    facts += [
+        ("issued_at", token.issued_at.isoformat()),
+        ("simulated", token.simulated),
+        ("development_key", token.development),
+    ]
+    return [(k, _fact_text(v)) for k, v in facts]
+
+
+def _token_signer(trust: Trust, kid: bytes) -> x509.Certificate:
+    signer = next((c for c in (*trust.stations, *trust.org_cas) if key_id(c) == kid), None)
+    if signer is None:
+        raise CertificateError(
+            f"the token's signer (key id {kid.hex()}) is not among the known station certificates"
+        )
+    return signer
+
+
 def verify_token_text(
     text: str, trust: Trust, now: datetime | None = None, kind: str = "token"
 ) -> Verdict:
-    """Verify a QR token or token URL."""
+    """Verify a QR token or token URL: a drive's (versions 1, 2) or a device's (version 3)."""
     run = _Run(kind)
     now = now or datetime.now(UTC)
     try:
         _need_trust(trust)
-        token = decode_token(text)
-        run.facts = _token_facts(token)
+        raw = token_bytes(text)
+        device = raw[:1] == bytes((DEVICE_TOKEN_VERSION,))
+        token: Token | DeviceToken
+        if device:
+            token = decode_device_token(raw)
+            run.facts = _device_token_facts(token)
+            dated = max(token.issued_at, token.signed_at)
+        else:
+            token = decode_token(text)
+            run.facts = _token_facts(token)
+            dated = max(token.finished_at, token.signed_at)
         run.ok("format", "token decodes")
-        signer = next(
-            (c for c in (*trust.stations, *trust.org_cas) if key_id(c) == token.signer_key_id),
-            None,
+        signer = _token_signer(trust, token.signer_key_id)
+        check_raw_signature(
+            token.body, token.signature, token.signer_key_id, token.signed_at, signer
         )
-        if signer is None:
-            raise CertificateError(
-                f"the token's signer (key id {token.signer_key_id.hex()}) is not among the "
-                "known station certificates"
-            )
-        check_token_signature(token, signer)
         run.ok("token signature", "the signature matches the token")
-        if max(token.finished_at, token.signed_at) > now + _FUTURE_SKEW:
+        if dated > now + _FUTURE_SKEW:
             raise CertificateError("the token claims a date in the future")
         issuer = check_chain(signer, list(trust.org_cas), token.signed_at, list(trust.crls))
         run.ok("trust chain", f"{common_name(signer)} <- {common_name(issuer)}")
@@ -580,7 +697,8 @@ def embedded_record(data: bytes) -> bytes:
         PdfDecodeLimitError: the PDF expands to more than a certificate ever holds.
     """
     reader = _pdf_reader(data)
-    files = [(n, d) for n, d in embedded_files(reader) if n.startswith("sanitisation-record-")]
+    prefixes = ("sanitisation-record-", "device-")  # a drive's record, or a device's
+    files = [(n, d) for n, d in embedded_files(reader) if n.startswith(prefixes)]
     if len(files) != 1:
         raise CertificateError(f"expected one embedded signed record, found {len(files)}")
     return files[0][1]
@@ -783,6 +901,75 @@ def verify_input(
     return Verdict(Validity.UNUSABLE, "unknown", f"{arg}: no such file, and not a token or URL")
 
 
+def _record_in(path: Path) -> dict[str, Any]:
+    """The signed record a certificate file holds (its PDF's embedded one, or the JSON)."""
+    data = read_input(path)
+    if data.startswith(b"%PDF-"):
+        data = _guard(lambda: embedded_record(data), "reading the embedded record")
+    return dict(parse_envelope(data).record)
+
+
+def _certificate_files(paths: Sequence[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in (".pdf", ".json"))
+        else:
+            found.append(path)
+    return found
+
+
+def verify_device_drives(
+    verdict: Verdict,
+    device_input: str,
+    drive_inputs: Sequence[Path],
+    trust: Trust,
+    runner: CommandRunner,
+    *,
+    now: datetime | None = None,
+) -> Verdict:
+    """Check a verified device certificate against its drives' certificates: each drive it
+    names must be among `drive_inputs` (files, or directories of .pdf/.json), verify on its
+    own, and be byte for byte the record it names (its SHA-256). Any miss makes the verdict
+    INVALID, naming the drive.
+    """
+    if not verdict.valid or dict(verdict.facts).get("record_kind") != "device":
+        return verdict
+    run = _Run(verdict.kind)
+    run.checks, run.facts, run.warnings = list(verdict.checks), list(verdict.facts), []
+    run.warnings = [w for w in verdict.warnings if "verify those too" not in w]
+    try:
+        if not Path(device_input).is_file():
+            raise UnusableInputError(
+                "--drives needs the device certificate's PDF or JSON (a token names no drives)"
+            )
+        named = _record_in(Path(device_input)).get("drives") or []
+        given: dict[str, tuple[str, Verdict]] = {}
+        for path in _certificate_files(drive_inputs):
+            drive_verdict = verify_input(str(path), trust, runner, now)
+            if drive_verdict.valid and dict(drive_verdict.facts).get("record_kind") != "device":
+                record = _record_in(path)
+                given[str(record.get("certificate_id"))] = (
+                    record_digest(record).hex(),
+                    drive_verdict,
+                )
+        for d in named:
+            cid, digest = str(d.get("certificate_id")), str(d.get("record_sha256"))
+            if cid not in given:
+                raise CertificateError(f"drive {d.get('serial')}: no valid certificate {cid} given")
+            if given[cid][0] != digest:
+                raise CertificateError(
+                    f"drive {d.get('serial')}: certificate {cid} given is not the record the "
+                    "device names (its SHA-256 differs)"
+                )
+            run.ok(f"drive {d.get('serial')}", f"certificate {cid} verifies and is the one named")
+    except UnusableInputError as e:
+        return run.verdict(Validity.UNUSABLE, e.msg)
+    except CertificateError as e:
+        return run.verdict(Validity.INVALID, e.msg)
+    return run.verdict(Validity.VALID)
+
+
 def token_for_record(token_text: str, record: dict[str, Any]) -> bool:
     """True when a token (or URL) belongs to `record` (its digest matches)."""
     try:
@@ -817,6 +1004,33 @@ _LABELS = (
 )
 
 
+_DEVICE_LABELS = (
+    ("certificate_id", "Device certificate"),
+    ("tag", "Asset tag"),
+    ("kind", "Kind"),
+    ("make", "Make"),
+    ("model", "Model"),
+    ("make_model", "Make and model"),
+    ("serial", "Serial"),
+    ("cpu", "CPU"),
+    ("ram_gib", "Memory (GiB)"),
+    ("storage_gb", "Storage (GB)"),
+    ("battery_health_pct", "Battery health (%)"),
+    ("cosmetic_grade", "Cosmetic grade"),
+    ("ready", "Ready for reuse"),
+    ("destination", "Destination"),
+    ("all_sanitised", "All drives sanitised"),
+    ("issued_at", "Issued"),
+    ("organisation", "Organisation"),
+    ("station", "Station"),
+    ("operator", "Operator"),
+    ("signer", "Signed by"),
+    ("signer_organisation", "Signer organisation"),
+    ("signer_fingerprint", "Signer SHA-256"),
+)
+"""What a device certificate or token shows, in order (then its specification and drives)."""
+
+
 def format_verdict(verdict: Verdict) -> str:
     """The verdict as plain text for a terminal (control characters made visible)."""
     head = {
@@ -830,9 +1044,15 @@ def format_verdict(verdict: Verdict) -> str:
     facts = dict(verdict.facts)
     if facts and not verdict.valid:
         lines.append("  (what the input claims; NOT verified)")
-    for key, label in _LABELS:
+    labels = _DEVICE_LABELS if facts.get("record_kind") == "device" else _LABELS
+    for key, label in labels:
         if facts.get(key):
             lines.append(f"  {label + ':':<21}{visible(facts[key], 200)}")
+    if facts.get("record_kind") == "device":  # its specification and drives, as many as it has
+        for key, value in verdict.facts:
+            if key.startswith(("spec ", "drive ")) and value:
+                name = key.removeprefix("spec ") if key.startswith("spec ") else key.capitalize()
+                lines.append(f"  {name + ':':<21}{visible(value, 300)}")
     for flag, text in (("simulated", "SIMULATED"), ("development_key", "DEVELOPMENT KEY")):
         if facts.get(flag) == "yes":
             lines.append(f"  *** {text} ***")

@@ -11,6 +11,11 @@ const MAX_SERIAL = 40;
 const MAX_MAKE_MODEL = 40;
 const MAX_METHOD = 24;
 const FUTURE_SKEW = 86400; // seconds
+// A device token (version 3; sanitiser/certificate/device_token.py has the layout).
+const DEVICE_HEAD = 62; // >BBB16sII8s16sHIBBBBB
+const MAX_TAG = 24;
+const MAX_CPU = 40;
+const MAX_DRIVES = 8;
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
 function bigOf(bytes) {
@@ -85,6 +90,7 @@ function decodeToken(text, trust) {
   const version = raw[0];
   const flags = raw[1];
   const codes = raw[2];
+  if (version === 3) return decodeDeviceToken(raw, view, trust);
   if (version !== 1 && version !== 2) throw new Refusal(`unknown token version ${version}`);
   const head = HEAD_LEN[version];
   if (raw.length < head + SIG_LEN) {
@@ -150,6 +156,81 @@ function decodeToken(text, trust) {
   token.capacityBytes = view.getBigUint64(53);
   token.destination = trust.destinations[routeCode][0];
   return token;
+}
+
+// A device token, decoded as strictly as device_token.decode_device_token does.
+function decodeDeviceToken(raw, view, trust) {
+  if (raw.length < DEVICE_HEAD + SIG_LEN) {
+    throw new Refusal("the device token is too short (truncated or altered)");
+  }
+  const flags = raw[1];
+  const gradeIndex = raw[2] >> 4;
+  const routeIndex = raw[2] & 0xf;
+  const battery = raw[57];
+  const [n, t, d, c] = [raw[58], raw[59], raw[60], raw[61]];
+  if (raw.length !== DEVICE_HEAD + t + d + c + 2 * n + SIG_LEN) {
+    throw new Refusal("the token length does not match its contents (altered?)");
+  }
+  if (t > MAX_TAG || d > MAX_MAKE_MODEL || c > MAX_CPU || n > MAX_DRIVES) {
+    throw new Refusal("the token's text is longer than a token allows (altered?)");
+  }
+  if (
+    gradeIndex >= trust.grades.length ||
+    routeIndex >= trust.deviceRoutes.length ||
+    (battery > 200 && battery < 255)
+  ) {
+    throw new Refusal("the token's grade, destination or battery code is unknown (altered?)");
+  }
+  const body = raw.slice(0, raw.length - SIG_LEN);
+  let at = DEVICE_HEAD;
+  const tag = utf8(body.slice(at, (at += t)), "tag");
+  const makeModel = utf8(body.slice(at, (at += d)), "make and model");
+  const cpu = utf8(body.slice(at, (at += c)), "CPU");
+  const drives = [];
+  for (let i = 0; i < n; i++, at += 2) {
+    const code = body[at];
+    const method = body[at + 1];
+    if (
+      code >> 4 >= trust.statuses.length ||
+      (code & 0xf) >= trust.categories.length ||
+      method > trust.methods.length
+    ) {
+      throw new Refusal("a drive's code in the token is unknown (altered?)");
+    }
+    drives.push({
+      status: trust.statuses[code >> 4],
+      category: trust.categories[code & 0xf],
+      method: method ? trust.methods[method - 1][0] : "",
+    });
+  }
+  const issued = view.getUint32(19);
+  return {
+    version: 3,
+    simulated: Boolean(flags & 1),
+    development: Boolean(flags & 2),
+    ready: Boolean(flags & 4),
+    allSanitised: Boolean(flags & 8),
+    tagTruncated: Boolean(flags & 16),
+    makeModelTruncated: Boolean(flags & 32),
+    cpuTruncated: Boolean(flags & 64),
+    moreDrives: Boolean(flags & 128),
+    grade: trust.grades[gradeIndex],
+    destination: trust.deviceRoutes[routeIndex],
+    certificateId: uuidText(raw.slice(3, 19)),
+    finishedAt: issued, // the dates checked are the issue and signing times
+    signedAt: view.getUint32(23),
+    keyId: hex(raw.slice(27, 35)),
+    digestPrefix: hex(raw.slice(35, 51)),
+    ramGib: view.getUint16(51),
+    storageGb: view.getUint32(53),
+    batteryPct: battery === 255 ? null : battery,
+    tag,
+    makeModel,
+    cpu,
+    drives,
+    body,
+    signature: raw.slice(raw.length - SIG_LEN),
+  };
 }
 
 function b64Bytes(text) {
@@ -358,6 +439,10 @@ function show(result, trust) {
   outcome.hidden = !token;
   details.hidden = !token;
   if (!token) return;
+  if (token.version === 3) {
+    showDevice(result, trust, valid);
+    return;
+  }
   const [title, detail] = STATUS_TEXT[token.status] || [token.status, ""];
   outcome.className =
     "outcome" + (!valid ? " unverified" : token.status === "sanitised" ? "" : " bad");
@@ -391,6 +476,57 @@ function show(result, trust) {
     addFact(facts, "Signed", utcText(token.signedAt));
   }
 }
+
+// What a charity sees when it scans a device's label: the device, its specification, its
+// grade and destination, and each drive sanitised by which method.
+function showDevice(result, trust, valid) {
+  const token = result.token;
+  const outcome = el("outcome");
+  const ready = token.ready ? "Ready for reuse" : "Not ready for reuse";
+  outcome.className = "outcome" + (!valid ? " unverified" : token.allSanitised ? "" : " bad");
+  el("outcome-title").textContent = token.allSanitised
+    ? "Every drive sanitised"
+    : token.drives.length
+      ? "Not every drive was sanitised"
+      : "No drive in this device";
+  el("outcome-detail").textContent = valid
+    ? `${ready}; destination: ${DEVICE_ROUTE_TEXT[token.destination] || token.destination}.`
+    : "Unverified claim: the certificate is not valid.";
+  el("claims-note").hidden = valid;
+  el("details-title").textContent = valid ? "Device certificate" : "What the link claims";
+  const facts = el("facts");
+  facts.replaceChildren();
+  addFact(facts, "Asset tag", visible(cut(token.tag, token.tagTruncated)) || "\u2014", true);
+  addFact(facts, "Make and model", visible(cut(token.makeModel, token.makeModelTruncated)) || "\u2014");
+  addFact(facts, "Processor", visible(cut(token.cpu, token.cpuTruncated)) || "not recorded");
+  addFact(facts, "Memory", token.ramGib ? `${token.ramGib} GB` : "not recorded");
+  addFact(facts, "Storage", token.storageGb ? `${token.storageGb} GB` : "none sanitised");
+  addFact(facts, "Battery health", token.batteryPct === null ? "not recorded" : `${token.batteryPct}%`);
+  addFact(facts, "Cosmetic grade", token.grade || "not graded");
+  addFact(facts, "Ready for reuse", token.ready ? "yes" : "no");
+  addFact(facts, "Destination", DEVICE_ROUTE_TEXT[token.destination] || token.destination);
+  token.drives.forEach((d, i) => {
+    const [title] = STATUS_TEXT[d.status] || [d.status];
+    const how = d.method ? methodLabel({ method: d.method, methodTruncated: false }, trust) : "another method";
+    addFact(facts, `Drive ${i + 1}`, `${title}: ${how} (${CATEGORY_TEXT[d.category] || d.category})`);
+  });
+  if (token.moreDrives) addFact(facts, "More drives", "listed on the PDF certificate");
+  addFact(facts, "Issued", utcText(token.finishedAt));
+  addFact(facts, "Certificate ID", token.certificateId, true);
+  el("pdf-note").textContent = PDF_NOTE;
+  if (valid) {
+    addFact(facts, "Station", result.station.name);
+    addFact(facts, "Organisation", trust.organisation);
+    addFact(facts, "Signed", utcText(token.signedAt));
+  }
+}
+
+const DEVICE_ROUTE_TEXT = {
+  reuse: "reuse (passed on)",
+  recycle: "recycling",
+  destroy: "destruction",
+  undecided: "not decided yet",
+};
 
 function showEmpty() {
   show({ state: "empty", reason: "Scan the QR code on the drive's label, or paste its link below.", token: null }, null);

@@ -38,6 +38,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sanitiser.certificate.device_token import DEVICE_ROUTES
+from sanitiser.certificate.device_token import GRADES as DEVICE_GRADES
 from sanitiser.certificate.keys import (
     CRL_FILE,
     LOW_S_SINCE,
@@ -121,6 +123,8 @@ class PageTrust:
             "categories": [str(c) for c in CATEGORIES],
             "methods": [[m, label] for m, label in METHODS],
             "destinations": [[d, destination_label(d)] for d in DESTINATIONS],
+            "deviceRoutes": list(DEVICE_ROUTES),
+            "grades": list(DEVICE_GRADES),
             "stations": [
                 {
                     "name": s.name,

@@ -35,6 +35,7 @@ from sanitiser.certificate.verify import (
     load_trust,
     read_input,
     require_verified,
+    verify_device_drives,
     verify_input,
 )
 from sanitiser.cli.context import cli_context
@@ -230,9 +231,22 @@ def revoke(  # noqa: PLR0917 - click passes each option as an argument
     help="A revocation list to apply as well.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.option(
+    "--drives",
+    "drives",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="For a device certificate: its drives' certificates (files or a directory); each it "
+    "names must verify and be the one it names.",
+)
 @certs_option
-def verify(
-    path_or_token: str, trust: Path | None, crl: Path | None, as_json: bool, certs: Path
+def verify(  # noqa: PLR0917 - click passes each option as an argument
+    path_or_token: str,
+    trust: Path | None,
+    crl: Path | None,
+    as_json: bool,
+    drives: tuple[Path, ...],
+    certs: Path,
 ) -> None:
     """Verify a certificate PDF, signed JSON record, QR token/URL or QR image.
 
@@ -251,6 +265,10 @@ def verify(
             _emit_unusable(e.msg, as_json)
             sys.exit(2)
         verdict = verify_input(path_or_token, trust_store, SubprocessRunner())
+        if drives:
+            verdict = verify_device_drives(
+                verdict, path_or_token, drives, trust_store, SubprocessRunner()
+            )
     if as_json:
         click.echo(json.dumps(verdict.to_dict(), indent=2, sort_keys=True, ensure_ascii=True))
     else:

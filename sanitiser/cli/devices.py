@@ -15,6 +15,7 @@ import click
 
 from sanitiser.app.devices import DeviceDesk, DeviceReport
 from sanitiser.app.naming import session_operator
+from sanitiser.app.services import station_signer
 from sanitiser.assets.export import export_csv, export_json, export_row
 from sanitiser.assets.facts import Typed, from_captures, spec_lines, typed_inventory
 from sanitiser.assets.model import CHECKS, COSMETIC_GRADES, LOCKS, DeviceKind
@@ -268,6 +269,64 @@ def inventory(  # noqa: PLR0917 - click passes each option as an argument
         facts = typed_inventory(desk.report(tag).device.intake, typed)
         source = "typed"
     _show(desk.record_inventory(tag, facts, source=source), as_json)
+
+
+@device.command("certificate")
+@click.argument("tag")
+@click.option("--pdf", "pdf_path", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the signed device record (canonical JSON) here.",
+)
+@click.option(
+    "--label",
+    "label_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the device's QR label here (PNG, 300 dpi, 1-bit).",
+)
+@click.option(
+    "--label-format",
+    type=click.Choice(["62x29", "62mm", "29x90"]),
+    default="62x29",
+    show_default=True,
+)
+@operator_option
+@policy_option
+def certificate(  # noqa: PLR0917 - click passes each option as an argument
+    tag: str,
+    pdf_path: Path | None,
+    json_path: Path | None,
+    label_path: Path | None,
+    label_format: str,
+    operator: str | None,
+    policy: str | None,
+) -> None:
+    """Issue the device's signed certificate (every drive's certificate verified and named by
+    id and SHA-256) and write its PDF, signed record and QR label."""
+    from sanitiser.certificate.label import label_format as format_of  # noqa: PLC0415 - PIL
+    from sanitiser.certificate.label import labels_png  # noqa: PLC0415
+
+    desk = _desk(operator, policy)
+    issued = desk.certify(tag, station_signer(desk.services.settings))
+    written = []
+    if pdf_path is not None:
+        pdf_path.write_bytes(issued.pdf)
+        written.append(str(pdf_path))
+    if json_path is not None:
+        json_path.write_bytes(issued.signed.to_bytes())
+        written.append(str(json_path))
+    if label_path is not None:
+        [page] = labels_png([(issued.record, issued.url)], format_of(label_format))[:1]
+        label_path.write_bytes(page)
+        written.append(str(label_path))
+    route = issued.record["destination"]["route"]
+    click.echo(f"{tag}: device certificate {issued.signed.certificate_id} ({route})")
+    for path in written:
+        click.echo(f"  wrote {path}")
 
 
 @device.command("export")

@@ -169,3 +169,65 @@ def test_the_computers_facts_from_a_real_capture_or_typed(tmp_path: Path) -> Non
     store = settings_store(Settings(data_dir=tmp_path))
     kinds = [e.kind for e in entries(store, subject="device:OLD-1")]
     assert kinds == ["received", "inventoried"]
+
+
+def _tool(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_a_device_certificate_binds_its_drives_and_verifies_offline(tmp_path: Path) -> None:
+    """Intake, link two lab drives, wipe, inventory, grade; the device certificate's PDF is
+    valid to pdfsig, its label's QR decodes (zbarimg) to a token `verify` accepts, and with
+    the drives' certificates `verify --drives` checks each one it names; altering one fails."""
+    data = tmp_path / "data"
+    ok(data, "device", "add", "--kind", "laptop", "--tag", "LBC-7", "--make", "Lenovo",
+       "--model", "ThinkPad T480")  # fmt: skip
+    assert "no certificate yet for drive(s)" in (
+        ok(data, "device", "link", "LBC-7", "SIM-SSD-0001", "SIM-NVME-0001")
+        and refused(data, "device", "certificate", "LBC-7")
+    )
+    assert cli(data, "wipe", "SIM-SSD-0001", "SIM-NVME-0001", "--yes").returncode == 0
+    ok(data, "device", "inventory", "LBC-7", "--dmidecode",
+       str(REAL / "dmidecode/lenovo-thinkpad-t480-20l5.txt"), "--tpm", "2.0")  # fmt: skip
+    checks = ("screen", "keyboard", "trackpad", "charger-included")
+    ok(data, "device", "grade", "LBC-7", "--cosmetic", "A",
+       *(x for c in checks for x in ("--check", f"{c}=pass")))  # fmt: skip
+    pdf, record, label = tmp_path / "d.pdf", tmp_path / "d.json", tmp_path / "d.png"
+    issued = ok(data, "device", "certificate", "LBC-7", "--pdf", str(pdf), "--json", str(record),
+                "--label", str(label))  # fmt: skip
+    assert "LBC-7: device certificate" in issued
+    signed = parse_envelope(record.read_bytes()).record
+    assert signed["schema"] == "sanitiser.device/1"
+    assert (signed["device"]["tag"], signed["grade"]["cosmetic"], signed["simulated"]) == (
+        "LBC-7",
+        "A",
+        True,
+    )
+    assert [d["outcome"] for d in signed["drives"]] == ["sanitised", "sanitised"]
+
+    assert "Signature Validation: Signature is Valid." in _tool("pdfsig", str(pdf)).stdout
+    token = _tool("zbarimg", "-q", "--raw", str(label)).stdout.strip()
+    assert token.startswith("https://")
+    for what in (str(pdf), str(record), token):
+        out = cli(data, "verify", what)
+        assert out.returncode == 0, out.stdout
+        assert "Asset tag:           LBC-7" in out.stdout
+
+    drives = tmp_path / "drives"
+    drives.mkdir()
+    for d in signed["drives"]:
+        ok(data, "cert", "export", d["certificate_id"], "--json",
+           str(drives / f"{d['certificate_id']}.json"))  # fmt: skip
+    checked = cli(data, "verify", str(pdf), "--drives", str(drives))
+    assert checked.returncode == 0, checked.stdout
+    assert checked.stdout.count("verifies and is the one named") == 2
+
+    first = drives / f"{signed['drives'][0]['certificate_id']}.json"
+    first.write_bytes(first.read_bytes().replace(b'"sanitised"', b'"sanitized"', 1))
+    altered = cli(data, "verify", str(pdf), "--drives", str(drives))
+    assert altered.returncode == 1
+    assert f"no valid certificate {signed['drives'][0]['certificate_id']} given" in altered.stdout
+    store = settings_store(Settings(data_dir=data))
+    certified = entries(store, subject="device:LBC-7", kind="device-certified")
+    assert [e.ref for e in certified] == [signed["certificate_id"]]
+    assert ok(data, "audit", "verify").startswith("audit log intact")
