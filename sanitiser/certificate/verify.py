@@ -5,7 +5,7 @@ Every check is recorded in the `Verdict`; the first failing check gives the reas
 ``valid`` (exit 0), ``invalid`` (exit 1: altered, untrusted, revoked, expired ...) or
 ``unusable`` (exit 2: not a certificate at all, or no trust anchor to check it with).
 
-Why one module of ~840 lines: every input an auditor may bring (PDF, JSON, QR image, token)
+Why one module of ~900 lines: every input an auditor may bring (PDF, JSON, QR image, token)
 reaches one verdict through the same checks (signature, chain to the organisation CA,
 revocation, low-s, canonical bytes); splitting it would let one path check less than another.
 """
@@ -34,6 +34,13 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from sanitiser.certificate.device_facts import (
+    DEVICE_LABELS,
+    device_facts,
+    device_token_facts,
+    fact_text,
+    record_part,
+)
 from sanitiser.certificate.device_token import (
     DEVICE_TOKEN_VERSION,
     DeviceToken,
@@ -60,7 +67,6 @@ from sanitiser.certificate.qr import (
     check_raw_signature,
     decode_token,
     looks_like_token,
-    method_label,
     token_bytes,
     token_matches_record,
 )
@@ -209,56 +215,12 @@ class _Run:
         )
 
 
-def _part(record: dict[str, Any], name: str) -> dict[str, Any]:
-    value = record.get(name)
-    return value if isinstance(value, dict) else {}
-
-
-def _device_facts(record: dict[str, Any]) -> list[tuple[str, str]]:
-    """What a device certificate says, for people: the device, its facts, grade, readiness and
-    each drive with its certificate and outcome."""
-    dev, grade, ready = _part(record, "device"), _part(record, "grade"), _part(record, "readiness")
-    facts: list[tuple[str, object]] = [
-        ("certificate_id", record.get("certificate_id")),
-        ("record_kind", "device"),
-        ("tag", dev.get("tag")),
-        ("kind", dev.get("kind")),
-        ("make", dev.get("make")),
-        ("model", dev.get("model")),
-        ("serial", dev.get("serial")),
-    ]
-    for label, value in _part(record, "facts").get("lines") or []:
-        facts.append((f"spec {label}", value))
-    facts += [
-        ("cosmetic_grade", grade.get("cosmetic")),
-        ("ready", ready.get("ready")),
-        ("destination", _part(record, "destination").get("route")),
-        ("all_sanitised", record.get("all_sanitised")),
-    ]
-    drives = record.get("drives")
-    for i, d in enumerate(drives if isinstance(drives, list) else [], start=1):
-        if isinstance(d, dict):
-            how = method_label(str(d.get("method") or d.get("technique") or ""))
-            said = f"{d.get('serial')} {d.get('outcome')} by {how} ({d.get('nist_category')}, "
-            said += f"verification {d.get('verification')}), certificate {d.get('certificate_id')}"
-            facts.append((f"drive {i}", said))
-    facts += [
-        ("issued_at", record.get("issued_at")),
-        ("organisation", record.get("organisation")),
-        ("station", record.get("station")),
-        ("operator", _part(record, "operator").get("name")),
-        ("simulated", record.get("simulated")),
-        ("development_key", record.get("development_key")),
-    ]
-    return [(k, _fact_text(v)) for k, v in facts]
-
-
 def _record_facts(record: dict[str, Any]) -> list[tuple[str, str]]:
     if record.get("schema") == DEVICE_SCHEMA:
-        return _device_facts(record)
+        return device_facts(record)
 
     def part(name: str) -> dict[str, Any]:
-        return _part(record, name)
+        return record_part(record, name)
 
     dev, san, out = part("device"), part("sanitisation"), part("outcome")
     ver, dest, op = part("verification"), part("destination"), part("operator")
@@ -283,15 +245,7 @@ def _record_facts(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("development_key", record.get("development_key")),
         ("supersedes", record.get("supersedes")),
     ]
-    return [(k, _fact_text(v)) for k, v in facts]
-
-
-def _fact_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+    return [(k, fact_text(v)) for k, v in facts]
 
 
 def _signer_facts(cert: x509.Certificate, issuer: x509.Certificate) -> list[tuple[str, str]]:
@@ -420,13 +374,13 @@ def _token_facts(token: Token) -> list[tuple[str, str]]:
         ("certificate_id", token.certificate_id),
         ("outcome", str(token.status)),
         ("nist_category", str(token.category)),
-        ("verified", _fact_text(token.verified)),
+        ("verified", fact_text(token.verified)),
         ("serial", cut(token.serial, token.serial_truncated)),
         ("finished_at", token.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
         ("token_signed_at", token.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
         ("record_digest_prefix", token.digest_prefix.hex()),
-        ("simulated", _fact_text(token.simulated)),
-        ("development_key", _fact_text(token.development)),
+        ("simulated", fact_text(token.simulated)),
+        ("development_key", fact_text(token.development)),
         ("token_version", str(token.version)),
     ]
     if token.version >= 2:
@@ -439,34 +393,6 @@ def _token_facts(token: Token) -> list[tuple[str, str]]:
             ("destination", token.destination),
         ]
     return facts
-
-
-def _device_token_facts(token: DeviceToken) -> list[tuple[str, str]]:
-    facts: list[tuple[str, object]] = [
-        ("certificate_id", token.certificate_id),
-        ("record_kind", "device"),
-        ("tag", token.tag),
-        ("make_model", token.make_model),
-        ("cpu", token.cpu),
-        ("ram_gib", token.ram_gib or "not recorded"),
-        ("storage_gb", token.storage_gb),
-        ("battery_health_pct", "not recorded" if token.battery_pct is None else token.battery_pct),
-        ("cosmetic_grade", token.grade or "not graded"),
-        ("ready", token.ready),
-        ("destination", token.destination),
-        ("all_sanitised", token.all_sanitised),
-    ]
-    for i, d in enumerate(token.drives, start=1):
-        how = method_label(d.method) if d.method else "another method"
-        facts.append((f"drive {i}", f"{d.status} by {how} (NIST {d.category})"))
-    if token.more_drives:
-        facts.append(("drives", "more than the token lists"))
-    facts += [
-        ("issued_at", token.issued_at.isoformat()),
-        ("simulated", token.simulated),
-        ("development_key", token.development),
-    ]
-    return [(k, _fact_text(v)) for k, v in facts]
 
 
 def _token_signer(trust: Trust, kid: bytes) -> x509.Certificate:
@@ -491,7 +417,7 @@ def verify_token_text(
         token: Token | DeviceToken
         if device:
             token = decode_device_token(raw)
-            run.facts = _device_token_facts(token)
+            run.facts = device_token_facts(token)
             dated = max(token.issued_at, token.signed_at)
         else:
             token = decode_token(text)
@@ -1004,33 +930,6 @@ _LABELS = (
 )
 
 
-_DEVICE_LABELS = (
-    ("certificate_id", "Device certificate"),
-    ("tag", "Asset tag"),
-    ("kind", "Kind"),
-    ("make", "Make"),
-    ("model", "Model"),
-    ("make_model", "Make and model"),
-    ("serial", "Serial"),
-    ("cpu", "CPU"),
-    ("ram_gib", "Memory (GiB)"),
-    ("storage_gb", "Storage (GB)"),
-    ("battery_health_pct", "Battery health (%)"),
-    ("cosmetic_grade", "Cosmetic grade"),
-    ("ready", "Ready for reuse"),
-    ("destination", "Destination"),
-    ("all_sanitised", "All drives sanitised"),
-    ("issued_at", "Issued"),
-    ("organisation", "Organisation"),
-    ("station", "Station"),
-    ("operator", "Operator"),
-    ("signer", "Signed by"),
-    ("signer_organisation", "Signer organisation"),
-    ("signer_fingerprint", "Signer SHA-256"),
-)
-"""What a device certificate or token shows, in order (then its specification and drives)."""
-
-
 def format_verdict(verdict: Verdict) -> str:
     """The verdict as plain text for a terminal (control characters made visible)."""
     head = {
@@ -1044,7 +943,7 @@ def format_verdict(verdict: Verdict) -> str:
     facts = dict(verdict.facts)
     if facts and not verdict.valid:
         lines.append("  (what the input claims; NOT verified)")
-    labels = _DEVICE_LABELS if facts.get("record_kind") == "device" else _LABELS
+    labels = DEVICE_LABELS if facts.get("record_kind") == "device" else _LABELS
     for key, label in labels:
         if facts.get(key):
             lines.append(f"  {label + ':':<21}{visible(facts[key], 200)}")

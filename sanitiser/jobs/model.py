@@ -27,6 +27,7 @@ from sanitiser.methods.ata import JOURNAL_SANITIZE as ATA_SANITIZE_STARTED
 from sanitiser.methods.base import Method
 from sanitiser.methods.nvme import JOURNAL_SANITIZE as NVME_SANITIZE_STARTED
 from sanitiser.methods.scsi import JOURNAL_SCSI as SCSI_OPERATION_STARTED
+from sanitiser.policy.loader import Policy
 from sanitiser.policy.plan import Plan
 from sanitiser.probe.capabilities import Capabilities
 from sanitiser.runner import CommandRunner
@@ -90,7 +91,7 @@ class JobDependencies:
     """The command runner for a drive (real tools, or the lab's emulators)."""
     health_of: Callable[[Drive, CommandRunner], Health]
     probe: Callable[[Drive, CommandRunner], Capabilities]
-    load_policy: Callable[[str], Any]
+    load_policy: Callable[[str], Policy]
     select_method: Callable[..., Plan]
     """`select_method(drive, caps, health, policy, *, technique_override=None) -> Plan`."""
     method_for: Callable[[str], Method]
