@@ -291,6 +291,10 @@ class DeviceDesk:
             return DeviceState.SANITISED
         return DeviceState.READY if readiness.ready else DeviceState.GRADED
 
+    def device_of_drive(self, key: str) -> Device | None:
+        """The device the drive with key `key` is linked to, if any (nothing is written)."""
+        return records.device_of_drive(self.store, key)
+
     def list(self, *, kind: str | None = None, state: str | None = None) -> list[Device]:
         """Devices, oldest intake first."""
         return records.list_devices(self.store, kind=kind, state=state)
