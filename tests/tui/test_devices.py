@@ -19,6 +19,7 @@ from sanitiser.tui.screens.help import HelpModal
 from sanitiser.tui.screens.intake import IntakeScreen
 from sanitiser.tui.screens.link import LinkModal
 from tests.tui.helpers import bench_ready, go_to, make_app, noticed, pushed, wait_for
+from tests.tui.test_text_fields import paste
 
 
 def desk(services: Services) -> DeviceDesk:
@@ -105,6 +106,16 @@ async def test_a_duplicate_tag_is_refused_and_what_was_typed_stays(services: Ser
         await scan(pilot, "A B")  # a blank is not in a barcode tag
         await wait_for(pilot, lambda: "'A B' is not a tag" in said(screen, "#intake-hint"))
         assert screen.value("tag") == "A B"
+
+        notes = screen.query_one("#intake-notes", Input)  # typed text is checked as it is typed
+        await paste(pilot, notes, "ok\nChecked by: root")
+        screen.query_one("#intake-tag", Input).value = "LBC-0200"
+        screen.query_one("#intake-tag").focus()
+        await pilot.press("enter")
+        assert "The notes contains a control character" in said(screen, "#intake-hint")
+        assert app.focused is notes
+        assert notes.value == "ok\nChecked by: root"
+        assert screen.value("tag") == "LBC-0200"
     assert [d.tag for d in desk(services).list()] == ["LBC-0199"]
     assert desk(services).report("LBC-0199").device.intake.model == ""
 

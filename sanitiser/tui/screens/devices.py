@@ -148,6 +148,15 @@ def readiness_text(report: DeviceReport) -> Text:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """One key's grade, as `DeviceDesk.grade` takes it."""
+
+    cosmetic: str | None = None
+    checks: tuple[str, ...] = ()
+    locks: tuple[str, ...] = ()
+
+
 @dataclass
 class DevicesListed(Message):
     """The desk listed the devices."""
@@ -289,8 +298,9 @@ class DeviceDetailScreen(Screen[None]):
         self.bench = bench
         self.tag = tag
         self.report: DeviceReport | None = None
-        self.pending = 0
-        """Grades sent to the desk and not answered yet."""
+        self.queue: list[Grade] = []
+        """Grades not answered yet, in the order the keys were pressed; the first is with the
+        desk, the rest wait for it (so the store records them in that order)."""
         self.checks: dict[str, str] = {}
         self.locks: dict[str, str] = {}
         """What the screen shows now, ahead of the desk's answer (a key pressed twice fast
@@ -300,7 +310,7 @@ class DeviceDetailScreen(Screen[None]):
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self.app, event)
         if event.worker.group == "device-grade" and event.state is WorkerState.ERROR:
-            self.pending = max(0, self.pending - 1)
+            self.queue.clear()  # what was pressed after it is not sent
             self._read()  # show what the store holds
 
     def compose(self) -> ComposeResult:
@@ -334,9 +344,11 @@ class DeviceDetailScreen(Screen[None]):
         report = message.report
         self.report = report
         d = report.device
-        if message.graded:
-            self.pending = max(0, self.pending - 1)
-        if not self.pending:
+        if message.graded and self.queue:
+            self.queue.pop(0)
+            if self.queue:
+                self._record(self.queue[0])
+        if not self.queue:
             self.checks = {n: c.result for n, c in d.checks.items()}
             self.locks = dict(d.locks)
         self.query_one("#device-record", Static).update(Text(record_text(d)))
@@ -369,17 +381,25 @@ class DeviceDetailScreen(Screen[None]):
         self.locks[name] = state
         self._grade(locks=[f"{name}={state}"])
 
+    @property
+    def pending(self) -> int:
+        """How many grades are not answered yet."""
+        return len(self.queue)
+
     def _grade(
         self, *, cosmetic: str | None = None, checks: Sequence[str] = (), locks: Sequence[str] = ()
     ) -> None:
-        self.pending += 1
-        self._record(cosmetic, checks, locks)
+        self.queue.append(Grade(cosmetic, tuple(checks), tuple(locks)))
+        if len(self.queue) == 1:
+            self._record(self.queue[0])
 
     @work(thread=True, exit_on_error=False, group="device-grade", description="Grading")
-    def _record(self, cosmetic: str | None, checks: Sequence[str], locks: Sequence[str]) -> None:
+    def _record(self, grade: Grade) -> None:
         desk = self.bench.desk(operator_of(self.app))
         try:
-            report = desk.grade(self.tag, cosmetic=cosmetic, checks=checks, locks=locks)
+            report = desk.grade(
+                self.tag, cosmetic=grade.cosmetic, checks=grade.checks, locks=grade.locks
+            )
         except DeviceError as e:
             self.post_message(GradeRefused(e.msg))
             report = desk.report(self.tag)

@@ -24,8 +24,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Select, Static
 from textual.worker import Worker
 
-from sanitiser.assets.model import Device, DeviceError, DeviceKind
-from sanitiser.text import TextInputError
+from sanitiser.assets.model import Device, DeviceKind
+from sanitiser.errors import SanitiserError
 from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.error import report_worker_failure
 from sanitiser.tui.session import operator_of
@@ -179,7 +179,7 @@ class IntakeScreen(Screen[None]):
         desk = self.bench.desk(operator_of(self.app))
         try:
             device = desk.intake(**fields)
-        except (DeviceError, TextInputError) as e:
+        except SanitiserError as e:  # refused, or the store failed: nothing lost either way
             self.post_message(IntakeRefused(fields, e.msg))
             return
         self.post_message(DeviceTaken(device))
