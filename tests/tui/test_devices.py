@@ -42,6 +42,12 @@ async def scan(pilot: Pilot[None], tag: str) -> None:
     await pilot.press(*tag, "enter")
 
 
+async def help_keys(pilot: Pilot[None], app: SanitiserApp, key: str = "question_mark") -> list[str]:
+    """`?` (or `key`): the lines of the key map it opens."""
+    modal = await pushed(pilot, app, key, HelpModal)
+    return str(modal.query_one("#keys").render()).splitlines()
+
+
 def test_a_check_cycles_pass_fail_na_from_pass() -> None:
     values = ("pass", "fail", "n/a")
     assert [next_value(values, v) for v in (None, "pass", "fail", "n/a")] == [
@@ -86,6 +92,25 @@ async def test_three_tags_scanned_in_a_row_are_taken_in_with_their_lot(
     assert {d.kind.value for d in devices.values()} == {"desktop"}
     assert {d.received_by for d in devices.values()} == {"alice"}
     assert (devices["LBC-0001"].intake.make, devices["LBC-0002"].intake.make) == ("Dell", "")
+
+
+async def test_a_function_key_sets_the_kind_for_the_next_scans(services: Services) -> None:
+    app = make_app(services)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_intake(pilot, app)
+        await pilot.press("f6")  # monitor, the focus stays in the tag
+        assert app.focused is screen.query_one("#intake-tag")
+        await scan(pilot, "MON-7")
+        await scan(pilot, "MON-8")
+        await pilot.press("f7")
+        await scan(pilot, "DOCK-1")
+        await wait_for(pilot, lambda: len(screen.taken) == 3)
+        assert app.batch.kind == "docking-station"
+        keys = "\n".join(await help_keys(pilot, app, "f1"))  # F1: '?' could be in a note
+        assert "F2-F8" in keys
+        assert "F6 monitor" in keys
+    kinds = {d.tag: d.kind.value for d in desk(services).list()}
+    assert kinds == {"MON-7": "monitor", "MON-8": "monitor", "DOCK-1": "docking-station"}
 
 
 async def test_a_duplicate_tag_is_refused_and_what_was_typed_stays(services: Services) -> None:
@@ -211,12 +236,6 @@ async def test_grading_by_keys_is_recorded_and_readiness_follows(services: Servi
             pilot, lambda: any(d.tag == "MON-2" and d.cosmetic == "B" for d in listing.devices)
         )
         assert {d.tag for d in listing.devices} == {"LT-1", "MON-2"}
-
-
-async def help_keys(pilot: Pilot[None], app: SanitiserApp) -> list[str]:
-    """`?`: the lines of the key map it opens."""
-    modal = await pushed(pilot, app, "question_mark", HelpModal)
-    return str(modal.query_one("#keys").render()).splitlines()
 
 
 async def test_help_lists_the_device_keys(services: Services) -> None:

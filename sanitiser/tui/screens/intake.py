@@ -43,6 +43,25 @@ FIELDS: tuple[tuple[str, str, str, str], ...] = (
 )
 """The optional fields after the tag and kind: (intake field, label, text kind, placeholder)."""
 
+KIND_KEYS: dict[str, DeviceKind] = {f"f{n}": k for n, k in enumerate(DeviceKind, start=2)}
+"""One key per kind (F2 laptop ... F8 other): press it, then scan; it stays for the batch."""
+
+KIND_NAMES = [
+    (key.upper(), "dock" if kind is DeviceKind.DOCK else kind.value)
+    for key, kind in KIND_KEYS.items()
+]
+
+
+def kinds_text() -> Text:
+    """The kind keys in one line that fits at 80 columns: each key bold, then its kind."""
+    text = Text()
+    for key, name in KIND_NAMES:
+        text.append(key, style="bold")
+        text.append(f" {name} ")
+    text.rstrip()
+    return text
+
+
 PER_DEVICE = ("tag", "make", "model", "serial", "service_tag", "notes")
 """The fields cleared after each device (the kind and the lot stay)."""
 
@@ -90,6 +109,10 @@ class IntakeScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back-intake"),
         Binding("f1", "help", "Keys", id="help-intake"),
+        *(
+            Binding(key, f"kind('{kind.value}')", kind.value, show=False, id=f"kind-{key}")
+            for key, kind in KIND_KEYS.items()
+        ),
     ]
 
     def __init__(self, bench: Bench, batch: IntakeBatch) -> None:
@@ -127,6 +150,7 @@ class IntakeScreen(Screen[None]):
                     compact=True,
                 ),
             )
+            yield labelled("", Static(kinds_text(), id="intake-kinds"))
             for name, label, kind, placeholder in FIELDS:
                 yield labelled(
                     label,
@@ -140,7 +164,7 @@ class IntakeScreen(Screen[None]):
                     ),
                 )
             yield Static(HINT, id="intake-hint")
-        yield Static("Taken in", classes="section-title")
+        yield Static("Taken in", classes="section-title", id="intake-title")
         with VerticalScroll(id="intake-list"):
             yield Static("(none yet)", id="intake-taken")
         yield Footer()
@@ -208,6 +232,10 @@ class IntakeScreen(Screen[None]):
     def _say(self, text: str) -> None:
         self.query_one("#intake-hint", Static).update(Text(text))
 
+    def action_kind(self, kind: str) -> None:
+        """Take the next devices in as `kind` (the focus stays where it is)."""
+        self.query_one("#intake-kind", Select).value = kind
+
     def action_back(self) -> None:
         """Back to the bench."""
         self.dismiss(None)
@@ -218,6 +246,7 @@ class IntakeScreen(Screen[None]):
 
         keys = [
             ("Enter", "in the tag field: take the device in; elsewhere: back to the tag"),
+            ("F2-F8", "the kind: " + ", ".join(f"{k} {n}" for k, n in KIND_NAMES)),
             ("Tab", "next field (kind, lot, make, model, serial, service tag, notes)"),
             ("Esc", "back to the bench"),
             ("F1", "this help"),
