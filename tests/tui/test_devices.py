@@ -147,6 +147,7 @@ async def test_a_duplicate_tag_is_refused_and_what_was_typed_stays(services: Ser
 
 async def test_a_lab_drive_is_linked_to_its_device_from_the_bench(services: Services) -> None:
     desk(services).intake(kind="laptop", tag="LT-7")
+    desk(services).intake(kind="laptop", tag="LT-8")
     desk(services).intake(kind="monitor", tag="MON-1")
     app = make_app(services)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -164,6 +165,12 @@ async def test_a_lab_drive_is_linked_to_its_device_from_the_bench(services: Serv
         await scan(pilot, "lt-7")
         await wait_for(pilot, lambda: app.screen is app.bench_screen)
         await wait_for(pilot, noticed(app, "SIM-SSD-0001: linked to LT-7"))
+        again = await pushed(pilot, app, "l", LinkModal)  # a drive belongs to one device
+        await scan(pilot, "LT-8")
+        refusal = "already linked to device 'LT-7'"
+        await wait_for(pilot, lambda: refusal in said(again, "#link-hint"))
+        await pilot.press("escape")
+        assert app.screen is app.bench_screen
 
         detail = await pushed(pilot, app, "enter", DriveDetailScreen)  # it names its device
         await wait_for(
@@ -175,6 +182,7 @@ async def test_a_lab_drive_is_linked_to_its_device_from_the_bench(services: Serv
     assert linked.tag == "LT-7"
     assert [d.serial for d in desk(services).report("LT-7").device.drives] == ["SIM-SSD-0001"]
     assert desk(services).report("MON-1").device.drives == ()
+    assert desk(services).report("LT-8").device.drives == ()
 
 
 async def open_device(pilot: Pilot[None], app: SanitiserApp, tag: str) -> DeviceDetailScreen:
