@@ -384,6 +384,10 @@ class DeviceDesk:
         )
         return IssuedDevice(signed, token, url, pdf)
 
+    def device_of_drive(self, key: str) -> Device | None:
+        """The device the drive with key `key` is linked to, if any (nothing is written)."""
+        return records.device_of_drive(self.store, key)
+
     def list(self, *, kind: str | None = None, state: str | None = None) -> list[Device]:
         """Devices, oldest intake first."""
         return records.list_devices(self.store, kind=kind, state=state)

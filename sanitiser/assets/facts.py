@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from sanitiser.assets.model import DeviceError, Intake
+from sanitiser.assets.model import Device, DeviceError, Intake
 from sanitiser.inventory.cpu import cpu_family, cpu_vendor
 from sanitiser.inventory.dmi import parse_dmidecode
 from sanitiser.inventory.model import (
@@ -176,6 +176,17 @@ def typed_inventory(intake: Intake, typed: Typed) -> HostInventory:
         notes=("typed at the bench",),
     )
     return _overlay(base, typed)
+
+
+def drives_summary(device: Device) -> str:
+    """Its drives in a few words, as device lists show them: ``1/2 drives sanitised``,
+    ``no drive linked`` yet, or ``no drives`` for a monitor or dock."""
+    if not device.holds_data:
+        return "no drives"
+    if not device.drives:
+        return "no drive linked"
+    sanitised = sum(1 for d in device.drives if d.sanitised)
+    return f"{sanitised}/{len(device.drives)} drives sanitised"
 
 
 def spec_lines(inventory: HostInventory) -> list[tuple[str, str]]:

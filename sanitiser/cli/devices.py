@@ -17,7 +17,13 @@ from sanitiser.app.devices import DeviceDesk, DeviceReport
 from sanitiser.app.naming import session_operator
 from sanitiser.app.services import station_signer
 from sanitiser.assets.export import export_csv, export_json, export_row
-from sanitiser.assets.facts import Typed, from_captures, spec_lines, typed_inventory
+from sanitiser.assets.facts import (
+    Typed,
+    drives_summary,
+    from_captures,
+    spec_lines,
+    typed_inventory,
+)
 from sanitiser.assets.model import CHECKS, COSMETIC_GRADES, LOCKS, DeviceKind
 from sanitiser.cli.context import cli_context
 from sanitiser.cli.text import TypedText
@@ -156,8 +162,7 @@ def list_cmd(kind: str | None, state: str | None, as_json: bool) -> None:
         click.echo(json.dumps([d.as_json() for d in found], indent=2, sort_keys=True))
         return
     for d in found:
-        sanitised = sum(1 for x in d.drives if x.sanitised)
-        drives = f"{sanitised}/{len(d.drives)} drives sanitised" if d.holds_data else "no drives"
+        drives = drives_summary(d)
         click.echo(
             f"{d.tag:20} {d.kind.value:15} {d.state.value:10} {d.cosmetic or '-':2} {drives:22} "
             f"{d.destination or '-':10} {d.intake.make} {d.intake.model}".rstrip()

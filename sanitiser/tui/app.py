@@ -34,14 +34,18 @@ from sanitiser.tui.messages import (
     JobEventReceived,
     JobsStarted,
 )
+from sanitiser.tui.model import RowState
 from sanitiser.tui.restart import recovery_notice, restart_heading, restart_plan
 from sanitiser.tui.screens.bench_screen import BenchScreen
 from sanitiser.tui.screens.confirm import ConfirmModal
 from sanitiser.tui.screens.destinations import DestinationsScreen
+from sanitiser.tui.screens.devices import DevicesScreen
 from sanitiser.tui.screens.drive_detail import DriveDetailScreen
 from sanitiser.tui.screens.error import ErrorModal, worker_failure
 from sanitiser.tui.screens.help import HelpModal
 from sanitiser.tui.screens.history import HistoryScreen, RestartRequested
+from sanitiser.tui.screens.intake import IntakeBatch, IntakeScreen
+from sanitiser.tui.screens.link import LinkModal
 from sanitiser.tui.screens.operator import OperatorModal
 from sanitiser.tui.screens.start_erase import StartEraseModal
 from sanitiser.tui.widgets.drive_table import DriveTable
@@ -107,6 +111,8 @@ class SanitiserApp(App[None]):
         self._recover = recover
         self._stop_watch: Callable[[], None] | None = None
         self._stop_events: Callable[[], None] | None = None
+        self.batch = IntakeBatch()
+        """The kind and lot of the devices being taken in (kept between visits to intake)."""
         self.bench_screen = BenchScreen(
             "\n".join(filter(None, (services.lab_reason, *services.notices)))
         )
@@ -230,26 +236,35 @@ class SanitiserApp(App[None]):
         self._update_status()
         self.notify(f"{n} drive(s) selected" if n else "Selection cleared")
 
+    def _chosen(self) -> list[RowState]:
+        """The selected drives, else the one under the cursor (none, and a notice, when the
+        bench is empty)."""
+        rows = self.table.selected()
+        if rows:
+            return rows
+        current = self.table.current()
+        if current is None:
+            self.notify("No drive on the bench.", severity="warning")
+            return []
+        return [current]
+
     def action_start_erase(self) -> None:
         """Plan and confirm the erase of the selected drives (or the one under the cursor)."""
         if not self.operator:
             self.push_screen(OperatorModal(self.bench.station), self._set_operator)
             return
-        rows = self.table.selected()
+        rows = self._chosen()
         if not rows:
-            current = self.table.current()
-            if current is None:
-                self.notify("No drive on the bench.", severity="warning")
-                return
-            if not current.eligible:
-                why = (
-                    current.status.protection.reason
-                    if current.status.protection.protected
-                    else "a job is running on it"
-                )
-                self.notify(f"{current.drive.name} cannot be erased: {why}", severity="error")
-                return
-            rows = [current]
+            return
+        if not rows[0].eligible:  # the drive under the cursor (selected ones are eligible)
+            current = rows[0]
+            why = (
+                current.status.protection.reason
+                if current.status.protection.protected
+                else "a job is running on it"
+            )
+            self.notify(f"{current.drive.name} cannot be erased: {why}", severity="error")
+            return
         drives = [r.drive for r in rows]
 
         self.push_screen(
@@ -446,6 +461,45 @@ class SanitiserApp(App[None]):
     def action_destinations(self) -> None:
         """The destinations registry: reuse schemes, recyclers, destruction providers."""
         self.push_screen(DestinationsScreen(self.bench))
+
+    # --- devices ------------------------------------------------------------------------------
+
+    def _as_operator(self, then: Callable[[], object]) -> None:
+        """Run `then` once someone is operating (asks first when nobody is)."""
+        if self.operator:
+            then()
+            return
+
+        def named(name: str | None) -> None:
+            self._set_operator(name)
+            if self.operator:
+                then()
+
+        self.push_screen(OperatorModal(self.bench.station), named)
+
+    def action_intake(self) -> None:
+        """Take devices in, one scanned tag after another."""
+        self._as_operator(lambda: self.push_screen(IntakeScreen(self.bench, self.batch)))
+
+    def action_link(self) -> None:
+        """Link the selected drives (or the one under the cursor) to a device, by its tag."""
+        rows = self._chosen()
+        if not rows:
+            return
+        drives = [r.drive for r in rows]
+
+        def linked(lines: list[str] | None) -> None:
+            if lines:
+                for d in drives:
+                    self.table.set_selected(d.name, False)
+                self._update_status()
+                self.notify("\n".join(lines), title="Linked", markup=False)
+
+        self._as_operator(lambda: self.push_screen(LinkModal(self.bench, drives), linked))
+
+    def action_devices(self) -> None:
+        """The devices taken in; open one to grade it."""
+        self.push_screen(DevicesScreen(self.bench))
 
     def action_change_operator(self) -> None:
         """Hand the bench to another operator."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sanitiser.app.devices import DeviceDesk
 from sanitiser.app.jobs import plan_for, shown_method
 from sanitiser.app.routes import RouteInfo, override_route, route_of
 from sanitiser.app.services import Services
@@ -99,6 +100,11 @@ class Bench:
     def station(self) -> str:
         """This bench's station name."""
         return self.services.settings.station
+
+    def desk(self, operator: str) -> DeviceDesk:
+        """The device desk (`sanitiser.app.devices`) for `operator` at this station: intake,
+        links, grades and readiness go through it, as the CLI's ``sanitiser device`` does."""
+        return DeviceDesk(self.services, operator)
 
     # --- before a job -----------------------------------------------------------------------
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from sanitiser.app.jobs import make_orchestrator
 from sanitiser.app.services import Services
@@ -40,6 +42,18 @@ async def wait_for(
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await pilot.pause(0.05)
+
+
+S = TypeVar("S", bound=Screen[Any])
+
+
+async def pushed(pilot: Pilot[None], app: SanitiserApp, key: str, kind: type[S]) -> S:
+    """Press `key`; the `kind` screen it opens, once it is on top."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, kind))
+    screen = app.screen
+    assert isinstance(screen, kind)
+    return screen
 
 
 async def bench_ready(pilot: Pilot[None], app: SanitiserApp) -> None:

@@ -6,12 +6,15 @@ from collections.abc import Callable
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from sanitiser.domain import DestinationKind
 from sanitiser.store.destinations import add_destination
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.screens.destinations import DestinationsScreen
+from sanitiser.tui.screens.intake import IntakeScreen
 from sanitiser.tui.screens.start_erase import StartEraseModal
+from tests.tui.helpers import wait_for
 from tests.tui.snapshot_app import busy_bench, make_app, scanned
 
 SnapCompare = Callable[..., bool]
@@ -130,3 +133,27 @@ class TestDestinations:
     def test_registry_80x24(self, snap_compare: SnapCompare) -> None:
         """Two destinations (name, kind, accepts, contact, scheme); the keys in the footer."""
         assert snap_compare(make_app(), terminal_size=(80, 24), run_before=two_destinations)
+
+
+async def two_devices_taken_in(pilot: Pilot[None]) -> None:
+    """Intake (`i`): the lot typed once, two tags scanned; the focus is back in the tag."""
+    await scanned(pilot)
+    app = pilot.app
+    await pilot.press("i")
+    await wait_for(pilot, lambda: isinstance(app.screen, IntakeScreen))
+    screen = app.screen
+    assert isinstance(screen, IntakeScreen)
+    screen.query_one("#intake-lot", Input).value = "Camden 2026"
+    screen.query_one("#intake-tag").focus()
+    for tag in ("LBC-0001", "LBC-0002"):
+        await pilot.press(*tag, "enter")
+    await wait_for(pilot, lambda: len(screen.taken) == 2)
+    await pilot.pause()
+
+
+class TestDevices:
+    """Device intake."""
+
+    def test_intake_80x24(self, snap_compare: SnapCompare) -> None:
+        """The form, the two devices taken in (newest first), focus in the empty tag field."""
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=two_devices_taken_in)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from sanitiser.assets.facts import drives_summary
 from sanitiser.assets.model import (
     Check,
     Device,
@@ -252,3 +253,13 @@ def test_policy_device_rules_are_checked_when_loaded() -> None:
     ):
         with pytest.raises(ConfigError, match=message):
             parse_policy(base + section)
+
+
+def test_a_device_list_says_its_drives_in_a_few_words() -> None:
+    assert drives_summary(laptop(drives=(drive("A"), drive("B")))) == "2/2 drives sanitised"
+    assert drives_summary(laptop(drives=(drive("A"), drive("B", "not-sanitised")))) == (
+        "1/2 drives sanitised"
+    )
+    assert drives_summary(laptop(drives=())) == "no drive linked"
+    monitor = laptop(intake=check_intake(kind="monitor", tag="MON-1"), drives=())
+    assert drives_summary(monitor) == "no drives"

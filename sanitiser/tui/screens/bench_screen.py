@@ -39,6 +39,27 @@ class BenchScreen(Screen[None]):
         ),
         Binding("h", "app.history", "History", id="history"),
         Binding("x", "app.abort", "Abort…", id="abort"),
+        Binding(
+            "i",
+            "app.intake",
+            "Intake",
+            id="intake",
+            tooltip="Take devices in: scan (or type) each tag, Enter",
+        ),
+        Binding(
+            "l",
+            "app.link",
+            "Link…",
+            id="link",
+            tooltip="Link the selected drives (or this one) to a device",
+        ),
+        Binding(
+            "d",
+            "app.devices",
+            "Devices",
+            id="devices",
+            tooltip="Devices: their state, drives and readiness; grade one",
+        ),
         Binding("o", "app.change_operator", "Operator", id="operator"),
         Binding(
             "D",

@@ -26,7 +26,6 @@ from textual.widgets import (
     Footer,
     Header,
     Input,
-    Label,
     Select,
     SelectionList,
     Static,
@@ -40,7 +39,7 @@ from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.confirm import ConfirmModal
 from sanitiser.tui.screens.error import ErrorModal, report_worker_failure
 from sanitiser.tui.session import operator_of
-from sanitiser.tui.widgets.text_input import TextInput
+from sanitiser.tui.widgets.text_input import TextInput, labelled, refused_field
 
 KIND_CHOICES = {
     DestinationKind.REUSE: "reuse: a reuse scheme",
@@ -337,53 +336,59 @@ class DestinationFormModal(ModalScreen[DestinationView | None]):
         """Title, one labelled field per line, the hint (or the refusal), buttons."""
         with Vertical(id="dialog", classes="-form"):
             yield Static("Add a destination", classes="dialog-title")
-            with Horizontal(classes="field"):
-                yield Label("Name", classes="field-label")
-                yield TextInput(
+            yield labelled(
+                "Name",
+                TextInput(
                     "The name",
                     "name",
                     placeholder="e.g. County reuse scheme",
                     id="dest-name",
                     compact=True,
-                )
-            with Horizontal(classes="field"):
-                yield Label("Kind", classes="field-label")
-                yield Select(
+                ),
+            )
+            yield labelled(
+                "Kind",
+                Select(
                     [(label, kind.value) for kind, label in KIND_CHOICES.items()],
                     prompt="choose what it does",
                     id="dest-kind",
                     compact=True,
-                )
-            with Horizontal(classes="field"):
-                yield Label("Contact", classes="field-label")
-                yield TextInput(
+                ),
+            )
+            yield labelled(
+                "Contact",
+                TextInput(
                     "The contact",
                     "contact",
                     placeholder="who collects, how to reach them",
                     id="dest-contact",
                     compact=True,
-                )
-            with Horizontal(classes="field"):
-                yield Label("Accepts", classes="field-label")
-                yield SelectionList[str](
+                ),
+            )
+            yield labelled(
+                "Accepts",
+                SelectionList[str](
                     *[(kind.value, kind.value) for kind in MediaKind],
                     id="dest-accepts",
                     compact=True,
-                )
-            with Horizontal(classes="field"):
-                yield Label("Scheme", classes="field-label")
-                yield TextInput(
+                ),
+            )
+            yield labelled(
+                "Scheme",
+                TextInput(
                     "The scheme",
                     "scheme",
                     placeholder="optional: scheme or accreditation",
                     id="dest-scheme",
                     compact=True,
-                )
-            with Horizontal(classes="field"):
-                yield Label("Notes", classes="field-label")
-                yield TextInput(
+                ),
+            )
+            yield labelled(
+                "Notes",
+                TextInput(
                     "The note", "notes", placeholder="optional", id="dest-notes", compact=True
-                )
+                ),
+            )
             yield Static(HINT, id="dest-hint")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -398,12 +403,8 @@ class DestinationFormModal(ModalScreen[DestinationView | None]):
     def _submit(self) -> None:
         if self.saving:
             return
-        for field in self.query(TextInput):
-            problem = field.problem()
-            if problem:
-                self._refuse(problem)
-                field.focus()
-                return
+        if refused_field(self.query(TextInput), self._refuse):
+            return
         kind = self.query_one("#dest-kind", Select).value
         if not isinstance(kind, str):
             self._refuse("Choose the kind: reuse, recycle or destroy.")

@@ -23,7 +23,7 @@ from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.events import JobEvent, JobLog, JobOutcome, JobPhase
 from sanitiser.jobs.orchestrator import outcome_of
 from sanitiser.probe.capabilities import Capabilities
-from sanitiser.store import JobEventView, JobView
+from sanitiser.store import JobEventView, JobView, drive_key
 from sanitiser.tui.bench import Bench, CertificatePreview
 from sanitiser.tui.model import RowState
 from sanitiser.tui.screens.error import report_worker_failure
@@ -48,6 +48,14 @@ class ConsignmentChoices(Message):
     certificate_id: str
     consignments: list[Any]
     destinations: list[Any]
+
+
+@dataclass
+class LinkedDeviceRead(Message):
+    """The device the drive is linked to ("" when none)."""
+
+    tag: str
+    kind: str = ""
 
 
 @dataclass
@@ -159,6 +167,9 @@ class DriveDetailScreen(Screen[None]):
         self.view: JobView | None = None
         self.route: RouteInfo | None = None
         self.preview: CertificatePreview | None = None
+        self.drive: Drive | None = None
+        self.device_line = ""
+        """The device the drive is linked to, as the identity shows it ("" when none)."""
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -198,10 +209,30 @@ class DriveDetailScreen(Screen[None]):
 
     def _show_drive(self, drive: Drive, health: Health | None) -> None:
         self.sub_title = f"{drive.name} · {drive.serial or '(no serial)'}"
-        self.query_one("#identity", Static).update(identity_text(drive))
+        if self.drive is None:
+            self._read_device(drive)
+        self.drive = drive
+        self._show_identity()
         self.query_one("#health", Static).update(
             health_text(health) if health is not None else "(not recorded)"
         )
+
+    def _show_identity(self) -> None:
+        if self.drive is not None:
+            self.query_one("#identity", Static).update(
+                Text(identity_text(self.drive) + self.device_line)
+            )
+
+    @work(thread=True, exit_on_error=False, group="detail-device", description="Its device")
+    def _read_device(self, drive: Drive) -> None:
+        device = self.bench.desk(operator_of(self.app)).device_of_drive(drive_key(drive))
+        if device is not None:
+            self.post_message(LinkedDeviceRead(device.tag, device.kind.value))
+
+    @on(LinkedDeviceRead)
+    def _show_device(self, message: LinkedDeviceRead) -> None:
+        self.device_line = f"\n{'Device':<10}{message.tag} ({message.kind})"
+        self._show_identity()
 
     @work(thread=True, exit_on_error=False, group="detail-probe", description="Probing")
     def _read_capabilities(self, drive: Drive) -> None:

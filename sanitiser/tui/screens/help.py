@@ -14,6 +14,7 @@ GENERAL = (
     ("Tab", "next field or button"),
     ("ctrl+q", "quit at once"),
 )
+"""The keys every screen has, shown two to a line (the bench's key map fits at 80x24)."""
 
 
 def phrase_note(what: str) -> str:
@@ -45,7 +46,8 @@ class HelpModal(ModalScreen[None]):
         """One line per key."""
         width = max((len(k) for k, _ in [*self.keys, *GENERAL]), default=4)
         lines = [f"[b]{k:<{width}}[/b]  {d}" for k, d in self.keys]
-        lines += ["", *(f"[b]{k:<{width}}[/b]  {d}" for k, d in GENERAL)]
+        general = [f"[b]{k:<{width}}[/b]  {d:<22}" for k, d in GENERAL]
+        lines += ["", *(a + b for a, b in zip(general[::2], general[1::2], strict=True))]
         if self.erases:
             lines += ["", phrase_note(self.erases)]
         with Vertical(id="dialog"):

@@ -9,11 +9,14 @@ here a pasted newline stays in the field and is refused like any other control c
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual import events
+from textual.containers import Horizontal
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Input
+from textual.widget import Widget
+from textual.widgets import Input, Label
 
 from sanitiser.text import text_problem
 
@@ -69,3 +72,20 @@ class TextInput(Input):
             self.replace(event.text, start, end)
         event.stop()
         event.prevent_default()  # Input's own handler would insert the first line again
+
+
+def labelled(label: str, field: Widget) -> Horizontal:
+    """One line of a form: the label, then the field (styled by ``.field`` in app.tcss)."""
+    return Horizontal(Label(label, classes="field-label"), field, classes="field")
+
+
+def refused_field(fields: Iterable[TextInput], refuse: Callable[[str], None]) -> bool:
+    """Before a form submits: the first field whose text may not be kept is said (`refuse`),
+    marked and focused, and True returned; False when every field may be kept."""
+    for field in fields:
+        problem = field.problem()
+        if problem:
+            refuse(problem)
+            field.focus()
+            return True
+    return False
