@@ -34,10 +34,18 @@ def make_app(services: Services, operator: str = "alice") -> SanitiserApp:
     return SanitiserApp(services, bench=bench, operator=operator)
 
 
+WAIT_S = 120.0
+"""How long a condition may take to hold before the test fails. Generous on purpose: a job
+runs to its certificate in a few seconds alone, but CI's two cores may also be running the
+other worker, a QEMU lab guest and pyHanko's first import; a 30 s bound once expired there
+(test_restart_from_history_runs_to_a_certificate). A condition that holds returns at once;
+only a failing test waits the whole time."""
+
+
 async def wait_for(
-    pilot: Pilot[None], condition: Callable[[], object], timeout: float = 30.0
+    pilot: Pilot[None], condition: Callable[[], object], timeout: float = WAIT_S
 ) -> None:
-    """Let the app run until `condition()` holds."""
+    """Let the app run until `condition()` holds (workers and messages are asynchronous)."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"

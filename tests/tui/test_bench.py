@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
-
-from textual.pilot import Pilot
 
 from sanitiser.app.services import Services, build_services
 from sanitiser.config import load_settings
@@ -16,6 +13,7 @@ from sanitiser.lab.bench import LabKind
 from sanitiser.testing import FakeDriveSource, FakeRunner
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.widgets.drive_table import DriveTable
+from tests.tui.helpers import wait_for
 
 SDZ = Drive(
     path="/dev/sdz",
@@ -47,18 +45,6 @@ def services_with(source: FakeDriveSource, *, lab: bool, state: SystemState) -> 
 def cell(table: DriveTable, row: str, column: str) -> str:
     """Plain text of one cell."""
     return str(table.get_cell(row, column))
-
-
-async def wait_for(
-    pilot: Pilot[None], condition: Callable[[], object], timeout: float = 5.0
-) -> None:
-    """Let the app run until `condition()` holds (workers and messages are asynchronous)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 async def test_lab_bench_shows_simulated_drives() -> None:
@@ -107,10 +93,10 @@ async def test_hotplug_from_another_thread_adds_and_removes_rows() -> None:
         t = threading.Thread(target=source.plug, args=(SDY,))
         t.start()
         t.join()
-        await wait_for(pilot, lambda: "sdy" in table.rows, timeout=2.0)
+        await wait_for(pilot, lambda: "sdy" in table.rows)
         assert cell(table, "sdy", "serial") == "CT-2"
         threading.Thread(target=source.unplug, args=("sdy",)).start()
-        await wait_for(pilot, lambda: "sdy" not in table.rows, timeout=2.0)
+        await wait_for(pilot, lambda: "sdy" not in table.rows)
 
 
 async def test_lab_hotplug_adds_a_simulated_drive(isolated_settings: Path) -> None:
@@ -123,7 +109,7 @@ async def test_lab_hotplug_adds_a_simulated_drive(isolated_settings: Path) -> No
         before = len(services.lab.list())
         await wait_for(pilot, lambda: table.row_count == before)
         added = services.lab.add_drive(LabKind.NVME)
-        await wait_for(pilot, lambda: added.name in table.rows, timeout=2.0)
+        await wait_for(pilot, lambda: added.name in table.rows)
         assert cell(table, added.name, "drive") == f"{added.name} SIM"
 
 
