@@ -14,10 +14,21 @@ from typing import Any
 
 from sanitiser.errors import SanitiserError
 
-GROUP_KEYS = ("station", "outcome", "method", "destination", "media", "day", "month")
+GROUP_KEYS = (
+    "station",
+    "outcome",
+    "method",
+    "destination",
+    "media",
+    "device_kind",
+    "day",
+    "month",
+)
 """What a report can group devices by."""
 
 NOT_CONSIGNED = "(not consigned)"
+NO_DEVICE = "(no device)"
+"""The device kind of a drive that was never linked to a device (a loose drive)."""
 
 
 class ReportError(SanitiserError):
@@ -44,6 +55,9 @@ class DeviceRow:
     capacity_bytes: int
     simulated: bool
     supersedes: str = ""
+    device_tag: str = ""
+    """The device (laptop, desktop ...) the drive came out of ("" when none was linked)."""
+    device_kind: str = NO_DEVICE
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready facts."""
@@ -61,6 +75,8 @@ class DeviceRow:
             "serial": self.serial,
             "capacity_bytes": self.capacity_bytes,
             "simulated": self.simulated,
+            "device_tag": self.device_tag,
+            "device_kind": self.device_kind,
         }
 
 

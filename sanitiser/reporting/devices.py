@@ -1,9 +1,10 @@
 """The report's rows, asked of the store: one per certificate issued in a period, with the
-destination its device left for."""
+destination its device left for and the device (laptop, desktop ...) it came out of."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -12,6 +13,8 @@ from sanitiser.errors import RecordStoreError
 from sanitiser.reporting.aggregate import DeviceRow, device_row
 from sanitiser.store import Store
 from sanitiser.store.consignments import consigned_destinations
+from sanitiser.store.devices import devices_by_drive
+from sanitiser.store.identity import record_drive_key
 
 _SLACK = timedelta(days=1)
 """The store's issue time and the record's may differ a little; the record's decides."""
@@ -36,6 +39,7 @@ def load_devices(
             None if end is None else _shifted(end, _SLACK),
         )
         consigned = consigned_destinations(store)
+        owners = devices_by_drive(store)
     except SQLAlchemyError as e:
         raise RecordStoreError(f"cannot read certificates: {e}") from e
     rows = []
@@ -47,5 +51,11 @@ def load_devices(
         if isinstance(record, dict):
             row = device_row(record)
             destination = consigned.get(row.certificate_id, "")
-            rows.append(device_row(record, destination=destination) if destination else row)
+            if destination:
+                row = replace(row, destination=destination)
+            inner = record.get("record")
+            owner = owners.get(record_drive_key(inner if isinstance(inner, dict) else record))
+            if owner is not None:
+                row = replace(row, device_tag=owner[0], device_kind=owner[1])
+            rows.append(row)
     return rows

@@ -23,6 +23,8 @@ DEVICE_COLUMNS = (
     "serial",
     "capacity_bytes",
     "simulated",
+    "device_tag",
+    "device_kind",
 )
 COUNT_COLUMNS = ("devices", "sanitised", "not_sanitised", "capacity_bytes", "simulated")
 

@@ -389,6 +389,17 @@ def move_state(
     return run_in_transaction(store, work)
 
 
+def devices_by_drive(store: Store) -> dict[str, tuple[str, str]]:
+    """Every linked drive's device, as drive key -> (tag, kind)."""
+    with Session(store.engine) as s:
+        rows = s.exec(
+            select(DeviceDriveRow.drive_key, DeviceRow.tag, DeviceRow.kind).join(
+                DeviceRow, col(DeviceRow.tag_key) == col(DeviceDriveRow.device_key)
+            )
+        ).all()
+        return {key: (tag, kind) for key, tag, kind in rows}
+
+
 def device_of_drive(store: Store, drive_key: str) -> Device | None:
     """The device a drive is linked to, or None."""
     with Session(store.engine) as s:

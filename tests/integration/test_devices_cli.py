@@ -120,6 +120,9 @@ def test_a_laptop_from_intake_to_its_sanitised_drives(tmp_path: Path) -> None:
         "undecided",
         "",
     )
+    grouped = json.loads(ok(tmp_path, "report", "--group-by", "device_kind", "--format", "json"))
+    by_kind = {g["device_kind"]: g for g in grouped["groups"]}
+    assert (by_kind["laptop"]["devices"], by_kind["laptop"]["sanitised"]) == (2, 2)
 
 
 REAL = Path(__file__).parents[1] / "data/real"
