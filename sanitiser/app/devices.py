@@ -42,6 +42,7 @@ from sanitiser.policy.loader import load_policy
 from sanitiser.store import devices as records
 from sanitiser.store import drive_key
 from sanitiser.store.audit import GENESIS, AuditKind, chain_head
+from sanitiser.text import clean_text
 
 _ORDER = (DeviceState.RECEIVED, DeviceState.SANITISED, DeviceState.GRADED, DeviceState.READY)
 """The states `advance` moves a device through (hand-over and the like are steps of their own)."""
@@ -383,6 +384,65 @@ class DeviceDesk:
             ),
         )
         return IssuedDevice(signed, token, url, pdf)
+
+    def release(self, tag: str, *, outcome: str, to: str, reason: str = "") -> Device:
+        """The device leaves our custody: handed over (to a reuse scheme), recycled or
+        destroyed; its last custody entry, naming who took it and why.
+
+        Handed over needs the device ``ready`` and its certificate issued (the scheme receives
+        the proof); recycled needs every drive sanitised (a drive that was not can only go to
+        destruction); destroyed is always possible.
+
+        Raises:
+            DeviceError: an unknown tag or outcome, a rule above, or the device already gone.
+        """
+        target = {
+            "handed-over": DeviceState.HANDED_OVER,
+            "recycled": DeviceState.RECYCLED,
+            "destroyed": DeviceState.DESTROYED,
+        }.get(outcome)
+        if target is None:
+            raise DeviceError(f"{outcome!r}: a device is handed-over, recycled or destroyed")
+        to = clean_text(to, "--to", kind="name", required=True)
+        reason = clean_text(reason, "--reason", kind="reason")
+        device = self.advance(tag).device
+        if device.state not in _ORDER:
+            raise DeviceError(f"device {device.tag} has already left: {device.state.value}")
+        if target is DeviceState.HANDED_OVER and (
+            device.state is not DeviceState.READY or not device.certificate_id
+        ):
+            raise DeviceError(
+                f"device {device.tag} is {device.state.value}"
+                + ("" if device.certificate_id else ", with no device certificate")
+                + ": only a ready, certified device is handed over for reuse"
+            )
+        if target is DeviceState.RECYCLED and device.holds_data and not device.all_sanitised:
+            raise DeviceError(
+                f"device {device.tag}: not every drive in it is sanitised; it can only go to "
+                "destruction"
+            )
+        kind = {
+            DeviceState.HANDED_OVER: AuditKind.HANDED_OVER,
+            DeviceState.RECYCLED: AuditKind.RECYCLED,
+            DeviceState.DESTROYED: AuditKind.DESTROYED,
+        }[target]
+        data = {"to": to, "reason": reason, "certificate_id": device.certificate_id}
+        moved = records.move_state(
+            self.store,
+            tag,
+            device.state,
+            target,
+            also=custody.event(
+                kind,
+                station=self.station,
+                actor=self.operator,
+                ref=device.certificate_id,
+                data=data,
+            ),
+        )
+        if moved is None:  # another process moved it first
+            return self.release(tag, outcome=outcome, to=to, reason=reason)
+        return records.update_device(self.store, tag, destination=f"{outcome}: {to}")
 
     def device_of_drive(self, key: str) -> Device | None:
         """The device the drive with key `key` is linked to, if any (nothing is written)."""

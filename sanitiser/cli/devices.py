@@ -334,6 +334,32 @@ def certificate(  # noqa: PLR0917 - click passes each option as an argument
         click.echo(f"  wrote {path}")
 
 
+@device.command("release")
+@click.argument("tag")
+@click.option(
+    "--as",
+    "outcome",
+    type=click.Choice(["handed-over", "recycled", "destroyed"]),
+    required=True,
+    help="How it leaves: handed over (a ready, certified device, for reuse), recycled, destroyed.",
+)
+@click.option(
+    "--to", "to", type=TypedText("name", required=True), required=True, help="Who takes it."
+)
+@click.option("--reason", type=TypedText("reason"), default="", help="Why, for the record.")
+@operator_option
+@json_option
+def release(  # noqa: PLR0917 - click passes each option as an argument
+    tag: str, outcome: str, to: str, reason: str, operator: str | None, as_json: bool
+) -> None:
+    """The device leaves our custody (its last custody entry)."""
+    dev = _desk(operator).release(tag, outcome=outcome, to=to, reason=reason)
+    if as_json:
+        click.echo(json.dumps(dev.as_json(), indent=2, sort_keys=True))
+    else:
+        click.echo(f"{dev.tag}: {dev.state.value} ({to})")
+
+
 @device.command("export")
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True

@@ -230,7 +230,20 @@ def test_a_device_certificate_binds_its_drives_and_verifies_offline(tmp_path: Pa
     altered = cli(data, "verify", str(pdf), "--drives", str(drives))
     assert altered.returncode == 1
     assert f"no valid certificate {signed['drives'][0]['certificate_id']} given" in altered.stdout
+    # it leaves: not for reuse (the lab's 4 MiB drives are under the policy's storage), so it
+    # cannot be handed over; recycled, once; then it has left
+    assert "only a ready, certified device is handed over" in refused(
+        data, "device", "release", "LBC-7", "--as", "handed-over", "--to", "Community TechAid"
+    )
+    assert "LBC-7: recycled (WEEE Ltd)" in ok(
+        data, "device", "release", "LBC-7", "--as", "recycled", "--to", "WEEE Ltd"
+    )
+    assert "has already left: recycled" in refused(
+        data, "device", "release", "LBC-7", "--as", "destroyed", "--to", "X"
+    )
     store = settings_store(Settings(data_dir=data))
     certified = entries(store, subject="device:LBC-7", kind="device-certified")
     assert [e.ref for e in certified] == [signed["certificate_id"]]
+    [gone] = entries(store, subject="device:LBC-7", kind="recycled")
+    assert (gone.data["to"], gone.ref) == ("WEEE Ltd", signed["certificate_id"])
     assert ok(data, "audit", "verify").startswith("audit log intact")
