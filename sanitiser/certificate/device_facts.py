@@ -75,7 +75,7 @@ def device_token_facts(token: DeviceToken) -> list[tuple[str, str]]:
         ("make_model", token.make_model),
         ("cpu", token.cpu),
         ("ram_gib", token.ram_gib or "not recorded"),
-        ("storage_gb", token.storage_gb),
+        ("storage_gb", token.storage_gb or ("under 1" if token.all_sanitised else "none")),
         ("battery_health_pct", "not recorded" if token.battery_pct is None else token.battery_pct),
         ("cosmetic_grade", token.grade or "not graded"),
         ("ready", token.ready),

@@ -500,7 +500,12 @@ function showDevice(result, trust, valid) {
   addFact(facts, "Make and model", visible(cut(token.makeModel, token.makeModelTruncated)) || "\u2014");
   addFact(facts, "Processor", visible(cut(token.cpu, token.cpuTruncated)) || "not recorded");
   addFact(facts, "Memory", token.ramGib ? `${token.ramGib} GB` : "not recorded");
-  addFact(facts, "Storage", token.storageGb ? `${token.storageGb} GB` : "none sanitised");
+  const storage = token.storageGb
+    ? `${token.storageGb} GB`
+    : token.allSanitised && token.drives.length
+      ? "under 1 GB"
+      : "none sanitised";
+  addFact(facts, "Storage", storage);
   addFact(facts, "Battery health", token.batteryPct === null ? "not recorded" : `${token.batteryPct}%`);
   addFact(facts, "Cosmetic grade", token.grade || "not graded");
   addFact(facts, "Ready for reuse", token.ready ? "yes" : "no");
