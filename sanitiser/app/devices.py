@@ -10,9 +10,11 @@ drives are not sanitised can be graded (nothing is lost), but it is not "ready".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from sanitiser import __version__
@@ -44,6 +46,9 @@ from sanitiser.store import drive_key
 from sanitiser.store.audit import GENESIS, AuditKind, chain_head
 from sanitiser.text import clean_text
 
+DEVICE_CERTIFICATES = "device-certificates"
+"""Where the TUI files each device certificate it issues, under the data directory."""
+
 _ORDER = (DeviceState.RECEIVED, DeviceState.SANITISED, DeviceState.GRADED, DeviceState.READY)
 """The states `advance` moves a device through (hand-over and the like are steps of their own)."""
 
@@ -61,6 +66,61 @@ class IssuedDevice:
     def record(self) -> Record:
         """The signed record."""
         return self.signed.record
+
+    @property
+    def certificate_id(self) -> str:
+        """The certificate's id."""
+        return self.signed.certificate_id
+
+    def label_png(self, label_format: str = "62x29") -> bytes:
+        """The device's QR label, one PNG page (300 dpi, 1-bit).
+
+        Raises:
+            CertificateError: an unknown label format.
+        """
+        from sanitiser.certificate.label import label_format as format_of  # noqa: PLC0415 - PIL
+        from sanitiser.certificate.label import labels_png  # noqa: PLC0415
+
+        return labels_png([(self.record, self.url)], format_of(label_format))[0]
+
+
+def write_issued(
+    issued: IssuedDevice,
+    *,
+    pdf: Path | None = None,
+    json: Path | None = None,
+    label: Path | None = None,
+    label_format: str = "62x29",
+) -> list[Path]:
+    """Write the parts of an issued device certificate asked for: the signed PDF, the signed
+    record (canonical JSON) and the QR label (PNG); the paths written, in that order. What both
+    shells write (``sanitiser device certificate``, the TUI's device screen)."""
+    parts: list[tuple[Path | None, Callable[[], bytes]]] = [
+        (pdf, lambda: issued.pdf),
+        (json, issued.signed.to_bytes),
+        (label, lambda: issued.label_png(label_format)),
+    ]
+    written = []
+    for path, content in parts:
+        if path is not None:
+            path.write_bytes(content())
+            written.append(path)
+    return written
+
+
+def file_issued(issued: IssuedDevice, directory: Path) -> list[Path]:
+    """Write an issued device certificate into `directory` (made if missing) as
+    ``TAG-ID.pdf``, ``TAG-ID.json`` and ``TAG-ID.png`` (the 62 x 29 mm label), where a tag's
+    ``/ : #`` become ``_`` in the name; the paths, in that order."""
+    tag = str(issued.record["device"]["tag"])
+    stem = f"{re.sub(r'[^A-Za-z0-9._-]', '_', tag)}-{issued.certificate_id}"
+    directory.mkdir(parents=True, exist_ok=True)
+    return write_issued(
+        issued,
+        pdf=directory / f"{stem}.pdf",
+        json=directory / f"{stem}.json",
+        label=directory / f"{stem}.png",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from sanitiser.app.devices import DeviceDesk, DeviceReport
+from sanitiser.app.devices import DeviceDesk, DeviceReport, write_issued
 from sanitiser.app.naming import session_operator
 from sanitiser.app.services import station_signer
 from sanitiser.assets.export import export_csv, export_json, export_row
@@ -312,22 +312,11 @@ def certificate(  # noqa: PLR0917 - click passes each option as an argument
 ) -> None:
     """Issue the device's signed certificate (every drive's certificate verified and named by
     id and SHA-256) and write its PDF, signed record and QR label."""
-    from sanitiser.certificate.label import label_format as format_of  # noqa: PLC0415 - PIL
-    from sanitiser.certificate.label import labels_png  # noqa: PLC0415
-
     desk = _desk(operator, policy)
     issued = desk.certify(tag, station_signer(desk.services.settings))
-    written = []
-    if pdf_path is not None:
-        pdf_path.write_bytes(issued.pdf)
-        written.append(str(pdf_path))
-    if json_path is not None:
-        json_path.write_bytes(issued.signed.to_bytes())
-        written.append(str(json_path))
-    if label_path is not None:
-        [page] = labels_png([(issued.record, issued.url)], format_of(label_format))[:1]
-        label_path.write_bytes(page)
-        written.append(str(label_path))
+    written = write_issued(
+        issued, pdf=pdf_path, json=json_path, label=label_path, label_format=label_format
+    )
     route = issued.record["destination"]["route"]
     click.echo(f"{tag}: device certificate {issued.signed.certificate_id} ({route})")
     for path in written:

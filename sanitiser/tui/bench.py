@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sanitiser.app.devices import DeviceDesk
+from sanitiser.app.devices import DEVICE_CERTIFICATES, DeviceDesk, IssuedDevice, file_issued
 from sanitiser.app.jobs import plan_for, shown_method
 from sanitiser.app.routes import RouteInfo, override_route, route_of
 from sanitiser.app.services import Services
@@ -105,6 +105,27 @@ class Bench:
         """The device desk (`sanitiser.app.devices`) for `operator` at this station: intake,
         links, grades and readiness go through it, as the CLI's ``sanitiser device`` does."""
         return DeviceDesk(self.services, operator)
+
+    def certify_device(self, operator: str, tag: str) -> tuple[IssuedDevice, list[Path]]:
+        """Issue the device's signed certificate (`DeviceDesk.certify`, with this station's
+        signer) and file its PDF, signed record and 62 x 29 mm label under
+        ``<data_dir>/device-certificates`` (`file_issued`); the certificate and the paths.
+
+        Raises:
+            DeviceError: an unknown tag, or a linked drive without a certificate yet.
+            CertificateError: a drive's certificate does not verify (nothing is issued).
+            SanitiserError: issued, but the files could not be written.
+        """
+        issued = self.desk(operator).certify(tag, self.signer())
+        directory = self.services.settings.data_dir / DEVICE_CERTIFICATES
+        try:
+            return issued, file_issued(issued, directory)
+        except OSError as e:
+            raise SanitiserError(
+                f"device certificate {issued.certificate_id} is issued and kept in the store, "
+                f"but its files could not be written to {directory}: {e.strerror or e}",
+                title="Device certificate",
+            ) from e
 
     # --- before a job -----------------------------------------------------------------------
 

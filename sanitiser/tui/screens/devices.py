@@ -6,13 +6,18 @@ with their certificates and the readiness explanation (each condition held or NO
 destination and why). On it one key records the cosmetic grade (``A`` ... ``D``), one key per
 functional check cycles pass / fail / n/a, and ``1`` ``2`` ``3`` cycle the locks; each press is
 recorded at once through `DeviceDesk.grade` (with the operator and the time) and the readiness
-is read again. Everything is read and written through the desk (`Bench.desk`).
+is read again. ``ctrl+s`` issues the device's signed certificate (`Bench.certify_device`: the
+desk's ``certify``, the CLI's ``sanitiser device certificate``) once the grades pressed before
+it are recorded, and files its PDF, signed record and label under
+``<data_dir>/device-certificates``; the screen shows the id and the paths, or the refusal and
+why (nothing is written then). Everything is read and written through the desk (`Bench.desk`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -34,6 +39,7 @@ from sanitiser.assets.model import (
     Device,
     DeviceError,
 )
+from sanitiser.errors import CertificateError
 from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.error import report_worker_failure
 from sanitiser.tui.session import operator_of
@@ -180,6 +186,34 @@ class GradeRefused(Message):
     reason: str
 
 
+@dataclass
+class DeviceCertified(Message):
+    """The device's certificate was issued and filed: its id and the files written."""
+
+    certificate_id: str
+    route: str
+    paths: list[Path]
+
+
+@dataclass
+class CertificateRefused(Message):
+    """The desk refused the certificate, and why (nothing was issued or written)."""
+
+    reason: str
+
+
+CERTIFY_KEY = "ctrl+s"
+"""Issue the device's certificate: a chord, not a letter (letters grade; signing is on purpose)."""
+
+
+def certified_text(message: DeviceCertified) -> Text:
+    """The certificate issued and where its files are."""
+    text = Text(f"Issued {message.certificate_id} ({message.route})\n", style="bold green")
+    for path in message.paths:
+        text.append(f"wrote {path}\n")
+    return text
+
+
 class DevicesScreen(Screen[None]):
     """Every device taken in, oldest first; Enter opens one."""
 
@@ -278,13 +312,14 @@ def _bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
         *grades,
         *checks,
         *locks,
+        Binding(CERTIFY_KEY, "certify", "Certificate", id="certify-device"),
         Binding("question_mark", "help", "Keys", id="help-device"),
     ]
 
 
 KEYS_LINE = (
     "Grade: A B C D (shift) · checks: s k t c a p b h (pass → fail → n/a) · "
-    "locks: 1 2 3 (present → cleared → none) · ? keys"
+    "locks: 1 2 3 (present → cleared → none) · ctrl+s certificate · ? keys"
 )
 
 
@@ -305,13 +340,24 @@ class DeviceDetailScreen(Screen[None]):
         self.locks: dict[str, str] = {}
         """What the screen shows now, ahead of the desk's answer (a key pressed twice fast
         cycles twice)."""
+        self.certifying = ""
+        """``waiting`` (for the grades pressed before), ``signing``, or "" (not asked)."""
+        self.issued: DeviceCertified | None = None
+        """The last certificate issued on this screen."""
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self.app, event)
-        if event.worker.group == "device-grade" and event.state is WorkerState.ERROR:
+        if event.state is not WorkerState.ERROR:
+            return
+        if event.worker.group == "device-grade":
             self.queue.clear()  # what was pressed after it is not sent
+            if self.certifying == "waiting":  # nor the certificate asked for after it
+                self._certificate_refused("a grade before it was not recorded")
             self._read()  # show what the store holds
+        elif event.worker.group == "device-certify":
+            self.certifying = ""
+            self._set_certificate(Text("Not issued (see the error).", style="bold red"))
 
     def compose(self) -> ComposeResult:
         """Sections, top to bottom."""
@@ -328,6 +374,11 @@ class DeviceDetailScreen(Screen[None]):
             yield Static("-", id="device-drives")
             yield Static("Readiness", classes="section-title")
             yield Static("-", id="device-readiness")
+            yield Static("Certificate", classes="section-title")
+            yield Static(
+                "not issued here yet (ctrl+s issues it: PDF, record and label)",
+                id="device-certificate",
+            )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -348,6 +399,8 @@ class DeviceDetailScreen(Screen[None]):
             self.queue.pop(0)
             if self.queue:
                 self._record(self.queue[0])
+        if self.certifying == "waiting" and not self.queue:
+            self._start_certify()
         if not self.queue:
             self.checks = {n: c.result for n, c in d.checks.items()}
             self.locks = dict(d.locks)
@@ -409,6 +462,52 @@ class DeviceDetailScreen(Screen[None]):
     def _refused(self, message: GradeRefused) -> None:
         self.notify(message.reason, title="Not recorded", severity="error", markup=False)
 
+    # --- the certificate ----------------------------------------------------------------------
+
+    def action_certify(self) -> None:
+        """Issue the device's certificate, after the grades pressed before are recorded."""
+        if self.certifying:
+            self.notify("The certificate is being issued.", title="Certificate")
+            return
+        self.certifying = "waiting"
+        self._set_certificate(Text("Issuing the certificate…"))
+        if not self.queue:
+            self._start_certify()
+
+    def _start_certify(self) -> None:
+        self.certifying = "signing"
+        self._certify()
+
+    @work(thread=True, exit_on_error=False, group="device-certify", description="Certificate")
+    def _certify(self) -> None:
+        try:
+            issued, paths = self.bench.certify_device(operator_of(self.app), self.tag)
+        except (DeviceError, CertificateError) as e:
+            self.post_message(CertificateRefused(e.msg))
+            return
+        route = str(issued.record["destination"]["route"])
+        self.post_message(DeviceCertified(issued.certificate_id, route, paths))
+
+    @on(DeviceCertified)
+    def _certified(self, message: DeviceCertified) -> None:
+        self.certifying = ""
+        self.issued = message
+        self._set_certificate(certified_text(message))
+        self.notify(f"{self.tag}: {message.certificate_id}", title="Certificate issued")
+        self._read()  # the trail moved on
+
+    @on(CertificateRefused)
+    def _refused_certificate(self, message: CertificateRefused) -> None:
+        self._certificate_refused(message.reason)
+
+    def _certificate_refused(self, reason: str) -> None:
+        self.certifying = ""
+        self._set_certificate(Text(f"NOT issued: {reason}", style="bold red"))
+        self.notify(reason, title="Certificate not issued", severity="error", markup=False)
+
+    def _set_certificate(self, text: Text) -> None:
+        self.query_one("#device-certificate", Static).update(text)
+
     def action_back(self) -> None:
         """Back to the list."""
         self.dismiss(None)
@@ -420,5 +519,6 @@ class DeviceDetailScreen(Screen[None]):
         keys = [(f"Shift+{k}", f"cosmetic grade {g}") for k, g in GRADE_KEYS.items()]
         keys += [(k, f"{n}: pass → fail → n/a") for k, n in CHECK_KEYS.items()]
         keys += [(k, f"{n}: present → cleared → none") for k, n in LOCK_KEYS.items()]
+        keys += [("Ctrl+S", "issue the signed certificate: PDF, record, label")]
         keys += [("Esc", "back to the devices")]
         self.app.push_screen(HelpModal("device", keys))
