@@ -30,6 +30,7 @@ from sanitiser.cli.text import TypedText
 from sanitiser.config import Settings
 from sanitiser.custody.anchors import CHECKPOINTS_FILE, check_anchors, gather_anchors
 from sanitiser.errors import SanitiserError
+from sanitiser.routing.destinations import DestinationView
 from sanitiser.store import Store
 from sanitiser.store.audit import AuditEntryView, entries, verify_chain
 from sanitiser.store.consignments import (
@@ -41,12 +42,7 @@ from sanitiser.store.consignments import (
     list_consignments,
     open_consignment,
 )
-from sanitiser.store.destinations import (
-    DestinationView,
-    add_destination,
-    list_destinations,
-    remove_destination,
-)
+from sanitiser.store.destinations import add_destination, list_destinations, remove_destination
 
 EXIT_BROKEN = EXIT_NOT_DONE
 

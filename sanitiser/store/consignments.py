@@ -34,14 +34,9 @@ from sqlmodel import Session, col, select
 
 from sanitiser.certificate.record import new_certificate_id
 from sanitiser.errors import CertificateError, RecordStoreError, SanitiserError
+from sanitiser.routing.destinations import DestinationError, DestinationView, refusal_reason
 from sanitiser.store.audit import AuditKind, append_event, chain_head, run_in_transaction
-from sanitiser.store.destinations import (
-    DestinationError,
-    DestinationView,
-    destination_view,
-    get_row,
-    refusal_reason,
-)
+from sanitiser.store.destinations import destination_view, get_row
 from sanitiser.store.identity import record_drive_key
 from sanitiser.store.repository import Store
 from sanitiser.store.tables import CertificateRow, ConsignmentItemRow, ConsignmentRow

@@ -15,144 +15,25 @@ of that kind.
 from __future__ import annotations
 
 import json
-import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from sanitiser.domain import DestinationKind, MediaKind
-from sanitiser.errors import RecordStoreError, SanitiserError
+from sanitiser.errors import RecordStoreError
+from sanitiser.routing.destinations import (
+    DestinationError,
+    DestinationView,
+    check_name,
+    parse_accepts,
+    parse_kind,
+)
 from sanitiser.store.audit import AuditKind, append_event, run_in_transaction
 from sanitiser.store.repository import Store
 from sanitiser.store.tables import ConsignmentRow, DestinationRow
 from sanitiser.text import clean_text
-
-ROUTE_KINDS: Mapping[str, DestinationKind] = {
-    "internal-reuse": DestinationKind.REUSE,
-    "external-reuse": DestinationKind.REUSE,
-    "recycling": DestinationKind.RECYCLE,
-    "manufacturer": DestinationKind.RECYCLE,
-    "destruction": DestinationKind.DESTROY,
-}
-"""The destination kind each certificate route implies (``other``/``undecided`` imply none)."""
-
-
-class DestinationError(SanitiserError):
-    """A destination cannot be added, found or used as asked."""
-
-
-@dataclass(frozen=True, slots=True)
-class DestinationView:
-    """A destination as plain values."""
-
-    name: str
-    kind: DestinationKind
-    contact: str
-    accepts: tuple[MediaKind, ...]
-    scheme: str
-    notes: str
-    active: bool
-    created_at: datetime
-    updated_at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready facts (for ``--json`` output and manifests)."""
-        return {
-            "name": self.name,
-            "kind": str(self.kind),
-            "contact": self.contact,
-            "accepts": [str(k) for k in self.accepts],
-            "scheme": self.scheme,
-            "notes": self.notes,
-            "active": self.active,
-        }
-
-
-# --- the functional core -------------------------------------------------------------------
-
-
-def check_name(name: str) -> str:
-    """A destination name, stripped; refused when empty, too long or holding control
-    characters (it is printed on manifests)."""
-    text = name.strip()
-    if not text:
-        raise DestinationError("a destination needs a name")
-    if len(text) > 200:
-        raise DestinationError("a destination name is at most 200 characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text):
-        raise DestinationError("a destination name cannot hold control characters")
-    return text
-
-
-def parse_kind(text: str) -> DestinationKind:
-    """The `DestinationKind` named by `text`."""
-    try:
-        return DestinationKind(text.strip().lower())
-    except ValueError:
-        choices = ", ".join(k.value for k in DestinationKind)
-        raise DestinationError(f"unknown destination kind {text!r}; use {choices}") from None
-
-
-def parse_accepts(values: str | Iterable[str]) -> tuple[MediaKind, ...]:
-    """Accepted device kinds from ``"hdd,ssd,nvme"`` or a list; sorted, no duplicates.
-
-    Raises:
-        DestinationError: an unknown kind, or none at all.
-    """
-    items = values.split(",") if isinstance(values, str) else list(values)
-    kinds: set[MediaKind] = set()
-    for item in items:
-        text = item.strip().lower()
-        if not text:
-            continue
-        try:
-            kinds.add(MediaKind(text))
-        except ValueError:
-            choices = ", ".join(k.value for k in MediaKind)
-            raise DestinationError(f"unknown device kind {text!r}; use {choices}") from None
-    if not kinds:
-        raise DestinationError("a destination must accept at least one device kind")
-    return tuple(sorted(kinds, key=lambda k: k.value))
-
-
-def refusal_reason(destination: DestinationView, record: Mapping[str, Any]) -> str | None:
-    """Why `destination` may not take the device of a certificate record, or None.
-
-    Args:
-        destination: where the device would go.
-        record: the signed certificate record of the device.
-    """
-    device = record.get("device") or {}
-    outcome = record.get("outcome") or {}
-    route = str((record.get("destination") or {}).get("route") or "undecided")
-    cert = record.get("certificate_id", "?")
-    if not destination.active:
-        return f"destination {destination.name!r} has been removed"
-    media = str(device.get("media_kind") or "unknown")
-    if media not in {k.value for k in destination.accepts}:
-        accepted = ", ".join(k.value for k in destination.accepts)
-        return (
-            f"certificate {cert}: {destination.name!r} does not accept {media} devices "
-            f"(it accepts {accepted})"
-        )
-    status = str(outcome.get("status") or "")
-    if status != "sanitised" and destination.kind is not DestinationKind.DESTROY:
-        return (
-            f"certificate {cert}: the device was not sanitised ({status or 'no outcome'}); "
-            "it may only go to a destruction provider"
-        )
-    implied = ROUTE_KINDS.get(route)
-    if status == "sanitised" and implied is not None and implied is not destination.kind:
-        return (
-            f"certificate {cert}: the record routes the device to {route}, not to a "
-            f"{destination.kind.value} destination"
-        )
-    return None
-
 
 # --- the imperative shell ------------------------------------------------------------------
 

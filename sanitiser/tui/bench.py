@@ -27,7 +27,7 @@ from sanitiser.store import JobEventView, JobView, drive_key
 from sanitiser.tui.model import duration, qr_lines, search_jobs
 
 if TYPE_CHECKING:
-    from sanitiser.store.destinations import DestinationView
+    from sanitiser.routing.destinations import DestinationView
 
 
 def shown_methods(plans: Sequence[DrivePlan]) -> dict[str, str]:

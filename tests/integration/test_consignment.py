@@ -52,6 +52,7 @@ from sanitiser.lab.runner import emulator_for, lab_runner, reset_lab_emulators
 from sanitiser.methods.registry import method_for
 from sanitiser.policy.loader import load_policy
 from sanitiser.policy.select import select_method
+from sanitiser.routing.destinations import DestinationError
 from sanitiser.runner import SubprocessRunner
 from sanitiser.store import Store
 from sanitiser.store.audit import AuditKind, entries, verify_chain
@@ -64,12 +65,7 @@ from sanitiser.store.consignments import (
     get_consignment,
     open_consignment,
 )
-from sanitiser.store.destinations import (
-    DestinationError,
-    add_destination,
-    list_destinations,
-    remove_destination,
-)
+from sanitiser.store.destinations import add_destination, list_destinations, remove_destination
 
 RUN = SubprocessRunner()
 STATION = "bench-01"

@@ -11,11 +11,7 @@ from sanitiser.app.services import Services
 from sanitiser.domain import DestinationKind, MediaKind
 from sanitiser.store.audit import AuditKind, entries
 from sanitiser.store.consignments import open_consignment
-from sanitiser.store.destinations import (
-    add_destination,
-    list_destinations,
-    remove_destination,
-)
+from sanitiser.store.destinations import add_destination, list_destinations, remove_destination
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.screens.confirm import ConfirmModal
 from sanitiser.tui.screens.destinations import (

@@ -12,9 +12,10 @@ from sanitiser.config import load_settings
 from sanitiser.devices.guard import BlockDevice, SystemState
 from sanitiser.domain import DestinationKind, Drive, MediaKind, Transport
 from sanitiser.jobs.events import JobPhase, JobProgress
+from sanitiser.routing.destinations import ROUTE_KINDS
 from sanitiser.store.audit import entries
 from sanitiser.store.consignments import consignment_of
-from sanitiser.store.destinations import ROUTE_KINDS, add_destination
+from sanitiser.store.destinations import add_destination
 from sanitiser.testing import FakeDriveSource, FakeRunner
 from sanitiser.tui.messages import JobEventReceived
 from sanitiser.tui.screens.drive_detail import DriveDetailScreen

@@ -25,6 +25,7 @@ from sanitiser.certificate.samples import FINISHED, sample_context, sample_drive
 from sanitiser.custody.manifest import build_manifest
 from sanitiser.domain import DestinationKind
 from sanitiser.errors import CertificateError
+from sanitiser.routing.destinations import DestinationView
 from sanitiser.store import Store
 from sanitiser.store.audit import append_event, entries
 from sanitiser.store.consignments import (
@@ -34,7 +35,7 @@ from sanitiser.store.consignments import (
     list_consignments,
     open_consignment,
 )
-from sanitiser.store.destinations import DestinationView, add_destination
+from sanitiser.store.destinations import add_destination
 from sanitiser.text import (
     MAX_LENGTHS,
     STATION_NAME,

@@ -33,7 +33,7 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState
 
 from sanitiser.domain import DestinationKind, MediaKind
-from sanitiser.store.destinations import DestinationError, DestinationView
+from sanitiser.routing.destinations import DestinationError, DestinationView
 from sanitiser.text import TextInputError
 from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.confirm import ConfirmModal
