@@ -54,6 +54,16 @@ _INVISIBLE_LETTERS: Final = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 them looks empty, or like another name."""
 
 
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell that a spreadsheet would run as a formula begins."""
+
+
+def spreadsheet_text(text: str) -> str:
+    """`text` as a CSV cell: one a spreadsheet would run as a formula gets a leading ``'``
+    (typed text, a model name say, never runs where a CSV export is opened)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 class TextInputError(SanitiserError):
     """Typed text that a record may not carry."""
 

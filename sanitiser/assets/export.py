@@ -38,6 +38,7 @@ from typing import Any, Final
 
 from sanitiser.assets.model import INTAKE_FIELDS, Device
 from sanitiser.assets.readiness import ReadinessReport, battery_health, ram_bytes
+from sanitiser.text import spreadsheet_text
 
 EXPORT_SCHEMA: Final = "sanitiser.device-export/1"
 
@@ -100,11 +101,6 @@ def export_json(rows: Sequence[dict[str, Any]], *, at: datetime) -> dict[str, An
     return {"schema": EXPORT_SCHEMA, "exported_at": at.isoformat(), "devices": list(rows)}
 
 
-_FORMULA: Final = ("=", "+", "-", "@", "\t", "\r")
-"""What a spreadsheet would read as a formula: such a cell is written with a leading ``'``
-(typed text such as a model name never runs as a formula where the CSV is opened)."""
-
-
 def _cell(column: str, value: Any) -> str:
     if column == "drives":
         return ";".join(
@@ -115,8 +111,7 @@ def _cell(column: str, value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value)
-    return f"'{text}" if text.startswith(_FORMULA) else text
+    return spreadsheet_text(str(value))
 
 
 def export_csv(rows: Iterable[dict[str, Any]]) -> str:

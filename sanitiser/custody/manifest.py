@@ -60,6 +60,7 @@ from sanitiser.store.consignments import (
     manifest_material,
     save_manifest,
 )
+from sanitiser.text import spreadsheet_text
 
 MANIFEST_SCHEMA = "sanitiser.manifest/1"
 """Schema tag of a manifest record."""
@@ -84,8 +85,6 @@ CSV_COLUMNS = (
     "certificate_sha256",
 )
 """The CSV header, in order."""
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def manifest_file_name(consignment_id: str) -> str:
@@ -127,8 +126,7 @@ def _csv_cell(value: object) -> str:
     """A cell as text; one that a spreadsheet would run as a formula is quoted with ``'``."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return spreadsheet_text(str(value))
 
 
 def manifest_csv(consignment_id: str, items: Sequence[Mapping[str, Any]]) -> bytes:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sanitiser.reporting.aggregate import DeviceRow, GroupRow, Report
+from sanitiser.text import spreadsheet_text
 
 DEVICE_COLUMNS = (
     "certificate_id",
@@ -31,10 +32,9 @@ COUNT_COLUMNS = ("devices", "sanitised", "not_sanitised", "capacity_bytes", "sim
 
 def _cell(value: object) -> str:
     """A CSV cell; text a spreadsheet would run as a formula is quoted with a leading '."""
-    text = "yes" if value is True else "no" if value is False else str(value)
-    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    if isinstance(value, str):
+        return spreadsheet_text(value)
+    return "yes" if value is True else "no" if value is False else str(value)
 
 
 def _counts(g: GroupRow) -> list[object]:

@@ -42,6 +42,7 @@ from sanitiser.text import (
     STATION_RULE,
     TextInputError,
     clean_text,
+    spreadsheet_text,
     text_problem,
 )
 
@@ -281,3 +282,11 @@ def test_the_check_is_pure() -> None:
     code = "import sys, sanitiser.text; print(sorted({'click', 'textual'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_cell_a_spreadsheet_would_run_is_quoted_in_every_csv() -> None:
+    """One guard for the report, the manifest and the device export."""
+    for text in ("=HYPERLINK(1)", "+1", "-2", "@SUM(A1)", "\tx", "\rx"):
+        assert spreadsheet_text(text) == "'" + text
+    for text in ("Latitude 7490", "", "1=1", "a-b"):
+        assert spreadsheet_text(text) == text
