@@ -36,7 +36,6 @@ import struct
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from cryptography import x509
 
@@ -46,6 +45,7 @@ from sanitiser.certificate.qr import (
     METHODS,
     STATUSES,
     encode_token,
+    make_model,
     token_text,
     truncate_utf8,
 )
@@ -103,13 +103,6 @@ class DeviceToken:
     signature: bytes
 
 
-def _names(device: dict[str, Any]) -> str:
-    make, model = str(device.get("make") or "").strip(), str(device.get("model") or "").strip()
-    if make and not model.lower().startswith(make.lower()):
-        return f"{make} {model}".strip()
-    return model
-
-
 def device_token_body(record: Record, signer_cert: x509.Certificate, signed_at: datetime) -> bytes:
     """The signed part of a device token for a device record.
 
@@ -127,7 +120,10 @@ def device_token_body(record: Record, signer_cert: x509.Certificate, signed_at: 
     if cosmetic not in GRADES:
         raise CertificateError(f"the device token cannot carry grade {cosmetic!r}")
     tag, tag_cut = truncate_utf8(str(device.get("tag") or ""), _MAX_TAG)
-    names, names_cut = truncate_utf8(_names(device), _MAX_NAMES)
+    names, names_cut = truncate_utf8(
+        make_model({"manufacturer": device.get("make"), "model": device.get("model")}),
+        _MAX_NAMES,
+    )
     cpu, cpu_cut = truncate_utf8(str(facts.get("cpu") or ""), _MAX_CPU)
     drives = list(record.get("drives") or [])
     lines = b""
