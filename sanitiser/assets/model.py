@@ -227,7 +227,8 @@ class LinkedDrive:
     certificate_id: str = ""
     """Its latest certificate ("" when none has been issued yet)."""
     record_sha256: str = ""
-    """SHA-256 of that certificate's signed record (the envelope as kept)."""
+    """SHA-256 of that certificate's canonical signed record (`record_digest`): the value the
+    device certificate, its export and the consignment manifest name it by."""
     outcome: str = ""
     """``sanitised``, ``not-sanitised``, ... as its record says ("" without one)."""
     method: str = ""

@@ -10,7 +10,6 @@ insert, so the retrying transaction never sees a clash it would take for a race)
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from sanitiser.assets.model import (
     LinkedDrive,
     tag_key,
 )
+from sanitiser.certificate.record import record_digest
 from sanitiser.certificate.sign import parse_envelope
 from sanitiser.errors import SanitiserError
 from sanitiser.inventory.model import HostInventory, inventory_from_json, inventory_to_json
@@ -82,7 +82,7 @@ def latest_certificate(s: Session, drive_key: str) -> DriveCertificate | None:
         record = parse_envelope(raw).record
     except SanitiserError as exc:
         raise DeviceError(f"certificate {row.id} in the store is unreadable: {exc.msg}") from exc
-    return DriveCertificate(row.id, hashlib.sha256(raw).hexdigest(), record)
+    return DriveCertificate(row.id, record_digest(dict(record)).hex(), record)
 
 
 def _linked(s: Session, link: DeviceDriveRow) -> LinkedDrive:
@@ -437,8 +437,3 @@ def device_certificate(store: Store, cert_id: str) -> tuple[bytes, bytes] | None
     with Session(store.engine) as s:
         row = s.get(DeviceCertificateRow, cert_id)
         return None if row is None else (bytes(row.record_json), bytes(row.pdf))
-
-
-def drive_certificate_envelope(store: Store, cert_id: str) -> bytes | None:
-    """A drive certificate's signed envelope (for the device certificate's check)."""
-    return store.certificate_record(cert_id)

@@ -207,6 +207,10 @@ def test_a_device_certificate_binds_its_drives_and_verifies_offline(tmp_path: Pa
         True,
     )
     assert [d["outcome"] for d in signed["drives"]] == ["sanitised", "sanitised"]
+    shown = show(data, "LBC-7")  # the device names its drives by the digest the certificate does
+    assert [d["record_sha256"] for d in shown["drives"]] == [
+        d["record_sha256"] for d in signed["drives"]
+    ]
 
     assert "Signature Validation: Signature is Valid." in _tool("pdfsig", str(pdf)).stdout
     token = _tool("zbarimg", "-q", "--raw", str(label)).stdout.strip()
