@@ -10,6 +10,7 @@ drives are not sanitised can be graded (nothing is lost), but it is not "ready".
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from sanitiser.certificate.sign import SignedRecord, parse_envelope, sign_record
 from sanitiser.custody import devices as custody
 from sanitiser.errors import SanitiserError
 from sanitiser.inventory.model import HostInventory
-from sanitiser.policy.loader import load_policy
+from sanitiser.policy.loader import Policy, load_policy
 from sanitiser.store import devices as records
 from sanitiser.store import drive_key
 from sanitiser.store.audit import GENESIS, AuditKind, chain_head
@@ -303,9 +304,14 @@ class DeviceDesk:
 
     # --- what it is now ------------------------------------------------------------------------
 
+    @functools.cached_property
+    def _policy(self) -> Policy:
+        """The device policy, read once per desk (an export judges every device by it)."""
+        return load_policy(self.policy_name)
+
     def readiness(self, device: Device, *, today: date | None = None) -> ReadinessReport:
         """What the device policy makes of `device` now."""
-        policy = load_policy(self.policy_name)
+        policy = self._policy
         return assess(
             device,
             policy.devices,
