@@ -81,7 +81,7 @@ def rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
             argv += [a for s, n in bad_write for a in ("--bad-write", f"{s}:{n}")]
             argv += [a for s, n in bad_read for a in ("--bad-read", f"{s}:{n}")]
             daemon = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 120  # generous: a loaded CI machine
             while not (mnt / "disk").exists():
                 assert daemon.poll() is None, daemon.stderr.read().decode() if daemon.stderr else ""
                 assert time.monotonic() < deadline, "faultfs did not mount"
@@ -248,7 +248,7 @@ def test_loop_detached_mid_run_is_kept_by_the_kernel_until_released(
     assert read_backing(r.backing, 0, SIZE) == bytes(SIZE)
     os.close(r.fd)
     r.fd = -1
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 120  # generous: a loaded CI machine
     while Path(f"/sys/block/{name}/loop/backing_file").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/sys/block/{name}/loop/backing_file").exists()

