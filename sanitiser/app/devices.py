@@ -45,6 +45,7 @@ from sanitiser.policy.loader import Policy, load_policy
 from sanitiser.store import devices as records
 from sanitiser.store import drive_key
 from sanitiser.store.audit import GENESIS, AuditKind, chain_head
+from sanitiser.store.consignments import consignment_of
 from sanitiser.text import clean_text
 
 DEVICE_CERTIFICATES = "device-certificates"
@@ -474,6 +475,14 @@ class DeviceDesk:
         device = self.advance(tag).device
         if device.state not in _ORDER:
             raise DeviceError(f"device {device.tag} has already left: {device.state.value}")
+        consigned = (
+            consignment_of(self.store, device.certificate_id) if device.certificate_id else None
+        )
+        if consigned:
+            raise DeviceError(
+                f"device {device.tag} is in consignment {consigned.consignment_id}: it leaves "
+                "when that consignment is closed"
+            )
         if target is DeviceState.HANDED_OVER and (
             device.state is not DeviceState.READY or not device.certificate_id
         ):

@@ -56,6 +56,12 @@ class DeviceState(StrEnum):
     DESTROYED = "destroyed"
 
 
+GONE_STATES: Final = frozenset(
+    {DeviceState.HANDED_OVER, DeviceState.RECYCLED, DeviceState.DESTROYED}
+)
+"""The states of a device that has left our custody: nothing more happens to it at the bench."""
+
+
 COSMETIC_GRADES: Final = GRADES
 """A: as new; B: light wear; C: visible wear or marks; D: damaged (parts or recycling)."""
 
@@ -91,6 +97,14 @@ def check_tag(value: str, what: str = "tag") -> str:
 def tag_key(tag: str) -> str:
     """The form two tags are compared in (``lbc-0199`` and ``LBC-0199`` are one device)."""
     return tag.upper()
+
+
+DEVICE_SUBJECT_PREFIX: Final = "device:"
+
+
+def device_subject(tag: str) -> str:
+    """A device's subject in the custody chain and in consignments (drives have theirs)."""
+    return f"{DEVICE_SUBJECT_PREFIX}{tag_key(tag)}"
 
 
 def parse_kind(value: str) -> DeviceKind:

@@ -323,7 +323,8 @@ def consignment_open(destination: str, operator: str | None, as_json: bool) -> N
 def consignment_add(
     consignment_id: str, certificate_ids: tuple[str, ...], operator: str | None
 ) -> None:
-    """Add devices, by certificate id, to open consignment CONSIGNMENT_ID (all or none)."""
+    """Add drives and devices to open consignment CONSIGNMENT_ID (all or none): each by a
+    drive certificate id, a device certificate id, or a device tag (its current certificate)."""
     with _errors():
         settings, store = _context()
         added = add_certificates(

@@ -14,14 +14,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from sanitiser.assets.model import INTAKE_FIELDS, Device, tag_key
+from sanitiser.assets.model import INTAKE_FIELDS, Device, device_subject
 from sanitiser.store.audit import AuditKind, append_in
 from sanitiser.store.devices import Also
-
-
-def device_subject(tag: str) -> str:
-    """The audit subject of a device."""
-    return f"device:{tag_key(tag)}"
 
 
 def event(

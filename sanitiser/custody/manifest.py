@@ -42,7 +42,13 @@ from reportlab.platypus import (
 from sanitiser.certificate.issue import signing_trust
 from sanitiser.certificate.keys import DEV_MARKER, StationSigner, common_name, fingerprint
 from sanitiser.certificate.pdf import markup, sign_pdf, visible
-from sanitiser.certificate.record import Record, check_typed_text, record_digest, utc_text
+from sanitiser.certificate.record import (
+    DEVICE_SCHEMA,
+    RECORD_SCHEMA,
+    Record,
+    check_typed_text,
+    utc_text,
+)
 from sanitiser.certificate.sign import SignedRecord, check_signature, parse_envelope, sign_record
 from sanitiser.certificate.style import (
     HEADER_GREY,
@@ -53,6 +59,7 @@ from sanitiser.certificate.style import (
 )
 from sanitiser.certificate.verify import require_verified
 from sanitiser.errors import CertificateError
+from sanitiser.routing.items import consignment_line as manifest_item
 from sanitiser.store import Store
 from sanitiser.store.consignments import (
     ManifestMaterial,
@@ -94,32 +101,6 @@ def manifest_file_name(consignment_id: str) -> str:
 
 
 # --- the functional core -------------------------------------------------------------------
-
-
-def manifest_item(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The manifest line of one device, from its signed certificate record."""
-    device = record.get("device") or {}
-    san = record.get("sanitisation") or {}
-    health = record.get("health") or {}
-    grade = (health.get("after") or health.get("before") or {}).get("grade", "unknown")
-    capacity = device.get("capacity_bytes")
-    return {
-        "certificate_id": str(record.get("certificate_id", "")),
-        "certificate_sha256": record_digest(dict(record)).hex(),
-        "serial": str(device.get("serial") or ""),
-        "manufacturer": str(device.get("manufacturer") or ""),
-        "model": str(device.get("model") or ""),
-        "media_kind": str(device.get("media_kind") or "unknown"),
-        "capacity_bytes": capacity if isinstance(capacity, int) else 0,
-        "method": str(san.get("method") or ""),
-        "nist_category": str(san.get("nist_category") or ""),
-        "technique": str(san.get("technique") or ""),
-        "outcome": str((record.get("outcome") or {}).get("status") or ""),
-        "verification": str((record.get("verification") or {}).get("result") or ""),
-        "health_grade": str(grade),
-        "simulated": bool(record.get("simulated")),
-        "station": str(record.get("station") or ""),
-    }
 
 
 def _csv_cell(value: object) -> str:
@@ -407,7 +388,8 @@ def _records(envelopes: Sequence[bytes], signer: StationSigner) -> list[Record]:
     records = []
     for data in envelopes:
         signed = parse_envelope(data)
-        require_verified(signed, trust)
+        kind = DEVICE_SCHEMA if signed.record.get("schema") == DEVICE_SCHEMA else RECORD_SCHEMA
+        require_verified(signed, trust, schema=kind)
         records.append(signed.record)
     return records
 

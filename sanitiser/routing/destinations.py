@@ -8,12 +8,19 @@ certificate record: the device kind must be accepted, a device whose sanitisatio
 succeed may only go to destruction (whatever route its record named), and a sanitised device
 whose record names a route (reuse, recycling, destruction) may only go to a destination of
 that kind.
+
+A device (a laptop, a monitor ...) travels by its device certificate's record
+(`device_refusal_reason`): its route (the policy's reuse / recycle / destroy) must be the
+destination's kind, and the drives still inside it must be media the destination accepts and
+must all have been sanitised, unless it goes to destruction. A drive that failed can be taken
+out and consigned on its own to destruction first; the device then travels without it (the
+issue's "the drive to destruction, the device to reuse marked needs storage").
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +36,14 @@ ROUTE_KINDS: Mapping[str, DestinationKind] = {
     "destruction": DestinationKind.DESTROY,
 }
 """The destination kind each certificate route implies (``other``/``undecided`` imply none)."""
+
+DEVICE_ROUTE_KINDS: Mapping[str, DestinationKind] = {
+    "reuse": DestinationKind.REUSE,
+    "recycle": DestinationKind.RECYCLE,
+    "destroy": DestinationKind.DESTROY,
+}
+"""The destination kind each device route (a device policy's decision) implies; a device whose
+route is ``undecided`` (still waiting for a grade or a drive) may only go to destruction."""
 
 
 class DestinationError(SanitiserError):
@@ -136,6 +151,56 @@ def refusal_reason(destination: DestinationView, record: Mapping[str, Any]) -> s
     if status == "sanitised" and implied is not None and implied is not destination.kind:
         return (
             f"certificate {cert}: the record routes the device to {route}, not to a "
+            f"{destination.kind.value} destination"
+        )
+    return None
+
+
+def device_refusal_reason(
+    destination: DestinationView, record: Mapping[str, Any], *, drives_gone: Collection[str] = ()
+) -> str | None:
+    """Why `destination` may not take the device of a device certificate record, or None.
+
+    Args:
+        destination: where the device would go.
+        record: the signed device certificate record (schema ``sanitiser.device/1``).
+        drives_gone: certificate ids of drives named in the record that already left in a
+            consignment of their own (taken out of the device): the device travels without them.
+    """
+    device = record.get("device") or {}
+    tag = str(device.get("tag") or "?")
+    cert = record.get("certificate_id", "?")
+    if not destination.active:
+        return f"destination {destination.name!r} has been removed"
+    accepted = {k.value for k in destination.accepts}
+    inside = [d for d in record.get("drives") or [] if d.get("certificate_id") not in drives_gone]
+    for drive in inside:
+        name = str(drive.get("serial") or drive.get("certificate_id") or "?")
+        media = str(drive.get("media_kind") or "unknown")
+        if media not in accepted:
+            return (
+                f"device {tag} ({cert}): its drive {name} is {media}, which {destination.name!r} "
+                f"does not accept (it accepts {', '.join(sorted(accepted))})"
+            )
+        if drive.get("outcome") != "sanitised" and destination.kind is not DestinationKind.DESTROY:
+            return (
+                f"device {tag} ({cert}): its drive {name} was not sanitised "
+                f"({drive.get('outcome') or 'no outcome'}); take it out and consign it to "
+                "destruction first, or send the whole device to a destruction provider"
+            )
+    if destination.kind is DestinationKind.DESTROY:
+        return None
+    route = str((record.get("destination") or {}).get("route") or "undecided")
+    implied = DEVICE_ROUTE_KINDS.get(route)
+    if implied is None:
+        reason = str((record.get("readiness") or {}).get("reason") or "no reason recorded")
+        return (
+            f"device {tag} ({cert}): its route is {route} ({reason}); only a destruction "
+            "provider takes it as it is: grade it, finish its drives and certify it again"
+        )
+    if implied is not destination.kind:
+        return (
+            f"device {tag} ({cert}): its policy routes it to {route}, not to a "
             f"{destination.kind.value} destination"
         )
     return None

@@ -32,14 +32,35 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from sanitiser.certificate.record import new_certificate_id
+from sanitiser.assets.model import (
+    DEVICE_SUBJECT_PREFIX,
+    GONE_STATES,
+    DeviceState,
+    device_subject,
+    tag_key,
+)
+from sanitiser.certificate.record import DEVICE_SCHEMA, RECORD_SCHEMA, new_certificate_id
+from sanitiser.domain import DestinationKind
 from sanitiser.errors import CertificateError, RecordStoreError, SanitiserError
-from sanitiser.routing.destinations import DestinationError, DestinationView, refusal_reason
+from sanitiser.routing.destinations import (
+    DestinationError,
+    DestinationView,
+    device_refusal_reason,
+    refusal_reason,
+)
+from sanitiser.routing.items import consignment_line
 from sanitiser.store.audit import AuditKind, append_event, chain_head, run_in_transaction
 from sanitiser.store.destinations import destination_view, get_row
 from sanitiser.store.identity import record_drive_key
 from sanitiser.store.repository import Store
-from sanitiser.store.tables import CertificateRow, ConsignmentItemRow, ConsignmentRow
+from sanitiser.store.tables import (
+    CertificateRow,
+    ConsignmentItemRow,
+    ConsignmentRow,
+    DeviceCertificateRow,
+    DeviceDriveRow,
+    DeviceRow,
+)
 from sanitiser.text import clean_text
 
 OPEN = "open"
@@ -254,21 +275,119 @@ def open_consignment(
     return run_in_transaction(store, work)
 
 
-def _record(s: Session, certificate_id: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """What one name given to `add_certificates` stands for, as read in the transaction."""
+
+    certificate_id: str
+    record: dict[str, Any]
+    device: DeviceRow | None
+    """The device, when the certificate is a device certificate; None for a drive's."""
+
+
+def _verified(envelope: bytes, certificate_id: str, schema: str) -> dict[str, Any]:
     # cryptography is imported only when a record is read: `import sanitiser.store` stays light
     from sanitiser.certificate.sign import check_signature, parse_envelope  # noqa: PLC0415
 
-    cert = s.get(CertificateRow, certificate_id)
-    if cert is None:
-        raise ConsignmentError(f"no certificate {certificate_id} in the store")
     try:
-        signed = parse_envelope(cert.record_json)
+        signed = parse_envelope(envelope)
         check_signature(signed)
     except CertificateError as e:
         raise ConsignmentError(f"certificate {certificate_id} does not verify: {e.msg}") from e
     if signed.certificate_id != certificate_id:
         raise ConsignmentError(f"certificate {certificate_id} holds another record")
+    if signed.record.get("schema") != schema:
+        raise ConsignmentError(f"certificate {certificate_id} is not a {schema} record")
     return dict(signed.record)
+
+
+def _device_certificate(s: Session, device: DeviceRow, certificate_id: str) -> _Wanted:
+    gone = DeviceState(device.state) in GONE_STATES
+    if gone:
+        raise ConsignmentError(f"device {device.tag} has already left: {device.state}")
+    if not device.certificate_id:
+        raise ConsignmentError(
+            f"device {device.tag} has no device certificate yet; issue it first "
+            f"('sanitiser device certificate {device.tag}')"
+        )
+    if device.certificate_id != certificate_id:
+        raise ConsignmentError(
+            f"certificate {certificate_id} is an older certificate of device {device.tag}; "
+            f"its current one is {device.certificate_id}"
+        )
+    cert = s.get(DeviceCertificateRow, certificate_id)
+    if cert is None:  # the device names it, the table lost it: the store was edited
+        raise RecordStoreError(f"device certificate {certificate_id} vanished")
+    return _Wanted(
+        certificate_id, _verified(cert.record_json, certificate_id, DEVICE_SCHEMA), device
+    )
+
+
+def _wanted(s: Session, name: str) -> _Wanted:
+    """A drive certificate id, a device certificate id, or a device tag (its current
+    certificate), read and verified.
+
+    Raises:
+        ConsignmentError: unknown, does not verify, or a device that cannot leave.
+    """
+    cert = s.get(CertificateRow, name)
+    if cert is not None:
+        return _Wanted(name, _verified(cert.record_json, name, RECORD_SCHEMA), None)
+    issued = s.get(DeviceCertificateRow, name)
+    device = s.get(DeviceRow, issued.device_key if issued is not None else tag_key(name))
+    if device is None:
+        raise ConsignmentError(f"no certificate or device {name!r} in the store")
+    return _device_certificate(
+        s, device, issued.id if issued is not None else device.certificate_id
+    )
+
+
+def _holder(s: Session, certificate_id: str) -> ConsignmentItemRow | None:
+    return s.exec(
+        select(ConsignmentItemRow).where(ConsignmentItemRow.certificate_id == certificate_id)
+    ).first()
+
+
+def _drive_reason(s: Session, dest: DestinationView, record: dict[str, Any]) -> str | None:
+    """Why the drive of `record` may not go to `dest`: the drive rule, or it is inside a
+    device that left (or is leaving) in a consignment."""
+    link = s.get(DeviceDriveRow, record_drive_key(record))
+    device = None if link is None else s.get(DeviceRow, link.device_key)
+    if device is not None and device.certificate_id:
+        holder = _holder(s, device.certificate_id)
+        if holder is not None:
+            return (
+                f"certificate {record.get('certificate_id', '?')}: the drive is inside device "
+                f"{device.tag}, which is in consignment {holder.consignment_id}"
+            )
+    return refusal_reason(dest, record)
+
+
+def _device_reason(s: Session, dest: DestinationView, wanted: _Wanted) -> str | None:
+    """Why the device may not go to `dest` (`device_refusal_reason`); its drives that left in
+    consignments of their own travel no more with it."""
+    named = [str(d.get("certificate_id") or "") for d in wanted.record.get("drives") or []]
+    gone = {c for c in named if _holder(s, c) is not None}
+    return device_refusal_reason(dest, wanted.record, drives_gone=gone)
+
+
+def _item_facts(record: dict[str, Any], device: DeviceRow | None) -> dict[str, Any]:
+    """What the store keeps of a drive or device line (`consignment_line`)."""
+    line = consignment_line(record)
+    model = line["model"]
+    if device is not None:  # a device's line names its make apart; the item row has no column
+        model = f"{line['manufacturer']} {model}".strip()
+    return {
+        "drive_key": record_drive_key(record) if device is None else device_subject(device.tag),
+        "serial": line["serial"],
+        "model": model,
+        "media_kind": line["media_kind"],
+        "method": line["method"][:128],
+        "nist_category": line["nist_category"][:16],
+        "outcome": line["outcome"],
+        "verification": line["verification"],
+        "health_grade": line["health_grade"],
+    }
 
 
 def add_certificates(
@@ -279,31 +398,37 @@ def add_certificates(
     station: str,
     operator: str = "",
 ) -> list[ConsignmentItemView]:
-    """Route devices (by certificate) into an open consignment: all of them, or none.
+    """Route drives and devices into an open consignment: all of them, or none.
 
-    Each device appends ``consigned`` to the station's chain, and any manifest made so far
-    becomes stale (a new one must be made before closing). A record that says the device was
-    not sanitised is taken by a destruction provider only.
+    Each name is a drive certificate id, a device certificate id (the device's current one),
+    or a device tag (its current certificate). Each appends ``consigned`` to the station's
+    chain under its subject (the drive's, or ``device:TAG``), and any manifest made so far
+    becomes stale (a new one must be made before closing). A record that says the drive was
+    not sanitised, or a device with such a drive still in it, is taken by a destruction
+    provider only; a drive inside a device that is consigned cannot leave on its own.
 
     Raises:
-        ConsignmentError: the consignment is closed or unknown; a certificate is unknown,
-            does not verify, is given twice, or is already in a consignment.
-        DestinationError: the destination may not take one of the devices (`refusal_reason`).
+        ConsignmentError: the consignment is closed or unknown; a name is unknown, does not
+            verify, is given twice, or is already in a consignment; a device that has left
+            already, has no certificate, or is named by an older certificate.
+        DestinationError: the destination may not take one of them (`refusal_reason`,
+            `device_refusal_reason`).
     """
     if not certificate_ids:
-        raise ConsignmentError("name at least one certificate to add")
-    duplicates = sorted({c for c in certificate_ids if list(certificate_ids).count(c) > 1})
-    if duplicates:
-        raise ConsignmentError(f"certificate {', '.join(duplicates)} is named twice")
+        raise ConsignmentError("name at least one certificate or device to add")
 
     def work(s: Session) -> list[ConsignmentItemView]:
         row = _open_row(s, consignment_id)
         dest = _destination(s, row.destination)
+        wanted = [_wanted(s, name) for name in certificate_ids]
+        ids = [w.certificate_id for w in wanted]
+        duplicates = sorted({c for c in ids if ids.count(c) > 1})
+        if duplicates:
+            raise ConsignmentError(f"certificate {', '.join(duplicates)} is named twice")
         added: list[ConsignmentItemView] = []
-        for cert_id in certificate_ids:
-            holder = s.exec(
-                select(ConsignmentItemRow).where(ConsignmentItemRow.certificate_id == cert_id)
-            ).first()
+        for item_of in wanted:
+            cert_id = item_of.certificate_id
+            holder = _holder(s, cert_id)
             if holder is not None:
                 where = (
                     "this consignment"
@@ -311,30 +436,21 @@ def add_certificates(
                     else f"consignment {holder.consignment_id}"
                 )
                 raise ConsignmentError(f"certificate {cert_id} is already in {where}")
-            record = _record(s, cert_id)
-            reason = refusal_reason(dest, record)
+            record = item_of.record
+            if item_of.device is None:
+                reason = _drive_reason(s, dest, record)
+            else:
+                reason = _device_reason(s, dest, item_of)
             if reason is not None:
                 raise DestinationError(reason)
-            device = record.get("device") or {}
-            san = record.get("sanitisation") or {}
-            health = record.get("health") or {}
-            grade = (health.get("after") or health.get("before") or {}).get("grade", "unknown")
             now = _now()
             item = ConsignmentItemRow(
                 consignment_id=row.id,
                 certificate_id=cert_id,
-                drive_key=record_drive_key(record),
-                serial=str(device.get("serial") or ""),
-                model=str(device.get("model") or ""),
-                media_kind=str(device.get("media_kind") or ""),
-                method=str(san.get("method") or ""),
-                nist_category=str(san.get("nist_category") or ""),
-                outcome=str((record.get("outcome") or {}).get("status") or ""),
-                verification=str((record.get("verification") or {}).get("result") or ""),
-                health_grade=str(grade),
                 simulated=bool(record.get("simulated")),
                 added_at=now,
                 added_by=operator,
+                **_item_facts(record, item_of.device),
             )
             s.add(item)
             s.flush()
@@ -379,7 +495,11 @@ def manifest_material(store: Store, consignment_id: str) -> ManifestMaterial:
                 raise ConsignmentError(f"consignment {consignment_id} is empty")
             envelopes = []
             for item in items:
-                cert = s.get(CertificateRow, item.certificate_id)
+                cert: CertificateRow | DeviceCertificateRow | None = (
+                    s.get(DeviceCertificateRow, item.certificate_id)
+                    if is_device_item(item.drive_key)
+                    else s.get(CertificateRow, item.certificate_id)
+                )
                 if cert is None:  # the item was checked when added: the store was edited
                     raise RecordStoreError(f"certificate {item.certificate_id} vanished")
                 envelopes.append(cert.record_json)
@@ -444,6 +564,37 @@ def save_manifest(
     return run_in_transaction(store, work)
 
 
+def is_device_item(subject: str) -> bool:
+    """True when a consignment item (by its subject) is a device, not a drive."""
+    return subject.startswith(DEVICE_SUBJECT_PREFIX)
+
+
+LEAVES_AS: dict[DestinationKind, DeviceState] = {
+    DestinationKind.REUSE: DeviceState.HANDED_OVER,
+    DestinationKind.RECYCLE: DeviceState.RECYCLED,
+    DestinationKind.DESTROY: DeviceState.DESTROYED,
+}
+"""The state a device reaches when its consignment is handed to each kind of destination."""
+
+
+def _device_leaves(
+    s: Session, item: ConsignmentItemRow, dest: DestinationView, collector: str, now: datetime
+) -> None:
+    """The device of a closing consignment leaves our custody (state and destination)."""
+    device = s.get(DeviceRow, item.drive_key.removeprefix(DEVICE_SUBJECT_PREFIX))
+    if device is None:  # checked when added: the store was edited
+        raise RecordStoreError(f"the device of certificate {item.certificate_id} vanished")
+    if DeviceState(device.state) in GONE_STATES or device.certificate_id != item.certificate_id:
+        raise ConsignmentError(
+            f"device {device.tag} changed since it was consigned ({device.state}, certificate "
+            f"{device.certificate_id or 'none'}); take it out of consignment {item.consignment_id}"
+        )
+    device.state = LEAVES_AS[dest.kind].value
+    device.destination = f"{LEAVES_AS[dest.kind].value}: {dest.name} ({collector})"[:200]
+    device.updated_at = now
+    s.add(device)
+
+
 def close_consignment(
     store: Store, consignment_id: str, *, collector: str, operator: str, station: str
 ) -> ConsignmentView:
@@ -479,6 +630,8 @@ def close_consignment(
         for item in items:
             item.handed_over_at = now
             s.add(item)
+            if is_device_item(item.drive_key):
+                _device_leaves(s, item, dest, who, now)
             append_event(
                 s,
                 station=station,

@@ -8,7 +8,7 @@ import threading
 import pytest
 from sqlmodel import Session
 
-from sanitiser.assets.model import Device, DeviceError, DeviceState, check_intake
+from sanitiser.assets.model import Device, DeviceError, DeviceState, check_intake, device_subject
 from sanitiser.custody import devices as custody
 from sanitiser.errors import SanitiserError
 from sanitiser.store import Store
@@ -32,7 +32,7 @@ def test_intake_appends_received_in_the_same_transaction(store_url: str) -> None
         also=custody.received(station=STATION, actor="ana"),
     )
     assert device.state == "received"
-    [entry] = entries(store, subject=custody.device_subject("lbc-0199"))
+    [entry] = entries(store, subject=device_subject("lbc-0199"))
     assert (entry.kind, entry.actor, entry.data["tag"], entry.data["serial"]) == (
         AuditKind.RECEIVED,
         "ana",
