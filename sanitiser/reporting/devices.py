@@ -1,5 +1,6 @@
 """The report's rows, asked of the store: one per certificate issued in a period, with the
-destination its device left for and the device (laptop, desktop ...) it came out of."""
+destination its device left for (in a consignment of its own, or inside the laptop, desktop ...
+it came out of, consigned by its device certificate) and that device."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from sanitiser.assets.model import device_subject
 from sanitiser.errors import RecordStoreError
 from sanitiser.reporting.aggregate import DeviceRow, device_row
 from sanitiser.store import Store
-from sanitiser.store.consignments import consigned_destinations
+from sanitiser.store.consignments import consigned_destinations, consigned_device_destinations
 from sanitiser.store.devices import devices_by_drive
 from sanitiser.store.identity import record_drive_key
 
@@ -39,6 +41,7 @@ def load_devices(
             None if end is None else _shifted(end, _SLACK),
         )
         consigned = consigned_destinations(store)
+        in_devices = consigned_device_destinations(store)
         owners = devices_by_drive(store)
     except SQLAlchemyError as e:
         raise RecordStoreError(f"cannot read certificates: {e}") from e
@@ -57,5 +60,8 @@ def load_devices(
             owner = owners.get(record_drive_key(inner if isinstance(inner, dict) else record))
             if owner is not None:
                 row = replace(row, device_tag=owner[0], device_kind=owner[1])
+                carried = in_devices.get(device_subject(owner[0]))
+                if carried and not destination:  # the drive left inside its device
+                    row = replace(row, destination=carried)
             rows.append(row)
     return rows

@@ -713,6 +713,18 @@ def consigned_destinations(store: Store) -> dict[str, str]:
         )
 
 
+def consigned_device_destinations(store: Store) -> dict[str, str]:
+    """The destination each consigned device left for, by its subject (``device:TAG``): the
+    destination of the drives inside it too."""
+    with Session(store.engine) as s:
+        rows = s.exec(
+            select(ConsignmentItemRow.drive_key, ConsignmentRow.destination)
+            .join(ConsignmentRow, col(ConsignmentRow.id) == col(ConsignmentItemRow.consignment_id))
+            .where(col(ConsignmentItemRow.drive_key).startswith(DEVICE_SUBJECT_PREFIX))
+        ).all()
+        return dict(rows)
+
+
 def consignment_of(store: Store, certificate_id: str) -> ConsignmentItemView | None:
     """The consignment entry of a certificate's device, or None when it was never consigned."""
     with Session(store.engine) as s:

@@ -123,4 +123,8 @@ def test_devices_leave_in_a_consignment_by_their_device_certificates(tmp_path: P
     assert handed.data["collector"] == "Sam (WEEE Two)"
     listed = json.loads(ok(data, "consignment", "show", weee, "--json"))
     assert [d["certificate_id"] for d in listed["devices"]] == [laptop["certificate_id"]]
+    # the report: the laptop's two drives left inside it, for WEEE Two
+    grouped = json.loads(ok(data, "report", "--group-by", "destination", "--format", "json"))
+    by_destination = {g["destination"]: g["devices"] for g in grouped["groups"]}
+    assert by_destination == {"WEEE Two": 2}
     assert ok(data, "audit", "verify").startswith("audit log intact")
