@@ -15,7 +15,8 @@ import pytest
 from sanitiser.agent.agent import Agent
 from sanitiser.agent.credentials import AgentCredentials
 from sanitiser.agent.device import DeviceSeams
-from sanitiser.agent.link import BenchLink, Reporter, new_agent_id
+from sanitiser.agent.link import BenchLink, Channel, ChannelDown, Reporter, new_agent_id
+from sanitiser.agent.protocol import Report
 from sanitiser.agent.service import AgentService
 from sanitiser.app.services import Services, build_services
 from sanitiser.config import Settings
@@ -92,11 +93,17 @@ class AgentRig:
     tmp: Path
     agents: list[RunningAgent] = field(default_factory=list)
 
-    def boot(self, credentials: Path, seams: DeviceSeams) -> RunningAgent:
-        """Boot a computer's agent with `credentials`, reporting to the bench."""
+    def boot(
+        self,
+        credentials: Path,
+        seams: DeviceSeams,
+        channel: Callable[[BenchLink], Channel] = lambda link: link,
+    ) -> RunningAgent:
+        """Boot a computer's agent with `credentials`, reporting to the bench (through
+        `channel`, e.g. a `Cable`)."""
         creds = AgentCredentials.load(credentials)
         link = BenchLink(self.service.url, creds)
-        reporter = Reporter(link, creds.session_id, new_agent_id())
+        reporter = Reporter(channel(link), creds.session_id, new_agent_id())
         agent = Agent(seams, reporter, lambda: link.orders(reporter.agent))
         running = RunningAgent(agent, reporter)
         running.thread = threading.Thread(target=agent.run, args=(running.stop,), daemon=True)
@@ -117,3 +124,21 @@ def agent_rig(tmp_path: Path) -> Iterator[AgentRig]:
         for running in rig.agents:
             running.power_off()
         service.stop()
+
+
+@dataclass
+class Cable:
+    """The network between a computer and the bench, at the channel: cut it and every delivery
+    fails as a lost connection does (`ChannelDown`); the agent's reports wait."""
+
+    link: BenchLink
+    cut_after: Callable[[Report], bool] = lambda _r: False
+    """Cut the cable once this report has been delivered."""
+    cut: threading.Event = field(default_factory=threading.Event)
+
+    def deliver(self, report: Report) -> None:
+        if self.cut.is_set():
+            raise ChannelDown("the cable is cut")
+        self.link.deliver(report)
+        if self.cut_after(report):
+            self.cut.set()
