@@ -132,7 +132,7 @@ def test_the_agent_never_erases_its_own_boot_medium(agent_rig: AgentRig) -> None
     rig.service.mint_session(rig.tmp / "creds")
     probe_lab, _ = device_seams(rig.tmp / "laptop", (LabKind.NVME, LabKind.USB_FLASH))
     stick = next(d for d in probe_lab.drives() if d.transport.value == "usb")
-    lab, seams = device_seams(
+    _lab, seams = device_seams(
         rig.tmp / "laptop", (LabKind.NVME, LabKind.USB_FLASH), own=(stick.path,)
     )
     before = digest(stick.path)
@@ -167,7 +167,7 @@ def test_a_connection_cut_mid_erase_invents_nothing_and_a_reboot_records_interru
     job is recorded interrupted with no certificate."""
     rig = agent_rig
     rig.service.mint_session(rig.tmp / "creds")
-    lab, seams = device_seams(rig.tmp / "laptop", (LabKind.USB_FLASH,))
+    _lab, seams = device_seams(rig.tmp / "laptop", (LabKind.USB_FLASH,))
     cable_holder: list[Cable] = []
 
     def cable(link: BenchLink) -> Cable:
