@@ -142,7 +142,7 @@ class RemoteHost:
 
 
 @dataclass
-class _Follow:
+class Follow:
     """A job the bench sent to a device, and the reports it is waiting for."""
 
     job_id: str
@@ -172,7 +172,7 @@ class RemoteJobs(Orchestrator):
         self._record(run.job_id, captured=self.bench.captured_of(follow.host))
         self._follow(run, follow)
 
-    def _follow(self, run: RunningJob, follow: _Follow) -> None:
+    def _follow(self, run: RunningJob, follow: Follow) -> None:
         """Apply the device's reports to the job until it ends (or is interrupted)."""
         health, version, abort_sent = UNKNOWN_HEALTH, "", False
         while True:
@@ -263,7 +263,7 @@ class RemoteJobs(Orchestrator):
             )
         )
 
-    def _interrupted(self, run: RunningJob, follow: _Follow) -> _Follow:
+    def _interrupted(self, run: RunningJob, follow: Follow) -> Follow:
         """The device booted again while the job ran: record ``interrupted`` (nothing
         certified), then re-poll a firmware erase the drive goes on with by itself."""
         state = run.journal.state
@@ -315,8 +315,10 @@ class AgentBench:
         self.jobs = jobs
         jobs.bench = self
         self.hosts: dict[str, RemoteHost] = {}
-        self._follows: dict[str, _Follow] = {}
+        self._follows: dict[str, Follow] = {}
         self._pending: dict[tuple[str, str], list[Order]] = {}
+        self._imported: dict[str, Follow] = {}
+        """Jobs from offline evidence: their reports are already in their mailbox."""
         self._lock = threading.RLock()
 
     # --- what the technician sees and confirms ---
@@ -375,13 +377,17 @@ class AgentBench:
 
     def send_order(
         self, run: RunningJob, *, resume: tuple[str, Mapping[str, Any]] | None = None
-    ) -> _Follow:
+    ) -> Follow:
         """Queue the order for the job's drive on its computer; the job follows its reports.
 
         Raises:
             SanitiserError: the computer or the drive is not (or no longer) reported.
         """
         with self._lock:
+            imported = self._imported.pop(run.job_id, None)
+            if imported is not None:
+                self._follows[run.job_id] = imported
+                return imported
             found = self.drive(run.drive.path)
             host = next(h for h in self.hosts.values() if run.drive.path in h.drives)
             technique, notes = resume if resume is not None else ("", {})
@@ -397,7 +403,7 @@ class AgentBench:
                 notes=notes_to_json(notes) if resume is not None else {},
                 verification=run.verification if resume is not None else "",
             )
-            follow = _Follow(run.job_id, host.host, order)
+            follow = Follow(run.job_id, host.host, order)
             old = self._follows.get(run.job_id)
             if old is not None:
                 follow.mailbox = old.mailbox
@@ -405,7 +411,13 @@ class AgentBench:
             self._pending.setdefault((host.session, host.agent), []).append(order)
             return follow
 
-    def send_abort(self, follow: _Follow) -> None:
+    def expect_imported(self, follow: Follow) -> None:
+        """A job from offline evidence: its reports are in `follow`'s mailbox already; no order
+        is sent (the work was done off-bench)."""
+        with self._lock:
+            self._imported[follow.job_id] = follow
+
+    def send_abort(self, follow: Follow) -> None:
         """Ask the device to stop the job (the method decides whether it can)."""
         with self._lock:
             host = self.hosts.get(follow.host)
@@ -441,7 +453,7 @@ class AgentBench:
     def accepted(self, session: AgentSession, report: Report) -> None:
         """Act on an accepted report."""
         if report.kind is ReportKind.HELLO:
-            self._hello(session.session_id, report.agent, report.body, ON_DEVICE)
+            self.record_hello(session.session_id, report.agent, report.body, ON_DEVICE)
         elif report.kind is ReportKind.JOB:
             with self._lock:
                 follow = self._follows.get(str(report.body["job"]))
@@ -456,7 +468,11 @@ class AgentBench:
         with self._lock:
             return list(self._pending.get((session.session_id, agent), []))
 
-    def _hello(self, session: str, agent: str, body: Mapping[str, Any], captured: str) -> None:
+    def record_hello(
+        self, session: str, agent: str, body: Mapping[str, Any], captured: str
+    ) -> None:
+        """A computer said hello (live, or from imported evidence): record it and its drives;
+        a job it was running when it booted again is interrupted."""
         host_doc = body.get("host")
         inventory = inventory_from_json(host_doc) if isinstance(host_doc, Mapping) else None
         key = host_key(inventory, agent)

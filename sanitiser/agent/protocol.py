@@ -61,6 +61,8 @@ class JobEvent(StrEnum):
     """The method's verdict (`outcome_to_json`)."""
     FAILED = "failed"
     """The method could not give a verdict (the reason)."""
+    ORDERED = "ordered"
+    """Offline only: the technician confirmed the drive at the device (the order itself)."""
 
 
 class ReportError(SanitiserError):
