@@ -196,6 +196,7 @@ def certificate_sections(record: Record) -> list[tuple[str, list[tuple[str, obje
             [
                 ("Method type", str(san.get("nist_category", "")).upper()),
                 *([("Downgraded", san.get("downgrade"))] if "downgrade" in san else []),
+                *([("Captured", _captured_text(san.get("captured")))] if "captured" in san else []),
                 ("Method used", san.get("technique")),
                 ("Method", san.get("method")),
                 ("Method details", ", ".join(f"{k}={v}" for k, v in details.items())),
@@ -470,3 +471,13 @@ def embedded_files(reader: Any) -> Iterable[tuple[str, bytes]]:
         if ef is None or "/F" not in ef:
             continue
         yield str(names[i]), ef["/F"].data
+
+
+def _captured_text(captured: object) -> str:
+    """Where the work was done, in words (the record's ``sanitisation.captured``)."""
+    return {
+        "on-device": "on the computer itself, by the network agent, reported live to the bench",
+        "off-bench": (
+            "OFF-BENCH: on the computer with no bench in reach; signed evidence checked at import"
+        ),
+    }.get(str(captured), str(captured))

@@ -158,6 +158,12 @@ class RecordContext:
     media: MediaInfo = field(default_factory=MediaInfo)
     validator: Person | None = None
     """The NIST "Validation" block, when someone other than the operator validates."""
+    captured: str = ""
+    """Where the work was done when not on this bench's own drive bays: ``on-device`` (on the
+    computer itself, run by the network agent and reported live to this bench) or ``off-bench``
+    (on the computer with no bench in reach; its evidence, signed with the session's agent key,
+    was checked at import). The record carries it as ``sanitisation.captured``, a key absent for
+    the bench's own drives (so their records are as before)."""
     downgrade: str = ""
     """Why the plan chose a weaker category than its policy requires for the medium (the
     plan's ``downgrade``): the record carries it as ``sanitisation.downgrade``, a key absent
@@ -180,8 +186,12 @@ def _custody(context: RecordContext) -> Record:
 
 
 def _downgrade(context: RecordContext) -> Record:
-    """The record's ``sanitisation.downgrade`` (absent when the plan did not downgrade)."""
-    return {"downgrade": context.downgrade} if context.downgrade else {}
+    """The record's ``sanitisation.downgrade`` (absent when the plan did not downgrade) and
+    ``sanitisation.captured`` (absent for the bench's own drives)."""
+    found: Record = {"downgrade": context.downgrade} if context.downgrade else {}
+    if context.captured:
+        found["captured"] = context.captured
+    return found
 
 
 def new_certificate_id(now_ms: int | None = None, rand: bytes | None = None) -> str:

@@ -423,6 +423,24 @@ def derive_system_disks(
     return {disk: tuple(why) for disk, why in reasons.items()}
 
 
+def disks_holding(paths: Iterable[str], state: SystemState) -> dict[str, tuple[str, ...]]:
+    """The whole disks under the filesystems that hold `paths`, each with the paths it holds.
+    Pure: the mount containing each path (longest mount point), and every whole device beneath
+    it. A path on tmpfs or an initramfs is held by no disk.
+
+    The agent protects its own boot medium with it: the stick holding its evidence directory
+    or its credentials is never one of the drives it may erase.
+    """
+    held: dict[str, list[str]] = {}
+    for path in paths:
+        mount = _mount_containing(path, state.mounts)
+        if mount is None:
+            continue
+        for disk in sorted(_whole_devices_under(mount.device, state.blocks, state.mounts)):
+            held.setdefault(disk, []).append(path)
+    return {disk: tuple(found) for disk, found in held.items()}
+
+
 def _label(node: BlockDevice | None, name: str) -> str:
     """``dm-0 "vg-root"`` for dm devices, else the kernel name."""
     return f'{name} "{node.dm_name}"' if node is not None and node.dm_name else name

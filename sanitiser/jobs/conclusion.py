@@ -108,6 +108,7 @@ class Conclusion(JobEngine):
             policy_version=policy_version,
             standard=_standard(plan),
             downgrade=plan.downgrade if plan is not None else "",
+            captured=self._captured(job_id),
             destination=destination,
             supersedes=self._superseded(job_id),
             custody=chain_head(self.store, self.station) or (0, GENESIS),
@@ -120,6 +121,11 @@ class Conclusion(JobEngine):
         if kept != issued.certificate_id:  # another process kept one first: that one stands
             return kept, self._stored_record(kept)
         return kept, dict(issued.signed.record)
+
+    def _captured(self, job_id: str) -> str:
+        """Where the job's work was done, for its record: "" for the bench's own drives
+        (`sanitiser.agent` says ``on-device`` or ``off-bench`` for a computer's own drives)."""
+        return ""
 
     def _after_certificate(self, run: RunningJob) -> None:
         """Let the device the drive is linked to move along (after the drive's custody)."""

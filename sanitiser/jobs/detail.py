@@ -81,6 +81,7 @@ _TEXT = (
     "retry_of",
     "retried_by",
     "interrupted_from",
+    "captured",
     "status",
     "reason",
     "certificate_id",
@@ -139,6 +140,8 @@ class JobDetail:
     """The job that started this one again."""
     interrupted_from: str = ""
     """The state a dead process left the job in."""
+    captured: str = ""
+    """``on-device`` or ``off-bench`` for a computer's own drive (the network-boot agent)."""
     destination: str = ""
     """reuse, recycle, destroy or undecided (the routing decision's kind)."""
     destination_reason: str = ""

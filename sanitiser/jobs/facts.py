@@ -38,6 +38,9 @@ class EndFacts(TypedDict, total=False):
     record_pending: Json | None
     record_error: str | None
     interrupted_from: str
+    captured: str
+    """Where the work was done when not on the bench's own bays (``on-device`` or
+    ``off-bench``: a computer's own drive, through the network-boot agent)."""
     destination: str
     destination_reason: str
     routing_reason: str

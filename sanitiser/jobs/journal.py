@@ -285,3 +285,13 @@ class JobJournal:
     def note(self, kind: str, **data: Any) -> None:
         """Append a non-transition entry (log line, outcome, progress checkpoint)."""
         self.store.append_job_event(self.job_id, kind, data)
+
+
+def notes_to_json(notes: Mapping[str, Any]) -> dict[str, Any]:
+    """A method's notes as JSON values (bytes tagged), as the store keeps them."""
+    return {str(k): _encode(v) for k, v in notes.items()}
+
+
+def notes_from_json(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of `notes_to_json`."""
+    return {str(k): _decode(v) for k, v in data.items()}

@@ -302,3 +302,38 @@ class DeviceCertificateRow(SQLModel, table=True):
     issued_at: datetime
     record_json: bytes = Field(sa_type=LargeBinary)
     pdf: bytes = Field(default=b"", sa_type=LargeBinary)
+
+
+class AgentReportRow(SQLModel, table=True):
+    """Every report that reached the bench from a network-boot agent, accepted or refused, with
+    why: the log of the agent channel (forged, replayed and out-of-order reports are kept here
+    with their reason). Rows are never edited."""
+
+    __tablename__ = "agent_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    station: str = Field(max_length=256)
+    session: str = Field(default="", max_length=64, index=True)
+    agent: str = Field(default="", max_length=64)
+    seq: int = 0
+    """The report's sequence number (0 when it could not be read)."""
+    kind: str = Field(default="", max_length=16)
+    accepted: bool = False
+    reason: str = Field(default="", max_length=4096)
+    """Why it was refused ("" when accepted)."""
+    peer: str = Field(default="", max_length=256)
+    """The address it came from, and its TLS client certificate's SHA-256 when one was shown."""
+    received_at: datetime
+    body: str = Field(default="")
+    """The report as received (JSON text; a refused one's first 4 kB)."""
+
+
+class AgentSequenceRow(SQLModel, table=True):
+    """The last report accepted from each agent (one boot of it): the next must be one more."""
+
+    __tablename__ = "agent_sequence"
+
+    session: str = Field(primary_key=True, max_length=64)
+    agent: str = Field(primary_key=True, max_length=64)
+    last_seq: int = 0
+    updated_at: datetime
