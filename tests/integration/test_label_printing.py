@@ -370,3 +370,20 @@ def test_printers_by_name_and_bad_addresses(fresh: Bench) -> None:
         9101,
         300,
     )
+
+
+def test_auto_print_never_fails_or_holds_a_job(fresh: Bench) -> None:
+    """'wipe' with auto_print on and the default printer refusing: the wipe succeeds (exit
+    0), stderr says the label is not printed and waits; the queue holds it for 'label retry'."""
+    env = {
+        "SANITISER_PRINTERS__AUTO_PRINT": "true",
+        "SANITISER_PRINTERS__DEFAULT": f"zpl://127.0.0.1:{closed_port()}",
+        "SANITISER_PRINTERS__TIMEOUT": "1",
+    }
+    out = run_sanitiser("--lab", "wipe", "SIM-NVME-0001", "--yes", data=fresh.data, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "refused the connection" in out.stderr
+    assert "'sanitiser label retry'" in out.stderr
+    pending = desk(fresh).pending()
+    assert [(j.kind, j.state) for j in pending] == [("drive", PrintState.FAILED)]
+    assert pending[0].subject != fresh.drive_certificate  # the new job's certificate
