@@ -9,6 +9,14 @@ Example ``config.toml``::
     database_url = "postgresql+psycopg://bench@db.example/sanitiser"
     station = "bench-01"
     organisation = "Example Borough Council"
+
+    [printers]
+    default = "desk"                 # a name below, or an address
+    auto_print = true                # a label when a job's or device's certificate is issued
+    [printers.named]
+    desk = "brother://192.0.2.10?model=QL-820NWB&label=62x29"
+    shipping = "zpl://192.0.2.11"
+    office = "cups://Office_Label"
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -76,6 +86,28 @@ def config_file() -> Path:
     return Path(os.environ.get("SANITISER_CONFIG_FILE", str(DEFAULT_CONFIG_FILE)))
 
 
+class PrinterSettings(BaseModel):
+    """Label printers (``[printers]``): named addresses, the default, and auto-printing.
+
+    Addresses are checked when used (``sanitiser label print`` says which one is bad and why;
+    see `sanitiser.labels.address`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    named: dict[str, str] = Field(default_factory=dict)
+    """Printer name -> address, e.g. ``desk = "brother://192.0.2.10?model=QL-820NWB"``."""
+    default: str = ""
+    """The printer used when none is named: a name in `named`, or an address; "" for none."""
+    auto_print: bool = False
+    """Print a label on the default printer when a job's drive certificate or a device
+    certificate is issued (never blocks or fails the job: a fault leaves it queued)."""
+    timeout: float = Field(default=10.0, gt=0, le=600)
+    """Seconds a printer is waited for (to connect, answer, take data, confirm a label)."""
+    cups_wait: float = Field(default=120.0, gt=0, le=3600)
+    """Seconds CUPS is given to finish a job before it is cancelled (or, once printing,
+    left to finish unconfirmed)."""
+
+
 class Settings(BaseSettings):
     """Everything the bench can be configured with."""
 
@@ -109,6 +141,8 @@ class Settings(BaseSettings):
     """Offer loop devices as drives. Off: a loop device is a file on this machine (attached by
     some other program, a VM, a test), never a medium brought to the bench, so neither the
     bench nor ``wipe --all`` offers one; turn on to practise on loop devices."""
+    printers: PrinterSettings = Field(default_factory=PrinterSettings)
+    """Label printers (``[printers]``)."""
 
     @classmethod
     def settings_customise_sources(

@@ -321,6 +321,12 @@ def certificate(  # noqa: PLR0917 - click passes each option as an argument
     click.echo(f"{tag}: device certificate {issued.signed.certificate_id} ({route})")
     for path in written:
         click.echo(f"  wrote {path}")
+    if desk.services.settings.printers.auto_print:  # after the certificate, never failing it
+        from sanitiser.app.labels import LabelDesk  # noqa: PLC0415 - only when printing
+
+        said = LabelDesk(desk.services.settings, desk.store, desk.operator).auto_print(tag)
+        if said:
+            click.echo(said, err=True)
 
 
 @device.command("release")

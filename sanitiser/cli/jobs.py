@@ -35,6 +35,7 @@ from sanitiser.app.services import assess_drives
 from sanitiser.cli.context import cli_context
 from sanitiser.cli.errors import EXIT_ERROR, EXIT_NOT_DONE, fail
 from sanitiser.cli.text import TypedText
+from sanitiser.config import Settings
 from sanitiser.domain import Drive
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.detail import detail_of
@@ -46,7 +47,7 @@ from sanitiser.jobs.orchestrator import (
 )
 from sanitiser.jobs.states import ACTIVE, JobState
 from sanitiser.policy.plan import Plan
-from sanitiser.store import JobView
+from sanitiser.store import JobView, Store
 from sanitiser.units import human_size
 
 EXIT_NOT_ALL_SANITISED = EXIT_NOT_DONE
@@ -311,8 +312,26 @@ def _wipe(
         orch.wait()
     finally:
         orch.close()
+    _auto_print(services.settings, services.store, operator, outcomes)
     ok = not refused and len(outcomes) == len(chosen) and all(o.succeeded for o in outcomes)
     return 0 if ok else EXIT_NOT_ALL_SANITISED
+
+
+def _auto_print(
+    settings: Settings, store: Store, operator: str, outcomes: Sequence[JobOutcome]
+) -> None:
+    """Each certificate's label on the default printer when ``[printers] auto_print`` is on;
+    after the jobs, on stderr, never changing the exit status (a fault leaves it queued)."""
+    if not settings.printers.auto_print:
+        return
+    from sanitiser.app.labels import LabelDesk  # noqa: PLC0415 - only when printing
+
+    desk = LabelDesk(settings, store, operator)
+    for o in outcomes:
+        if o.certificate_id:
+            said = desk.auto_print(o.certificate_id)
+            if said:
+                click.echo(said, err=True)
 
 
 def _job_json(view: JobView) -> dict[str, Any]:

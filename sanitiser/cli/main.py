@@ -35,7 +35,7 @@ class LazyGroup(click.Group):
         "keys": "sanitiser.cli.certificates:keys",
         "verify": "sanitiser.cli.certificates:verify",
         "verify-page": "sanitiser.cli.verify_page:verify_page",
-        "label": "sanitiser.cli.certificates:label",
+        "label": "sanitiser.cli.labels:label",
         "cert": "sanitiser.cli.main:cert_group",
         "wipe": "sanitiser.cli.jobs:wipe",
         "jobs": "sanitiser.cli.jobs:jobs",

@@ -337,3 +337,33 @@ class AgentSequenceRow(SQLModel, table=True):
     agent: str = Field(primary_key=True, max_length=64)
     last_seq: int = 0
     updated_at: datetime
+
+
+class PrintJobRow(SQLModel, table=True):
+    """A label waiting for, or sent to, a printer (`sanitiser.store.printjobs`): the retry
+    queue that survives a restart."""
+
+    __tablename__ = "print_job"
+
+    id: str = Field(primary_key=True, max_length=64)
+    subject: str = Field(max_length=128, index=True)
+    """The certificate id, device tag or consignment id the label is for."""
+    kind: str = Field(max_length=32)
+    """`sanitiser.labels.content.LabelKind`."""
+    printer: str = Field(max_length=500)
+    """The printer's address."""
+    printer_name: str = Field(default="", max_length=64)
+    label_json: str
+    """The label as made when it was asked for (its QR token signed then)."""
+    copies: int = 1
+    state: str = Field(max_length=16, index=True)
+    """queued, printing, printed, failed (retried), unconfirmed (never retried on its own)."""
+    attempts: int = 0
+    last_error: str = Field(default="")
+    reprint: bool = False
+    """Asked for as a reprint of a label already printed."""
+    station: str = Field(max_length=256)
+    requested_by: str = Field(default="", max_length=256)
+    created_at: datetime
+    updated_at: datetime
+    printed_at: datetime | None = None

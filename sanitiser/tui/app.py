@@ -318,6 +318,13 @@ class SanitiserApp(App[None]):
                 screen.reload()  # a job ended: History shows its final state
         if getattr(event, "kind", "") in ("phase", "outcome"):
             self._update_status()
+        certificate = getattr(event, "certificate_id", None)
+        if (
+            event.kind == "outcome"
+            and certificate
+            and self.bench.services.settings.printers.auto_print
+        ):
+            self._auto_print(certificate)
         if event.kind == "outcome" and name is not None:
             status = getattr(event, "status", "")
             self.notify(
@@ -496,6 +503,52 @@ class SanitiserApp(App[None]):
                 self.notify("\n".join(lines), title="Linked", markup=False)
 
         self._as_operator(lambda: self.push_screen(LinkModal(self.bench, drives), linked))
+
+    # --- labels -------------------------------------------------------------------------------
+
+    def action_print_label(self) -> None:
+        """Print the label of the drive under the cursor (its latest certificate) on the
+        default printer, and send the labels still waiting in the queue."""
+        row = self.table.current()
+        if row is None:
+            self.notify("No drive on the bench.", severity="warning")
+            return
+        drive = row.drive
+        self._as_operator(lambda: self._print_labels(drive))
+
+    @work(thread=True, exit_on_error=False, group="labels", description="Printing labels")
+    def _print_labels(self, drive: Drive) -> None:
+        desk = self.bench.labels(self.operator)
+        lines: list[str] = []
+        failed = False
+        certificate = self.bench.drive_certificate(drive)
+        if certificate is None:
+            lines.append(f"{drive.name}: no certificate yet, so no label")
+        else:
+            try:
+                for o in desk.print(certificate):
+                    failed |= not o.printed
+                    lines.append(f"{drive.name}: {o.message}")
+            except SanitiserError as e:
+                failed = True
+                lines.append(f"{drive.name}: {e.msg}")
+        for o in desk.retry():
+            failed |= not o.printed
+            lines.append(f"{o.job.kind} {o.job.subject}: {o.message}")
+        self.call_from_thread(
+            self.notify,
+            "\n".join(lines),
+            title="Labels",
+            severity="error" if failed else "information",
+            markup=False,
+        )
+
+    @work(thread=True, exit_on_error=False, group="labels", description="Auto-printing a label")
+    def _auto_print(self, subject: str) -> None:
+        """The label of a certificate just issued, when auto-print is on (never the job's)."""
+        said = self.bench.labels(self.operator or "bench").auto_print(subject)
+        if said:
+            self.call_from_thread(self.notify, said, title="Label", markup=False)
 
     def action_devices(self) -> None:
         """The devices taken in; open one to grade it."""

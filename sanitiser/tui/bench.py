@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sanitiser.app.devices import DEVICE_CERTIFICATES, DeviceDesk, IssuedDevice, file_issued
 from sanitiser.app.jobs import plan_for, shown_method
+from sanitiser.app.labels import LabelDesk
 from sanitiser.app.routes import RouteInfo, override_route, route_of
 from sanitiser.app.services import Services
 from sanitiser.certificate.keys import StationSigner
@@ -105,6 +106,20 @@ class Bench:
         """The device desk (`sanitiser.app.devices`) for `operator` at this station: intake,
         links, grades and readiness go through it, as the CLI's ``sanitiser device`` does."""
         return DeviceDesk(self.services, operator)
+
+    def labels(self, operator: str) -> LabelDesk:
+        """The label desk (`sanitiser.app.labels`) for `operator`: printing, the queue, retries,
+        as the CLI's ``sanitiser label`` does (with this bench's signer)."""
+        return LabelDesk(
+            self.services.settings, self.services.store, operator, signer=self.signer()
+        )
+
+    def drive_certificate(self, drive: Drive) -> str | None:
+        """The certificate id of the newest job for this drive, if it has one."""
+        from sanitiser.jobs.detail import detail_of
+
+        view = self.latest_job(drive)
+        return detail_of(view).certificate_id if view is not None else None
 
     def certify_device(self, operator: str, tag: str) -> tuple[IssuedDevice, list[Path]]:
         """Issue the device's signed certificate (`DeviceDesk.certify`, with this station's

@@ -27,6 +27,8 @@ CHECKPOINT_TABLES = {"audit_checkpoint"}
 """The table revision 0004 adds."""
 DEVICE_TABLES = {"device", "device_drive", "device_certificate"}
 """The tables revision 0005 adds."""
+PRINT_TABLES = {"print_job"}
+"""The table revision 0006 adds (the label print queue)."""
 AGENT_TABLES = {"agent_report", "agent_sequence"}
 """The tables revision 0007 adds."""
 
@@ -49,7 +51,10 @@ def _only(names: set[str], *, leave_out: bool = False) -> MetaData:
 def _pre_migration_schema() -> MetaData:
     """The tables as create_all made them before migrations: without the sync tables and
     the checkpoints table, and with the 32-bit drive size that revision 0003 widened."""
-    schema = _only(SYNC_TABLES | CHECKPOINT_TABLES | DEVICE_TABLES | AGENT_TABLES, leave_out=True)
+    schema = _only(
+        SYNC_TABLES | CHECKPOINT_TABLES | DEVICE_TABLES | PRINT_TABLES | AGENT_TABLES,
+        leave_out=True,
+    )
     schema.tables["drive_seen"].c.size_bytes.type = Integer()
     return schema
 

@@ -54,6 +54,13 @@ class BenchScreen(Screen[None]):
             tooltip="Link the selected drives (or this one) to a device",
         ),
         Binding(
+            "p",
+            "app.print_label",
+            "Print",
+            id="print-label",
+            tooltip="Print the drive's label; send the labels still waiting",
+        ),
+        Binding(
             "d",
             "app.devices",
             "Devices",

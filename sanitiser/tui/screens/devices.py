@@ -39,7 +39,7 @@ from sanitiser.assets.model import (
     Device,
     DeviceError,
 )
-from sanitiser.errors import CertificateError
+from sanitiser.errors import CertificateError, SanitiserError
 from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.error import report_worker_failure
 from sanitiser.tui.session import operator_of
@@ -203,6 +203,9 @@ class CertificateRefused(Message):
 
 
 CERTIFY_KEY = "ctrl+s"
+PRINT_KEY = "P"
+"""Shift+P prints the device's label: lower-case p is the ports check here (on the bench,
+p prints)."""
 """Issue the device's certificate: a chord, not a letter (letters grade; signing is on purpose)."""
 
 
@@ -313,13 +316,14 @@ def _bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
         *checks,
         *locks,
         Binding(CERTIFY_KEY, "certify", "Certificate", id="certify-device"),
+        Binding(PRINT_KEY, "print_label", "Print", id="print-device-label"),
         Binding("question_mark", "help", "Keys", id="help-device"),
     ]
 
 
 KEYS_LINE = (
     "Grade: A B C D (shift) · checks: s k t c a p b h (pass → fail → n/a) · "
-    "locks: 1 2 3 (present → cleared → none) · ctrl+s certificate · ? keys"
+    "locks: 1 2 3 (present → cleared → none) · ctrl+s certificate · P print label · ? keys"
 )
 
 
@@ -487,6 +491,32 @@ class DeviceDetailScreen(Screen[None]):
             return
         route = str(issued.record["destination"]["route"])
         self.post_message(DeviceCertified(issued.certificate_id, route, paths))
+        said = self.bench.labels(operator_of(self.app)).auto_print(self.tag)
+        if said:  # auto-print on: after the certificate, never holding it up
+            self.app.call_from_thread(self.notify, said, title="Label", markup=False)
+
+    def action_print_label(self) -> None:
+        """Print the device's label on the default printer (queued first)."""
+        self._print_label()
+
+    @work(thread=True, exit_on_error=False, group="device-label", description="Printing")
+    def _print_label(self) -> None:
+        try:
+            outcomes = self.bench.labels(operator_of(self.app)).print(self.tag)
+        except SanitiserError as e:
+            self.app.call_from_thread(
+                self.notify, e.msg, title="Label", severity="error", markup=False
+            )
+            return
+        failed = any(not o.printed for o in outcomes)
+        said = "\n".join(o.message for o in outcomes)
+        self.app.call_from_thread(
+            self.notify,
+            said,
+            title="Label",
+            severity="error" if failed else "information",
+            markup=False,
+        )
 
     @on(DeviceCertified)
     def _certified(self, message: DeviceCertified) -> None:
@@ -520,5 +550,6 @@ class DeviceDetailScreen(Screen[None]):
         keys += [(k, f"{n}: pass → fail → n/a") for k, n in CHECK_KEYS.items()]
         keys += [(k, f"{n}: present → cleared → none") for k, n in LOCK_KEYS.items()]
         keys += [("Ctrl+S", "issue the signed certificate: PDF, record, label")]
+        keys += [("Shift+P", "print the device's label on the default printer (p is a check)")]
         keys += [("Esc", "back to the devices")]
         self.app.push_screen(HelpModal("device", keys))

@@ -2,7 +2,7 @@
 and the last sequence number accepted from each agent.
 
 Revision ID: 0007
-Revises: 0005 (0006 once the branch that adds it is merged in)
+Revises: 0006
 Create Date: 2027-01-10
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | None = None
 depends_on: str | None = None
 
@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("accepted", sa.Boolean(), nullable=False),
         sa.Column("reason", sa.String(length=4096), nullable=False),
         sa.Column("peer", sa.String(length=256), nullable=False),
-        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("body", sa.String(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("session", sa.String(length=64), nullable=False),
         sa.Column("agent", sa.String(length=64), nullable=False),
         sa.Column("last_seq", sa.Integer(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("session", "agent"),
     )
 
