@@ -22,6 +22,7 @@ from sanitiser import __version__
 from sanitiser.app.naming import names_drive
 from sanitiser.app.services import Services
 from sanitiser.assets.model import (
+    LIFECYCLE,
     Check,
     Device,
     DeviceError,
@@ -50,7 +51,7 @@ from sanitiser.text import clean_text
 DEVICE_CERTIFICATES = "device-certificates"
 """Where the TUI files each device certificate it issues, under the data directory."""
 
-_ORDER = (DeviceState.RECEIVED, DeviceState.SANITISED, DeviceState.GRADED, DeviceState.READY)
+_ORDER = LIFECYCLE
 """The states `advance` moves a device through (hand-over and the like are steps of their own)."""
 
 
