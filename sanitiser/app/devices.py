@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +21,9 @@ from typing import Any
 from sanitiser import __version__
 from sanitiser.app.naming import names_drive
 from sanitiser.app.services import Services
+from sanitiser.assets.facts_form import confirmed_source, facts_from_form, form_values
 from sanitiser.assets.model import (
+    LIFECYCLE,
     Check,
     Device,
     DeviceError,
@@ -51,7 +53,7 @@ from sanitiser.text import clean_text
 DEVICE_CERTIFICATES = "device-certificates"
 """Where the TUI files each device certificate it issues, under the data directory."""
 
-_ORDER = (DeviceState.RECEIVED, DeviceState.SANITISED, DeviceState.GRADED, DeviceState.READY)
+_ORDER = LIFECYCLE
 """The states `advance` moves a device through (hand-over and the like are steps of their own)."""
 
 
@@ -278,30 +280,75 @@ class DeviceDesk:
         )
         return self.advance(tag)
 
-    def record_inventory(self, tag: str, inventory: HostInventory, *, source: str) -> DeviceReport:
+    def record_inventory(
+        self,
+        tag: str,
+        inventory: HostInventory,
+        *,
+        source: str,
+        locks: Mapping[str, str] | None = None,
+        confirmed: Sequence[str] | None = None,
+    ) -> DeviceReport:
         """Record the computer's own facts (read by the agent, from a dmidecode file, or typed)
-        and where they came from: one ``inventoried`` entry.
+        and where they came from, with the locks noted alongside: one ``inventoried`` entry
+        (the operator and the time are the technician who confirmed them, and when).
+
+        Args:
+            confirmed: from the facts form, the fields the technician changed (empty: each
+                confirmed as it was); None when the facts were not confirmed on a form.
 
         Raises:
             DeviceError: an unknown tag.
         """
+        data: dict[str, Any] = {
+            "source": source,
+            "vendor": inventory.system.vendor or "",
+            "product": inventory.system.product or "",
+            "serial": inventory.system.serial or "",
+        }
+        if confirmed is not None:
+            data["confirmed"] = True
+            data["changed"] = ",".join(confirmed)
+        if locks:
+            data["locks"] = dict(locks)
         records.update_device(
             self.store,
             tag,
             inventory=(inventory, source),
+            locks=locks,
             also=custody.event(
-                AuditKind.INVENTORIED,
-                station=self.station,
-                actor=self.operator,
-                data={
-                    "source": source,
-                    "vendor": inventory.system.vendor or "",
-                    "product": inventory.system.product or "",
-                    "serial": inventory.system.serial or "",
-                },
+                AuditKind.INVENTORIED, station=self.station, actor=self.operator, data=data
             ),
         )
         return self.advance(tag)
+
+    def facts_form(self, tag: str) -> tuple[Device, dict[str, str]]:
+        """The device and its facts form filled with what is recorded (nothing is written).
+
+        Raises:
+            DeviceError: an unknown tag.
+        """
+        device = records.require_device(self.store, tag)
+        return device, form_values(device)
+
+    def confirm_facts(self, tag: str, values: Mapping[str, str]) -> DeviceReport:
+        """Record the facts as the technician typed or confirmed them on the form (the TUI's),
+        checked field by field, over what was recorded; the locks noted with them. One
+        ``inventoried`` entry saying who confirmed, when, and which fields they changed.
+
+        Raises:
+            FactsFormError: a field that cannot be kept (named; nothing is recorded).
+            DeviceError: an unknown tag.
+        """
+        device = records.require_device(self.store, tag)
+        form = facts_from_form(device, values)
+        return self.record_inventory(
+            tag,
+            form.inventory,
+            source=confirmed_source(device.inventory_source, bool(form.changed)),
+            locks=form.locks,
+            confirmed=form.changed,
+        )
 
     # --- what it is now ------------------------------------------------------------------------
 

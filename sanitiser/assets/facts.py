@@ -73,8 +73,13 @@ def _secure_boot(value: str | None) -> SecureBootState:
     raise DeviceError(f"Secure Boot {value!r}: one of {', '.join(SECURE_BOOT_STATES)}")
 
 
-def _typed_battery(pct: float) -> Battery:
-    if not 0 <= pct <= 150:
+def typed_battery(pct: float | None = None) -> Battery:
+    """A battery as typed: its health in percent (None: not given), nothing else known.
+
+    Raises:
+        DeviceError: a health outside 0-150%.
+    """
+    if pct is not None and not 0 <= pct <= 150:
         raise DeviceError(f"battery health {pct:g}%: give the full/design charge in percent")
     return Battery(
         name="typed",
@@ -100,7 +105,8 @@ def _bios(text: str) -> Bios:
     return Bios(vendor=None, version=None, release_date=text, release_date_text=text)
 
 
-def _cpu(model: str) -> Cpu:
+def typed_cpu(model: str | None) -> Cpu:
+    """A processor as typed: its model string (family and generation read from it)."""
     family, generation = cpu_family(model)
     return Cpu(
         vendor=cpu_vendor(None, model),
@@ -144,11 +150,11 @@ def _overlay(inventory: HostInventory, typed: Typed) -> HostInventory:
         total = int(typed.ram_gb * 2**30)
         inventory = replace(inventory, memory=replace(inventory.memory, total_bytes=total))
     if typed.cpu:
-        inventory = replace(inventory, cpu=_cpu(typed.cpu))
+        inventory = replace(inventory, cpu=typed_cpu(typed.cpu))
     if typed.bios_date:
         inventory = replace(inventory, bios=_bios(typed.bios_date))
     if typed.battery_health_pct is not None:
-        inventory = replace(inventory, batteries=(_typed_battery(typed.battery_health_pct),))
+        inventory = replace(inventory, batteries=(typed_battery(typed.battery_health_pct),))
     return inventory
 
 

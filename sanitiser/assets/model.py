@@ -56,10 +56,33 @@ class DeviceState(StrEnum):
     DESTROYED = "destroyed"
 
 
-GONE_STATES: Final = frozenset(
-    {DeviceState.HANDED_OVER, DeviceState.RECYCLED, DeviceState.DESTROYED}
+LIFECYCLE: Final = (
+    DeviceState.RECEIVED,
+    DeviceState.SANITISED,
+    DeviceState.GRADED,
+    DeviceState.READY,
 )
-"""The states of a device that has left our custody: nothing more happens to it at the bench."""
+"""The states a device moves through at the bench, in order; it never moves back."""
+
+LEFT: Final = frozenset({DeviceState.HANDED_OVER, DeviceState.RECYCLED, DeviceState.DESTROYED})
+"""The end states: the device has left our custody (one of them, for good)."""
+
+
+def later_state(a: DeviceState, b: DeviceState) -> DeviceState:
+    """The state further on of two records of one device (two benches, or a bench and its
+    offline journal): the lifecycle only moves forward, so the further one holds.
+
+    Raises:
+        DeviceError: the two have left by different ends (handed over on one, destroyed on
+            the other): no state follows from both.
+    """
+    if a == b:
+        return a
+    if a in LEFT and b in LEFT:
+        raise DeviceError(f"it left as {a.value} on one side and as {b.value} on the other")
+    if a in LEFT or b in LEFT:
+        return a if a in LEFT else b
+    return a if LIFECYCLE.index(a) > LIFECYCLE.index(b) else b
 
 
 COSMETIC_GRADES: Final = GRADES

@@ -55,7 +55,7 @@ from sqlmodel import Session, col, select
 from sanitiser.certificate.record import canonical_json
 from sanitiser.errors import CertificateError, RecordStoreError
 from sanitiser.store.tables import AuditEntry, AuditHead
-from sanitiser.store.transaction import ChainMovedError, transact
+from sanitiser.store.transaction import ChainMovedError
 from sanitiser.text import TextInputError, text_problem
 
 GENESIS = "0" * 64
@@ -308,14 +308,15 @@ def check_chain(
 
 
 def run_in_transaction(store: Store, work: Callable[[Session], T], *, attempts: int = 60) -> T:
-    """Run `work` in one transaction on the store and commit it (`transaction.transact`),
-    retrying when a concurrent writer wins, so its checks see the other writer's rows.
+    """Run `work` in one transaction on the store and commit it (`Store.transact`),
+    retrying when a concurrent writer wins, so its checks see the other writer's rows; on a
+    fleet bench cut off from its central database, in its local journal.
 
     Raises:
         RecordStoreError: the database failed, or the retries ran out.
         SanitiserError: whatever `work` raises on purpose (nothing is committed).
     """
-    return transact(store.engine, work, attempts=attempts)
+    return store.transact(work, attempts=attempts)
 
 
 # --- announcing appends (after their commit) -------------------------------------------------

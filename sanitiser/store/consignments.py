@@ -34,7 +34,7 @@ from sqlmodel import Session, col, select
 
 from sanitiser.assets.model import (
     DEVICE_SUBJECT_PREFIX,
-    GONE_STATES,
+    LEFT,
     DeviceState,
     device_subject,
     tag_key,
@@ -302,7 +302,7 @@ def _verified(envelope: bytes, certificate_id: str, schema: str) -> dict[str, An
 
 
 def _device_certificate(s: Session, device: DeviceRow, certificate_id: str) -> _Wanted:
-    gone = DeviceState(device.state) in GONE_STATES
+    gone = DeviceState(device.state) in LEFT
     if gone:
         raise ConsignmentError(f"device {device.tag} has already left: {device.state}")
     if not device.certificate_id:
@@ -584,7 +584,7 @@ def _device_leaves(
     device = s.get(DeviceRow, item.drive_key.removeprefix(DEVICE_SUBJECT_PREFIX))
     if device is None:  # checked when added: the store was edited
         raise RecordStoreError(f"the device of certificate {item.certificate_id} vanished")
-    if DeviceState(device.state) in GONE_STATES or device.certificate_id != item.certificate_id:
+    if DeviceState(device.state) in LEFT or device.certificate_id != item.certificate_id:
         raise ConsignmentError(
             f"device {device.tag} changed since it was consigned ({device.state}, certificate "
             f"{device.certificate_id or 'none'}); take it out of consignment {item.consignment_id}"

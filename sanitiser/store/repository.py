@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, ExceptionContext
@@ -40,6 +40,9 @@ from sanitiser.store.engine import (
 )
 from sanitiser.store.identity import drive_key
 from sanitiser.store.tables import CertificateRow, DriveSeen, Job, JobEvent, JobJournal
+from sanitiser.store.transaction import retryable, transact
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +299,28 @@ class Store:
             return local.connect(), True
         except SQLAlchemyError as e:
             raise RecordStoreError(f"local journal error ({self.journal_url}): {e}") from e
+
+    def transact(self, work: Callable[[Session], T], *, attempts: int = 60) -> T:
+        """Run `work` in one transaction (`sanitiser.store.transaction.transact`: retried when
+        a concurrent writer wins) where records go now. On a fleet bench whose central database
+        cannot be reached, the store goes to its local journal and runs `work` there, as its
+        own units of work do (nothing was committed centrally: the connection never came)."""
+        engine = self.engine
+        away: list[SQLAlchemyError] = []
+
+        def failure(error: SQLAlchemyError) -> RecordStoreError | None:
+            if self.journal_url is not None and engine is self._central and is_unreachable(error):
+                away.append(error)
+                return RecordStoreError(f"the central database cannot be reached: {error}")
+            return None if retryable(error) else RecordStoreError(f"store error: {error}")
+
+        try:
+            return transact(engine, work, attempts=attempts, failure=failure)
+        except RecordStoreError:
+            if not away:
+                raise
+        self._go_offline(f"the central database cannot be reached: {reason(away[0])}")
+        return transact(self.engine, work, attempts=attempts)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:

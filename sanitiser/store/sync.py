@@ -28,6 +28,19 @@ times, concurrently, or be cut off half-way: nothing is pushed twice and nothing
 - **Destinations** by name (newer wins), **consignments** by id (the journal's copy wins when
   it is further on: closed, or a newer manifest), **consignment items** by certificate (one
   consignment per certificate ever: a clash is a conflict).
+- **Devices** (laptops, monitors ... `sanitiser.store.devices`) by tag. A device is one
+  record when both sides have it from the same intake (the station and time it was taken in):
+  then each field is merged (the state is the one further on the lifecycle,
+  `sanitiser.assets.model.later_state`: a device never moves back; checks by the time each
+  was made; locks, grade, facts, destination and certificate from the newer copy, never
+  blanked by an older one). A device that left by two different ends (handed over on one
+  side, destroyed on the other) is a conflict and central stays as it is. A device taken in
+  on two benches with one tag (or a tag that is another device's service tag) is a conflict,
+  never merged: the journal's device, its drive links and its certificates stay in the
+  journal.
+- **Device drive links** by drive: inserted when missing and their device is that same
+  device centrally; a drive linked to another device centrally is a conflict (a drive
+  belongs to one device). **Device certificates** by id, as certificates are.
 - **Job events** get new central ids: each is inserted together with a ``sync_ledger`` row
   ``(journal id, "job_event", local id)`` in one transaction; the ledger's primary key makes
   the push exactly-once even when two pushes race or a push dies between the central commit
@@ -54,10 +67,12 @@ Known limits: work in flight at the instant the connection drops fails once with
 may be retried in the journal and then reach the central database twice as job events
 (certificates, jobs and audit custody are keyed and are not duplicated). While offline, the
 bench sees only its journal: a custody ``received`` may be chained again for a drive whose
-earlier custody is central, and a job certified centrally just before the drop may get a
-second certificate (both are kept and reported by ``sanitiser report``).
+earlier custody is central, a job certified centrally just before the drop may get a
+second certificate (both are kept and reported by ``sanitiser report``), and a device taken
+in centrally cannot be linked, graded or moved on until the link is back (its tag is
+unknown to the journal; the step is refused with that reason, nothing is half-kept).
 
-Why one module of ~600 lines: the sync is one protocol (journal to central, custody chains
+Why one module of ~800 lines: the sync is one protocol (journal to central, custody chains
 re-based, the ledger that lets an anchor made offline be found), read end to end by whoever
 changes any step of it.
 """
@@ -75,8 +90,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
+from sanitiser.assets.model import DeviceError, DeviceState, later_state
 from sanitiser.config import Settings, ensure_data_dir
 from sanitiser.errors import RecordStoreError
 from sanitiser.store.audit import StoredEntry, append_event, check_chain
@@ -90,6 +106,9 @@ from sanitiser.store.tables import (
     ConsignmentItemRow,
     ConsignmentRow,
     DestinationRow,
+    DeviceCertificateRow,
+    DeviceDriveRow,
+    DeviceRow,
     DriveSeen,
     Job,
     JobEvent,
@@ -122,6 +141,9 @@ class SyncReport:
     certificates: int = 0
     consignments: int = 0
     consignment_items: int = 0
+    devices: int = 0
+    device_drives: int = 0
+    device_certificates: int = 0
     audit_entries: int = 0
     checkpoints: int = 0
     conflicts: tuple[str, ...] = ()
@@ -139,6 +161,9 @@ class SyncReport:
             + self.certificates
             + self.consignments
             + self.consignment_items
+            + self.devices
+            + self.device_drives
+            + self.device_certificates
             + self.audit_entries
             + self.checkpoints
         )
@@ -156,6 +181,9 @@ class SyncReport:
                 "certificates": self.certificates,
                 "consignments": self.consignments,
                 "consignment_items": self.consignment_items,
+                "devices": self.devices,
+                "device_drives": self.device_drives,
+                "device_certificates": self.device_certificates,
                 "audit_entries": self.audit_entries,
                 "checkpoints": self.checkpoints,
             },
@@ -218,6 +246,64 @@ def merge_drive(central: dict[str, Any], local: dict[str, Any]) -> dict[str, Any
     all (earliest first sighting; facts from the latest sighting)."""
     newest = local if local["last_seen"] > central["last_seen"] else central
     merged = {**newest, "first_seen": min(central["first_seen"], local["first_seen"])}
+    return None if merged == central else merged
+
+
+def utc(moment: datetime) -> datetime:
+    """`moment` as an aware UTC time (SQLite gives its times back without a zone)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def device_origin(values: dict[str, Any]) -> tuple[str, datetime]:
+    """What tells one intake from another: the station that took the device in, and when."""
+    return str(values["station"]), utc(values["received_at"])
+
+
+def describe_intake(values: dict[str, Any]) -> str:
+    """An intake as a conflict line names it."""
+    station, at = device_origin(values)
+    return f"taken in at {station} on {at:%Y-%m-%d %H:%M:%S}Z"
+
+
+def _later_checks(central: str, local: str) -> str:
+    """Functional checks of both copies, each check the one made last."""
+    merged: dict[str, Any] = json.loads(central)
+    for name, check in json.loads(local).items():
+        kept = merged.get(name)
+        if kept is None or str(check.get("at", "")) > str(kept.get("at", "")):
+            merged[name] = check
+    return json.dumps(merged, sort_keys=True)
+
+
+def merge_device(central: dict[str, Any], local: dict[str, Any]) -> dict[str, Any] | None:
+    """The merged record of one device (the same intake: `device_origin`) kept on both sides,
+    or None when central already has it all.
+
+    The state is the one further on (`later_state`: never back); checks are merged, each the
+    one made last; locks are merged, the newer copy's (``updated_at``) winning per lock; the
+    cosmetic grade, the facts, the destination and the certificate are the newer copy's unless
+    it has none (an older copy's value is never blanked).
+
+    Raises:
+        DeviceError: the two copies left by different ends (no state follows from both).
+    """
+    newer, older = (
+        (local, central)
+        if utc(local["updated_at"]) > utc(central["updated_at"])
+        else (central, local)
+    )
+    merged = dict(central)
+    for name in ("cosmetic", "destination", "certificate_id"):
+        merged[name] = newer[name] or older[name]
+    merged["inventory"] = (
+        newer["inventory"] if json.loads(newer["inventory"]) else older["inventory"]
+    )
+    locks = {**json.loads(older["locks"]), **json.loads(newer["locks"])}
+    merged["locks"] = json.dumps(locks, sort_keys=True)
+    merged["checks"] = _later_checks(central["checks"], local["checks"])
+    state = later_state(DeviceState(central["state"]), DeviceState(local["state"]))
+    merged["state"] = state.value
+    merged["updated_at"] = newer["updated_at"]
     return None if merged == central else merged
 
 
@@ -355,78 +441,237 @@ def _consignment_decision(row: Any, values: dict[str, Any]) -> dict[str, Any] | 
     return values if closed_here or newer_manifest else None
 
 
-def _push_certificates(local: Engine, central: Engine, conflicts: list[str]) -> int:
-    ids = [str(i) for i in _read(local, select(CertificateRow.id))]
+Checked = tuple[int, list[str]]
+"""What a unit of push work did: records written centrally, and the conflicts it met."""
+
+P = TypeVar("P")
+
+
+def _push_checked(
+    central: Engine,
+    parts: Iterable[P],
+    work: Callable[[Session, P], Checked],
+    conflicts: list[str],
+) -> int:
+    """Push each of `parts` in one central transaction (`work`); the records written."""
     pushed = 0
-    for part in chunks(ids):
-        query = select(CertificateRow).where(col(CertificateRow.id).in_(part))
-        mine_by_id = {r.id: r for r in _read(local, query)}
+    for part in parts:
 
-        def work(
-            s: Session, part: Sequence[str] = part, rows: dict[str, Any] = mine_by_id
-        ) -> tuple[int, list[str]]:
-            found = dict(
-                s.exec(
-                    select(CertificateRow.id, CertificateRow.record_json).where(
-                        col(CertificateRow.id).in_(part)
-                    )
-                ).all()
-            )
-            n, clashes = 0, []
-            for cert_id in part:
-                mine = rows[cert_id]
-                if cert_id not in found:
-                    s.add(CertificateRow(**mine.model_dump()))
-                    n += 1
-                elif bytes(found[cert_id]) != bytes(mine.record_json):
-                    clashes.append(
-                        f"certificate {cert_id}: the central record differs from the journal's "
-                        "(kept both; records are never overwritten)"
-                    )
-            return n, clashes
+        def unit(s: Session, part: P = part) -> Checked:
+            return work(s, part)
 
-        n, clashes = _transaction(central, work)
+        n, clashes = _transaction(central, unit)
         pushed += n
         conflicts.extend(clashes)
     return pushed
+
+
+def _utc_values(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with every time as an aware UTC time (as the journal meant it)."""
+    return {k: utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+Refuse = Callable[[Session, Sequence[dict[str, Any]]], dict[str, str]]
+"""Which of a batch of journal records may not go centrally: id -> why."""
+
+
+def _push_signed(
+    local: Engine,
+    central: Engine,
+    model: Any,
+    what: str,
+    conflicts: list[str],
+    *,
+    refuse: Refuse | None = None,
+) -> int:
+    """Signed records (drive or device certificates) by id: inserted when missing; a central
+    record with the same id and other bytes is a conflict, never overwritten."""
+    ids = [str(i) for i in _read(local, select(model.id))]
+    parts = (_dumps(_read(local, select(model).where(col(model.id).in_(p)))) for p in chunks(ids))
+
+    def work(s: Session, mine: Sequence[dict[str, Any]]) -> Checked:
+        found = dict(
+            s.exec(
+                select(model.id, model.record_json).where(
+                    col(model.id).in_([v["id"] for v in mine])
+                )
+            ).all()
+        )
+        refused = refuse(s, mine) if refuse is not None else {}
+        n, clashes = 0, []
+        for v in mine:
+            if v["id"] in found:
+                if bytes(found[v["id"]]) != bytes(v["record_json"]):
+                    clashes.append(
+                        f"{what} {v['id']}: the central record differs from the journal's "
+                        "(kept both; records are never overwritten)"
+                    )
+            elif v["id"] in refused:
+                clashes.append(f"{what} {v['id']}: {refused[v['id']]}")
+            else:
+                s.add(model(**_utc_values(v)))
+                n += 1
+        return n, clashes
+
+    return _push_checked(central, parts, work, conflicts)
 
 
 def _push_items(local: Engine, central: Engine, conflicts: list[str]) -> int:
+    def work(s: Session, part: Sequence[dict[str, Any]]) -> Checked:
+        certs = [v["certificate_id"] for v in part]
+        found = {
+            r.certificate_id: r
+            for r in s.exec(
+                select(ConsignmentItemRow).where(col(ConsignmentItemRow.certificate_id).in_(certs))
+            ).all()
+        }
+        n, clashes = 0, []
+        for v in part:
+            row = found.get(v["certificate_id"])
+            if row is None:
+                s.add(ConsignmentItemRow(**{**v, "id": None}))
+                n += 1
+            elif row.consignment_id != v["consignment_id"]:
+                clashes.append(
+                    f"certificate {v['certificate_id']} is in consignment {row.consignment_id} "
+                    f"centrally and in {v['consignment_id']} in the journal"
+                )
+            elif v["handed_over_at"] is not None and row.handed_over_at is None:
+                row.handed_over_at = v["handed_over_at"]
+                s.add(row)
+                n += 1
+        return n, clashes
+
     values = _dumps(_read(local, select(ConsignmentItemRow)))
-    pushed = 0
-    for part in chunks(values):
+    return _push_checked(central, chunks(values), work, conflicts)
 
-        def work(s: Session, part: Sequence[dict[str, Any]] = part) -> tuple[int, list[str]]:
-            certs = [v["certificate_id"] for v in part]
-            found = {
-                r.certificate_id: r
-                for r in s.exec(
-                    select(ConsignmentItemRow).where(
-                        col(ConsignmentItemRow.certificate_id).in_(certs)
-                    )
-                ).all()
-            }
-            n, clashes = 0, []
-            for v in part:
-                row = found.get(v["certificate_id"])
-                if row is None:
-                    s.add(ConsignmentItemRow(**{**v, "id": None}))
-                    n += 1
-                elif row.consignment_id != v["consignment_id"]:
+
+def _device_clash(
+    v: dict[str, Any], by_tag: dict[str, DeviceRow], by_service: dict[str, DeviceRow]
+) -> DeviceRow | None:
+    """A central device other than this one holding its tag or service tag (one namespace)."""
+    names = [n for n in (v["tag_key"], v["service_key"]) if n]
+    for name in names:
+        for other in (by_tag.get(name), by_service.get(name)):
+            if other is not None and other.tag_key != v["tag_key"]:
+                return other
+    return None
+
+
+def _push_devices(local: Engine, central: Engine, conflicts: list[str]) -> int:
+    def work(s: Session, part: Sequence[dict[str, Any]]) -> Checked:
+        names = {v["tag_key"] for v in part} | {v["service_key"] for v in part} - {""}
+        found = s.exec(
+            select(DeviceRow).where(
+                or_(col(DeviceRow.tag_key).in_(names), col(DeviceRow.service_key).in_(names))
+            )
+        ).all()
+        by_tag = {r.tag_key: r for r in found}
+        by_service = {r.service_key: r for r in found if r.service_key}
+        n, clashes = 0, []
+        for v in part:
+            mine = _utc_values(v)
+            row = by_tag.get(v["tag_key"])
+            if row is not None and device_origin(row.model_dump()) != device_origin(v):
+                clashes.append(
+                    f"device {v['tag']}: {describe_intake(row.model_dump())} centrally and "
+                    f"{describe_intake(v)} in the journal (one tag on two intakes); kept "
+                    "apart: the journal's device, its drive links and certificates stay in "
+                    "the journal"
+                )
+                continue
+            if row is None:
+                other = _device_clash(v, by_tag, by_service)
+                if other is not None:
                     clashes.append(
-                        f"certificate {v['certificate_id']} is in consignment {row.consignment_id} "
-                        f"centrally and in {v['consignment_id']} in the journal"
+                        f"device {v['tag']} (service tag {v['service_tag'] or '-'}): its "
+                        f"tag or service tag is central device {other.tag}'s "
+                        f"({describe_intake(other.model_dump())}); kept apart in the journal"
                     )
-                elif v["handed_over_at"] is not None and row.handed_over_at is None:
-                    row.handed_over_at = v["handed_over_at"]
-                    s.add(row)
-                    n += 1
-            return n, clashes
+                    continue
+                s.add(DeviceRow(**mine))
+                n += 1
+                continue
+            try:
+                merged = merge_device(row.model_dump(), mine)
+            except DeviceError as e:
+                clashes.append(f"device {v['tag']}: {e.msg}; central kept as it is")
+                continue
+            if merged is not None:
+                for name, value in merged.items():
+                    setattr(row, name, value)
+                s.add(row)
+                n += 1
+        return n, clashes
 
-        n, clashes = _transaction(central, work)
-        pushed += n
-        conflicts.extend(clashes)
-    return pushed
+    values = _dumps(_read(local, select(DeviceRow)))
+    return _push_checked(central, chunks(values), work, conflicts)
+
+
+def _other_devices(local: Engine) -> Callable[[Session, Iterable[str]], set[str]]:
+    """Which journal device keys are another device centrally (or none): their links and
+    certificates stay in the journal."""
+    origins = {r.tag_key: device_origin(r.model_dump()) for r in _read(local, select(DeviceRow))}
+
+    def others(s: Session, keys: Iterable[str]) -> set[str]:
+        wanted = set(keys)
+        rows = s.exec(select(DeviceRow).where(col(DeviceRow.tag_key).in_(wanted))).all()
+        same = {r.tag_key for r in rows if device_origin(r.model_dump()) == origins.get(r.tag_key)}
+        return wanted - same
+
+    return others
+
+
+def _push_device_drives(local: Engine, central: Engine, conflicts: list[str]) -> int:
+    others = _other_devices(local)
+
+    def work(s: Session, part: Sequence[dict[str, Any]]) -> Checked:
+        elsewhere = others(s, (v["device_key"] for v in part))
+        keys = [v["drive_key"] for v in part]
+        found = {
+            r.drive_key: r
+            for r in s.exec(select(DeviceDriveRow).where(col(DeviceDriveRow.drive_key).in_(keys)))
+        }
+        n, clashes = 0, []
+        for v in part:
+            row, name = found.get(v["drive_key"]), v["serial"] or v["drive_key"]
+            if row is not None and row.device_key == v["device_key"]:
+                continue
+            if row is not None:
+                clashes.append(
+                    f"drive {name} is linked to device {row.device_key} centrally and to "
+                    f"{v['device_key']} in the journal (a drive belongs to one device); the "
+                    "journal's link stays in the journal"
+                )
+            elif v["device_key"] in elsewhere:
+                clashes.append(
+                    f"drive {name}: linked in the journal to device {v['device_key']}, which is "
+                    "not that device centrally; the link stays in the journal"
+                )
+            else:
+                s.add(DeviceDriveRow(**_utc_values(v)))
+                n += 1
+        return n, clashes
+
+    values = _dumps(_read(local, select(DeviceDriveRow)))
+    return _push_checked(central, chunks(values), work, conflicts)
+
+
+def _push_device_certificates(local: Engine, central: Engine, conflicts: list[str]) -> int:
+    others = _other_devices(local)
+
+    def refuse(s: Session, mine: Sequence[dict[str, Any]]) -> dict[str, str]:
+        elsewhere = others(s, (v["device_key"] for v in mine))
+        return {
+            v["id"]: f"its device {v['device_key']} is another device centrally; the "
+            "certificate stays in the journal"
+            for v in mine
+            if v["device_key"] in elsewhere
+        }
+
+    return _push_signed(
+        local, central, DeviceCertificateRow, "device certificate", conflicts, refuse=refuse
+    )
 
 
 def _ledger_done(s: Session, journal: str, kind: str, ids: Sequence[int]) -> set[int]:
@@ -563,9 +808,12 @@ def push_journal(local: Engine, central: Engine) -> SyncReport:
     jobs = _push_keyed(local, central, Job, "id", _newer("updated_at"))
     notes = _push_keyed(local, central, JobJournal, "job_id", _newer("updated_at"))
     events = _push_job_events(local, central, journal)
-    certificates = _push_certificates(local, central, conflicts)
+    certificates = _push_signed(local, central, CertificateRow, "certificate", conflicts)
     consignments = _push_keyed(local, central, ConsignmentRow, "id", _consignment_decision)
     items = _push_items(local, central, conflicts)
+    devices = _push_devices(local, central, conflicts)
+    device_drives = _push_device_drives(local, central, conflicts)
+    device_certificates = _push_device_certificates(local, central, conflicts)
     audit = _push_audit(local, central, journal, conflicts)
     checkpoints = _push_keyed(local, central, AuditCheckpoint, "sha256", _new_row)
     return SyncReport(
@@ -578,6 +826,9 @@ def push_journal(local: Engine, central: Engine) -> SyncReport:
         certificates=certificates,
         consignments=consignments,
         consignment_items=items,
+        devices=devices,
+        device_drives=device_drives,
+        device_certificates=device_certificates,
         audit_entries=audit,
         checkpoints=checkpoints,
         conflicts=tuple(conflicts),

@@ -21,8 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.record import build_record, canonical_json, new_certificate_id
 from sanitiser.certificate.samples import sample_context, sample_health, sample_outcome
+from sanitiser.certificate.sign import sign_record
 from sanitiser.custody.events import drive_seen, record_sanitised
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, OutcomeStatus, Protection, Transport
 from sanitiser.store import Store
@@ -42,10 +44,11 @@ def drive(station: str, i: int) -> Drive:
 
 
 def certificate(
-    station: str, d: Drive, *, failed: bool = False
+    station: str, d: Drive, *, failed: bool = False, signer: StationSigner | None = None
 ) -> tuple[str, bytes, dict[str, Any]]:
-    """A certificate id, an envelope as the store keeps it, and the record (unsigned: the
-    store does not check signatures)."""
+    """A certificate id, an envelope as the store keeps it, and the record (unsigned without
+    `signer`: the store does not check signatures; a device reads its drives' records, so a
+    drive linked to a device needs a signed one)."""
     cert_id = new_certificate_id()
     outcome = sample_outcome(OutcomeStatus.FAILED if failed else OutcomeStatus.SANITISED)
     record = build_record(
@@ -56,10 +59,14 @@ def certificate(
         certificate_id=cert_id,
         issued_at=datetime.now(UTC),
     )
+    if signer is not None:
+        return cert_id, sign_record(record, signer).to_bytes(), record
     return cert_id, canonical_json({"record": record}) + b"\n", record
 
 
-def one_device(store: Store, station: str, i: int) -> tuple[str, str]:
+def one_device(
+    store: Store, station: str, i: int, *, signer: StationSigner | None = None
+) -> tuple[str, str]:
     """Everything a bench records for one device; (job id, certificate id)."""
     d = drive(station, i)
     drive_seen(store, d, UNKNOWN_HEALTH, Protection(False), station=station)
@@ -68,7 +75,7 @@ def one_device(store: Store, station: str, i: int) -> tuple[str, str]:
     store.save_job_journal(job, {"seed": f"{i:08x}"})
     store.append_job_event(job, "progress", {"bytes_done": i})
     store.transition_job(job, {"sanitising"}, "certifying")
-    cert_id, envelope, record = certificate(station, d, failed=i % 7 == 3)
+    cert_id, envelope, record = certificate(station, d, failed=i % 7 == 3, signer=signer)
     kept = store.save_job_certificate(job, cert_id, envelope, serial=d.serial)
     record_sanitised(store, record, station=station)
     store.transition_job(job, {"certifying"}, "done", certificate=kept)

@@ -3,14 +3,16 @@
 The list shows each device's tag, kind, state, grade, drives sanitised and destination; Enter
 opens it. The detail shows the record, the computer's facts (`spec_lines`), the linked drives
 with their certificates and the readiness explanation (each condition held or NOT held, the
-destination and why). On it one key records the cosmetic grade (``A`` ... ``D``), one key per
-functional check cycles pass / fail / n/a, and ``1`` ``2`` ``3`` cycle the locks; each press is
-recorded at once through `DeviceDesk.grade` (with the operator and the time) and the readiness
-is read again. ``ctrl+s`` issues the device's signed certificate (`Bench.certify_device`: the
-desk's ``certify``, the CLI's ``sanitiser device certificate``) once the grades pressed before
-it are recorded, and files its PDF, signed record and label under
-``<data_dir>/device-certificates``; the screen shows the id and the paths, or the refusal and
-why (nothing is written then). Everything is read and written through the desk (`Bench.desk`).
+destination and why). ``f`` opens the form where the technician types or confirms the
+computer's facts (`sanitiser.tui.screens.facts`). One key records the cosmetic grade (``A``
+... ``D``), one key per functional check cycles pass / fail / n/a, and ``1`` ``2`` ``3``
+cycle the locks; each press is recorded at once through `DeviceDesk.grade` (with the
+operator and the time) and the readiness is read again. ``ctrl+s`` issues the device's
+signed certificate (`Bench.certify_device`: the desk's ``certify``, the CLI's ``sanitiser
+device certificate``) once the grades pressed before it are recorded, and files its PDF,
+signed record and label under ``<data_dir>/device-certificates``; the screen shows the id
+and the paths, or the refusal and why (nothing is written then). Everything is read and
+written through the desk (`Bench.desk`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from sanitiser.assets.model import (
 from sanitiser.errors import CertificateError, SanitiserError
 from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.error import report_worker_failure
+from sanitiser.tui.screens.facts import FactsScreen
 from sanitiser.tui.session import operator_of
 
 CHECK_KEYS: dict[str, str] = {
@@ -202,6 +205,9 @@ class CertificateRefused(Message):
     reason: str
 
 
+FACTS_KEY = "f"
+"""Type or confirm the computer's facts (`sanitiser.tui.screens.facts.FactsScreen`)."""
+
 CERTIFY_KEY = "ctrl+s"
 PRINT_KEY = "P"
 """Shift+P prints the device's label: lower-case p is the ports check here (on the bench,
@@ -315,6 +321,7 @@ def _bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
         *grades,
         *checks,
         *locks,
+        Binding(FACTS_KEY, "facts", "Facts", id="facts-device"),
         Binding(CERTIFY_KEY, "certify", "Certificate", id="certify-device"),
         Binding(PRINT_KEY, "print_label", "Print", id="print-device-label"),
         Binding("question_mark", "help", "Keys", id="help-device"),
@@ -323,7 +330,8 @@ def _bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
 
 KEYS_LINE = (
     "Grade: A B C D (shift) · checks: s k t c a p b h (pass → fail → n/a) · "
-    "locks: 1 2 3 (present → cleared → none) · ctrl+s certificate · P print label · ? keys"
+    "locks: 1 2 3 (present → cleared → none) · f facts · ctrl+s certificate · "
+    "P print label · ? keys"
 )
 
 
@@ -413,7 +421,7 @@ class DeviceDetailScreen(Screen[None]):
             "\n".join(f"{label:<14}{value}" for label, value in spec_lines(d.inventory))
             + f"\n(from {d.inventory_source})"
             if d.inventory is not None
-            else "not recorded (sanitiser device inventory TAG)"
+            else "not recorded (f: type or confirm them)"
         )
         self.query_one("#device-facts", Static).update(Text(facts))
         self.query_one("#device-checks", Static).update(Text(checks_text(d)))
@@ -465,6 +473,17 @@ class DeviceDetailScreen(Screen[None]):
     @on(GradeRefused)
     def _refused(self, message: GradeRefused) -> None:
         self.notify(message.reason, title="Not recorded", severity="error", markup=False)
+
+    # --- the computer's facts -----------------------------------------------------------------
+
+    def action_facts(self) -> None:
+        """Open the facts form; once recorded, show the device (its readiness read again)."""
+
+        def recorded(report: DeviceReport | None) -> None:
+            if report is not None:
+                self.post_message(DeviceShown(report))
+
+        self.app.push_screen(FactsScreen(self.bench, self.tag), recorded)
 
     # --- the certificate ----------------------------------------------------------------------
 
@@ -549,6 +568,7 @@ class DeviceDetailScreen(Screen[None]):
         keys = [(f"Shift+{k}", f"cosmetic grade {g}") for k, g in GRADE_KEYS.items()]
         keys += [(k, f"{n}: pass → fail → n/a") for k, n in CHECK_KEYS.items()]
         keys += [(k, f"{n}: present → cleared → none") for k, n in LOCK_KEYS.items()]
+        keys += [("f", "type or confirm the computer's facts (DMI, CPU, RAM, battery, TPM ...)")]
         keys += [("Ctrl+S", "issue the signed certificate: PDF, record, label")]
         keys += [("Shift+P", "print the device's label on the default printer (p is a check)")]
         keys += [("Esc", "back to the devices")]
