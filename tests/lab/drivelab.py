@@ -356,6 +356,13 @@ ctrl() { local d; d=$(dev "$1") || return 1; echo "${d%n[0-9]*}"; }
 
 STEP_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 
+SLACK = 3.0
+"""Every lab time bound (a guest's run, a step in it) is this many times what the test names.
+The bounds are there to catch a hung guest, not a slow one: under TCG a guest runs at the speed
+the host's cores give it, and on CI's two cores, shared with the other test worker and
+anything else the machine runs, a boot that takes 250 s idle took over 420 s (the wipe lab was
+killed at its 420 s bound with every step still progressing). A hung guest still fails, later."""
+
 
 def steps_script(steps: Mapping[str, str], step_timeout: int, parallel: int = 1) -> str:
     """The guest script running the named steps in order, at most `parallel` at a time.
@@ -364,7 +371,8 @@ def steps_script(steps: Mapping[str, str], step_timeout: int, parallel: int = 1)
     ``NAME.rc`` and ``NAME.secs`` beside it. Each step runs in a subshell of the runner (the
     `GUEST_PRELUDE` functions are there, and no program is started per step: under TCG every
     program start costs a noticeable fraction of a second). A step running longer than
-    `step_timeout` seconds is killed with its whole process group (rc 137), so one hung step does
+    `step_timeout` x `SLACK` seconds is killed with its whole process group (rc 137), so one hung
+    step does
     not cost the others. With `parallel` > 1 a step may start before the previous ones end: only
     for steps that do not depend on each other.
     """
@@ -385,7 +393,7 @@ start() {{
   local pid=$!
   STEP[$pid]=$1
   T0[$pid]=${{EPOCHREALTIME/./}}
-  ( read -r -t {step_timeout} -u 7 _; kill -KILL -- -$pid ) 2> /dev/null &
+  ( read -r -t {round(step_timeout * SLACK)} -u 7 _; kill -KILL -- -$pid ) 2> /dev/null &
   WATCHDOG[$pid]=$!
 }}
 reap() {{  # wait for any running step, record its status and time
@@ -533,7 +541,8 @@ class DriveLab:
         return share
 
     def run(self, script: str, timeout: float = 240, *, share: Path | None = None) -> Result:
-        """Boot, run `script` (bash) in the guest, power off; kill QEMU after `timeout` seconds."""
+        """Boot, run `script` (bash) in the guest, power off; kill QEMU after `timeout` x
+        `SLACK` seconds."""
         share = share or self.share()
         (share / "cmd").write_text(script)
         argv = qemu_argv(
@@ -559,7 +568,7 @@ class DriveLab:
             ) as proc,
         ):
             try:
-                proc.wait(timeout)
+                proc.wait(timeout * SLACK)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 os.killpg(proc.pid, signal.SIGKILL)
