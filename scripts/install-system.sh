@@ -5,7 +5,7 @@ set -euo pipefail
 [ "${SANITISER_SKIP_APT:-0}" = 1 ] && exit 0
 
 # The bench itself: device tools and udev.
-BENCH="hdparm nvme-cli smartmontools sg3-utils udev util-linux kmod fonts-dejavu-core python3-venv"
+BENCH="hdparm nvme-cli smartmontools sg3-utils mmc-utils udev util-linux kmod fonts-dejavu-core python3-venv"
 # The test suite and benchmark: PDF/QR checks, loop/device-mapper faults, fio/nwipe, the QEMU drive
 # lab, PostgreSQL, headless Chromium, tmux for the end-to-end TUI test.
 TEST="poppler-utils zbar-tools dmsetup fdisk fio nwipe e2fsprogs qemu-system-x86 qemu-utils busybox-static cpio \

@@ -75,6 +75,7 @@ class MmcDriveEmulator:
         rpmb_size_mult: int = 0x04,
         sanitize_ms: int = 60_000,
         lies: bool = False,
+        timeout_arg: bool = True,
     ) -> None:
         self.medium = BackingFile(backing_file)
         self.device = device
@@ -85,6 +86,9 @@ class MmcDriveEmulator:
         self.rpmb_size_mult = rpmb_size_mult
         self.sanitize_ms = sanitize_ms
         self.lies = lies
+        self.timeout_arg = timeout_arg
+        """False: an mmc-utils without ``[timeout_ms]`` (Debian 12's 0+git20220624 prints
+        "Usage: mmc sanitize </path/to/mmcblkX>" and exits 1 when given one)."""
         self.residue: set[int] = set()
         """Erase groups unmapped by an erase or trim whose old data a sanitize would remove."""
         self.trim_marked: tuple[int, int] | None = None
@@ -219,8 +223,9 @@ class MmcDriveEmulator:
 
     # -- sanitize ---------------------------------------------------------------------------
     def _sanitize(self, argv: tuple[str, ...]) -> CommandResult:
-        if len(argv) not in (3, 4):
-            usage = "Usage: mmc sanitize </path/to/mmcblkX> [timeout_in_ms]\n"
+        if len(argv) not in ((3, 4) if self.timeout_arg else (3,)):
+            usage = "Usage: mmc sanitize </path/to/mmcblkX>"
+            usage += " [timeout_in_ms]\n" if self.timeout_arg else "\n"
             return result(argv, 1, "", usage)
         timeout = _number(argv[3]) if len(argv) == 4 else 0
         timeout = timeout or KERNEL_SANITIZE_TIMEOUT_MS

@@ -118,6 +118,28 @@ def test_sanitize_erases_first_and_removes_unmapped_data(tmp_path: Path) -> None
     assert emu.residue == set()
 
 
+def test_sanitize_on_an_mmc_utils_without_timeout_argument(tmp_path: Path) -> None:
+    """Debian 12's mmc-utils refuses the timeout with its usage line (seen on the real tool):
+    the method sends it again without one, and the sanitize runs under the kernel's 240 s."""
+    path, emu, runner, drive = rig(tmp_path, timeout_arg=False)
+    outcome, logs = run(MmcSanitize(), drive, runner)
+    assert outcome.status is OutcomeStatus.SANITISED, outcome.reason
+    sanitizes = calls_with(runner.calls, "sanitize")
+    assert [len(c) for c in sanitizes] == [4, 3]
+    assert emu.sanitizes == 1
+    assert any("240 s" in line for line in logs)
+    assert surviving_sectors(path, SERIAL) == 0
+
+
+def test_slow_sanitize_without_timeout_argument_fails(tmp_path: Path) -> None:
+    """On that mmc-utils a part slower than 240 s is aborted by HPI: FAILED, with the reason."""
+    _, emu, runner, drive = rig(tmp_path, timeout_arg=False, sanitize_ms=600_000)
+    outcome, _ = run(MmcSanitize(), drive, runner)
+    assert outcome.status is OutcomeStatus.FAILED
+    assert "Connection timed out" in " ".join(c.stderr_tail for c in outcome.commands)
+    assert emu.residue != set()
+
+
 def test_sanitize_unsupported_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
     """A part without SEC_SANITIZE: refused with the reason, nothing written, no command sent."""
     path, _emu, runner, drive = rig(tmp_path, features=0x15)
