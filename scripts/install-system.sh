@@ -4,9 +4,10 @@
 set -euo pipefail
 [ "${SANITISER_SKIP_APT:-0}" = 1 ] && exit 0
 
-# The bench itself: device tools and udev; lp and ipptool for label printers reached through CUPS.
-BENCH="hdparm nvme-cli smartmontools sg3-utils udev util-linux kmod fonts-dejavu-core python3-venv \
-cups-client cups-ipp-utils"
+# The bench itself: device tools (mmc-utils for eMMC) and udev; lp and ipptool for label
+# printers reached through CUPS.
+BENCH="hdparm nvme-cli smartmontools sg3-utils mmc-utils udev util-linux kmod fonts-dejavu-core \
+python3-venv cups-client cups-ipp-utils"
 # The test suite and benchmark: PDF/QR checks, loop/device-mapper faults, fio/nwipe, the QEMU drive
 # lab, PostgreSQL, headless Chromium, tmux for the end-to-end TUI test, and a CUPS scheduler with its
 # filters (the label printing tests start their own cupsd).

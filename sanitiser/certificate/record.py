@@ -276,6 +276,11 @@ METHOD_TECHNIQUES: Mapping[str, str] = {
     # FORMAT UNIT (full format, no initialisation pattern): the drive initialises the medium in
     # a vendor-specific way; neither SBC nor r1 names a technique for it.
     "scsi-format-unit": "other",
+    # eMMC (JEDEC JESD84-B51): ERASE then SANITIZE, secure erase and secure trim all erase whole
+    # erase groups / write blocks in the part; none writes a pattern. Clear only (DELL-KB).
+    "mmc-sanitize": "block-erase",
+    "mmc-secure-erase": "block-erase",
+    "mmc-secure-trim": "block-erase",
     # The station writes every addressable block itself.
     "host-overwrite": "overwrite",
     # Physical destruction (a plan that sends the drive there): none of the logical techniques.

@@ -7,7 +7,9 @@ fails or an output that cannot be read becomes a note on the result, never an ex
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from sanitiser.domain import CommandRecord, Drive, Transport
 from sanitiser.errors import ToolOutputError
@@ -21,6 +23,7 @@ from sanitiser.probe.ata import (
     parse_hdparm_N,
 )
 from sanitiser.probe.capabilities import Capabilities, sat_works
+from sanitiser.probe.mmc import MmcCapabilities, MmcIdentity, parse_extcsd, parse_mmc_sysfs
 from sanitiser.probe.nvme import (
     NvmeCapabilities,
     NvmeNamespace,
@@ -149,14 +152,66 @@ def _probe_scsi(s: _Session, dev: str, *, opcodes: bool = True) -> ScsiCapabilit
     return ScsiCapabilities(inquiry=inquiry, opcodes=report, capacity=capacity)
 
 
-def probe(drive: Drive, runner: CommandRunner, *, timeout: float = PROBE_TIMEOUT) -> Capabilities:
+SYSFS_BLOCK = Path("/sys/class/block")
+MMC_ATTRIBUTES = ("type", "name", "manfid", "oemid", "serial", "cid")
+
+
+def read_mmc_sysfs(drive: Drive, root: Path = SYSFS_BLOCK) -> Mapping[str, str] | None:
+    """The card's sysfs attributes (``/sys/class/block/mmcblkN/device/...``), or None when the
+    device has no such directory (a lab file); an attribute that cannot be read is left out."""
+    device = root / Path(drive.path).name / "device"
+    if not device.is_dir():
+        return None
+    attrs: dict[str, str] = {}
+    for name in MMC_ATTRIBUTES:
+        try:
+            attrs[name] = (device / name).read_text()
+        except OSError:
+            continue
+    return attrs
+
+
+def _probe_mmc(
+    s: _Session, drive: Drive, sysfs: Callable[[Drive], Mapping[str, str] | None]
+) -> MmcCapabilities | None:
+    identity: MmcIdentity | None = None
+    attrs = sysfs(drive)
+    if attrs is None:
+        s.note("no sysfs card attributes for this device (simulated or not an mmc card)")
+    else:
+        try:
+            identity = parse_mmc_sysfs(attrs)
+        except ToolOutputError as e:
+            s.note(f"card identity unreadable: {e}")
+            return None
+        if not identity.is_emmc:
+            s.note(f"an {identity.card_type} card: no EXT_CSD, host overwrite only")
+            return None
+    res = s.run("mmc", "extcsd", "read", drive.path)
+    try:
+        ext = parse_extcsd(res.stdout)
+    except ToolOutputError as e:
+        tail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else ""
+        s.note(f"EXT_CSD unreadable (mmc exit {res.returncode}{': ' + tail if tail else ''}): {e}")
+        return None
+    return MmcCapabilities(extcsd=ext, identity=identity)
+
+
+def probe(
+    drive: Drive,
+    runner: CommandRunner,
+    *,
+    timeout: float = PROBE_TIMEOUT,
+    mmc_sysfs: Callable[[Drive], Mapping[str, str] | None] = read_mmc_sysfs,
+) -> Capabilities:
     """Run the read-only identify commands for `drive`'s transport and parse them.
 
     SATA: hdparm --Istdout (or -I), -N, and --dco-identify when DCO is advertised. NVMe:
     id-ctrl, id-ns (on the namespace device) and the sanitize log when sanitize is advertised.
     SCSI: sg_inq, sg_opcodes, sg_readcap -l, plus the ATA probe behind a SATL. USB: decides
     whether SAT pass-through works (smartctl, else hdparm); without it only Clear is possible.
-    Loop/virtio/MMC: nothing to probe. Failures become `notes`, never exceptions.
+    MMC: the card's sysfs type (an SD card stops there) and ``mmc extcsd read``.
+    Loop/virtio: nothing to probe. Failures become `notes`, never exceptions.
     """
     s = _Session(runner, timeout)
     dev = drive.path
@@ -175,6 +230,8 @@ def probe(drive: Drive, runner: CommandRunner, *, timeout: float = PROBE_TIMEOUT
         return _done(s, Capabilities(t, scsi=scsi))
     if t is Transport.USB:
         return _probe_usb(s, dev)
+    if t is Transport.MMC:
+        return _done(s, Capabilities(t, mmc=_probe_mmc(s, drive, mmc_sysfs)))
     s.note(f"{t.value} device: no firmware commands to probe")
     return _done(s, Capabilities(t))
 

@@ -16,6 +16,7 @@ from sanitiser.domain import Drive, NistCategory
 from sanitiser.errors import ConfigError
 from sanitiser.methods.ata import AtaSanitize, AtaSecurityErase
 from sanitiser.methods.base import Method
+from sanitiser.methods.mmc import MmcSanitize, MmcSecureErase, MmcSecureTrim
 from sanitiser.methods.nvme import NvmeFormat, NvmeSanitize
 from sanitiser.methods.overwrite import HostOverwrite
 from sanitiser.methods.scsi import ScsiFormatUnit, ScsiSanitize
@@ -45,6 +46,9 @@ _METHODS: tuple[CategorisedMethod, ...] = (
     ScsiSanitize("block"),
     ScsiSanitize("overwrite"),
     ScsiFormatUnit(),
+    MmcSanitize(),
+    MmcSecureErase(),
+    MmcSecureTrim(),
     HostOverwrite(),
 )
 _BY_TECHNIQUE: dict[Technique, CategorisedMethod] = {m.technique: m for m in _METHODS}
@@ -63,7 +67,8 @@ def method_for(technique: Technique | str) -> CategorisedMethod:
 
 
 def all_methods() -> tuple[CategorisedMethod, ...]:
-    """Every method, in preference order (§8): ATA, NVMe, SCSI firmware methods, then overwrite."""
+    """Every method, in preference order (§8): ATA, NVMe, SCSI, eMMC firmware methods, then
+    overwrite."""
     return _METHODS
 
 

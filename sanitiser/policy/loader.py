@@ -84,7 +84,7 @@ _FAMILIES: dict[MediaKind, tuple[str, ...]] = {
     MediaKind.NVME: ("nvme-",),
     MediaKind.USB_FLASH: ("ata-", "scsi-", "nvme-"),
     MediaKind.USB_DRIVE: ("ata-", "scsi-", "nvme-"),
-    MediaKind.MMC: ("ata-", "scsi-", "nvme-"),
+    MediaKind.MMC: ("mmc-",),
     MediaKind.UNKNOWN: ("ata-", "scsi-", "nvme-"),
     MediaKind.VIRTUAL: (),
 }

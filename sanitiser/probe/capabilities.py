@@ -19,6 +19,7 @@ from sanitiser.probe.ata import (
     DcoInfo,
     HpaInfo,
 )
+from sanitiser.probe.mmc import MmcCapabilities
 from sanitiser.probe.nvme import (
     NvmeCapabilities,
     NvmeNamespace,
@@ -48,6 +49,9 @@ class Technique(StrEnum):
     SCSI_SANITIZE_BLOCK = "scsi-sanitize-block"
     SCSI_SANITIZE_OVERWRITE = "scsi-sanitize-overwrite"
     SCSI_FORMAT_UNIT = "scsi-format-unit"
+    MMC_SANITIZE = "mmc-sanitize"
+    MMC_SECURE_ERASE = "mmc-secure-erase"
+    MMC_SECURE_TRIM = "mmc-secure-trim"
     HOST_OVERWRITE = "host-overwrite"
 
 
@@ -73,6 +77,8 @@ class Capabilities:
     namespace: NvmeNamespace | None = None
     sanitize_log: SanitizeLog | None = None
     scsi: ScsiCapabilities | None = None
+    mmc: MmcCapabilities | None = None
+    """eMMC only: its EXT_CSD (``mmc extcsd read``) and sysfs identity."""
     sat_passthrough: bool | None = None
     """USB only: ATA pass-through (SAT) reaches the drive. False means only Clear is possible."""
     notes: tuple[str, ...] = ()
@@ -183,6 +189,19 @@ def _scsi_options(scsi: ScsiCapabilities) -> list[TechniqueOption]:
     return options
 
 
+def _mmc_options(mmc: MmcCapabilities) -> list[TechniqueOption]:
+    ext = mmc.extcsd
+    options: list[TechniqueOption] = []
+    for flag, tech in (
+        (ext.sanitize, Technique.MMC_SANITIZE),
+        (ext.secure_erase, Technique.MMC_SECURE_ERASE),
+        (ext.secure_trim, Technique.MMC_SECURE_TRIM),
+    ):
+        if flag:
+            options.append(TechniqueOption(tech, usable=True))
+    return options
+
+
 def technique_options(caps: Capabilities) -> tuple[TechniqueOption, ...]:
     """The techniques `caps` advertises, each usable or blocked with its reason (pure)."""
     options: list[TechniqueOption] = []
@@ -192,6 +211,8 @@ def technique_options(caps: Capabilities) -> tuple[TechniqueOption, ...]:
         options += _nvme_options(caps, caps.nvme)
     if caps.scsi is not None and caps.transport is not Transport.USB:
         options += _scsi_options(caps.scsi)
+    if caps.mmc is not None:
+        options += _mmc_options(caps.mmc)
     options.append(TechniqueOption(Technique.HOST_OVERWRITE, usable=True))
     return tuple(options)
 

@@ -36,6 +36,7 @@ from sanitiser.policy.select import (
 )
 from sanitiser.probe.ata import AtaCapabilities, HpaInfo
 from sanitiser.probe.capabilities import Capabilities, Technique
+from sanitiser.probe.mmc import MmcCapabilities, MmcExtCsd
 from sanitiser.probe.nvme import NvmeCapabilities, SanitizeLog, SanitizeStatus
 from sanitiser.probe.scsi import (
     FORMAT_UNIT,
@@ -76,6 +77,18 @@ SAS_SSD = drive(Transport.SCSI)
 STICK = drive(Transport.USB, removable=True, size=32 * GB)
 USB_DISK = drive(Transport.USB, rotational=True)
 CARD = drive(Transport.MMC, name="mmcblk0", size=16 * GB)
+
+
+def emmc(features: int, revision: int = 8) -> Capabilities:
+    """An eMMC's capabilities with SEC_FEATURE_SUPPORT `features` (0x55 on the real captures)."""
+    ext = MmcExtCsd(
+        revision=revision, version="5.1", sec_count=16 * GB // 512, block_addressed=True,
+        hc_erase_grp_size=1, erase_group_def=1, boot_size_mult=0x20, erased_mem_cont=0,
+        sec_feature_support=features, rpmb_size_mult=0x04,
+    )  # fmt: skip
+    return Capabilities(Transport.MMC, mmc=MmcCapabilities(ext))
+
+
 LOOP = drive(Transport.LOOP, name="loop3", size=64 << 20)
 VIRTIO = drive(Transport.VIRTIO, name="vda", size=64 << 20)
 ODD = drive(Transport.UNKNOWN)
@@ -213,6 +226,11 @@ TABLE: list[tuple[str, Drive, Capabilities, str, str]] = [
     ("usb disk behind bridge", USB_DISK, BRIDGED,
      "host-overwrite", DESTROY),
     ("mmc", CARD, Capabilities(Transport.MMC), "host-overwrite", DESTROY),
+    # eMMC: erase + sanitize, then secure erase, then secure trim: all Clear (DELL-KB).
+    ("emmc sanitize", CARD, emmc(0x55), "mmc-sanitize", DESTROY),
+    ("emmc 4.41 secure erase", CARD, emmc(0x15, revision=5), "mmc-secure-erase", DESTROY),
+    ("emmc secure erase only", CARD, emmc(0x01), "mmc-secure-erase", DESTROY),
+    ("emmc no secure features", CARD, emmc(0x00), "host-overwrite", DESTROY),
     ("unknown", ODD, Capabilities(Transport.UNKNOWN), "host-overwrite", DESTROY),
     # Virtual: host overwrite (Clear) is all there is, under every policy.
     ("loop", LOOP, Capabilities(Transport.LOOP), "host-overwrite", "host-overwrite"),
