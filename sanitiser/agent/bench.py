@@ -27,7 +27,7 @@ from sanitiser.agent.protocol import JobEvent, Order, OrderAction, Report, Repor
 from sanitiser.devices.guard import DriveIdentity, Opened, SystemState
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Protection
 from sanitiser.errors import DriveBusyError, DriveDetectionError, SanitiserError
-from sanitiser.inventory.model import HostInventory, inventory_from_json
+from sanitiser.inventory.model import HostInventory, identifier, inventory_from_json
 from sanitiser.jobs.events import JobPhase, JobProgress
 from sanitiser.jobs.journal import (
     drive_from_json,
@@ -65,12 +65,8 @@ def host_key(inventory: HostInventory | None, agent: str) -> str:
     agent's boot id (such a computer is a new one at each boot)."""
     system = inventory.system if inventory is not None else None
     for value in (system.uuid if system else None, system.serial if system else None):
-        text = (value or "").strip()
-        if text and text.lower() not in (
-            "not specified",
-            "to be filled by o.e.m.",
-            "default string",
-        ):
+        text = identifier(value)
+        if text:
             return hashlib.sha256(text.encode()).hexdigest()[:16]
     return f"boot-{agent[:12]}"
 
