@@ -4,8 +4,10 @@ real agent code, whose drives are the lab's files answered by the lab's emulator
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +50,14 @@ def wait_until(
         time.sleep(0.05)
 
 
-def laptop_inventory() -> HostInventory:
-    return inventory_from_dmi(parse_dmidecode(DMI.read_text(encoding="utf-8")))
+def laptop_inventory(serial: str = "PF1LAB01") -> HostInventory:
+    """The real T480's facts, with the serial and UUID its capture redacted (``--``, which
+    identifies no computer) given back: `serial`, and a UUID made from it."""
+    inv = inventory_from_dmi(parse_dmidecode(DMI.read_text(encoding="utf-8")))
+    system = dataclasses.replace(
+        inv.system, serial=serial, uuid=str(uuid.uuid5(uuid.NAMESPACE_OID, serial))
+    )
+    return dataclasses.replace(inv, system=system)
 
 
 def device_seams(

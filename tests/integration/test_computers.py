@@ -3,8 +3,6 @@ a real store: found by its DMI serial, or attached by its scanned tag; never a g
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from sanitiser.app.computers import AGENT_SOURCE, ComputerDesk, Match, internal_drives
@@ -22,8 +20,7 @@ from tests.integration.agent_rig import laptop_inventory
 
 def inventory(serial: str) -> HostInventory:
     """The real T480's facts with the serial `serial` (the capture's is redacted)."""
-    inv = laptop_inventory()
-    return dataclasses.replace(inv, system=dataclasses.replace(inv.system, serial=serial))
+    return laptop_inventory(serial)
 
 
 NVME = Drive(
