@@ -18,7 +18,7 @@ from sanitiser.agent.agent import Agent
 from sanitiser.agent.credentials import AgentCredentials
 from sanitiser.agent.device import DeviceSeams
 from sanitiser.agent.link import BenchLink, Channel, ChannelDown, Reporter, new_agent_id
-from sanitiser.agent.protocol import Report
+from sanitiser.agent.protocol import Report, ReportKind
 from sanitiser.agent.service import AgentService
 from sanitiser.app.services import Services, build_services
 from sanitiser.config import Settings
@@ -150,3 +150,25 @@ class Cable:
         self.link.deliver(report)
         if self.cut_after(report):
             self.cut.set()
+
+
+def sanitising(report: Report) -> bool:
+    """The report saying the erase has started on the device."""
+    return (
+        report.kind is ReportKind.JOB
+        and report.body.get("event") == "phase"
+        and report.body.get("state") == "sanitising"
+    )
+
+
+def cable_cut_after(
+    when: Callable[[Report], bool], made: list[Cable]
+) -> Callable[[BenchLink], Cable]:
+    """A channel for `AgentRig.boot`: a `Cable` cut once a report `when` picks is delivered
+    (each cable made is appended to `made`)."""
+
+    def cable(link: BenchLink) -> Cable:
+        made.append(Cable(link, cut_after=when))
+        return made[-1]
+
+    return cable
