@@ -17,17 +17,19 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from sanitiser.agent.credentials import AgentSession
 from sanitiser.agent.protocol import JobEvent, Order, OrderAction, Report, ReportKind
+from sanitiser.app.computers import Attachment
 from sanitiser.devices.guard import DriveIdentity, Opened, SystemState
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Protection
 from sanitiser.errors import DriveBusyError, DriveDetectionError, SanitiserError
-from sanitiser.inventory.model import HostInventory, inventory_from_json
+from sanitiser.inventory.model import HostInventory, identifier, inventory_from_json
 from sanitiser.jobs.events import JobPhase, JobProgress
 from sanitiser.jobs.journal import (
     drive_from_json,
@@ -39,7 +41,7 @@ from sanitiser.jobs.journal import (
 from sanitiser.jobs.model import BACKGROUND_KEYS, HOST_OVERWRITE, RunningJob
 from sanitiser.jobs.orchestrator import Orchestrator
 from sanitiser.jobs.states import FINAL, JobState
-from sanitiser.policy.plan import plan_from_json
+from sanitiser.policy.plan import Plan, plan_from_json
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,17 @@ ON_DEVICE: Final = "on-device"
 OFF_BENCH: Final = "off-bench"
 REMOTE_REASON: Final = "a drive inside a computer on the bench network: only its agent touches it"
 _WAKE_S: Final = 1.0
+LINK_LOST_AFTER_S: Final = 10.0
+"""A computer not heard from (a report, or its poll for orders, every second) for this long is
+shown with its link lost."""
+CONNECTED: Final = "connected"
+LINK_LOST: Final = "link lost"
+
+
+def link_state(last_seen: float, now: float, lost_after: float = LINK_LOST_AFTER_S) -> str:
+    """``connected``, or ``link lost`` when the computer was last heard from `lost_after`
+    seconds or more before `now` (monotonic seconds both)."""
+    return CONNECTED if now - last_seen < lost_after else LINK_LOST
 
 
 def remote_path(host: str, path: str) -> str:
@@ -65,12 +78,8 @@ def host_key(inventory: HostInventory | None, agent: str) -> str:
     agent's boot id (such a computer is a new one at each boot)."""
     system = inventory.system if inventory is not None else None
     for value in (system.uuid if system else None, system.serial if system else None):
-        text = (value or "").strip()
-        if text and text.lower() not in (
-            "not specified",
-            "to be filled by o.e.m.",
-            "default string",
-        ):
+        text = identifier(value)
+        if text:
             return hashlib.sha256(text.encode()).hexdigest()[:16]
     return f"boot-{agent[:12]}"
 
@@ -126,6 +135,8 @@ class RemoteDrive:
     shown: str
     """The technique the policy chose on the device (or ``DESTROY``); "" when none."""
     plan_error: str = ""
+    plan: Plan | None = None
+    """The plan the policy made on the device (what the technician is shown and confirms)."""
 
 
 @dataclass
@@ -139,6 +150,10 @@ class RemoteHost:
     inventory: HostInventory | None
     drives: dict[str, RemoteDrive] = field(default_factory=dict)
     captured: str = ON_DEVICE
+    last_seen: float = field(default_factory=time.monotonic)
+    """When it was last heard from (a report or a poll for orders; monotonic seconds)."""
+    attachment: Attachment | None = None
+    """Its device record (`sanitiser.app.computers`); None until looked for."""
 
 
 @dataclass
@@ -320,6 +335,63 @@ class AgentBench:
         self._imported: dict[str, Follow] = {}
         """Jobs from offline evidence: their reports are already in their mailbox."""
         self._lock = threading.RLock()
+        self._watchers: list[Callable[[str], None]] = []
+
+    # --- who follows the computers ---
+
+    def watch(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call `callback(host)` whenever a computer says hello or its device record changes
+        (on the receiver's or a worker's thread); returns the function that stops it."""
+        with self._lock:
+            self._watchers.append(callback)
+
+        def stop() -> None:
+            with self._lock:
+                if callback in self._watchers:
+                    self._watchers.remove(callback)
+
+        return stop
+
+    def changed(self, host: str) -> None:
+        """Tell the watchers that computer `host` changed."""
+        with self._lock:
+            watchers = list(self._watchers)
+        for callback in watchers:
+            try:
+                callback(host)
+            except Exception:  # a watcher's failure must not stop the channel
+                log.exception("a watcher of computer %s failed", host)
+
+    def host(self, key: str) -> RemoteHost | None:
+        """The computer with that key, if it said hello."""
+        with self._lock:
+            return self.hosts.get(key)
+
+    def computers(self) -> list[RemoteHost]:
+        """Every computer that said hello, in the order they first did."""
+        with self._lock:
+            return list(self.hosts.values())
+
+    def host_of(self, path: str) -> RemoteHost | None:
+        """The computer whose drive the bench names `path`."""
+        with self._lock:
+            return next((h for h in self.hosts.values() if path in h.drives), None)
+
+    def set_attachment(self, key: str, attachment: Attachment) -> None:
+        """Record what became of the computer's device record, and tell the watchers."""
+        with self._lock:
+            found = self.hosts.get(key)
+            if found is None:
+                return
+            found.attachment = attachment
+        self.changed(key)
+
+    def _heard(self, session: str, agent: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for found in self.hosts.values():
+                if (found.session, found.agent) == (session, agent):
+                    found.last_seen = now
 
     # --- what the technician sees and confirms ---
 
@@ -452,6 +524,7 @@ class AgentBench:
 
     def accepted(self, session: AgentSession, report: Report) -> None:
         """Act on an accepted report."""
+        self._heard(session.session_id, report.agent)
         if report.kind is ReportKind.HELLO:
             self.record_hello(session.session_id, report.agent, report.body, ON_DEVICE)
         elif report.kind is ReportKind.JOB:
@@ -465,6 +538,7 @@ class AgentBench:
 
     def orders_for(self, session: AgentSession, agent: str) -> Sequence[Order]:
         """The orders waiting for `agent` (each sent until the agent reports on it)."""
+        self._heard(session.session_id, agent)
         with self._lock:
             return list(self._pending.get((session.session_id, agent), []))
 
@@ -488,15 +562,19 @@ class AgentBench:
                 health=health_from_json(entry.get("health") or {}),
                 shown=str(entry.get("shown") or ""),
                 plan_error=str(entry.get("plan_error") or ""),
+                plan=_plan(entry.get("plan")),
             )
         with self._lock:
             before = self.hosts.get(key)
+            if before is not None:
+                host.attachment = before.attachment
             self.hosts[key] = host
             if before is not None and before.agent != agent:
                 for follow in self._follows.values():
                     if follow.host == key and not self._ended(follow.job_id):
                         self._pending.pop((before.session, before.agent), None)
                         follow.mailbox.put({"event": "rebooted"})
+        self.changed(key)
 
     def _ended(self, job_id: str) -> bool:
         view = self.jobs.store.job(job_id)
@@ -505,3 +583,15 @@ class AgentBench:
     def drive_json(self, path: str) -> dict[str, Any]:
         """The bench's drive value as JSON (for the CLI)."""
         return drive_to_json(self.drive(path).drive)
+
+
+def _plan(doc: object) -> Plan | None:
+    """The plan in a hello's drive entry (None when there is none, or it is unreadable: the
+    drive is then shown unplanned and cannot be started)."""
+    if not isinstance(doc, Mapping):
+        return None
+    try:
+        return plan_from_json(doc)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("a plan in a hello is unreadable: %r", exc)
+        return None

@@ -215,6 +215,15 @@ class DeviceDesk:
         refs = [self.resolve_drive(w) for w in wanted]
         if not refs:
             raise DeviceError("name at least one drive to link")
+        return self.link_refs(tag, refs)
+
+    def link_refs(self, tag: str, refs: Sequence[records.DriveRef]) -> tuple[Device, list[str]]:
+        """Link the drives `refs` name (already resolved: e.g. a computer's drives as its agent
+        reported them) to a device; all or nothing, as `link`.
+
+        Raises:
+            DeviceError: an unknown tag, a monitor or dock, or a drive that is another device's.
+        """
         lines: list[str] = []
         device = records.require_device(self.store, tag)
         for ref in refs:  # every refusal before the first link: all or nothing

@@ -433,12 +433,31 @@ def disks_holding(paths: Iterable[str], state: SystemState) -> dict[str, tuple[s
     """
     held: dict[str, list[str]] = {}
     for path in paths:
+        if _in_memory(path, state.mounts):
+            continue
         mount = _mount_containing(path, state.mounts)
         if mount is None:
             continue
         for disk in sorted(_whole_devices_under(mount.device, state.blocks, state.mounts)):
             held.setdefault(disk, []).append(path)
     return {disk: tuple(found) for disk, found in held.items()}
+
+
+MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs", "rootfs"})
+"""Filesystems that live in memory: nothing on them is on a disk."""
+
+
+def _in_memory(path: str, mounts: Iterable[Mount]) -> bool:
+    """The innermost mount holding `path` (of any kind) is a memory filesystem: a tmpfs
+    mounted over a directory of a disk's filesystem holds its files itself."""
+    innermost: Mount | None = None
+    for mount in mounts:
+        mp = mount.mountpoint.rstrip("/") + "/"
+        if (path + "/").startswith(mp) and (
+            innermost is None or len(mount.mountpoint) >= len(innermost.mountpoint)
+        ):
+            innermost = mount
+    return innermost is not None and innermost.fstype in MEMORY_FILESYSTEMS
 
 
 def _label(node: BlockDevice | None, name: str) -> str:

@@ -200,6 +200,51 @@ class HostInventory:
     notes: tuple[str, ...] = ()
 
 
+PLACEHOLDER_IDENTIFIERS = frozenset(
+    {
+        "not specified",
+        "not applicable",
+        "not available",
+        "to be filled by o.e.m.",
+        "default string",
+        "system serial number",
+        "chassis serial number",
+        "serial number",
+        "none",
+        "n/a",
+        "na",
+        "invalid",
+        "unknown",
+        "123456789",
+        "0123456789",
+        "1234567890",
+        "03000200-0400-0500-0006-000700080009",
+    }
+)
+"""What firmware writes in a DMI serial or UUID when the maker set none (lower case)."""
+
+
+def identifier(value: str | None) -> str:
+    """A DMI serial or UUID as written, or "" when it identifies nothing: missing, a
+    placeholder (`PLACEHOLDER_IDENTIFIERS`), or one character repeated (``0000``, ``FFFF``,
+    ``--``; dashes and spaces aside)."""
+    text = (value or "").strip()
+    if not text or text.lower() in PLACEHOLDER_IDENTIFIERS:
+        return ""
+    if len(set(text.replace("-", "").replace(" ", "").lower())) <= 1:
+        return ""
+    return text
+
+
+def identity_serials(inventory: HostInventory) -> tuple[str, ...]:
+    """The serials a computer names itself by (the system's, then the chassis'), placeholders
+    left out: a Dell's service tag and a Lenovo's serial are the system serial."""
+    found = [identifier(inventory.system.serial)]
+    if inventory.chassis is not None:
+        found.append(identifier(inventory.chassis.serial))
+    return tuple(dict.fromkeys(s for s in found if s))
+
+
 def inventory_from_dmi(
     dmi: DmiFacts,
     *,

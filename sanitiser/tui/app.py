@@ -27,6 +27,7 @@ from sanitiser.jobs.restart import RestartTarget, short_id
 from sanitiser.tui.bench import Bench, DrivePlan, shown_methods
 from sanitiser.tui.messages import (
     ActionFailed,
+    ComputerChanged,
     DriveAttached,
     DriveDetached,
     DriveEventReceived,
@@ -34,7 +35,7 @@ from sanitiser.tui.messages import (
     JobEventReceived,
     JobsStarted,
 )
-from sanitiser.tui.model import RowState
+from sanitiser.tui.model import RowState, row_key
 from sanitiser.tui.restart import recovery_notice, restart_heading, restart_plan
 from sanitiser.tui.screens.bench_screen import BenchScreen
 from sanitiser.tui.screens.confirm import ConfirmModal
@@ -111,6 +112,9 @@ class SanitiserApp(App[None]):
         self._recover = recover
         self._stop_watch: Callable[[], None] | None = None
         self._stop_events: Callable[[], None] | None = None
+        self._stop_computers: Callable[[], None] | None = None
+        self._said: dict[str, str] = {}
+        """The device-record message last said for each computer (each is said once)."""
         self.batch = IntakeBatch()
         """The kind and lot of the devices being taken in (kept between visits to intake)."""
         self.bench_screen = BenchScreen(
@@ -128,9 +132,11 @@ class SanitiserApp(App[None]):
 
     def on_mount(self) -> None:
         """Follow jobs and hot-plug, scan, and ask who is operating."""
-        self._stop_events = self.bench.orchestrator.subscribe(self._on_job_event)
+        self._stop_events = self.bench.subscribe(self._on_job_event)
         self._stop_watch = self.services.source.watch(self._on_udev_event)
+        self._stop_computers = self.bench.watch_computers(self._on_computer)
         self._show_operator()
+        self.bench.set_operator(self.operator)
         self.table.now = self.clock()
         self.set_interval(REFRESH_S, self._tick)
         self._scan()
@@ -141,7 +147,7 @@ class SanitiserApp(App[None]):
 
     def on_unmount(self) -> None:
         """Stop following hot-plug and jobs."""
-        for stop in (self._stop_watch, self._stop_events):
+        for stop in (self._stop_watch, self._stop_events, self._stop_computers):
             if stop is not None:
                 stop()
 
@@ -152,11 +158,69 @@ class SanitiserApp(App[None]):
     def _set_operator(self, name: str | None) -> None:
         if name:
             self.operator = name
+            self.bench.set_operator(name)
         self._show_operator()
 
     def _tick(self) -> None:
         self.table.now = self.clock()
         self.table.flush()
+        if self.bench.agent is not None:
+            self._show_computers()  # in memory: their links are re-judged as time passes
+
+    # --- computers running the agent ---------------------------------------------------------
+
+    def _on_computer(self, key: str) -> None:
+        """A computer changed (on the receiver's or a worker's thread): tell the UI thread."""
+        self.post_message(ComputerChanged(key))
+
+    @on(ComputerChanged)
+    def _computer_changed(self, message: ComputerChanged) -> None:
+        self._show_computers()
+        view = self.table.computers.get(message.key)
+        attachment = view.attachment if view is not None else None
+        if attachment is None or self._said.get(message.key) == attachment.message:
+            return
+        self._said[message.key] = attachment.message
+        self.notify(
+            attachment.message,
+            title="Computer on the bench network",
+            severity="information" if attachment.attached else "warning",
+            markup=False,
+        )
+
+    def _show_computers(self) -> None:
+        for view in self.bench.computers():
+            self.table.show_computer(view)
+        self._update_status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The computers' key is shown only on a bench with an agent service."""
+        if action == "tag_computer":
+            return self.bench.agent is not None
+        return True
+
+    def action_tag_computer(self) -> None:
+        """Attach the computer under the cursor to its device: scan (or type) its tag."""
+        key = self.table.computer_at_cursor()
+        if not key:
+            self.notify("Not a computer on the bench network.", severity="warning")
+            return
+        view = self.table.computers.get(key)
+        drives = [s.drive for s in view.drives] if view is not None else []
+
+        def link(tag: str) -> list[str]:
+            return self.bench.attach_computer(key, tag, self.operator)
+
+        def linked(lines: list[str] | None) -> None:
+            if lines:
+                self.notify("\n".join(lines), title="Attached", markup=False)
+
+        self._as_operator(
+            lambda: self.push_screen(
+                LinkModal(self.bench, drives, link=link, title="Attach the computer to a device"),
+                linked,
+            )
+        )
 
     # --- drives -----------------------------------------------------------------------------
 
@@ -226,7 +290,7 @@ class SanitiserApp(App[None]):
             why = row.status.protection.reason if row.status.protection.protected else "busy"
             self.notify(f"{row.drive.name} cannot be selected: {why}", severity="warning")
             return
-        self.table.set_selected(row.drive.name, not row.selected)
+        self.table.set_selected(row.key, not row.selected)
         self.table.action_cursor_down()
         self._update_status()
 
@@ -244,7 +308,13 @@ class SanitiserApp(App[None]):
             return rows
         current = self.table.current()
         if current is None:
-            self.notify("No drive on the bench.", severity="warning")
+            if self.table.computer_at_cursor():
+                self.notify(
+                    "A computer's row: select its drives (Space) on the rows under it.",
+                    severity="warning",
+                )
+            else:
+                self.notify("No drive on the bench.", severity="warning")
             return []
         return [current]
 
@@ -283,7 +353,7 @@ class SanitiserApp(App[None]):
                 self.notify("Cancelled: nothing was erased.")
                 return
             for p in plans:
-                self.table.set_method(p.drive.name, p.method)
+                self.table.set_method(row_key(p.drive), p.method)
             start(plans)
 
         return confirmed
@@ -291,7 +361,7 @@ class SanitiserApp(App[None]):
     @work(thread=True, exit_on_error=False, group="start", description="Starting jobs")
     def _start_jobs(self, drives: list[Drive], operator: str, plans: list[DrivePlan]) -> None:
         ids = self.bench.start(drives, operator, plans)
-        self.post_message(JobsStarted([(i, d.name) for i, d in zip(ids, drives, strict=True)]))
+        self.post_message(JobsStarted([(i, row_key(d)) for i, d in zip(ids, drives, strict=True)]))
 
     @on(JobsStarted)
     def _jobs_started(self, message: JobsStarted) -> None:
@@ -368,7 +438,7 @@ class SanitiserApp(App[None]):
         """The same plan and typed phrase as a start on the bench; nothing runs without it."""
         target = message.target
         drive = target.drive
-        row = self.table.states.get(drive.name)
+        row = self.table.states.get(row_key(drive))
         if row is not None and not row.eligible:  # the bench's own rule for any start
             protection = row.status.protection
             why = (
@@ -384,7 +454,7 @@ class SanitiserApp(App[None]):
             return
 
         confirmed = self._when_confirmed(
-            lambda plans: self._restart(target.job.id, drive.name, self.operator, plans)
+            lambda plans: self._restart(target.job.id, row_key(drive), self.operator, plans)
         )
         modal = StartEraseModal(
             self.bench,
@@ -447,7 +517,7 @@ class SanitiserApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="abort", description="Aborting")
     def _abort(self, job_id: str) -> None:
-        reply = self.bench.orchestrator.abort(job_id)
+        reply = self.bench.abort(job_id)
         self.call_from_thread(
             self.notify, reply.message, severity="warning" if reply.accepted else "error"
         )
@@ -492,13 +562,18 @@ class SanitiserApp(App[None]):
         """Link the selected drives (or the one under the cursor) to a device, by its tag."""
         rows = self._chosen()
         if not rows:
+            if self.table.computer_at_cursor():
+                self.action_tag_computer()
+            return
+        if any(r.remote for r in rows):  # a computer's drives go with it, by its tag
+            self.action_tag_computer()
             return
         drives = [r.drive for r in rows]
 
         def linked(lines: list[str] | None) -> None:
             if lines:
                 for d in drives:
-                    self.table.set_selected(d.name, False)
+                    self.table.set_selected(row_key(d), False)
                 self._update_status()
                 self.notify("\n".join(lines), title="Linked", markup=False)
 
@@ -560,18 +635,24 @@ class SanitiserApp(App[None]):
 
     def action_help(self) -> None:
         """The key map."""
-        self.push_screen(HelpModal("bench", self.bench_screen.key_map(), erases="starting"))
+        self.push_screen(
+            HelpModal(
+                "bench",
+                self.bench_screen.key_map(computers=self.bench.agent is not None),
+                erases="starting",
+            )
+        )
 
     def action_quit_bench(self) -> None:
         """Quit; with jobs running, ask first (abortable ones are stopped)."""
-        running = self.bench.orchestrator.running()
+        running = self.bench.running()
         if not running:
             self.exit()
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.bench.orchestrator.abort_all()
+                self.bench.abort_all()
                 self.exit()
 
         self.push_screen(

@@ -8,7 +8,7 @@ workers only. The logic stays in the core (`sanitiser.jobs`, `sanitiser.policy`,
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,14 +21,22 @@ from sanitiser.app.services import Services
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.domain import Drive, Health
 from sanitiser.errors import SanitiserError
+from sanitiser.jobs.events import JobEvent
+from sanitiser.jobs.model import AbortReply
 from sanitiser.jobs.orchestrator import Orchestrator
 from sanitiser.policy.plan import Plan
 from sanitiser.probe.capabilities import Capabilities
 from sanitiser.store import JobEventView, JobView, drive_key
-from sanitiser.tui.model import duration, qr_lines, search_jobs
+from sanitiser.tui.model import REMOTE_SCHEME, duration, qr_lines, search_jobs
 
 if TYPE_CHECKING:
+    from sanitiser.agent.service import AgentService, ComputerView
     from sanitiser.routing.destinations import DestinationView
+
+
+def is_remote(drive: Drive) -> bool:
+    """A drive inside a computer running the agent (only its agent touches it)."""
+    return drive.path.startswith(REMOTE_SCHEME)
 
 
 def shown_methods(plans: Sequence[DrivePlan]) -> dict[str, str]:
@@ -85,15 +93,21 @@ class CertificatePreview:
 class Bench:
     """The TUI's view of the core. Thread-safe for the calls the TUI makes from its workers.
 
+    Drives inside computers running the agent (``agent://`` names) are planned, started and
+    aborted through `agent` (their plan is the one the policy made on the device; their jobs
+    run on `AgentService.jobs`); everything else through `orchestrator`.
+
     Args:
         services: the shared services (store, settings, drive source).
         orchestrator: the job orchestrator the TUI drives (`make_orchestrator(services)`).
         policy: the policy to plan with (None: the orchestrator's default).
+        agent: the agent service whose computers join the bench (None: no computers).
     """
 
     services: Services
     orchestrator: Orchestrator
     policy: str | None = None
+    agent: AgentService | None = None
     _signer: StationSigner | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -150,27 +164,134 @@ class Bench:
         return deps.health_of(drive, deps.runner_for(drive))
 
     def capabilities(self, drive: Drive) -> Capabilities:
-        """What the drive can do (read-only identify commands)."""
+        """What the drive can do (read-only identify commands).
+
+        Raises:
+            SanitiserError: a drive inside a computer (its agent probed it there).
+        """
+        if is_remote(drive):
+            raise SanitiserError("probed on the computer by its agent; its plan is shown")
         deps = self.orchestrator.deps
         return deps.probe(drive, deps.runner_for(drive))
 
     def plan(self, drive: Drive) -> DrivePlan:
-        """The policy's plan for `drive`, exactly as a job would make it now."""
+        """The policy's plan for `drive`, exactly as a job would make it now (for a drive
+        inside a computer: the plan its agent made there, which the device checks again)."""
+        if is_remote(drive):
+            return self._remote_plan(drive)
         try:
             return DrivePlan(drive, plan_for(self.orchestrator, drive, policy=self.policy))
         except SanitiserError as e:
             return DrivePlan(drive, error=e.msg)
 
+    def _remote_plan(self, drive: Drive) -> DrivePlan:
+        if self.agent is None:
+            return DrivePlan(drive, error="no agent service on this bench")
+        try:
+            found = self.agent.bench.drive(drive.path)
+        except SanitiserError as e:
+            return DrivePlan(drive, error=e.msg)
+        if found.plan is None:
+            return DrivePlan(drive, error=found.plan_error or "its agent made no plan for it")
+        return DrivePlan(drive, found.plan)
+
+    # --- computers running the agent ------------------------------------------------------
+
+    def computers(self) -> list[ComputerView]:
+        """The computers on the bench network, as shown now (none without an agent service)."""
+        return self.agent.computers() if self.agent is not None else []
+
+    def watch_computers(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call `callback(key)` when a computer says hello or its device record changes."""
+        if self.agent is None:
+            return lambda: None
+        return self.agent.bench.watch(callback)
+
+    def computer_of(self, drive: Drive) -> str:
+        """The key of the computer holding `drive` ("" for a drive of this bench)."""
+        if self.agent is None or not is_remote(drive):
+            return ""
+        found = self.agent.bench.host_of(drive.path)
+        return found.host if found is not None else ""
+
+    def attach_computer(self, key: str, tag: str, operator: str) -> list[str]:
+        """Attach computer `key` to device `tag` (its scanned tag): its facts recorded and its
+        internal drives linked (`AgentService.attach`); what was done, a line each.
+
+        Raises:
+            DeviceError: refused (the reason); nothing linked.
+            SanitiserError: no agent service, or no such computer.
+        """
+        if self.agent is None:
+            raise SanitiserError("no agent service on this bench")
+        attachment = self.agent.attach(key, tag, operator=operator)
+        return [attachment.message, *attachment.lines]
+
+    def set_operator(self, operator: str) -> None:
+        """Who is operating now (custody entries of computers attached at hello name them)."""
+        if self.agent is not None and operator:
+            self.agent.operator = operator
+
     # --- jobs -------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]:
+        """Follow every job's events: this bench's and its computers'."""
+        stops = [self.orchestrator.subscribe(callback)]
+        if self.agent is not None:
+            stops.append(self.agent.jobs.subscribe(callback))
+
+        def stop() -> None:
+            for each in stops:
+                each()
+
+        return stop
 
     def start(
         self, drives: Sequence[Drive], operator: str, confirmed: Sequence[DrivePlan] = ()
     ) -> list[str]:
         """Start one job per drive (the technician has confirmed `confirmed`, the plans shown);
-        returns the job ids. A job whose plan differs from the one shown is refused."""
-        return self.orchestrator.start(
-            drives, operator=operator, policy=self.policy, confirmed_plans=shown_methods(confirmed)
-        )
+        returns the job ids, in the order of `drives`. A job whose plan differs from the one
+        shown is refused (for a drive inside a computer: by the bench and again on it)."""
+        shown = shown_methods(confirmed)
+        local = [d for d in drives if not is_remote(d)]
+        remote = [d for d in drives if is_remote(d)]
+        ids: dict[str, str] = {}
+        if remote:
+            if self.agent is None:
+                raise SanitiserError("no agent service on this bench")
+            paths = [d.path for d in remote]
+            started = self.agent.bench.start(
+                paths,
+                operator=operator,
+                confirmed={p: shown.get(p, "") for p in paths},
+                policy=self.policy,
+            )
+            ids.update(zip(paths, started, strict=True))
+        if local:
+            started = self.orchestrator.start(
+                local, operator=operator, policy=self.policy, confirmed_plans=shown
+            )
+            ids.update(zip((d.path for d in local), started, strict=True))
+        return [ids[d.path] for d in drives]
+
+    def abort(self, job_id: str) -> AbortReply:
+        """Abort a job, here or on a computer (the method decides whether it can stop)."""
+        if self.agent is not None and job_id in self.agent.jobs.running():
+            return self.agent.jobs.abort(job_id)
+        return self.orchestrator.abort(job_id)
+
+    def abort_all(self) -> None:
+        """`abort` every running job, here and on computers."""
+        self.orchestrator.abort_all()
+        if self.agent is not None:
+            self.agent.jobs.abort_all()
+
+    def running(self) -> list[str]:
+        """The ids of the jobs running now, here and on computers."""
+        found = self.orchestrator.running()
+        if self.agent is not None:
+            found += self.agent.jobs.running()
+        return found
 
     def latest_job(self, drive: Drive) -> JobView | None:
         """The newest job recorded for this drive (by identity), or None."""

@@ -69,3 +69,11 @@ class ActionFailed(Message):
 
     title: str
     message: str
+
+
+@dataclass
+class ComputerChanged(Message):
+    """A computer running the agent said hello, or its device record changed; posted from the
+    receiver's or a worker's thread."""
+
+    key: str

@@ -18,6 +18,23 @@ from sanitiser.jobs.detail import detail_of
 from sanitiser.jobs.events import JobEvent, JobOutcome, JobPhase, JobProgress
 from sanitiser.store import JobView
 
+REMOTE_SCHEME = "agent://"
+"""How the bench names a drive inside a computer running the agent (`sanitiser.agent.bench`)."""
+COMPUTER_ROW = "computer:"
+"""The row key prefix of a computer's own row (its drives' rows follow it)."""
+
+
+def row_key(drive: Drive) -> str:
+    """The bench row of a drive: its kernel name here, its full ``agent://`` name for a drive
+    inside a computer (two computers, or a computer and the bench, both have an ``nvme0n1``)."""
+    return drive.path if drive.path.startswith(REMOTE_SCHEME) else drive.name
+
+
+def computer_row(key: str) -> str:
+    """The row key of computer `key`."""
+    return f"{COMPUTER_ROW}{key}"
+
+
 ACTIVE_STATES = frozenset(
     {"queued", "probing", "unlocking", "sanitising", "verifying", "certifying"}
 )
@@ -50,6 +67,16 @@ class RowState:
     def drive(self) -> Drive:
         """The drive."""
         return self.status.drive
+
+    @property
+    def key(self) -> str:
+        """Its row's key (`row_key`)."""
+        return row_key(self.status.drive)
+
+    @property
+    def remote(self) -> bool:
+        """A drive inside a computer running the agent."""
+        return self.status.drive.path.startswith(REMOTE_SCHEME)
 
     @property
     def busy(self) -> bool:

@@ -4,8 +4,10 @@ real agent code, whose drives are the lab's files answered by the lab's emulator
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from sanitiser.agent.agent import Agent
 from sanitiser.agent.credentials import AgentCredentials
 from sanitiser.agent.device import DeviceSeams
 from sanitiser.agent.link import BenchLink, Channel, ChannelDown, Reporter, new_agent_id
-from sanitiser.agent.protocol import Report
+from sanitiser.agent.protocol import Report, ReportKind
 from sanitiser.agent.service import AgentService
 from sanitiser.app.services import Services, build_services
 from sanitiser.config import Settings
@@ -48,8 +50,14 @@ def wait_until(
         time.sleep(0.05)
 
 
-def laptop_inventory() -> HostInventory:
-    return inventory_from_dmi(parse_dmidecode(DMI.read_text(encoding="utf-8")))
+def laptop_inventory(serial: str = "PF1LAB01") -> HostInventory:
+    """The real T480's facts, with the serial and UUID its capture redacted (``--``, which
+    identifies no computer) given back: `serial`, and a UUID made from it."""
+    inv = inventory_from_dmi(parse_dmidecode(DMI.read_text(encoding="utf-8")))
+    system = dataclasses.replace(
+        inv.system, serial=serial, uuid=str(uuid.uuid5(uuid.NAMESPACE_OID, serial))
+    )
+    return dataclasses.replace(inv, system=system)
 
 
 def device_seams(
@@ -142,3 +150,25 @@ class Cable:
         self.link.deliver(report)
         if self.cut_after(report):
             self.cut.set()
+
+
+def sanitising(report: Report) -> bool:
+    """The report saying the erase has started on the device."""
+    return (
+        report.kind is ReportKind.JOB
+        and report.body.get("event") == "phase"
+        and report.body.get("state") == "sanitising"
+    )
+
+
+def cable_cut_after(
+    when: Callable[[Report], bool], made: list[Cable]
+) -> Callable[[BenchLink], Cable]:
+    """A channel for `AgentRig.boot`: a `Cable` cut once a report `when` picks is delivered
+    (each cable made is appended to `made`)."""
+
+    def cable(link: BenchLink) -> Cable:
+        made.append(Cable(link, cut_after=when))
+        return made[-1]
+
+    return cable

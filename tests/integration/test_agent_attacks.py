@@ -19,7 +19,15 @@ from sanitiser.errors import SanitiserError
 from sanitiser.jobs.journal import drive_to_json
 from sanitiser.lab.bench import LabKind
 from sanitiser.store.agents import agent_reports
-from tests.integration.agent_rig import AgentRig, Cable, agent_rig, device_seams, wait_until
+from tests.integration.agent_rig import (
+    AgentRig,
+    Cable,
+    agent_rig,
+    cable_cut_after,
+    device_seams,
+    sanitising,
+    wait_until,
+)
 
 __all__ = ["agent_rig"]
 
@@ -170,19 +178,7 @@ def test_a_connection_cut_mid_erase_invents_nothing_and_a_reboot_records_interru
     _lab, seams = device_seams(rig.tmp / "laptop", (LabKind.USB_FLASH,))
     cable_holder: list[Cable] = []
 
-    def cable(link: BenchLink) -> Cable:
-        made = Cable(
-            link,
-            cut_after=lambda r: (
-                r.kind is ReportKind.JOB
-                and r.body.get("event") == "phase"
-                and r.body.get("state") == "sanitising"
-            ),
-        )
-        cable_holder.append(made)
-        return made
-
-    first = rig.boot(rig.tmp / "creds", seams, cable)
+    first = rig.boot(rig.tmp / "creds", seams, cable_cut_after(sanitising, cable_holder))
     wait_until(rig.service.bench.drives, "the hello", refused=lambda: first.reporter.refused)
     [remote] = rig.service.bench.drives()
     [job_id] = rig.service.bench.start(

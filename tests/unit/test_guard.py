@@ -21,6 +21,7 @@ from sanitiser.devices.guard import (
     assess,
     assess_all,
     claim,
+    disks_holding,
     disks_under,
     identity_mismatches,
     parse_boot_hints,
@@ -663,3 +664,23 @@ class TestStacks:
         state = self.state(a, b)
         assert set(stack_below("loop1", state.blocks)) == {"loop2"}
         assert assess(drive("loop1"), state).protected
+
+
+def test_disks_holding_the_agents_files() -> None:
+    """`disks_holding` (pure): the stick under the credentials' mount, by its partition; a path
+    on a tmpfs mounted over the root disk's filesystem is held by no disk (found on a real
+    tmpfs by tests/e2e/test_agent_boot_medium.py: it was taken for the root disk's)."""
+    state = SystemState(
+        blocks={
+            "vda": BlockDevice(name="vda", devnum="254:0"),
+            "sdb": BlockDevice(name="sdb", devnum="8:16", partitions=("sdb1",)),
+            "sdb1": BlockDevice(name="sdb1", devnum="8:17", parent="sdb"),
+        },
+        mounts=(
+            Mount("/", "/dev/vda", "254:0", "ext4", "vda"),
+            Mount("/run/stick", "/dev/sdb1", "8:17", "vfat", "sdb1"),
+            Mount("/run/ram", "tmpfs", "0:30", "tmpfs"),
+        ),
+    )
+    held = disks_holding(("/run/stick/creds", "/run/ram/evidence", "/etc/x"), state)
+    assert held == {"sdb": ("/run/stick/creds",), "vda": ("/etc/x",)}

@@ -67,6 +67,13 @@ class BenchScreen(Screen[None]):
             id="devices",
             tooltip="Devices: their state, drives and readiness; grade one",
         ),
+        Binding(
+            "t",
+            "app.tag_computer",
+            "Tag computer…",
+            id="tag-computer",
+            tooltip="Attach the computer under the cursor (agent) to its device: scan its tag",
+        ),
         Binding("o", "app.change_operator", "Operator", id="operator"),
         Binding(
             "D",
@@ -106,13 +113,17 @@ class BenchScreen(Screen[None]):
         """The status line."""
         return self._status
 
-    def key_map(self) -> list[tuple[str, str]]:
-        """(key, what it does) for the help."""
+    def key_map(self, *, computers: bool = False) -> list[tuple[str, str]]:
+        """(key, what it does) for the help; the computers' key only with `computers` (a
+        bench with an agent service)."""
         keys = [("↑ ↓", "move between drives"), ("Enter", "drive detail")]
         names = {"space": "Space", "question_mark": "?"}
         keys += [
             (names.get(b.key, b.key), b.tooltip or b.description)
             for b in self.BINDINGS
-            if isinstance(b, Binding) and b.show and b.key != "question_mark"
+            if isinstance(b, Binding)
+            and b.show
+            and b.key != "question_mark"
+            and (computers or b.id != "tag-computer")
         ]
         return keys

@@ -8,7 +8,7 @@ and nothing is linked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from sanitiser.assets.model import DeviceError
 from sanitiser.domain import Drive
+from sanitiser.errors import SanitiserError
 from sanitiser.text import TextInputError
 from sanitiser.tui.bench import Bench
 from sanitiser.tui.screens.error import report_worker_failure
@@ -47,16 +48,34 @@ class DrivesLinked(Message):
 
 
 class LinkModal(ModalScreen[list[str] | None]):
-    """Asks for the device's tag; dismisses with the desk's line per drive once linked."""
+    """Asks for the device's tag; dismisses with the desk's line per drive once linked.
+
+    Args:
+        bench: the core seam.
+        drives: the drives to link.
+        link: how the tag links them (default: `DeviceDesk.link` of their paths; a computer
+            running the agent: `Bench.attach_computer`); the lines to show, or a
+            `SanitiserError` with the reason.
+        title: the dialog's title.
+    """
 
     AUTO_FOCUS = "#link-tag"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-link")]
 
-    def __init__(self, bench: Bench, drives: Sequence[Drive]) -> None:
+    def __init__(
+        self,
+        bench: Bench,
+        drives: Sequence[Drive],
+        *,
+        link: Callable[[str], list[str]] | None = None,
+        title: str = "Link drives to a device",
+    ) -> None:
         super().__init__(classes="modal")
         self.bench = bench
         self.drives = list(drives)
         self.linking = False
+        self.link = link
+        self.title_text = title
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -68,7 +87,7 @@ class LinkModal(ModalScreen[list[str] | None]):
         """The drives, the tag, the hint."""
         names = ", ".join(f"{d.name} ({d.serial or 'no serial'})" for d in self.drives)
         with Vertical(id="dialog"):
-            yield Static("Link drives to a device", classes="dialog-title")
+            yield Static(self.title_text, classes="dialog-title")
             yield Static(Text(f"Drives: {names}"), id="link-drives")
             yield TextInput(
                 "The tag", "tag", required=True, placeholder="device tag", id="link-tag"
@@ -90,10 +109,13 @@ class LinkModal(ModalScreen[list[str] | None]):
 
     @work(thread=True, exit_on_error=False, group="link", description="Linking drives")
     def _link(self, tag: str) -> None:
-        desk = self.bench.desk(operator_of(self.app))
         try:
-            _device, lines = desk.link(tag, [d.path for d in self.drives])
-        except (DeviceError, TextInputError) as e:
+            if self.link is not None:
+                lines = self.link(tag)
+            else:
+                desk = self.bench.desk(operator_of(self.app))
+                _device, lines = desk.link(tag, [d.path for d in self.drives])
+        except (DeviceError, TextInputError, SanitiserError) as e:
             self.post_message(LinkRefused(e.msg))
             return
         self.post_message(DrivesLinked(lines))

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import DataTable
 
 from sanitiser.app.services import DriveStatus
 from sanitiser.jobs.events import JobEvent
-from sanitiser.tui.model import RowState, apply_event, duration, elapsed, progress_bar, rate
+from sanitiser.tui.model import (
+    COMPUTER_ROW,
+    RowState,
+    apply_event,
+    computer_row,
+    duration,
+    elapsed,
+    progress_bar,
+    rate,
+    row_key,
+)
 from sanitiser.units import human_size
+
+if TYPE_CHECKING:
+    from sanitiser.agent.service import ComputerView
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("sel", " "),
@@ -61,6 +75,10 @@ STATE_STYLES = {
 class DriveTable(DataTable[str | Text]):
     """One row per drive, keyed by kernel name; protected drives are greyed with their reason.
 
+    A computer running the agent is a row of its own (make, model, serial, its device's tag,
+    "agent" and its link) with its drives' rows under it, keyed by their ``agent://`` names
+    (`row_key`); they are selected, confirmed and followed as this bench's drives are.
+
     The table keeps each drive's `RowState`; job events are applied with `apply` and shown on
     the next `flush` (the app flushes a few times a second, so 24 busy drives stay cheap).
     """
@@ -74,6 +92,8 @@ class DriveTable(DataTable[str | Text]):
         self.states: dict[str, RowState] = {}
         self._by_job: dict[str, str] = {}
         self._dirty: set[str] = set()
+        self.computers: dict[str, ComputerView] = {}
+        """The computers shown, by key."""
         self.now: datetime | None = None
         """The time shown rows are computed at (set by the app before each flush)."""
 
@@ -86,7 +106,7 @@ class DriveTable(DataTable[str | Text]):
 
     def upsert(self, status: DriveStatus) -> None:
         """Add the drive's row, or refresh its identity and verdict if it is already shown."""
-        key = status.drive.name
+        key = row_key(status.drive)
         old = self.states.get(key)
         row = RowState(status) if old is None else dataclasses.replace(old, status=status)
         if row.status.protection.protected:
@@ -107,13 +127,53 @@ class DriveTable(DataTable[str | Text]):
             self.remove_row(name)
 
     def replace_all(self, statuses: list[DriveStatus]) -> None:
-        """Show exactly these drives (a busy drive keeps its job state)."""
-        keep = {s.drive.name for s in statuses}
+        """Show exactly these drives of this bench (a busy drive keeps its job state); the
+        computers' rows are theirs (`show_computer`)."""
+        keep = {row_key(s.drive) for s in statuses}
         for key in [k.value for k in self.rows if k.value not in keep]:
-            if key is not None:
+            if key is not None and not self._computers_row(key):
                 self.drop(key)
         for s in statuses:
             self.upsert(s)
+
+    def _computers_row(self, key: str) -> bool:
+        """A computer's row, or one of its drives'."""
+        return key.startswith(COMPUTER_ROW) or (key in self.states and self.states[key].remote)
+
+    def show_computer(self, view: ComputerView) -> None:
+        """Show a computer's row and its drives under it (refreshed when it changed)."""
+        key = computer_row(view.key)
+        before = self.computers.get(view.key)
+        self.computers[view.key] = view
+        if before == view and key in self.rows:
+            return
+        cells = self._computer_cells(view)
+        if key in self.rows:
+            for (col, _label), value in zip(COLUMNS, cells, strict=True):
+                self.update_cell(key, col, value)
+        else:
+            self.add_row(*cells, key=key)
+        for status in view.drives:
+            self.upsert(status)
+
+    def computer_at_cursor(self) -> str:
+        """The key of the computer whose row (or drive's row) is under the cursor ("")."""
+        if not self.row_count:
+            return ""
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value or ""
+        if key.startswith(COMPUTER_ROW):
+            return key.removeprefix(COMPUTER_ROW)
+        row = self.states.get(key)
+        if row is None or not row.remote:
+            return ""
+        return next(
+            (
+                c.key
+                for c in self.computers.values()
+                if any(row_key(s.drive) == key for s in c.drives)
+            ),
+            "",
+        )
 
     # --- selection --------------------------------------------------------------------------
 
@@ -186,6 +246,37 @@ class DriveTable(DataTable[str | Text]):
         for col in columns:
             self.update_cell(name, col, cells[col])
 
+    def _computer_cells(self, view: ComputerView) -> tuple[str | Text, ...]:
+        attachment = view.attachment
+        if attachment is None:
+            device = Text("looking up its device…", style="italic")
+        elif attachment.attached:
+            device = Text(f"device {attachment.tag}", style="green")
+        else:
+            device = Text("NOT LINKED: t scans its tag", style="bold yellow")
+        lost = view.link != "connected"
+        link = Text(
+            _clip(f"agent · {view.link.upper() if lost else view.link}", STATE_WIDTH),
+            style="bold red" if lost else "green",
+        )
+        name = " ".join(w for w in (view.make, view.model) if w) or "computer (no DMI)"
+        return (
+            Text(" "),
+            Text(f"▣ {view.tag or 'no tag'}", style="bold"),
+            Text(view.serial or "(none)"),
+            link,
+            Text(""),
+            Text(""),
+            Text(""),
+            Text(""),
+            Text(""),
+            device,
+            Text(f"{len(view.drives)} drive(s)", justify="right"),
+            Text("agent"),
+            Text(name),
+            Text(f"agent://{view.key}"),
+        )
+
     def _cells(self, row: RowState) -> tuple[str | Text, ...]:
         d, p = row.drive, row.status.protection
         dim = "dim" if p.protected else ""
@@ -199,6 +290,8 @@ class DriveTable(DataTable[str | Text]):
         grade = row.status.health.grade.value
         now = self.now or datetime.now().astimezone()
         name = f"{d.name} SIM" if d.simulated else d.name
+        if row.remote:
+            name = f" └ {name}"
         return (
             Text("●" if row.selected else " ", style="bold magenta"),
             Text(name, style=dim),

@@ -1,0 +1,139 @@
+"""Orders from the bench after the go, over real mutual TLS: a computer that restarts while its
+NVMe sanitize runs is recorded interrupted, then re-polled on its next boot to a certificate the
+bench signs; and an abort from the bench reaches the device before anything is erased."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from sanitiser.agent.agent import Agent
+from sanitiser.agent.credentials import AgentCredentials
+from sanitiser.agent.device import DeviceSeams
+from sanitiser.agent.link import BenchLink, Reporter, new_agent_id
+from sanitiser.agent.protocol import Order, Report, ReportKind
+from sanitiser.certificate.sign import parse_envelope
+from sanitiser.lab.bench import LabKind
+from sanitiser.methods.nvme import JOURNAL_SANITIZE
+from sanitiser.store.audit import entries
+from tests.integration.agent_rig import (
+    AgentRig,
+    Cable,
+    RunningAgent,
+    agent_rig,
+    cable_cut_after,
+    device_seams,
+    wait_until,
+)
+
+__all__ = ["agent_rig"]
+
+
+def digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def sanitize_sent(report: Report) -> bool:
+    """The method's notes say the sanitize command was sent (the drive goes on by itself)."""
+    notes = report.body.get("notes") if report.kind is ReportKind.JOB else None
+    return isinstance(notes, dict) and bool(notes.get(JOURNAL_SANITIZE))
+
+
+def test_a_restart_mid_sanitize_is_interrupted_then_re_polled_to_a_certificate(
+    agent_rig: AgentRig,
+) -> None:
+    """The cable is cut once the bench has the sanitize's notes; the computer powers off (its
+    drive finishes the sanitize on its own, as NVMe does) and boots again: the job is recorded
+    interrupted, a resume order re-polls the drive, and the bench certifies; the backing file
+    proves the erase."""
+    rig = agent_rig
+    rig.service.mint_session(rig.tmp / "creds")
+    lab, seams = device_seams(rig.tmp / "laptop", (LabKind.NVME,))
+    [disk] = lab.drives()
+    before = digest(disk.path)
+    cables: list[Cable] = []
+    first = rig.boot(rig.tmp / "creds", seams, cable_cut_after(sanitize_sent, cables))
+    wait_until(rig.service.bench.drives, "the hello", refused=lambda: first.reporter.refused)
+    [remote] = rig.service.bench.drives()
+    assert remote.shown.startswith("nvme-sanitize"), remote.shown
+    [job_id] = rig.service.bench.start(
+        [remote.drive.path], operator="mia", confirmed={remote.drive.path: remote.shown}
+    )
+    wait_until(lambda: cables and cables[0].cut.is_set(), "the cut after the sanitize's notes")
+    first.power_off()
+    wait_until(lambda: not first.agent.running, "the first boot's method to stop")
+    view = rig.services.store.job(job_id)
+    assert view is not None
+    assert view.state == "sanitising"  # nothing invented while the computer was away
+    second = rig.boot(rig.tmp / "creds", seams)
+    assert rig.service.jobs.wait([job_id], timeout=120)
+    view = rig.services.store.job(job_id)
+    assert view is not None
+    assert view.state == "routed", view.detail
+    assert rig.services.store.certificate_for_job(job_id) is not None
+    events = [str(e.data) for e in rig.services.store.job_events(job_id)]
+    assert any("restarted" in m for m in events), events
+    assert any("resumed after the computer restarted" in m for m in events), events
+    assert digest(disk.path) != before
+    assert not second.reporter.refused
+
+
+def boot_held(
+    rig: AgentRig, credentials: Path, seams: DeviceSeams, gate: threading.Event
+) -> RunningAgent:
+    """Boot an agent that takes no order until `gate` is set (its polls return nothing)."""
+    creds = AgentCredentials.load(credentials)
+    link = BenchLink(rig.service.url, creds)
+    reporter = Reporter(link, creds.session_id, new_agent_id())
+
+    def orders() -> Sequence[Order]:
+        return link.orders(reporter.agent) if gate.is_set() else []
+
+    agent = Agent(seams, reporter, orders)
+    running = RunningAgent(agent, reporter)
+    running.thread = threading.Thread(target=agent.run, args=(running.stop,), daemon=True)
+    running.thread.start()
+    rig.agents.append(running)
+    return running
+
+
+def test_an_abort_from_the_bench_reaches_the_device_and_nothing_is_certified(
+    agent_rig: AgentRig,
+) -> None:
+    """The technician aborts while the erase order waits for the device: the device gets the
+    erase and the abort together, its method stops at once, the job ends aborted (its record,
+    if any, says so), and nothing is recorded sanitised."""
+    rig = agent_rig
+    rig.service.mint_session(rig.tmp / "creds")
+    _lab, seams = device_seams(rig.tmp / "laptop", (LabKind.USB_FLASH,))
+    gate = threading.Event()
+    running = boot_held(rig, rig.tmp / "creds", seams, gate)
+    wait_until(rig.service.bench.drives, "the hello", refused=lambda: running.reporter.refused)
+    [remote] = rig.service.bench.drives()
+    [job_id] = rig.service.bench.start(
+        [remote.drive.path], operator="mia", confirmed={remote.drive.path: remote.shown}
+    )
+    reply = rig.service.jobs.abort(job_id)
+    assert reply.accepted, reply.message
+    wait_until(
+        lambda: any(o.action.value == "abort" for o in pending(rig)), "the abort order queued"
+    )
+    gate.set()
+    assert rig.service.jobs.wait([job_id], timeout=120)
+    view = rig.services.store.job(job_id)
+    assert view is not None
+    assert view.state == "aborted", view.detail
+    record_id = rig.services.store.certificate_for_job(job_id)
+    if record_id is not None:  # a planned attempt's record says what was done: nothing clean
+        envelope = rig.services.store.certificate_record(record_id)
+        assert envelope is not None
+        assert parse_envelope(envelope).record["outcome"]["status"] == "aborted"
+    assert not any(e.kind == "sanitised" for e in entries(rig.services.store))
+
+
+def pending(rig: AgentRig) -> list[Order]:
+    [host] = rig.service.bench.computers()
+    session = rig.service.receiver.sessions[host.session]
+    return list(rig.service.bench.orders_for(session, host.agent))
