@@ -16,8 +16,13 @@ from textual.widgets import Button, DataTable, Static
 from sanitiser.app.devices import DEVICE_CERTIFICATES, DeviceDesk
 from sanitiser.app.services import Services
 from sanitiser.certificate.sign import parse_envelope
+from sanitiser.domain import MediaKind
+from sanitiser.routing.destinations import DEVICE_ROUTE_KINDS
 from sanitiser.store.audit import entries
+from sanitiser.store.consignments import consignment_of
+from sanitiser.store.destinations import add_destination
 from sanitiser.tui.app import SanitiserApp
+from sanitiser.tui.screens.consignment import ConsignmentModal
 from sanitiser.tui.screens.devices import DeviceDetailScreen, DevicesScreen
 from sanitiser.tui.screens.intake import IntakeScreen
 from sanitiser.tui.screens.link import LinkModal
@@ -109,6 +114,22 @@ async def test_a_laptop_from_scan_to_its_verified_certificate_by_keys(
         assert all(str(p) in shown for p in issued.paths)
         await wait_for(pilot, noticed(app, issued.certificate_id))
 
+        # it leaves in a consignment, by its certificate: `o`, then the only choice (a new
+        # consignment for the one destination of the kind its policy routed it to)
+        route = str(screen.bench.desk("alice").report(TAG).readiness.destination)
+        add_destination(
+            services.store,
+            name="Partner",
+            kind=DEVICE_ROUTE_KINDS[route],
+            contact="partner@example.org",
+            accepts=[m.value for m in MediaKind],
+            station=services.settings.station,
+        )
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsignmentModal))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: consignment_of(services.store, issued.certificate_id))
+
     folder = data / DEVICE_CERTIFICATES
     stem = f"{TAG}-{issued.certificate_id}"
     pdf, record, label = (folder / f"{stem}.{ext}" for ext in ("pdf", "json", "png"))
@@ -155,7 +176,7 @@ async def test_a_laptop_from_scan_to_its_verified_certificate_by_keys(
     assert kinds[:3] == ["received", "drive-linked", "drive-linked"]
     assert kinds.count("drive-linked") == 2
     assert {"graded", "sanitised"} <= set(kinds)
-    assert kinds[-1] == "device-certified"
+    assert kinds[-2:] == ["device-certified", "consigned"]
     audit = run_sanitiser("audit", "verify", data=data)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert audit.stdout.startswith("audit log intact")

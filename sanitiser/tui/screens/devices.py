@@ -209,10 +209,13 @@ FACTS_KEY = "f"
 """Type or confirm the computer's facts (`sanitiser.tui.screens.facts.FactsScreen`)."""
 
 CERTIFY_KEY = "ctrl+s"
+"""Issue the device's certificate: a chord, not a letter (letters grade; signing is on purpose)."""
 PRINT_KEY = "P"
 """Shift+P prints the device's label: lower-case p is the ports check here (on the bench,
 p prints)."""
-"""Issue the device's certificate: a chord, not a letter (letters grade; signing is on purpose)."""
+CONSIGN_KEY = "o"
+"""Send the device out in a consignment (by its current certificate); ``c`` is the camera check
+here (the drive's detail screen consigns with ``c``)."""
 
 
 def certified_text(message: DeviceCertified) -> Text:
@@ -324,6 +327,7 @@ def _bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
         Binding(FACTS_KEY, "facts", "Facts", id="facts-device"),
         Binding(CERTIFY_KEY, "certify", "Certificate", id="certify-device"),
         Binding(PRINT_KEY, "print_label", "Print", id="print-device-label"),
+        Binding(CONSIGN_KEY, "consign", "Consign…", id="consign-device"),
         Binding("question_mark", "help", "Keys", id="help-device"),
     ]
 
@@ -331,7 +335,7 @@ def _bindings() -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
 KEYS_LINE = (
     "Grade: A B C D (shift) · checks: s k t c a p b h (pass → fail → n/a) · "
     "locks: 1 2 3 (present → cleared → none) · f facts · ctrl+s certificate · "
-    "P print label · ? keys"
+    "P print label · o consign · ? keys"
 )
 
 
@@ -514,6 +518,12 @@ class DeviceDetailScreen(Screen[None]):
         if said:  # auto-print on: after the certificate, never holding it up
             self.app.call_from_thread(self.notify, said, title="Label", markup=False)
 
+    def action_consign(self) -> None:
+        """Add the device (by its current certificate) to a consignment."""
+        from sanitiser.tui.screens.consignment import start_consign
+
+        start_consign(self, self.bench, self.tag, operator_of(self.app))
+
     def action_print_label(self) -> None:
         """Print the device's label on the default printer (queued first)."""
         self._print_label()
@@ -571,5 +581,6 @@ class DeviceDetailScreen(Screen[None]):
         keys += [("f", "type or confirm the computer's facts (DMI, CPU, RAM, battery, TPM ...)")]
         keys += [("Ctrl+S", "issue the signed certificate: PDF, record, label")]
         keys += [("Shift+P", "print the device's label on the default printer (p is a check)")]
+        keys += [("o", "add the certified device to a consignment (or open one)")]
         keys += [("Esc", "back to the devices")]
         self.app.push_screen(HelpModal("device", keys))

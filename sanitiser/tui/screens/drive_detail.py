@@ -42,15 +42,6 @@ class JobLoaded(Message):
 
 
 @dataclass
-class ConsignmentChoices(Message):
-    """The open consignments and destinations a drive could join."""
-
-    certificate_id: str
-    consignments: list[Any]
-    destinations: list[Any]
-
-
-@dataclass
 class LinkedDeviceRead(Message):
     """The device the drive is linked to ("" when none)."""
 
@@ -362,31 +353,11 @@ class DriveDetailScreen(Screen[None]):
 
     def action_consign(self) -> None:
         """Choose a consignment for the drive."""
+        from sanitiser.tui.screens.consignment import start_consign
+
         cert = self._certificate_id()
         if cert is not None:
-            self._choose_consignment(cert)
-
-    @work(thread=True, exit_on_error=False, group="detail-consign", description="Consignments")
-    def _choose_consignment(self, cert: str) -> None:
-        choices = ConsignmentChoices(
-            cert, self.bench.open_consignments(), self.bench.destinations()
-        )
-        self.post_message(choices)
-
-    @on(ConsignmentChoices)
-    def _ask_consignment(self, message: ConsignmentChoices) -> None:
-        from sanitiser.tui.screens.consignment import ConsignmentModal
-
-        def done(target: str | None) -> None:
-            if target:
-                self._consign(message.certificate_id, target)
-
-        self.app.push_screen(ConsignmentModal(message.consignments, message.destinations), done)
-
-    @work(thread=True, exit_on_error=False, group="detail-consign", description="Consigning")
-    def _consign(self, cert: str, target: str) -> None:
-        cid = self.bench.add_to_consignment(cert, target, operator=operator_of(self.app))
-        self.app.call_from_thread(self.notify, f"Added to consignment {cid}.")
+            start_consign(self, self.bench, cert, operator_of(self.app))
 
     def action_abort(self) -> None:
         """Abort this drive's job (asks first)."""
