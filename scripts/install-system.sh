@@ -4,12 +4,17 @@
 set -euo pipefail
 [ "${SANITISER_SKIP_APT:-0}" = 1 ] && exit 0
 
-# The bench itself: device tools and udev.
-BENCH="hdparm nvme-cli smartmontools sg3-utils udev util-linux kmod fonts-dejavu-core python3-venv"
+# The bench itself: device tools and udev. Network boot of donors (sanitiser agent build/serve):
+# dnsmasq-base (the dnsmasq binary without the 'dnsmasq' package's system DNS service, which would
+# take port 53; serve runs its own proxy-DHCP + TFTP instance), ipxe (undionly.kpxe/ipxe.efi for
+# ordinary PXE ROMs), syslinux, mtools and dosfstools (the USB image).
+BENCH="hdparm nvme-cli smartmontools sg3-utils udev util-linux kmod fonts-dejavu-core python3-venv \
+dnsmasq-base ipxe syslinux syslinux-common mtools dosfstools"
 # The test suite and benchmark: PDF/QR checks, loop/device-mapper faults, fio/nwipe, the QEMU drive
-# lab, PostgreSQL, headless Chromium, tmux for the end-to-end TUI test.
+# lab, PostgreSQL, headless Chromium, tmux for the end-to-end TUI test; ipxe-qemu (QEMU's PXE ROMs:
+# the network-boot tests boot a donor guest through pxe-e1000.rom).
 TEST="poppler-utils zbar-tools dmsetup fdisk fio nwipe e2fsprogs qemu-system-x86 qemu-utils busybox-static cpio \
-postgresql chromium tmux libfuse3-3"
+postgresql chromium tmux libfuse3-3 ipxe-qemu"
 
 want="$BENCH"
 [ "${1:-}" = "--test" ] && want="$BENCH $TEST"

@@ -46,6 +46,7 @@ class LazyGroup(click.Group):
         "sync": "sanitiser.cli.store:sync",
         "report": "sanitiser.cli.report:report",
         "device": "sanitiser.cli.devices:device",
+        "agent": "sanitiser.cli.agent:agent",
     }
 
     def invoke(self, ctx: click.Context) -> Any:
