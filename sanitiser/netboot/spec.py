@@ -54,6 +54,7 @@ STDLIB_EXCLUDES = tuple(
         "unittest/*",
         "config-3.11-*",
         "__phello__/*",
+        "sitecustomize.py",
         "lib-dynload/_test*",
         "lib-dynload/_ctypes_test*",
         "lib-dynload/xxlimited*",
@@ -214,6 +215,8 @@ STORAGE_MODULES = (
     "vfat",
     "nls_cp437",
     "nls_iso8859_1",
+    "nls_utf8",
+    "nls_ascii",
 )
 NETWORK_MODULES = ("e1000", "e1000e", "virtio_net", "af_packet")
 

@@ -239,6 +239,8 @@ mode=run  # the self-test: a kernel argument, or a file 'selftest' in the stick'
 if [ "$mode" = selftest ]; then
   [ -n "$bench" ] && { network || say "no DHCP answer"; }
   say "network: $(cat /run/sanitiser/network 2>/dev/null)"
+  say "credentials: $(ls @CREDENTIALS@ 2>/dev/null | tr '\n' ' ')"
+  say "boot device: $(cat /run/sanitiser/boot-device 2>/dev/null)"
   cd /tmp && python3 -m sanitiser agent inventory > /tmp/selftest.json 2> /tmp/selftest.err
   rc=$?
   { echo "@BEGIN@"; cat /tmp/selftest.json; echo; echo "@END@ rc=$rc"; } > /dev/console

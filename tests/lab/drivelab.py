@@ -146,6 +146,27 @@ def image_state(path: Path) -> ImageState:
     return total
 
 
+def run_qemu(argv: Sequence[str], log: Path, timeout: float) -> tuple[int, float, bool]:
+    """Run QEMU until it exits, its output in `log`; killed (its process group) after
+    `timeout` seconds. Returns (exit status, seconds, whether it was killed)."""
+    start = time.monotonic()
+    timed_out = False
+    with (
+        log.open("wb") as out,
+        subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ) as proc,
+    ):  # fmt: skip
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, time.monotonic() - start, timed_out
+
+
 # --- set-up --------------------------------------------------------------------------------
 
 
@@ -545,31 +566,12 @@ class DriveLab:
             cpus=self.cpus,
             smbios=self.smbios,
         )
-        start = time.monotonic()
-        timed_out = False
-        log = (share / "qemu.log").open("wb")
-        with (
-            log,
-            subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            ) as proc,
-        ):
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        seconds = time.monotonic() - start
+        returncode, seconds, timed_out = run_qemu(argv, share / "qemu.log", timeout)
         rc_text = _read(share / "rc").strip()
         console = _read(share / "console.log")
         qemu_log = _read(share / "qemu.log").strip()
         if qemu_log:
-            console += f"\n[qemu rc={proc.returncode}] {qemu_log}"
+            console += f"\n[qemu rc={returncode}] {qemu_log}"
         return Result(
             int(rc_text) if rc_text.lstrip("-").isdigit() else -1,
             _read(share / "out.txt"),
