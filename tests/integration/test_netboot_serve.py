@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ import pytest
 from sanitiser.netboot.serve import AgentEndpoint, NetbootServer, ServeError, session_overlay
 from sanitiser.runner import SubprocessRunner
 from tests.cli import run_sanitiser
+from tests.served import served_dir
 
 DUMMY = "sntnb0"
 
@@ -42,16 +43,30 @@ def credentials(tmp_path: Path) -> Path:
     return d
 
 
-def _server(image: Path, credentials: Path, **kw: object) -> NetbootServer:
-    work = Path(tempfile.mkdtemp(prefix="sanitiser-netboot-"))
-    defaults: dict[str, object] = {"port": 0, "bind": "127.0.0.1", "advertise": "127.0.0.1"}
-    return NetbootServer(
-        image=image,
-        work=work,
-        endpoint=AgentEndpoint("https://10.0.2.2:8443", credentials),
-        runner=SubprocessRunner(),
-        **(defaults | kw),  # type: ignore[arg-type]
-    )
+MakeServer = Callable[..., NetbootServer]
+
+
+@pytest.fixture
+def make_server() -> Iterator[MakeServer]:
+    """Servers over the given image and credentials, each in a session directory of its own
+    (all removed afterwards); HTTP on a free port of 127.0.0.1 unless told otherwise."""
+    with ExitStack() as stack:
+
+        def make(image: Path, credentials: Path, **kw: object) -> NetbootServer:
+            defaults: dict[str, object] = {
+                "port": 0,
+                "bind": "127.0.0.1",
+                "advertise": "127.0.0.1",
+            }
+            return NetbootServer(
+                image=image,
+                work=stack.enter_context(served_dir()),
+                endpoint=AgentEndpoint("https://10.0.2.2:8443", credentials),
+                runner=SubprocessRunner(),
+                **(defaults | kw),  # type: ignore[arg-type]
+            )
+
+        yield make
 
 
 def test_session_overlay_unpacks_the_credentials(credentials: Path, tmp_path: Path) -> None:
@@ -84,10 +99,12 @@ def test_session_overlay_refuses_an_empty_directory(tmp_path: Path) -> None:
         session_overlay(tmp_path / "missing", 0)
 
 
-def test_http_serves_the_named_files_only(image: Path, credentials: Path) -> None:
+def test_http_serves_the_named_files_only(
+    make_server: MakeServer, image: Path, credentials: Path
+) -> None:
     """The kernel, initramfs, session overlay and script over HTTP; anything else is 404;
     after stop the port is closed."""
-    server = _server(image, credentials)
+    server = make_server(image, credentials)
     server.start()
     try:
         base = server.url
@@ -110,34 +127,42 @@ def test_http_serves_the_named_files_only(image: Path, credentials: Path) -> Non
         urllib.request.urlopen(f"{base}/vmlinuz", timeout=60)
 
 
-def test_port_in_use_is_a_clear_error(image: Path, credentials: Path) -> None:
+def test_port_in_use_is_a_clear_error(
+    make_server: MakeServer, image: Path, credentials: Path
+) -> None:
     """A taken HTTP port says so and names --port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
         with pytest.raises(ServeError, match=f"HTTP port {port} is in use"):
-            _server(image, credentials, port=port).start()
+            make_server(image, credentials, port=port).start()
 
 
-def test_missing_interface_is_a_clear_error(image: Path, credentials: Path) -> None:
+def test_missing_interface_is_a_clear_error(
+    make_server: MakeServer, image: Path, credentials: Path
+) -> None:
     """An interface that does not exist is named (the real ip command says so)."""
     with pytest.raises(ServeError, match="'nosuchnic9': no such network interface"):
-        _server(image, credentials, interface="nosuchnic9").start()
+        make_server(image, credentials, interface="nosuchnic9").start()
 
 
-def test_missing_dnsmasq_is_a_clear_error(image: Path, credentials: Path) -> None:
+def test_missing_dnsmasq_is_a_clear_error(
+    make_server: MakeServer, image: Path, credentials: Path
+) -> None:
     """dnsmasq not installed: the error says how to install it; HTTP is stopped again."""
-    server = _server(image, credentials, interface="lo", dnsmasq="dnsmasq-not-installed")
+    server = make_server(image, credentials, interface="lo", dnsmasq="dnsmasq-not-installed")
     with pytest.raises(ServeError, match="dnsmasq-not-installed is not installed"):
         server.start()
     assert server._http is None
 
 
-def test_missing_image_is_a_clear_error(tmp_path: Path, credentials: Path) -> None:
+def test_missing_image_is_a_clear_error(
+    make_server: MakeServer, tmp_path: Path, credentials: Path
+) -> None:
     """No image built: the error says to build it."""
     with pytest.raises(ServeError, match="sanitiser agent build"):
-        _server(tmp_path, credentials).start()
+        make_server(tmp_path, credentials).start()
 
 
 def test_cli_serve_errors_are_one_line(image: Path, credentials: Path, tmp_path: Path) -> None:
@@ -172,17 +197,17 @@ def dummy_interface() -> Iterator[str]:
 @pytest.mark.root
 @pytest.mark.serial
 def test_interface_without_ipv4_is_a_clear_error(
-    image: Path, credentials: Path, dummy_interface: str
+    make_server: MakeServer, image: Path, credentials: Path, dummy_interface: str
 ) -> None:
     """An interface with no IPv4 address cannot serve proxy-DHCP: said so."""
     with pytest.raises(ServeError, match=f"'{dummy_interface}' has no IPv4 address"):
-        _server(image, credentials, interface=dummy_interface).start()
+        make_server(image, credentials, interface=dummy_interface).start()
 
 
 @pytest.mark.root
 @pytest.mark.serial
 def test_dnsmasq_serves_tftp_in_proxy_mode(
-    image: Path, credentials: Path, dummy_interface: str
+    make_server: MakeServer, image: Path, credentials: Path, dummy_interface: str
 ) -> None:
     """dnsmasq starts in proxy-DHCP mode on the interface; its TFTP hands busybox's client the
     same iPXE script HTTP serves; after stop the TFTP port is free again, and with it taken
@@ -190,7 +215,7 @@ def test_dnsmasq_serves_tftp_in_proxy_mode(
     subprocess.run(["ip", "addr", "add", "10.99.0.1/24", "dev", dummy_interface], check=True)
     kw: dict[str, object] = {"interface": dummy_interface, "bind": "10.99.0.1", "advertise": ""}
     ports: dict[str, object] = {"dhcp_port": 16767}
-    server = _server(image, credentials, **kw, **ports)
+    server = make_server(image, credentials, **kw, **ports)
     server.start()
     try:
         assert server.url.startswith("http://10.99.0.1:")
@@ -198,7 +223,7 @@ def test_dnsmasq_serves_tftp_in_proxy_mode(
         assert "started, version" in log
         assert "DNS disabled" in log
         assert "proxy on subnet 10.99.0.0" in log
-        out = Path(tempfile.mkdtemp()) / "boot.ipxe"
+        out = server.work / "fetched.ipxe"
         subprocess.run(
             ["busybox", "tftp", "-g", "-r", "boot.ipxe", "-l", str(out), "10.99.0.1"],
             check=True,
@@ -210,7 +235,7 @@ def test_dnsmasq_serves_tftp_in_proxy_mode(
         server.stop()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("10.99.0.1", 69))  # free again after stop; now taken by someone else
-        clash = _server(image, credentials, **kw, **ports)
+        clash = make_server(image, credentials, **kw, **ports)
         try:
             with pytest.raises(
                 ServeError, match=r"dnsmasq did not start on sntnb0: .*Address already in use"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from sanitiser.netboot.build import BuildResult
 from sanitiser.netboot.serve import AgentEndpoint, NetbootServer
 from sanitiser.runner import SubprocessRunner
 from tests.lab import donor
+from tests.served import served_dir
 
 pytestmark = [pytest.mark.qemu, pytest.mark.serial, pytest.mark.root]
 
@@ -99,22 +99,23 @@ def proxy_boot(
     creds = workdir / "creds"
     creds.mkdir()
     (creds / "session.json").write_text("{}\n")
-    server = NetbootServer(
-        image=netboot_image.kernel.parent,
-        work=Path(tempfile.mkdtemp(prefix="sanitiser-netboot-")),
-        endpoint=AgentEndpoint(f"https://{BENCH_IP}:8443", creds),
-        runner=SubprocessRunner(),
-        interface=BRIDGE,
-        port=0,
-        kernel_args={"sanitiser.selftest": "inventory"},
-    )
-    server.start()
-    try:
-        boot = donor.boot(donor.donor_argv(workdir, donor.pxe_tap(TAP)), workdir)
-        print(f"proxy-DHCP network boot to powered off: {boot.seconds:.0f} s")
-        yield boot, server
-    finally:
-        server.stop()
+    with served_dir() as work:
+        server = NetbootServer(
+            image=netboot_image.kernel.parent,
+            work=work,
+            endpoint=AgentEndpoint(f"https://{BENCH_IP}:8443", creds),
+            runner=SubprocessRunner(),
+            interface=BRIDGE,
+            port=0,
+            kernel_args={"sanitiser.selftest": "inventory"},
+        )
+        server.start()
+        try:
+            boot = donor.boot(donor.donor_argv(workdir, donor.pxe_tap(TAP)), workdir)
+            print(f"proxy-DHCP network boot to powered off: {boot.seconds:.0f} s")
+            yield boot, server
+        finally:
+            server.stop()
 
 
 def test_proxy_dhcp_boots_the_donor(proxy_boot: tuple[donor.Boot, NetbootServer]) -> None:

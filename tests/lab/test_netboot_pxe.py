@@ -10,8 +10,6 @@ agent's ``run`` joins it): the report must name the -smbios serial and both driv
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from sanitiser.netboot.build import BuildResult
 from sanitiser.netboot.serve import AgentEndpoint, NetbootServer
 from sanitiser.runner import SubprocessRunner
 from tests.lab import donor
+from tests.served import served_dir
 
 pytestmark = [pytest.mark.qemu, pytest.mark.serial, pytest.mark.root]
 
@@ -36,23 +35,24 @@ def pxe_boot(
     for name in ("ca.pem", "agent.pem", "agent.key", "session.json"):
         (creds / name).write_text(f"stand-in {name}\n")
     requests: list[str] = []
-    server = NetbootServer(
-        image=netboot_image.kernel.parent,
-        work=Path(tempfile.mkdtemp(prefix="sanitiser-netboot-")),
-        endpoint=AgentEndpoint("https://10.0.2.2:8443", creds),
-        runner=SubprocessRunner(),
-        port=0,
-        bind="127.0.0.1",  # QEMU's user networking takes 10.0.2.2 to the host's loopback
-        advertise="10.0.2.2",
-        kernel_args={"sanitiser.selftest": "inventory"},
-        log=requests.append,
-    )
-    server.start()
-    try:
-        argv = donor.donor_argv(workdir, donor.pxe_user_net(server.tftp_root, "boot.ipxe"))
-        boot = donor.boot(argv, workdir)
-    finally:
-        server.stop()
+    with served_dir() as work:
+        server = NetbootServer(
+            image=netboot_image.kernel.parent,
+            work=work,
+            endpoint=AgentEndpoint("https://10.0.2.2:8443", creds),
+            runner=SubprocessRunner(),
+            port=0,
+            bind="127.0.0.1",  # QEMU's user networking takes 10.0.2.2 to the host's loopback
+            advertise="10.0.2.2",
+            kernel_args={"sanitiser.selftest": "inventory"},
+            log=requests.append,
+        )
+        server.start()
+        try:
+            argv = donor.donor_argv(workdir, donor.pxe_user_net(server.tftp_root, "boot.ipxe"))
+            boot = donor.boot(argv, workdir)
+        finally:
+            server.stop()
     print(f"network boot to powered off: {boot.seconds:.0f} s")
     assert not boot.timed_out, boot.console[-4000:]
     return boot, requests
