@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest bench lab system system-test clean
+.PHONY: run test lint typecheck pytest bench lab system system-test clean agent
 
 run: system $(STAMP)
 	@bash scripts/ensure-udev.sh
@@ -39,6 +39,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -n 2 -m "not serial" $(PYTEST_ARGS)
 	$(BIN)/pytest -m "serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: no serial test selected
+
+# The donor agent's boot image (kernel, initramfs, USB image) in build/agent; VARIANT=ci for the
+# small test image. Debian packages come through apt (the bench's sources only); reproducible.
+VARIANT ?= full
+agent: system $(STAMP)
+	$(BIN)/sanitiser agent build --variant $(VARIANT) --out build/agent
 
 bench: system-test $(STAMP)
 	$(BIN)/python scripts/bench.py

@@ -5,14 +5,18 @@ set -euo pipefail
 [ "${SANITISER_SKIP_APT:-0}" = 1 ] && exit 0
 
 # The bench itself: device tools (mmc-utils for eMMC) and udev; lp and ipptool for label
-# printers reached through CUPS.
+# printers reached through CUPS. Network boot of donors (sanitiser agent build/serve):
+# dnsmasq-base (the dnsmasq binary without the 'dnsmasq' package's system DNS service, which would
+# take port 53; serve runs its own proxy-DHCP + TFTP instance), ipxe (undionly.kpxe/ipxe.efi for
+# ordinary PXE ROMs), syslinux, mtools and dosfstools (the USB image).
 BENCH="hdparm nvme-cli smartmontools sg3-utils mmc-utils udev util-linux kmod fonts-dejavu-core \
-python3-venv cups-client cups-ipp-utils"
+python3-venv cups-client cups-ipp-utils dnsmasq-base ipxe syslinux syslinux-common mtools dosfstools"
 # The test suite and benchmark: PDF/QR checks, loop/device-mapper faults, fio/nwipe, the QEMU drive
-# lab, PostgreSQL, headless Chromium, tmux for the end-to-end TUI test, and a CUPS scheduler with its
-# filters (the label printing tests start their own cupsd).
+# lab, PostgreSQL, headless Chromium, tmux for the end-to-end TUI test, a CUPS scheduler with its
+# filters (the label printing tests start their own cupsd), and ipxe-qemu (QEMU's PXE ROMs: the
+# network-boot tests boot a donor guest through pxe-e1000.rom).
 TEST="poppler-utils zbar-tools dmsetup fdisk fio nwipe e2fsprogs qemu-system-x86 qemu-utils busybox-static cpio \
-postgresql chromium tmux libfuse3-3 cups cups-bsd cups-filters ghostscript"
+postgresql chromium tmux libfuse3-3 cups cups-bsd cups-filters ghostscript ipxe-qemu"
 
 want="$BENCH"
 [ "${1:-}" = "--test" ] && want="$BENCH $TEST"

@@ -1,6 +1,7 @@
 """``sanitiser agent``: the network-boot agent (``run``, on the computer itself) and the bench's
-side of it (``import``, ``sessions``, ``reports``). ``build`` and ``serve`` join this group
-from the boot-image work. Every command is a thin shell over `sanitiser.agent`."""
+side of it (``import``, ``sessions``, ``reports``), and the boot path (``build``, ``serve``,
+``inventory``: `sanitiser.cli.agent_boot`). Every command is a thin shell over
+`sanitiser.agent` and `sanitiser.netboot`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from sanitiser.app.naming import session_operator
+from sanitiser.cli.agent_boot import BOOT_COMMANDS
 from sanitiser.cli.context import cli_context
 from sanitiser.cli.text import TypedText
 
@@ -19,6 +21,19 @@ from sanitiser.cli.text import TypedText
 @click.group()
 def agent() -> None:
     """The agent that erases a computer's own drives where it stands, under the bench."""
+
+
+BOOT_DEVICE = Path("/run/sanitiser/boot-device")
+"""Where the boot image's /init writes the disk it booted from (the stick): never erased."""
+
+
+def _boot_device() -> Path | None:
+    """The disk the boot image says it booted from, if it wrote one."""
+    try:
+        named = BOOT_DEVICE.read_text().strip()
+    except OSError:
+        return None
+    return Path(named) if named.startswith("/dev/") else None
 
 
 def _seams(own: tuple[Path | None, ...]) -> Any:
@@ -33,7 +48,7 @@ def _seams(own: tuple[Path | None, ...]) -> Any:
         runner=runner,
         list_drives=source.list,
         inventory=lambda: collect_inventory(runner),
-        own_medium=own_medium_paths(*own),
+        own_medium=own_medium_paths(*own, _boot_device()),
     )
 
 
@@ -147,3 +162,7 @@ def reports(refused: bool, as_json: bool) -> None:
         else:
             verdict = "accepted" if r.accepted else f"REFUSED: {r.reason}"
             click.echo(f"{r.received_at:%Y-%m-%d %H:%M:%S}  {r.session[:12]}  #{r.seq}  {verdict}")
+
+
+for _command in BOOT_COMMANDS:
+    agent.add_command(_command)

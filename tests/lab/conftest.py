@@ -18,6 +18,10 @@ import shutil
 
 import pytest
 
+from sanitiser.netboot.build import BuildResult, ImageBuilder, ImageBuildError
+from sanitiser.netboot.spec import CI_IMAGE
+from sanitiser.runner import SubprocessRunner
+from tests.lab.donor import PXE_ROM
 from tests.lab.drivelab import LabAssets, LabError, LabPlan, LabRun, run_plan, setup_lab
 
 
@@ -50,3 +54,22 @@ def lab_run(
     if run.boot.result.rc != 0:
         pytest.fail(run.boot.result.describe())
     return run
+
+
+@pytest.fixture(scope="session")
+def netboot_image(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The CI variant of the donor boot image, built once per session (Debian packages and
+    the kernel cached in the lab's cache)."""
+    missing = [
+        t for t in ("qemu-system-x86_64", "mkfs.fat", "syslinux", "mcopy", "apt-get")
+        if not shutil.which(t, path="/usr/sbin:/usr/bin:/sbin:/bin")
+    ]  # fmt: skip
+    if missing or not PXE_ROM.exists():
+        pytest.fail(
+            f"network-boot lab needs {missing or PXE_ROM}: run scripts/install-system.sh --test"
+        )
+    out = tmp_path_factory.mktemp("agent-image")
+    try:
+        return ImageBuilder(CI_IMAGE, SubprocessRunner(), out).build()
+    except ImageBuildError as e:
+        pytest.fail(str(e))

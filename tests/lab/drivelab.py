@@ -146,6 +146,35 @@ def image_state(path: Path) -> ImageState:
     return total
 
 
+SLACK = 3.0
+"""Every lab time bound (a guest's run, a step in it) is this many times what the test names.
+The bounds are there to catch a hung guest, not a slow one: under TCG a guest runs at the speed
+the host's cores give it, and on CI's two cores, shared with the other test worker and
+anything else the machine runs, a boot that takes 250 s idle took over 420 s (the wipe lab was
+killed at its 420 s bound with every step still progressing). A hung guest still fails, later."""
+
+
+def run_qemu(argv: Sequence[str], log: Path, timeout: float) -> tuple[int, float, bool]:
+    """Run QEMU until it exits, its output in `log`; killed (its process group) after
+    `timeout` x `SLACK` seconds. Returns (exit status, seconds, whether it was killed)."""
+    start = time.monotonic()
+    timed_out = False
+    with (
+        log.open("wb") as out,
+        subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ) as proc,
+    ):  # fmt: skip
+        try:
+            proc.wait(timeout * SLACK)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, time.monotonic() - start, timed_out
+
+
 # --- set-up --------------------------------------------------------------------------------
 
 
@@ -356,13 +385,6 @@ ctrl() { local d; d=$(dev "$1") || return 1; echo "${d%n[0-9]*}"; }
 
 STEP_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 
-SLACK = 3.0
-"""Every lab time bound (a guest's run, a step in it) is this many times what the test names.
-The bounds are there to catch a hung guest, not a slow one: under TCG a guest runs at the speed
-the host's cores give it, and on CI's two cores, shared with the other test worker and
-anything else the machine runs, a boot that takes 250 s idle took over 420 s (the wipe lab was
-killed at its 420 s bound with every step still progressing). A hung guest still fails, later."""
-
 
 def steps_script(steps: Mapping[str, str], step_timeout: int, parallel: int = 1) -> str:
     """The guest script running the named steps in order, at most `parallel` at a time.
@@ -554,31 +576,12 @@ class DriveLab:
             cpus=self.cpus,
             smbios=self.smbios,
         )
-        start = time.monotonic()
-        timed_out = False
-        log = (share / "qemu.log").open("wb")
-        with (
-            log,
-            subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            ) as proc,
-        ):
-            try:
-                proc.wait(timeout * SLACK)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        seconds = time.monotonic() - start
+        returncode, seconds, timed_out = run_qemu(argv, share / "qemu.log", timeout)
         rc_text = _read(share / "rc").strip()
         console = _read(share / "console.log")
         qemu_log = _read(share / "qemu.log").strip()
         if qemu_log:
-            console += f"\n[qemu rc={proc.returncode}] {qemu_log}"
+            console += f"\n[qemu rc={returncode}] {qemu_log}"
         return Result(
             int(rc_text) if rc_text.lstrip("-").isdigit() else -1,
             _read(share / "out.txt"),

@@ -1,0 +1,114 @@
+"""A donor guest for the network-boot tests: a QEMU machine with firmware identity
+(``-smbios``), an NVMe and a SATA drive, and **no** ``-kernel``/``-initrd``: it boots through its
+PXE ROM (iPXE, ``pxe-e1000.rom`` from ipxe-qemu) or from a USB stick image, like a real laptop.
+
+The boot image's self-test (``sanitiser.selftest=inventory``, or a ``selftest`` file on the
+stick) prints the host report between markers on the serial console and powers off;
+`Donor.boot` waits for QEMU to exit (a generous bound, killed after it) and `selftest` reads the
+report back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sanitiser.netboot.texts import SELFTEST_BEGIN, SELFTEST_END
+from tests.lab.drivelab import detect_accel, fill_image, run_qemu
+
+PXE_ROM = Path("/usr/lib/ipxe/qemu/pxe-e1000.rom")
+SMBIOS = "type=1,manufacturer=SanitiserLab,product=NetBook 13,serial=NB-SN-0042"
+NVME_SERIAL = "NBNVME01"
+SATA_SERIAL = "NBSATA01"
+BOOT_TIMEOUT = 600.0
+"""Seconds before a guest that has not powered off is killed (TCG on a shared machine)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Boot:
+    """One finished guest run."""
+
+    rc: int
+    console: str
+    seconds: float
+    timed_out: bool
+
+    def selftest(self) -> dict[str, Any]:
+        """The host report between the self-test markers (fails with the console's tail)."""
+        start = self.console.find(SELFTEST_BEGIN)
+        end = self.console.find(SELFTEST_END, start)
+        if start < 0 or end < 0:
+            raise AssertionError(f"no self-test report on the console:\n{self.console[-4000:]}")
+        status = self.console[end:].split("\n", 1)[0]
+        assert status.strip() == f"{SELFTEST_END} rc=0", self.console[-4000:]
+        return json.loads(self.console[start + len(SELFTEST_BEGIN) : end])  # type: ignore[no-any-return]
+
+
+def donor_argv(workdir: Path, boot_args: Sequence[str], *, memory_mb: int = 1024) -> list[str]:
+    """The guest's command line: q35, NVMe + SATA drives, identity, `boot_args` (network or
+    stick), and no -kernel/-initrd/9p."""
+    accel = detect_accel()
+    return [
+        "qemu-system-x86_64",
+        *("-accel", accel, "-machine", "q35", "-cpu", "max" if accel == "tcg" else "host"),
+        *("-smp", "2", "-m", str(memory_mb), "-nodefaults", "-display", "none", "-no-reboot"),
+        *("-serial", f"file:{workdir / 'console.log'}", "-smbios", SMBIOS),
+        *("-drive", f"file={workdir / 'nvme.img'},if=none,id=dn,format=raw"),
+        *("-device", f"nvme,drive=dn,serial={NVME_SERIAL}"),
+        *("-drive", f"file={workdir / 'sata.img'},if=none,id=ds,format=raw"),
+        *("-device", f"ide-hd,drive=ds,bus=ide.1,serial={SATA_SERIAL}"),
+        *boot_args,
+    ]
+
+
+def pxe_user_net(tftp_root: Path, bootfile: str) -> list[str]:
+    """Network boot on QEMU's user networking: its DHCP names `bootfile`, its TFTP serves
+    `tftp_root`, and the host is 10.0.2.2."""
+    return [
+        *("-netdev", f"user,id=n0,tftp={tftp_root},bootfile={bootfile}"),
+        *("-device", f"e1000,netdev=n0,romfile={PXE_ROM},bootindex=1"),
+    ]
+
+
+def pxe_tap(tap: str, mac: str = "52:54:00:5a:4e:01") -> list[str]:
+    """Network boot on a tap interface (a bridge the test made)."""
+    return [
+        *("-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no"),
+        *("-device", f"e1000,netdev=n0,mac={mac},romfile={PXE_ROM},bootindex=1"),
+    ]
+
+
+def usb_stick(image: Path) -> list[str]:
+    """Boot from `image` as a USB stick (usb-storage on xHCI), no network card."""
+    return [
+        *("-device", "qemu-xhci,id=xhci0"),
+        *("-drive", f"file={image},if=none,id=stick,format=raw"),
+        *("-device", "usb-storage,bus=xhci0.0,drive=stick,serial=NBSTICK01,bootindex=0"),
+    ]
+
+
+def prepare(workdir: Path) -> None:
+    """The donor's drives, filled with the lab's pattern."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    fill_image(workdir / "nvme.img", 64)
+    fill_image(workdir / "sata.img", 48)
+
+
+def boot(argv: Sequence[str], workdir: Path, timeout: float = BOOT_TIMEOUT) -> Boot:
+    """Run the guest until it powers off (or kill it after `timeout`)."""
+    assert "-kernel" not in argv
+    assert "-initrd" not in argv
+    rc, seconds, timed_out = run_qemu(argv, workdir / "qemu.log", timeout)
+    console = (workdir / "console.log").read_text(errors="replace")
+    qemu_log = (workdir / "qemu.log").read_text(errors="replace").strip()
+    if qemu_log:
+        console += f"\n[qemu rc={rc}] {qemu_log}"
+    return Boot(rc, console, seconds, timed_out)
+
+
+def drives_by_serial(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The report's drives keyed by serial."""
+    return {d["serial"]: d for d in report["drives"]}
