@@ -66,16 +66,14 @@ def build(variant: str, out: Path, cache: Path | None, no_usb: bool) -> None:
 
 
 def agent_endpoint(bench: str | None, credentials: Path | None, work: Path) -> AgentEndpoint:
-    """THE SEAM to the agent's side (wired at merge): the bench URL booted agents dial and the
-    directory of their credentials.
-
-    At merge: with no ``--bench``/``--credentials`` given, call
-    ``sanitiser.agent.mint_session(work / "credentials")`` and start the agent's receiver, and
-    return ``AgentEndpoint(receiver.url, work / "credentials", receiver.stop)``.
-    """
+    """The bench URL booted agents dial and the directory of their credentials, for a bench
+    served elsewhere. Serving for this bench is ``sanitiser tui --serve-agents IF``: the TUI
+    holds the receiver, the computers and the technician's go (`sanitiser.agent.serving`)."""
     if bench is None or credentials is None:
         raise ServeError(
-            "this build has no agent receiver yet: give --bench URL and --credentials DIR"
+            "to erase computers on this bench, serve from it: 'sanitiser tui --serve-agents IF'"
+            " (the computers appear on the bench); here, give --bench URL and --credentials DIR"
+            " of a bench that serves them"
         )
     return AgentEndpoint(bench, credentials)
 

@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
@@ -115,8 +116,23 @@ def main(ctx: click.Context, lab: bool, verbose: bool) -> None:
 
 @main.command()
 @click.option("--lab", "lab_flag", is_flag=True, help="Use the simulated lab bench.")
+@click.option(
+    "--serve-agents",
+    "interface",
+    default=None,
+    metavar="IF",
+    help="Also network-boot donor computers on interface IF into the agent (dnsmasq proxy-DHCP"
+    " + TFTP, iPXE, HTTP); they appear on the bench with their drives. Stopped on quit.",
+)
+@click.option(
+    "--agent-image",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("build/agent"),
+    show_default=True,
+    help="The boot image to serve (sanitiser agent build).",
+)
 @click.pass_context
-def tui(ctx: click.Context, lab_flag: bool) -> None:
+def tui(ctx: click.Context, lab_flag: bool, interface: str | None, agent_image: Path) -> None:
     """Open the bench TUI (the default command)."""
     from sanitiser.tui.app import SanitiserApp
 
@@ -125,7 +141,27 @@ def tui(ctx: click.Context, lab_flag: bool) -> None:
         services = cli.services(cli.lab_choice(lab_flag, default=None))
         settings = cli.settings
         _ensure_signing_identity(settings)
-        SanitiserApp(services).run()
+        if interface is None:
+            SanitiserApp(services).run()
+            return
+        from sanitiser.agent.serving import AgentServing
+        from sanitiser.app.jobs import make_orchestrator
+        from sanitiser.runner import SubprocessRunner
+        from sanitiser.tui.bench import Bench
+
+        serving = AgentServing(
+            services,
+            image=agent_image,
+            work=settings.data_dir / "netboot",
+            runner=SubprocessRunner(),
+            interface=interface,
+        )
+        agent = serving.start()
+        try:
+            bench = Bench(services, make_orchestrator(services), agent=agent)
+            SanitiserApp(services, bench=bench).run()
+        finally:
+            serving.stop()
 
 
 @main.command()
