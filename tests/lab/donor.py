@@ -47,9 +47,13 @@ class Boot:
         return json.loads(self.console[start + len(SELFTEST_BEGIN) : end])  # type: ignore[no-any-return]
 
 
-def donor_argv(workdir: Path, boot_args: Sequence[str], *, memory_mb: int = 1024) -> list[str]:
+def donor_argv(
+    workdir: Path, boot_args: Sequence[str], *, memory_mb: int = 1024, sata_bps: int = 0
+) -> list[str]:
     """The guest's command line: q35, NVMe + SATA drives, identity, `boot_args` (network or
-    stick), and no -kernel/-initrd/9p."""
+    stick), and no -kernel/-initrd/9p. `sata_bps` caps the SATA drive's writes (bytes per
+    second; 0: no cap), so that an erase of it is surely still running when a test cuts in."""
+    throttle = f",throttling.bps-write={sata_bps}" if sata_bps else ""
     accel = detect_accel()
     return [
         "qemu-system-x86_64",
@@ -58,7 +62,7 @@ def donor_argv(workdir: Path, boot_args: Sequence[str], *, memory_mb: int = 1024
         *("-serial", f"file:{workdir / 'console.log'}", "-smbios", SMBIOS),
         *("-drive", f"file={workdir / 'nvme.img'},if=none,id=dn,format=raw"),
         *("-device", f"nvme,drive=dn,serial={NVME_SERIAL}"),
-        *("-drive", f"file={workdir / 'sata.img'},if=none,id=ds,format=raw"),
+        *("-drive", f"file={workdir / 'sata.img'},if=none,id=ds,format=raw{throttle}"),
         *("-device", f"ide-hd,drive=ds,bus=ide.1,serial={SATA_SERIAL}"),
         *boot_args,
     ]
