@@ -116,6 +116,9 @@ METHODS: tuple[tuple[str, str], ...] = (
     ("scsi-format-unit", "SCSI Format Unit"),
     ("host-overwrite", "Overwrite by the station (every block written)"),
     ("destroy", "Physical destruction"),
+    ("mmc-sanitize", "eMMC Sanitize (after an erase of every block)"),
+    ("mmc-secure-erase", "eMMC Secure Erase"),
+    ("mmc-secure-trim", "eMMC Secure Trim"),
 )
 """Method ids and their human labels in token order: code = index + 1. Append only: a code,
 once issued on a label, must keep its meaning."""

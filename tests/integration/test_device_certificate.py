@@ -5,7 +5,7 @@ other way round); every byte of a device token is covered by its signature."""
 from __future__ import annotations
 
 import base64
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,16 @@ from sanitiser.policy.loader import load_policy
 from sanitiser.runner import SubprocessRunner
 
 NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+"""When the records are issued and checked: set by `_now_in_the_pkis_life` to a minute into the
+life of the module's PKI. (A fixed time here was a time bomb: the PKI is made when the tests run,
+valid from five minutes before, so on the day of the fixed time, from its hour on, every record
+"issued" then was refused as issued before its CA existed.)"""
+
+
+@pytest.fixture(autouse=True)
+def _now_in_the_pkis_life(pki: SamplePki) -> None:
+    global NOW  # noqa: PLW0603 - the module's helpers read it
+    NOW = pki.signer.cert.not_valid_before_utc + timedelta(minutes=1)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 from tests.lab.drivelab import (
     BLOCK,
     MIB,
+    SLACK,
     ImageVerdict,
     LabAssets,
     LabDrive,
@@ -96,7 +97,7 @@ def test_steps_script_is_valid_bash_and_rejects_odd_step_names() -> None:
     """The generated runner parses as bash; a step name with a slash is refused."""
     script = steps_script({"scan": "true", "raw.udevadm.S1": "true"}, 30)
     assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
-    assert "read -r -t 30" in script
+    assert f"read -r -t {round(30 * SLACK)}" in script  # the bound, with the lab's slack
     with pytest.raises(LabError, match="step name"):
         steps_script({"../x": "true"}, 30)
 
