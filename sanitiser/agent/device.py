@@ -13,7 +13,7 @@ import dataclasses
 import errno
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -37,6 +37,7 @@ from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Outcome, Protection
 from sanitiser.errors import DriveBusyError, SanitiserError
 from sanitiser.inventory.model import HostInventory
 from sanitiser.jobs.journal import (
+    SavedNotes,
     drive_from_json,
     drive_to_json,
     health_to_json,
@@ -187,33 +188,16 @@ def survey(seams: DeviceSeams, policy: str = "") -> list[dict[str, Any]]:
     return found
 
 
-class ReportedNotes(MutableMapping[str, Any]):
+class ReportedNotes(SavedNotes):
     """A method's private journal on the device: every change is reported (`JobEvent.NOTES`),
     so the bench keeps it for a resume after the device loses power."""
 
     def __init__(self, emit: Emit, initial: Mapping[str, Any] | None = None) -> None:
+        super().__init__(initial)
         self._emit = emit
-        self._data: dict[str, Any] = dict(initial or {})
 
     def _save(self) -> None:
         self._emit(JobEvent.NOTES, {"notes": notes_to_json(self._data)})
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._data[key] = value
-        self._save()
-
-    def __delitem__(self, key: str) -> None:
-        del self._data[key]
-        self._save()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(dict(self._data))
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 def _progress(emit: Emit, ev: ProgressEvent) -> None:

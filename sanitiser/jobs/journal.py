@@ -220,24 +220,15 @@ def _decode(value: Any) -> Any:
 # --- the journals ---------------------------------------------------------------------------
 
 
-class MethodNotes(MutableMapping[str, Any]):
-    """A method's private journal, written through to the store on every change.
+class SavedNotes(MutableMapping[str, Any]):
+    """A method's private journal that is saved (`_save`) on every change: to the store on the
+    bench (`MethodNotes`), reported to the bench from a computer's agent."""
 
-    Values must be JSON values or bytes (seeds); tuples come back as lists.
-    """
-
-    def __init__(self, store: Store, job_id: str, initial: Mapping[str, Any] | None = None) -> None:
-        self._store = store
-        self._job_id = job_id
+    def __init__(self, initial: Mapping[str, Any] | None = None) -> None:
         self._data: dict[str, Any] = dict(initial or {})
 
-    @classmethod
-    def load(cls, store: Store, job_id: str) -> MethodNotes:
-        """The notes a job kept before (after a restart)."""
-        return cls(store, job_id, _decode(store.job_journal(job_id)))
-
     def _save(self) -> None:
-        self._store.save_job_journal(self._job_id, _encode(self._data))
+        raise NotImplementedError
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -255,6 +246,26 @@ class MethodNotes(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class MethodNotes(SavedNotes):
+    """A method's private journal, written through to the store on every change.
+
+    Values must be JSON values or bytes (seeds); tuples come back as lists.
+    """
+
+    def __init__(self, store: Store, job_id: str, initial: Mapping[str, Any] | None = None) -> None:
+        super().__init__(initial)
+        self._store = store
+        self._job_id = job_id
+
+    @classmethod
+    def load(cls, store: Store, job_id: str) -> MethodNotes:
+        """The notes a job kept before (after a restart)."""
+        return cls(store, job_id, _decode(store.job_journal(job_id)))
+
+    def _save(self) -> None:
+        self._store.save_job_journal(self._job_id, _encode(self._data))
 
 
 class JobJournal:

@@ -137,51 +137,27 @@ def test_a_donor_powered_off_mid_erase_gets_no_outcome_and_is_interrupted_at_its
 
 
 @pytest.fixture
-def donor_running(
-    netboot_image: BuildResult, services: Services, tmp_path: Path
-) -> Iterator[tuple[AgentServing, Path, list[str]]]:
-    """The bench serving (user networking: QEMU's DHCP and TFTP, the host at 10.0.2.2) and the
-    donor booting from it in the background; powered off and stopped afterwards."""
+def donor_running(serving: AgentServing, tmp_path: Path) -> Iterator[Donor]:
+    """The donor booting from what the bench serves, in the background; powered off after."""
     workdir = tmp_path / "donor"
     donor.prepare(workdir)
-    console: list[str] = []
-    with served_dir() as work:
-        serving = AgentServing(
-            services,
-            image=netboot_image.kernel.parent,
-            work=work,
-            runner=SubprocessRunner(),
-            advertise="10.0.2.2",  # QEMU's user networking takes it to the host's loopback
-            bind="127.0.0.1",
-            http_port=0,
-            agent_port=0,
-        )
-        serving.start()
-        assert serving.server is not None
-        argv = donor.donor_argv(workdir, donor.pxe_user_net(serving.server.tftp_root, "boot.ipxe"))
-        guest = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
-        try:
-            yield serving, workdir, console
-        finally:
-            guest.kill()
-            guest.wait()
-            console.append((workdir / "console.log").read_text(errors="replace"))
-            serving.stop()
+    laptop = Donor(serving, workdir)
+    laptop.power_on()
+    try:
+        yield laptop
+    finally:
+        laptop.power_off()
 
 
 def test_a_donor_boots_is_found_wiped_on_the_go_and_certified(
-    donor_running: tuple[AgentServing, Path, list[str]], services: Services
+    donor_running: Donor, serving: AgentServing, services: Services
 ) -> None:
-    serving, workdir, _console = donor_running
+    workdir = donor_running.workdir
+    console_tail = donor_running.console_tail
     service = serving.service
     assert service is not None
     desk = DeviceDesk(services, "mia")
     desk.intake(kind="laptop", tag="NB-0042", serial="NB-SN-0042", make="SanitiserLab")
-
-    def console_tail() -> str:
-        return (workdir / "console.log").read_text(errors="replace")[-3000:]
 
     def both_drives_planned() -> bool:
         drives = service.bench.drives()
