@@ -222,7 +222,14 @@ network() {  # DHCP on the card that booted (BOOTIF), else on each card until on
 }
 
 stick() {  # the FAT partition labelled LABEL: mount it, name its disk for the guard
-  part=$(findfs "LABEL=$1" 2>/dev/null) || return 1
+  # A USB stick may appear after udev settled (usb-storage scans it a moment after the port
+  # comes up; slower still under emulation): look again for up to a minute.
+  tries=0
+  until part=$(findfs "LABEL=$1" 2>/dev/null); do
+    tries=$((tries + 1))
+    [ "$tries" -ge 60 ] && return 1
+    sleep 1
+  done
   mount -t vfat -o rw,noatime "$part" /mnt/stick || return 1
   disk=$(basename "$(readlink -f "/sys/class/block/${part##*/}/..")")
   echo "/dev/$disk" > /run/sanitiser/boot-device
