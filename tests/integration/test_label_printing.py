@@ -31,6 +31,7 @@ from tests.labels.printers import (
     BrotherBehaviour,
     BrotherPrinter,
     OfflinePrinter,
+    UsbNode,
     ZebraPrinter,
     closed_port,
     wait_for,
@@ -191,6 +192,37 @@ def test_a_consignment_label_on_a_zebra_over_tcp(fresh: Bench, tmp_path: Path) -
         assert image.size[1] == int(152 * 203 / 25.4)
         assert qr_of(image, tmp_path) == consignment
         assert Label.from_json(o.job.label_json).lines[1] == ("To WEEE Ltd", True)
+    finally:
+        zebra.close()
+
+
+@pytest.mark.root  # the stand-in node is linked into /dev/usb
+def test_labels_on_usb_nodes_brother_and_zebra(fresh: Bench, tmp_path: Path) -> None:
+    """``brother:///dev/usb/lpN`` and ``zpl:///dev/usb/lpN``: the same conversations through a
+    character device (a raw pty stands in for usblp's node): status first, then the job, whose
+    QR decodes to the certificate's own URL."""
+    brother_printer = BrotherPrinter()
+    brother = UsbNode(brother_printer)
+    try:
+        [o] = desk(fresh).print(
+            fresh.device_tag, printer=f"brother://{brother.path}?model=QL-820NWB&label=62x29"
+        )
+        assert o.printed, o.message
+        wait_for(lambda: len(brother_printer.pages) == 1, "the Brother job")
+        [page] = brother_printer.pages[0]
+        assert qr_of(page.image(), tmp_path) == Label.from_json(o.job.label_json).qr
+    finally:
+        brother.close()
+    zebra = UsbNode(ZebraPrinter())
+    try:
+        [o] = desk(fresh).print(
+            fresh.drive_certificate, printer=f"zpl://{zebra.path}", reprint=True
+        )
+        assert o.printed, o.message
+        zebra.unplug()
+        assert len(zebra.printer.jobs) == 1
+        [image] = decode_zpl(zebra.printer.jobs[0].decode("ascii"))
+        assert qr_of(image, tmp_path) == Label.from_json(o.job.label_json).qr
     finally:
         zebra.close()
 

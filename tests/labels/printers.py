@@ -7,11 +7,14 @@ Each keeps what it received (`jobs`); `wait_for` waits for a condition with a ge
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
+import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.labels.decoders import BrotherPage, decode_brother
 
@@ -202,3 +205,72 @@ def closed_port() -> int:
     port: int = s.getsockname()[1]
     s.close()
     return port
+
+
+class _PtyConnection:
+    """The printer's end of a pty, with the calls `_talk` makes of a socket."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def recv(self, size: int) -> bytes:
+        try:
+            return os.read(self.fd, size)
+        except OSError:  # EIO: the bench closed its end (the job is over)
+            return b""
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def __enter__(self) -> _PtyConnection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+USB_DIR = Path("/dev/usb")
+"""Where usblp's nodes are (the test's stand-in is linked there: root only)."""
+
+
+class UsbNode:
+    """A USB printer node (``/dev/usb/lp0``) stood in for by a pseudo-terminal in raw mode: a
+    real character device the bench opens, writes and reads as it does usblp's; `printer`'s
+    conversation (a `BrotherPrinter` or `ZebraPrinter`, its TCP side unused) runs on the other
+    end, once: one job per node. The node is held open until `unplug`, so that the printer
+    does not read the end of the conversation before the bench has opened it."""
+
+    def __init__(self, printer: BrotherPrinter | ZebraPrinter) -> None:
+        self.printer = printer
+        self._master, self._held = os.openpty()
+        tty.setraw(self._held)  # bytes as they are: no echo, no CR/LF translation
+        # named as usblp names its nodes (the address accepts /dev/usb/lpN only): a link
+        self._made_dir = not USB_DIR.exists()
+        USB_DIR.mkdir(exist_ok=True)
+        self.link = USB_DIR / f"lp{90000 + os.getpid() % 10000}"
+        self.link.unlink(missing_ok=True)
+        self.link.symlink_to(os.ttyname(self._held))
+        self.path = str(self.link)
+        self._thread = threading.Thread(
+            target=printer._talk,
+            args=(_PtyConnection(self._master),),
+            daemon=True,
+        )
+        self._thread.start()
+
+    def unplug(self) -> None:
+        """End the conversation: the node's last holder lets go (the printer keeps its job)."""
+        if self._held >= 0:
+            os.close(self._held)  # with the bench's end closed too, the printer reads EIO
+            self._held = -1
+        self._thread.join(timeout=60)
+
+    def close(self) -> None:
+        self.unplug()
+        os.close(self._master)
+        self.printer.close()
+        self.link.unlink(missing_ok=True)
+        if self._made_dir:
+            USB_DIR.rmdir()
