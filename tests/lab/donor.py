@@ -48,18 +48,31 @@ class Boot:
 
 
 def donor_argv(
-    workdir: Path, boot_args: Sequence[str], *, memory_mb: int = 1024, sata_bps: int = 0
+    workdir: Path,
+    boot_args: Sequence[str],
+    *,
+    memory_mb: int = 1024,
+    sata_bps: int = 0,
+    console: Path | None = None,
 ) -> list[str]:
     """The guest's command line: q35, NVMe + SATA drives, identity, `boot_args` (network or
     stick), and no -kernel/-initrd/9p. `sata_bps` caps the SATA drive's writes (bytes per
-    second; 0: no cap), so that an erase of it is surely still running when a test cuts in."""
+    second; 0: no cap), so that an erase of it is surely still running when a test cuts in;
+    `console` makes the serial console a UNIX socket the test can type on."""
     throttle = f",throttling.bps-write={sata_bps}" if sata_bps else ""
+    serial = ["-serial", f"file:{workdir / 'console.log'}"]
+    if console is not None:  # a console the test can also type on (a UNIX socket), logged too
+        chardev = (
+            f"socket,id=con,path={console},server=on,wait=off,logfile={workdir / 'console.log'}"
+        )
+        serial = ["-chardev", chardev, "-serial", "chardev:con"]
     accel = detect_accel()
     return [
         "qemu-system-x86_64",
         *("-accel", accel, "-machine", "q35", "-cpu", "max" if accel == "tcg" else "host"),
         *("-smp", "2", "-m", str(memory_mb), "-nodefaults", "-display", "none", "-no-reboot"),
-        *("-serial", f"file:{workdir / 'console.log'}", "-smbios", SMBIOS),
+        *serial,
+        *("-smbios", SMBIOS),
         *("-drive", f"file={workdir / 'nvme.img'},if=none,id=dn,format=raw"),
         *("-device", f"nvme,drive=dn,serial={NVME_SERIAL}"),
         *("-drive", f"file={workdir / 'sata.img'},if=none,id=ds,format=raw{throttle}"),
