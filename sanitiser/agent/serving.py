@@ -48,6 +48,7 @@ class AgentServing:
     service: AgentService | None = None
     server: NetbootServer | None = None
     log_lines: list[str] = field(default_factory=list)
+    _endpoint: AgentEndpoint | None = None
 
     def start(self) -> AgentService:
         """Mint the session, start the receiver and the network boot; the agent service.
@@ -64,38 +65,52 @@ class AgentServing:
         service.mint_session(credentials)
         service.start()
         port = service.url.rsplit(":", 1)[1]
-        stopped: list[bool] = []
+        self.service = service
+        # the receiver outlives the network boot: `pause` stops booting new computers while
+        # the ones booted go on reporting; `stop` ends both
+        self._endpoint = AgentEndpoint(f"https://{self.advertise or address}:{port}", credentials)
+        try:
+            self.resume()
+        except BaseException:
+            self.stop()
+            raise
+        return service
 
-        def stop_service() -> None:  # once, whoever asks first (the server, or a failed start)
-            if not stopped:
-                stopped.append(True)
-                service.stop()
+    @property
+    def booting(self) -> bool:
+        """True while computers can network-boot from this session."""
+        return self.server is not None
 
-        endpoint = AgentEndpoint(
-            f"https://{self.advertise or address}:{port}", credentials, stop_service
-        )
+    def resume(self) -> None:
+        """Serve the network boot (again), with the session's credentials.
+
+        Raises:
+            ServeError: as `start`; the receiver goes on.
+        """
+        if self.server is not None or self._endpoint is None:
+            return
         server = NetbootServer(
             image=self.image,
             work=self.work,
-            endpoint=endpoint,
+            endpoint=self._endpoint,
             runner=self.runner,
             interface=self.interface,
             port=self.http_port,
             advertise=self.advertise,
             log=self.log_lines.append,
         )
-        try:
-            server.start()
-        except BaseException:
-            stop_service()
-            raise
-        self.service, self.server = service, server
-        return service
+        server.start()
+        self.server = server
+
+    def pause(self) -> None:
+        """Stop the network boot (dnsmasq, HTTP); the computers booted go on reporting."""
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop()
 
     def stop(self) -> None:
         """Stop the network boot and the receiver (idempotent)."""
-        if self.server is not None:
-            self.server.stop()  # stops the receiver too (the endpoint's stop)
-        elif self.service is not None:
-            self.service.stop()
-        self.server = self.service = None
+        self.pause()
+        service, self.service = self.service, None
+        if service is not None:
+            service.stop()

@@ -158,7 +158,7 @@ def tui(ctx: click.Context, lab_flag: bool, interface: str | None, agent_image: 
         )
         agent = serving.start()
         try:
-            bench = Bench(services, make_orchestrator(services), agent=agent)
+            bench = Bench(services, make_orchestrator(services), agent=agent, serving=serving)
             SanitiserApp(services, bench=bench).run()
         finally:
             serving.stop()

@@ -197,7 +197,18 @@ class SanitiserApp(App[None]):
         """The computers' key is shown only on a bench with an agent service."""
         if action == "tag_computer":
             return self.bench.agent is not None
+        if action == "toggle_boot":
+            return self.bench.serving is not None
         return True
+
+    def action_toggle_boot(self) -> None:
+        """Stop the network boot, or start it again (a bench started with --serve-agents)."""
+        self._toggle_boot()
+
+    @work(thread=True, exit_on_error=False, group="network-boot", description="Network boot")
+    def _toggle_boot(self) -> None:
+        said = self.bench.toggle_network_boot()
+        self.call_from_thread(self.notify, said, title="Network boot", markup=False)
 
     def action_tag_computer(self) -> None:
         """Attach the computer under the cursor to its device: scan (or type) its tag."""

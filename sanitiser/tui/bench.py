@@ -31,6 +31,7 @@ from sanitiser.tui.model import REMOTE_SCHEME, duration, qr_lines, search_jobs
 
 if TYPE_CHECKING:
     from sanitiser.agent.service import AgentService, ComputerView
+    from sanitiser.agent.serving import AgentServing
     from sanitiser.routing.destinations import DestinationView
 
 
@@ -102,12 +103,15 @@ class Bench:
         orchestrator: the job orchestrator the TUI drives (`make_orchestrator(services)`).
         policy: the policy to plan with (None: the orchestrator's default).
         agent: the agent service whose computers join the bench (None: no computers).
+        serving: the network boot serving those computers (`tui --serve-agents IF`), which
+            the technician can stop and start again (`toggle_network_boot`).
     """
 
     services: Services
     orchestrator: Orchestrator
     policy: str | None = None
     agent: AgentService | None = None
+    serving: AgentServing | None = None
     _signer: StationSigner | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -213,6 +217,23 @@ class Bench:
             return ""
         found = self.agent.bench.host_of(drive.path)
         return found.host if found is not None else ""
+
+    def toggle_network_boot(self) -> str:
+        """Stop the network boot if it runs, else start it again; what it is now.
+
+        Raises:
+            SanitiserError: no network boot on this bench; starting failed (the reason).
+        """
+        if self.serving is None:
+            raise SanitiserError(
+                "this bench serves no network boot (open it with 'sanitiser tui --serve-agents IF')"
+            )
+        where = self.serving.interface or self.serving.advertise
+        if self.serving.booting:
+            self.serving.pause()
+            return f"Network boot stopped on {where}; booted computers go on reporting."
+        self.serving.resume()
+        return f"Network boot started on {where}."
 
     def attach_computer(self, key: str, tag: str, operator: str) -> list[str]:
         """Attach computer `key` to device `tag` (its scanned tag): its facts recorded and its

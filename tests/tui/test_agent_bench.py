@@ -86,7 +86,8 @@ async def test_a_computer_joins_the_bench_and_its_drive_is_wiped_like_a_local_on
         assert "LBC-0199" in cell(app, row, "drive")
         assert cell(app, row, "serial") == "PF1ABCDE"
         assert cell(app, row, "transport") == "agent"
-        assert "connected" in cell(app, row, "status")
+        # connected: it polls for orders; under load a poll may come later than the rig's 1 s
+        await wait_for(pilot, lambda: "connected" in cell(app, row, "status"))
         assert "ThinkPad" in cell(app, row, "model") or "20L5" in cell(app, row, "model")
         [status] = view.drives
         key = row_key(status.drive)
@@ -166,4 +167,6 @@ async def test_a_lost_link_shows_and_invents_no_outcome(rig: AgentRig) -> None:
         shown = app.table.states[key]
         assert shown.state == "sanitising"
         assert shown.outcome == ""
-        assert "sanitising" in cell(app, key, "status")
+        # the table draws the state on its next tick: wait for the cell, not the state
+        await wait_for(pilot, lambda: "sanitising" in cell(app, key, "status"))
+        assert app.table.states[key].outcome == ""

@@ -74,6 +74,13 @@ class BenchScreen(Screen[None]):
             id="tag-computer",
             tooltip="Attach the computer under the cursor (agent) to its device: scan its tag",
         ),
+        Binding(
+            "B",
+            "app.toggle_boot",
+            "Network boot",
+            id="network-boot",
+            tooltip="Stop (or start again) booting computers from the bench network",
+        ),
         Binding("o", "app.change_operator", "Operator", id="operator"),
         Binding(
             "D",
@@ -124,6 +131,6 @@ class BenchScreen(Screen[None]):
             if isinstance(b, Binding)
             and b.show
             and b.key != "question_mark"
-            and (computers or b.id != "tag-computer")
+            and (computers or b.id not in ("tag-computer", "network-boot"))
         ]
         return keys
