@@ -10,7 +10,6 @@ here signs: every step is handed to `emit` and the bench concludes.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -45,8 +44,7 @@ from sanitiser.jobs.journal import (
     notes_to_json,
     outcome_to_json,
 )
-from sanitiser.jobs.pipeline import unlock_reason
-from sanitiser.jobs.writers import judge_other_writers
+from sanitiser.jobs.pipeline import run_method, unlock_reason
 from sanitiser.methods.base import Method, MethodContext
 from sanitiser.policy.loader import DEFAULT_POLICY, Policy, load_policy
 from sanitiser.policy.plan import Plan
@@ -357,22 +355,7 @@ def _run_method(
         overwrite_passes=passes,
         verification=verification,
     )
-    try:
-        outcome = method.run(ctx)
-        return judge_other_writers(
-            outcome,
-            still_open=held.other_writers(),
-            seen=held.writers_seen,
-            verification=verification,
-        )
-    except SanitiserError as exc:
-        gone = held.backend.gone(held.drive)
-        return f"{gone}: {exc.msg}" if gone else exc.msg
-    except OSError as exc:
-        gone = held.backend.gone(held.drive)
-        if gone or exc.errno in (errno.ENODEV, errno.ENXIO, errno.EIO):
-            return gone or f"the drive stopped responding ({exc.strerror})"
-        raise
+    return run_method(method, ctx)
 
 
 def own_medium_paths(*paths: Path | None) -> tuple[str, ...]:

@@ -197,21 +197,7 @@ class Pipeline(Conclusion):
         )
         run.claim = claim
         try:
-            outcome = method.run(ctx)
-            return judge_other_writers(
-                outcome,
-                still_open=claim.other_writers(),
-                seen=claim.writers_seen,
-                verification=run.verification,
-            )
-        except SanitiserError as exc:
-            gone = claim.backend.gone(run.drive)
-            return f"{gone}: {exc.msg}" if gone else exc.msg
-        except OSError as exc:
-            gone = claim.backend.gone(run.drive)
-            if gone or exc.errno in (errno.ENODEV, errno.ENXIO, errno.EIO):
-                return gone or f"the drive stopped responding ({exc.strerror})"
-            raise
+            return run_method(method, ctx)
         finally:
             run.claim = None
 
@@ -252,3 +238,28 @@ class Pipeline(Conclusion):
             outcome=outcome,
             outcome_facts=facts,
         )
+
+
+def run_method(method: Method, ctx: MethodContext) -> Outcome | str:
+    """Run `method` on `ctx.claim`'s drive and judge any other writer seen meanwhile; the
+    Outcome, or the reason there is none. The one place, for the bench's jobs and the
+    network-boot agent's, where a drive that was pulled or stopped answering mid-method (an
+    error, then the backend says it is gone; or ENODEV/ENXIO/EIO) becomes a failure reason
+    rather than a crash; any other OSError is a bug and is raised."""
+    claim = ctx.claim
+    try:
+        outcome = method.run(ctx)
+        return judge_other_writers(
+            outcome,
+            still_open=claim.other_writers(),
+            seen=claim.writers_seen,
+            verification=ctx.verification,
+        )
+    except SanitiserError as exc:
+        gone = claim.backend.gone(ctx.drive)
+        return f"{gone}: {exc.msg}" if gone else exc.msg
+    except OSError as exc:
+        gone = claim.backend.gone(ctx.drive)
+        if gone or exc.errno in (errno.ENODEV, errno.ENXIO, errno.EIO):
+            return gone or f"the drive stopped responding ({exc.strerror})"
+        raise
