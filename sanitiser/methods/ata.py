@@ -39,7 +39,7 @@ from sanitiser.domain import Drive, MediaKind, NistCategory, Outcome, OutcomeSta
 from sanitiser.errors import ToolOutputError
 from sanitiser.methods.base import MethodContext
 from sanitiser.methods.hidden_areas import YES, HiddenAreas, remove_hidden_areas
-from sanitiser.methods.session import FROZEN_INSTRUCTION, Poll, Session, poll_until_done
+from sanitiser.methods.session import FROZEN_INSTRUCTION, Poll, Session, open_run, poll_until_done
 from sanitiser.methods.verify_after import (
     Check,
     journal_canaries,
@@ -412,12 +412,10 @@ class AtaSanitize:
 
     def run(self, ctx: MethodContext) -> Outcome:
         """Start (or resume) the sanitize, poll it to the end, and check the result."""
-        s = Session(ctx, self.technique.value)
+        s, cat, refused = open_run(self, ctx)
+        if refused is not None:
+            return refused
         dev = ctx.drive.path
-        cat = self.category_for(ctx.drive)
-        why = self.unavailable(ctx.drive, ctx.capabilities)
-        if why:
-            return s.refused(cat, why)
         status, err = sanitize_status(s, dev)
         if status is None:
             return s.refused(cat, f"the sanitize status cannot be read: {err}")

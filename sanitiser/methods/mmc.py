@@ -36,7 +36,7 @@ from sanitiser.blockio import Pattern
 from sanitiser.domain import Drive, NistCategory, Outcome, OutcomeStatus
 from sanitiser.errors import ToolOutputError
 from sanitiser.methods.base import MethodContext
-from sanitiser.methods.session import Session
+from sanitiser.methods.session import open_run
 from sanitiser.methods.verify_after import (
     Check,
     ReadBack,
@@ -129,11 +129,9 @@ class _MmcMethod:
 
     def run(self, ctx: MethodContext) -> Outcome:
         """Run the steps, then check EXT_CSD, the canaries and the erased content."""
-        s = Session(ctx, self.technique.value)
-        cat = self.category_for(ctx.drive)
-        why = self.unavailable(ctx.drive, ctx.capabilities)
-        if why:
-            return s.refused(cat, why)
+        s, cat, refused = open_run(self, ctx)
+        if refused is not None:
+            return refused
         mmc = ctx.capabilities.mmc
         if mmc is None:  # unavailable() refuses this; kept for the type checker
             return s.refused(cat, "no EXT_CSD")

@@ -31,7 +31,7 @@ from sanitiser.blockio import CanarySet, Pattern
 from sanitiser.domain import Drive, NistCategory, Outcome, OutcomeStatus, Transport
 from sanitiser.errors import ToolOutputError
 from sanitiser.methods.base import MethodContext
-from sanitiser.methods.session import Poll, Session, poll_until_done
+from sanitiser.methods.session import Poll, Session, open_run, poll_until_done
 from sanitiser.methods.verify_after import (
     Check,
     journal_canaries,
@@ -167,11 +167,9 @@ class NvmeSanitize:
 
     def run(self, ctx: MethodContext) -> Outcome:
         """Start (or resume) the sanitize, poll the log to the end, and check the result."""
-        s = Session(ctx, self.technique.value)
-        cat = self.category_for(ctx.drive)
-        why = self.unavailable(ctx.drive, ctx.capabilities)
-        if why:
-            return s.refused(cat, why)
+        s, cat, refused = open_run(self, ctx)
+        if refused is not None:
+            return refused
         ctrl = ctx.claim.backend.nvme_controller(ctx.drive)
         log, err = read_log(s, ctrl)
         if log is None:

@@ -24,7 +24,7 @@ from sanitiser.blockio import Pattern
 from sanitiser.domain import Drive, MediaKind, NistCategory, Outcome, OutcomeStatus, Transport
 from sanitiser.errors import ToolOutputError
 from sanitiser.methods.base import MethodContext
-from sanitiser.methods.session import Session, StallWatch
+from sanitiser.methods.session import Session, StallWatch, open_run
 from sanitiser.methods.verify_after import (
     Check,
     ReadBack,
@@ -115,11 +115,9 @@ class _ScsiOperation:
 
     def run(self, ctx: MethodContext) -> Outcome:
         """Start (or resume), poll to the end, and check status, readiness, capacity, canaries."""
-        s = Session(ctx, self.technique.value)
-        cat = self.category_for(ctx.drive)
-        why = self.unavailable(ctx.drive, ctx.capabilities)
-        if why:
-            return s.refused(cat, why)
+        s, cat, refused = open_run(self, ctx)
+        if refused is not None:
+            return refused
         dev = ctx.drive.path
         state = parse_request_sense(s.run("sg_requests", dev).stdout)
         resume = state.in_progress

@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sanitiser.blockio.progress import ProgressEvent
 from sanitiser.domain import (
     ByteRange,
     CommandRecord,
+    Drive,
     NistCategory,
     Outcome,
     OutcomeStatus,
@@ -27,6 +28,7 @@ from sanitiser.domain import (
 from sanitiser.errors import DriveBusyError
 from sanitiser.methods.base import MethodContext
 from sanitiser.methods.verify_after import ReadBack, Verdict
+from sanitiser.probe.capabilities import Capabilities, Technique
 from sanitiser.runner import CommandResult
 
 T = TypeVar("T")
@@ -273,3 +275,24 @@ def poll_until_done(
         if stall.stalled(poll.progress_raw):
             return status, stalled(status)
         s.wait()
+
+
+class Opening(Protocol):
+    """What `open_run` needs of a method: its technique, its category per drive, and why it
+    cannot run on a drive."""
+
+    technique: Technique
+
+    def category_for(self, drive: Drive) -> NistCategory: ...
+
+    def unavailable(self, drive: Drive, caps: Capabilities) -> str | None: ...
+
+
+def open_run(method: Opening, ctx: MethodContext) -> tuple[Session, NistCategory, Outcome | None]:
+    """A firmware method's opening: the run's `Session`, the method's category on this drive,
+    and the REFUSED outcome when it cannot run here (`unavailable`), else None. Nothing is sent
+    to the drive."""
+    s = Session(ctx, method.technique.value)
+    category = method.category_for(ctx.drive)
+    why = method.unavailable(ctx.drive, ctx.capabilities)
+    return s, category, (s.refused(category, why) if why else None)
