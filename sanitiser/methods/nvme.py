@@ -62,6 +62,25 @@ _SANITIZE_TECHNIQUES = {
     "overwrite": Technique.NVME_SANITIZE_OVERWRITE,
 }
 _FALLBACK_SECONDS = {"crypto": 60, "block": 300}
+FORMAT_TIMEOUT_FLOOR_S = 3600
+"""The least time a Format NVM is given (nvme-cli's own default is 10 min, §2.5)."""
+FORMAT_SLOWEST_BYTES_PER_S = 50_000_000
+"""The slowest user-data erase planned for: a large QLC drive whose controller overwrites
+rather than deallocates, at 50 MB/s."""
+
+
+def format_timeout_ms(size_bytes: int) -> int:
+    """The ``--timeout`` a Format NVM is sent with: an hour, plus the time to write the whole
+    namespace at `FORMAT_SLOWEST_BYTES_PER_S`.
+
+    Format NVM has no progress to poll: nvme-cli waits for the command, and its default
+    timeout (600 000 ms) would make the kernel abort and reset a large, slow drive's user-data
+    erase after 10 minutes, leaving a failed job and a drive in an unknown state. A drive that
+    hangs holds the bench's job this long, no longer.
+    """
+    return (FORMAT_TIMEOUT_FLOOR_S + max(0, size_bytes) // FORMAT_SLOWEST_BYTES_PER_S) * 1000
+
+
 """Guesses when the sanitize log reports no estimate (overwrite: size at 500 MB/s)."""
 _LOG_ESTIMATE_KEY = {"crypto": "time_crypto_erase", "block": "time_block_erase",
                      "overwrite": "time_over_write"}  # fmt: skip
@@ -300,22 +319,24 @@ class NvmeFormat:
 
     def run(self, ctx: MethodContext) -> Outcome:
         """Format with the current LBA format, then check the namespace and the canaries."""
-        s = Session(ctx, self.technique.value)
-        cat = self.category_for(ctx.drive)
-        why = self.unavailable(ctx.drive, ctx.capabilities)
-        if why or ctx.capabilities.namespace is None:
-            return s.refused(cat, why or "namespace unknown")
+        s, cat, refused = open_run(self, ctx)
+        if refused is not None:
+            return refused
+        namespace = ctx.capabilities.namespace
+        if namespace is None:  # unavailable() refuses this; kept for the type checker
+            return s.refused(cat, "namespace unknown")
         stop = s.not_cleared(cat)
         if stop is not None:
             return stop
         dev = ctx.drive.path
         nsid = namespace_id(ctx.drive)
-        lbaf = ctx.capabilities.namespace.current_lbaf
+        lbaf = namespace.current_lbaf
         canaries = plant_canaries(ctx)
         s.progress(0.0, f"format ses={self.ses}")
         res = s.run(
             "nvme", "format", dev, f"--namespace-id={nsid}", f"--ses={self.ses}",
-            f"--lbaf={lbaf}", "--force", timeout=None,
+            f"--lbaf={lbaf}", "--force", f"--timeout={format_timeout_ms(ctx.drive.size_bytes)}",
+            timeout=None,
         )  # fmt: skip
         if res.ok and "Success formatting namespace" in res.stdout:
             final = Check("format status", True)

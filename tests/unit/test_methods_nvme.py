@@ -18,7 +18,7 @@ from sanitiser.domain import NistCategory, Outcome, OutcomeStatus, Transport
 from sanitiser.emulators import EmulatedRunner
 from sanitiser.emulators.nvme import NvmeDriveEmulator
 from sanitiser.errors import DriveBusyError
-from sanitiser.methods.nvme import NvmeFormat, NvmeSanitize, namespace_id
+from sanitiser.methods.nvme import NvmeFormat, NvmeSanitize, format_timeout_ms, namespace_id
 from sanitiser.methods.registry import method_for
 from sanitiser.methods.verify_after import plant_canaries
 from sanitiser.probe.capabilities import Technique
@@ -181,8 +181,16 @@ class TestFormat:
         assert path.read_bytes() == bytes(SIZE)
         (fmt,) = calls_with(runner.calls, "format")
         assert fmt == ("nvme", "format", str(path), "--namespace-id=1", "--ses=1", "--lbaf=0",
-                       "--force")  # fmt: skip
+                       "--force", f"--timeout={format_timeout_ms(SIZE)}")  # fmt: skip
         assert dict(outcome.details)["scope"].startswith("namespace 1 only")
+
+    def test_the_format_timeout_outlasts_a_slow_large_drive(self) -> None:
+        """nvme-cli's 10 min default would abort a large drive's erase: an hour at least, and
+        more for a larger drive (8 TB at 50 MB/s: 44 h 27 min)."""
+        assert format_timeout_ms(0) == 3_600_000
+        assert format_timeout_ms(SIZE) == 3_600_000 + SIZE // 50_000_000 * 1000
+        assert format_timeout_ms(8_000_000_000_000) == (3600 + 160_000) * 1000
+        assert format_timeout_ms(8_000_000_000_000) > format_timeout_ms(4_000_000_000_000)
 
     def test_fna_all_namespaces_recorded(self, tmp_path: Path) -> None:
         """fna bit 0: the format covers every namespace, and the Outcome says so."""
