@@ -248,7 +248,7 @@ def _bench_conditions(device: Device, rules: DeviceRules) -> list[Condition]:
         )
     else:
         out.append(Condition("grade", False, "not graded yet"))
-    for check in r.checks:
+    for check in r.checks_for(device.kind.value):
         c = device.checks.get(check)
         if c is None:
             out.append(Condition(f"check {check}", False, "not checked yet"))

@@ -18,6 +18,10 @@ File format (inside a policy file; every key is checked, unknown keys are refuse
                                     # a device without the part)
     locks_cleared = true            # no BIOS password, MDM enrolment or activation lock
 
+    [devices.readiness.checks_by_kind]  # kinds whose checks differ from `checks` (optional)
+    monitor = ["screen", "ports"]
+    docking-station = ["ports"]
+
     [devices.windows11]             # Windows 11 eligibility (else: a ChromeOS Flex candidate)
     tpm = "2.0"                     # the TPM version at least
     min_intel_generation = 8        # Intel Core: 8th generation and later
@@ -53,6 +57,12 @@ class Readiness:
     grades: tuple[str, ...] = ("A", "B", "C")
     checks: tuple[str, ...] = ()
     locks_cleared: bool = True
+    checks_by_kind: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(kind, checks) for the kinds whose checks are not `checks` (a monitor has no keyboard)."""
+
+    def checks_for(self, kind: str) -> tuple[str, ...]:
+        """The checks a device of `kind` (a `DeviceKind` value) must pass."""
+        return dict(self.checks_by_kind).get(kind, self.checks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +115,11 @@ _CHECK = Literal[
     "charger-included",
 ]
 
+_KIND = Literal["laptop", "desktop", "tablet", "phone", "monitor", "docking-station", "other"]
+
+KIND_NAMES: Final[tuple[str, ...]] = get_args(_KIND)
+"""The device kinds a policy may name (`sanitiser.assets.model.DeviceKind`'s values; a test
+keeps the two the same, as the policy sits below the assets layer)."""
 GRADES: Final[tuple[str, ...]] = get_args(_GRADE)
 """The cosmetic grades, best first."""
 CHECK_NAMES: Final[tuple[str, ...]] = get_args(_CHECK)
@@ -119,6 +134,7 @@ class _ReadinessEntry(_Strict):
     grades: tuple[_GRADE, ...] = ("A", "B", "C")
     checks: tuple[_CHECK, ...] = ()
     locks_cleared: bool = True
+    checks_by_kind: dict[_KIND, tuple[_CHECK, ...]] = Field(default_factory=dict)
 
 
 class _Windows11Entry(_Strict):
@@ -154,6 +170,9 @@ class DevicesFile(_Strict):
                 grades=tuple(r.grades),
                 checks=tuple(r.checks),
                 locks_cleared=r.locks_cleared,
+                checks_by_kind=tuple(
+                    (kind, tuple(checks)) for kind, checks in sorted(r.checks_by_kind.items())
+                ),
             ),
             windows11=Windows11(
                 tpm=w.tpm,

@@ -31,8 +31,10 @@ def test_devices_leave_in_a_consignment_by_their_device_certificates(tmp_path: P
        "--model", "P2419H")  # fmt: skip
     ok(data, "device", "link", "LBC-1", "SIM-SSD-0001", "SIM-NVME-0001")
     assert cli(data, "wipe", "SIM-SSD-0001", "SIM-NVME-0001", "--yes").returncode == 0
-    checks = ("screen", "keyboard", "trackpad", "charger-included")  # the policy's list
-    for tag in ("LBC-1", "MON-1"):
+    for tag, checks in (  # the policy's checks for a laptop, and for a monitor
+        ("LBC-1", ("screen", "keyboard", "trackpad", "charger-included")),
+        ("MON-1", ("screen", "ports")),
+    ):
         ok(data, "device", "grade", tag, "--cosmetic", "B",
            *(x for c in checks for x in ("--check", f"{c}=pass")))  # fmt: skip
     for name, kind, accepts in (

@@ -31,7 +31,7 @@ from sanitiser.inventory.cpu import cpu_family
 from sanitiser.inventory.dmi import parse_dmidecode
 from sanitiser.inventory.model import Battery, Bios, Cpu, HostInventory, Tpm, inventory_from_dmi
 from sanitiser.policy import builtin
-from sanitiser.policy.devices import Windows11
+from sanitiser.policy.devices import KIND_NAMES, Windows11
 from sanitiser.policy.loader import load_policy, parse_policy
 
 TODAY = date(2026, 12, 4)
@@ -187,17 +187,43 @@ def test_a_failed_drive_routes_the_device_by_policy_with_its_note() -> None:
     assert "not sanitised: S2" in report.reason
 
 
+MONITOR_PASSED = {c: Check("pass", "ana", "2026-12-01T10:00:00Z") for c in ("screen", "ports")}
+
+
 def test_a_monitor_is_routed_without_an_erase() -> None:
-    monitor = laptop(intake=check_intake(kind="monitor", tag="MON-1"), drives=(), locks={})
+    monitor = laptop(
+        intake=check_intake(kind="monitor", tag="MON-1"),
+        drives=(),
+        locks={},
+        checks=MONITOR_PASSED,
+    )
     report = assess(monitor, RULES, today=TODAY)
     assert report.ready
     assert report.destination == "reuse"
     assert "holds no data-bearing media: nothing to erase" in report.reason
     assert report.windows11 is None
-    assert [c.name for c in report.conditions] == [
-        "grade",
-        *[f"check {c}" for c in RULES.readiness.checks],
-    ]
+    assert [c.name for c in report.conditions] == ["grade", "check screen", "check ports"]
+
+
+def test_each_kind_is_held_to_its_own_checks() -> None:
+    """A monitor is not asked for a keyboard or a trackpad (the policy's ``checks_by_kind``),
+    but its ports must pass; a kind the policy does not list takes ``checks``."""
+    assert RULES.readiness.checks_for("monitor") == ("screen", "ports")
+    assert RULES.readiness.checks_for("laptop") == RULES.readiness.checks
+    assert RULES.readiness.checks_for("other") == RULES.readiness.checks
+    failed = {**MONITOR_PASSED, "ports": Check("fail", "ana", "2026-12-01T10:00:00Z")}
+    monitor = laptop(intake=check_intake(kind="monitor", tag="MON-2"), drives=(), locks={})
+    unchecked = assess(monitor, RULES, today=TODAY)
+    assert not unchecked.ready
+    assert "check ports" in unchecked.reason
+    assert "not checked yet" in unchecked.reason
+    assert not assess(replace(monitor, checks=failed), RULES, today=TODAY).ready
+    # the laptop's own list is unchanged: ports are not asked of it
+    assert assess(laptop(), RULES, today=TODAY).ready
+
+
+def test_the_kinds_a_policy_may_name_are_the_device_kinds() -> None:
+    assert set(KIND_NAMES) == {k.value for k in DeviceKind}
 
 
 def test_windows11_needs_tpm2_a_supported_cpu_and_uefi() -> None:
@@ -250,6 +276,8 @@ def test_policy_device_rules_are_checked_when_loaded() -> None:
         ("\n[devices.readiness]\nmin_ramgb = 8", "min_ramgb"),
         ("\n[devices.routes]\nno_data = 'destroy'", "no_data"),
         ("\n[devices.readiness]\nchecks = ['toaster']", "checks"),
+        ("\n[devices.readiness.checks_by_kind]\ntoaster = ['screen']", "toaster"),
+        ("\n[devices.readiness.checks_by_kind]\nmonitor = ['keys']", "keys"),
     ):
         with pytest.raises(ConfigError, match=message):
             parse_policy(base + section)
