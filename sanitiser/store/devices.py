@@ -11,7 +11,7 @@ insert, so the retrying transaction never sees a clash it would take for a race)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,19 +64,37 @@ class DriveCertificate:
     record: Mapping[str, Any]
 
 
+_CHUNK = 500
+"""Keys per ``IN (...)`` query (well under SQLite's and PostgreSQL's parameter limits)."""
+
+
+def _chunks(keys: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(keys), _CHUNK):
+        yield keys[start : start + _CHUNK]
+
+
+def latest_certificates(s: Session, drive_keys: Sequence[str]) -> dict[str, DriveCertificate]:
+    """The latest certificate issued for each drive (by its jobs), for the drives that have one;
+    one query per 500 drives, however many devices are listed."""
+    latest: dict[str, CertificateRow] = {}
+    for chunk in _chunks(sorted(set(drive_keys))):
+        rows = s.exec(
+            select(Job.drive_key, CertificateRow)
+            .join(CertificateRow, col(CertificateRow.job_id) == col(Job.id))
+            .where(col(Job.drive_key).in_(chunk))
+            .order_by(col(CertificateRow.issued_at).desc(), col(CertificateRow.id).desc())
+        ).all()
+        for key, row in rows:
+            latest.setdefault(key, row)
+    return {key: _drive_certificate(row) for key, row in latest.items()}
+
+
 def latest_certificate(s: Session, drive_key: str) -> DriveCertificate | None:
     """The latest certificate issued for a drive (by its jobs), or None."""
-    jobs = [j for j in s.exec(select(Job.id).where(Job.drive_key == drive_key)).all()]
-    if not jobs:
-        return None
-    row = s.exec(
-        select(CertificateRow)
-        .where(col(CertificateRow.job_id).in_(jobs))
-        .order_by(col(CertificateRow.issued_at).desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
+    return latest_certificates(s, [drive_key]).get(drive_key)
+
+
+def _drive_certificate(row: CertificateRow) -> DriveCertificate:
     raw = bytes(row.record_json)
     try:
         record = parse_envelope(raw).record
@@ -85,8 +103,7 @@ def latest_certificate(s: Session, drive_key: str) -> DriveCertificate | None:
     return DriveCertificate(row.id, record_digest(dict(record)).hex(), record)
 
 
-def _linked(s: Session, link: DeviceDriveRow) -> LinkedDrive:
-    cert = latest_certificate(s, link.drive_key)
+def _linked(link: DeviceDriveRow, cert: DriveCertificate | None) -> LinkedDrive:
     record = cert.record if cert is not None else {}
     outcome = record.get("outcome") or {}
     sanitisation = record.get("sanitisation") or {}
@@ -120,12 +137,28 @@ def _inventory(row: DeviceRow) -> dict[str, Any]:
         raise DeviceError(f"device {row.tag}: its recorded inventory is unreadable: {exc}") from exc
 
 
+def _devices(s: Session, rows: Sequence[DeviceRow]) -> list[Device]:
+    """The devices of `rows` with their drives and each drive's latest certificate, read in a
+    few queries for the whole list (a fleet lists tens of thousands of devices)."""
+    links: dict[str, list[DeviceDriveRow]] = {r.tag_key: [] for r in rows}
+    for chunk in _chunks(list(links)):
+        for link in s.exec(
+            select(DeviceDriveRow)
+            .where(col(DeviceDriveRow.device_key).in_(chunk))
+            .order_by(col(DeviceDriveRow.linked_at), col(DeviceDriveRow.drive_key))
+        ).all():
+            links[link.device_key].append(link)
+    certs = latest_certificates(s, [x.drive_key for held in links.values() for x in held])
+    return [_build(row, links[row.tag_key], certs) for row in rows]
+
+
 def _device(s: Session, row: DeviceRow) -> Device:
-    links = s.exec(
-        select(DeviceDriveRow)
-        .where(DeviceDriveRow.device_key == row.tag_key)
-        .order_by(col(DeviceDriveRow.linked_at), col(DeviceDriveRow.drive_key))
-    ).all()
+    return _devices(s, [row])[0]
+
+
+def _build(
+    row: DeviceRow, links: Sequence[DeviceDriveRow], certs: Mapping[str, DriveCertificate]
+) -> Device:
     checks = {
         name: Check(str(c["result"]), str(c["operator"]), str(c["at"]))
         for name, c in json.loads(row.checks).items()
@@ -149,7 +182,7 @@ def _device(s: Session, row: DeviceRow) -> Device:
         checks=checks,
         locks=json.loads(row.locks),
         **_inventory(row),
-        drives=tuple(_linked(s, link) for link in links),
+        drives=tuple(_linked(link, certs.get(link.drive_key)) for link in links),
         destination=row.destination,
         certificate_id=row.certificate_id,
     )
@@ -257,7 +290,7 @@ def list_devices(
         query = query.where(DeviceRow.lot == lot)
     with Session(store.engine) as s:
         rows = s.exec(query.order_by(col(DeviceRow.received_at), col(DeviceRow.tag_key))).all()
-        return [_device(s, r) for r in rows]
+        return _devices(s, rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,16 +4,31 @@ together or not at all; a drive belongs to one device; tags compare without case
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session
 
 from sanitiser.assets.model import Device, DeviceError, DeviceState, check_intake, device_subject
+from sanitiser.certificate.record import build_record, new_certificate_id
+from sanitiser.certificate.samples import (
+    SamplePki,
+    make_pki,
+    sample_context,
+    sample_drive,
+    sample_health,
+    sample_outcome,
+)
+from sanitiser.certificate.sign import sign_record
 from sanitiser.custody import devices as custody
 from sanitiser.errors import SanitiserError
 from sanitiser.store import Store
 from sanitiser.store import devices as records
 from sanitiser.store.audit import AuditKind, entries, verify_chain
+from sanitiser.store.tables import CertificateRow, Job
 
 STATION = "bench-1"
 
@@ -138,3 +153,58 @@ def test_a_state_step_is_taken_once_however_many_try_at_once(store_url: str) -> 
     assert [e.kind for e in entries(store, subject="device:L1")] == [AuditKind.SANITISED]
     assert records.require_device(store, "L1").state is DeviceState.SANITISED
     assert verify_chain(store).ok
+
+
+def _certify(store: Store, pki: SamplePki, key: str, serial: str, at: datetime) -> str:
+    """A job and a signed certificate for the drive `key`, issued at `at`; its id."""
+    drive = replace(sample_drive(simulated=True), serial=serial)
+    cert_id = new_certificate_id()
+    record = build_record(
+        sample_outcome(), drive, sample_health(), sample_context(),
+        certificate_id=cert_id, issued_at=at,
+    )  # fmt: skip
+    job = f"job-{cert_id}"
+    with Session(store.engine) as s:
+        s.add(Job(id=job, drive_key=key, serial=serial, state="done", station=STATION,
+                  created_at=at, updated_at=at))  # fmt: skip
+        s.add(CertificateRow(id=cert_id, job_id=job, serial=serial, issued_at=at,
+                             record_json=sign_record(record, pki.signer).to_bytes()))  # fmt: skip
+        s.commit()
+    return cert_id
+
+
+def test_a_long_device_list_is_read_in_a_few_queries_with_each_drives_latest_certificate(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Listing 40 laptops of two drives each takes the same few queries as listing one (it took
+    one per device and two per drive), and each drive shows its latest certificate."""
+    store = _store(store_url)
+    pki = make_pki(tmp_path / "pki")
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    latest: dict[str, str] = {}
+    for i in range(40):
+        records.add_device(store, check_intake(kind="laptop", tag=f"L{i:02d}"), station=STATION,
+                           actor="")  # fmt: skip
+        for d in range(2):
+            serial = f"S{i:02d}{d}"
+            ref = records.DriveRef(f"nvme:{serial}:", serial, "SSD")
+            records.link_drive(store, f"L{i:02d}", ref, actor="ana")
+    for serial in ("S000", "S010"):  # wiped twice: the second certificate is the one shown
+        _certify(store, pki, f"nvme:{serial}:", serial, start)
+        latest[serial] = _certify(store, pki, f"nvme:{serial}:", serial, start + timedelta(1))
+    statements: list[str] = []
+
+    def seen(_c: object, _cur: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        listed = records.list_devices(store)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(listed) == 40
+    assert len(statements) <= 4, statements
+    shown = {d.serial: d.certificate_id for dev in listed for d in dev.drives}
+    assert len(shown) == 80
+    assert {s: c for s, c in shown.items() if c} == latest
+    assert listed == [records.require_device(store, f"L{i:02d}") for i in range(40)]
