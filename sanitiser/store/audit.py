@@ -526,7 +526,7 @@ def verify_chain(store: Store, station: str | None = None) -> ChainReport:
     Chains are checked in station-name order; checking stops at the first broken chain.
     """
     try:
-        with Session(store.engine) as s:
+        with store.reading() as s:
             heads = {h.station: (h.seq, h.hash) for h in s.exec(select(AuditHead)).all()}
             names_query = select(AuditEntry.station).distinct()
             stations = set(s.exec(names_query).all()) | set(heads)
@@ -579,7 +579,7 @@ def entries(
     if limit is not None:
         query = query.limit(limit)
     try:
-        with Session(store.engine) as s:
+        with store.reading() as s:
             views = [_view(r) for r in s.exec(query).all()]
     except SQLAlchemyError as e:
         raise RecordStoreError(f"cannot read the audit log: {e}") from e
@@ -589,7 +589,7 @@ def entries(
 
 def entry_hash_at(store: Store, station: str, seq: int) -> str | None:
     """The hash of `station`'s entry `seq`, or None when there is no such entry."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         row = s.exec(
             select(AuditEntry).where(AuditEntry.station == station, AuditEntry.seq == seq)
         ).first()
@@ -598,7 +598,7 @@ def entry_hash_at(store: Store, station: str, seq: int) -> str | None:
 
 def chain_head(store: Store, station: str) -> tuple[int, str] | None:
     """The (seq, hash) of `station`'s last entry, or None before its first."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         head = s.get(AuditHead, station)
         return None if head is None else (head.seq, head.hash)
 
@@ -606,7 +606,7 @@ def chain_head(store: Store, station: str) -> tuple[int, str] | None:
 def chain_heads(store: Store) -> dict[str, tuple[int, str]]:
     """Every station's recorded head: station -> (seq, hash)."""
     try:
-        with Session(store.engine) as s:
+        with store.reading() as s:
             return {h.station: (h.seq, h.hash) for h in s.exec(select(AuditHead)).all()}
     except SQLAlchemyError as e:
         raise RecordStoreError(f"cannot read the audit log: {e}") from e

@@ -62,7 +62,7 @@ def _as_bytes(value: object) -> bytes:
 def checkpoint_envelopes(store: Store) -> list[bytes]:
     """Every kept checkpoint's signed envelope, oldest first."""
     try:
-        with Session(store.engine) as s:
+        with store.reading() as s:
             rows = s.exec(select(AuditCheckpoint.envelope).order_by(col(AuditCheckpoint.id)))
             return [_as_bytes(r) for r in rows.all()]
     except SQLAlchemyError as e:
@@ -72,7 +72,7 @@ def checkpoint_envelopes(store: Store) -> list[bytes]:
 def last_checkpoint_seq(store: Store, station: str) -> int:
     """The highest head seq `station` has a kept checkpoint of (0 when none)."""
     try:
-        with Session(store.engine) as s:
+        with store.reading() as s:
             rows = s.exec(
                 select(AuditCheckpoint.seq)
                 .where(AuditCheckpoint.station == station)
@@ -158,7 +158,7 @@ def anchor_found(store: Store, station: str, seq: int, digest: str) -> Anchored:
     where), and is found there.
     """
     try:
-        with Session(store.engine) as s:
+        with store.reading() as s:
             row = s.exec(
                 select(AuditEntry).where(AuditEntry.station == station, AuditEntry.seq == seq)
             ).first()

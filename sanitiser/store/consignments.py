@@ -488,7 +488,7 @@ def manifest_material(store: Store, consignment_id: str) -> ManifestMaterial:
         ConsignmentError: unknown, closed, or empty.
     """
     try:
-        with Session(store.engine) as s:
+        with store.reading() as s:
             row = _open_row(s, consignment_id)
             items = _items(s, consignment_id)
             if not items:
@@ -680,14 +680,14 @@ def close_consignment(
 
 def get_consignment(store: Store, consignment_id: str) -> ConsignmentView | None:
     """A consignment, or None when unknown."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         row = s.get(ConsignmentRow, consignment_id)
         return None if row is None else _view(s, row)
 
 
 def list_consignments(store: Store, *, state: str | None = None) -> list[ConsignmentView]:
     """Consignments, newest first (optionally only ``open`` or ``closed`` ones)."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         query = select(ConsignmentRow).order_by(col(ConsignmentRow.opened_at).desc())
         if state is not None:
             query = query.where(ConsignmentRow.state == state)
@@ -696,13 +696,13 @@ def list_consignments(store: Store, *, state: str | None = None) -> list[Consign
 
 def consignment_items(store: Store, consignment_id: str) -> list[ConsignmentItemView]:
     """The devices of a consignment, in the order they were added."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         return [_item_view(r) for r in _items(s, consignment_id)]
 
 
 def consigned_destinations(store: Store) -> dict[str, str]:
     """The destination each consigned certificate's device left for, by certificate id."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         return dict(
             s.exec(
                 select(ConsignmentItemRow.certificate_id, ConsignmentRow.destination).join(
@@ -716,7 +716,7 @@ def consigned_destinations(store: Store) -> dict[str, str]:
 def consigned_device_destinations(store: Store) -> dict[str, str]:
     """The destination each consigned device left for, by its subject (``device:TAG``): the
     destination of the drives inside it too."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         rows = s.exec(
             select(ConsignmentItemRow.drive_key, ConsignmentRow.destination)
             .join(ConsignmentRow, col(ConsignmentRow.id) == col(ConsignmentItemRow.consignment_id))
@@ -727,7 +727,7 @@ def consigned_device_destinations(store: Store) -> dict[str, str]:
 
 def consignment_of(store: Store, certificate_id: str) -> ConsignmentItemView | None:
     """The consignment entry of a certificate's device, or None when it was never consigned."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         row = s.exec(
             select(ConsignmentItemRow).where(ConsignmentItemRow.certificate_id == certificate_id)
         ).first()
@@ -736,7 +736,7 @@ def consignment_of(store: Store, certificate_id: str) -> ConsignmentItemView | N
 
 def manifest_files(store: Store, consignment_id: str) -> tuple[bytes, bytes] | None:
     """(signed manifest envelope, signed PDF) as issued, or None when none is current."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         row = s.get(ConsignmentRow, consignment_id)
         if row is None or not row.manifest_sha256:
             return None
@@ -745,7 +745,7 @@ def manifest_files(store: Store, consignment_id: str) -> tuple[bytes, bytes] | N
 
 def manifest_envelopes(store: Store) -> list[bytes]:
     """The current signed manifest envelope of every consignment that has one."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         rows = s.exec(
             select(ConsignmentRow.manifest_envelope).order_by(col(ConsignmentRow.opened_at))
         )

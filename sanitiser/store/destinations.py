@@ -166,7 +166,7 @@ def remove_destination(
 
 def get_destination(store: Store, name: str) -> DestinationView | None:
     """The destination called `name` (active or removed), or None."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         row = get_row(s, name)
         return None if row is None else destination_view(row)
 
@@ -174,7 +174,7 @@ def get_destination(store: Store, name: str) -> DestinationView | None:
 def list_destinations(store: Store, *, include_removed: bool = False) -> list[DestinationView]:
     """Registered destinations by name (active ones only unless `include_removed`)."""
     try:
-        with Session(store.engine) as s:
+        with store.reading() as s:
             query = select(DestinationRow).order_by(col(DestinationRow.name))
             if not include_removed:
                 query = query.where(col(DestinationRow.active).is_(True))

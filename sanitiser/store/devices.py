@@ -262,7 +262,7 @@ def add_device(
 
 def get_device(store: Store, tag: str) -> Device | None:
     """The device with this tag or service tag, or None."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         row = _find(s, tag)
         return None if row is None else _device(s, row)
 
@@ -273,7 +273,7 @@ def require_device(store: Store, tag: str) -> Device:
     Raises:
         DeviceError: no device has it.
     """
-    with Session(store.engine) as s:
+    with store.reading() as s:
         return _device(s, _row(s, tag))
 
 
@@ -288,7 +288,7 @@ def list_devices(
         query = query.where(DeviceRow.state == state)
     if lot:
         query = query.where(DeviceRow.lot == lot)
-    with Session(store.engine) as s:
+    with store.reading() as s:
         rows = s.exec(query.order_by(col(DeviceRow.received_at), col(DeviceRow.tag_key))).all()
         return _devices(s, rows)
 
@@ -424,7 +424,7 @@ def move_state(
 
 def devices_by_drive(store: Store) -> dict[str, tuple[str, str]]:
     """Every linked drive's device, as drive key -> (tag, kind)."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         rows = s.exec(
             select(DeviceDriveRow.drive_key, DeviceRow.tag, DeviceRow.kind).join(
                 DeviceRow, col(DeviceRow.tag_key) == col(DeviceDriveRow.device_key)
@@ -435,7 +435,7 @@ def devices_by_drive(store: Store) -> dict[str, tuple[str, str]]:
 
 def device_of_drive(store: Store, drive_key: str) -> Device | None:
     """The device a drive is linked to, or None."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         link = s.get(DeviceDriveRow, drive_key)
         if link is None:
             return None
@@ -467,6 +467,6 @@ def save_device_certificate(
 
 def device_certificate(store: Store, cert_id: str) -> tuple[bytes, bytes] | None:
     """A device certificate's signed record envelope and PDF, or None when unknown."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         row = s.get(DeviceCertificateRow, cert_id)
         return None if row is None else (bytes(row.record_json), bytes(row.pdf))

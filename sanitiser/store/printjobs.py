@@ -201,7 +201,7 @@ def finish(store: Store, job_id: str, state: PrintState, error: str = "") -> Pri
 
 def pending_jobs(store: Store) -> list[PrintJobView]:
     """The jobs waiting for a (re)try, oldest first."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         rows = s.exec(
             select(PrintJobRow)
             .where(col(PrintJobRow.state).in_([p.value for p in PENDING]))
@@ -212,7 +212,7 @@ def pending_jobs(store: Store) -> list[PrintJobView]:
 
 def print_jobs(store: Store, *, limit: int = 50) -> list[PrintJobView]:
     """The latest jobs, newest first."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         rows = s.exec(
             select(PrintJobRow).order_by(col(PrintJobRow.created_at).desc()).limit(limit)
         ).all()
@@ -221,7 +221,7 @@ def print_jobs(store: Store, *, limit: int = 50) -> list[PrintJobView]:
 
 def print_job(store: Store, job_id: str) -> PrintJobView | None:
     """One job by id (or a unique prefix of it), or None."""
-    with Session(store.engine) as s:
+    with store.reading() as s:
         row = s.get(PrintJobRow, job_id)
         if row is None and len(job_id) >= 6:
             found = s.exec(select(PrintJobRow).where(col(PrintJobRow.id).startswith(job_id))).all()

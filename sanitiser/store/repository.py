@@ -323,7 +323,16 @@ class Store:
         return transact(self.engine, work, attempts=attempts)
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def reading(self) -> Iterator[Session]:
+        """A session for reads, where records are now: the central database, or the local
+        journal when the central database is found unreachable on connecting (the first read
+        after the network drops is answered from the journal, as a write would be); any other
+        database error is a `RecordStoreError`. Nothing is committed."""
+        with self._session(commit=False) as session:
+            yield session
+
+    @contextmanager
+    def _session(self, *, commit: bool = True) -> Iterator[Session]:
         self._maybe_reconnect()
         with self._gate:
             self._gate.wait_for(lambda: not self._switching)
@@ -334,7 +343,8 @@ class Store:
             with conn, Session(bind=conn) as session:
                 session.info["local"] = local
                 yield session
-                session.commit()
+                if commit:
+                    session.commit()
         except SQLAlchemyError as e:
             raise store_error(self.url, e) from e
         finally:

@@ -5,7 +5,7 @@ linked to two devices, a device that left by two ends) is reported, never merged
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,8 @@ from sanitiser.custody import devices as custody
 from sanitiser.store import Store, drive_key
 from sanitiser.store import devices as records
 from sanitiser.store.audit import AuditKind, entries, verify_chain
+from sanitiser.store.consignments import list_consignments
+from sanitiser.store.destinations import list_destinations
 from sanitiser.store.sync import push_journal
 from sanitiser.store.tables import DeviceCertificateRow, DeviceDriveRow, DeviceRow
 from tests.pg import Link, PostgresServer
@@ -313,3 +315,49 @@ def test_device_pushes_raced_add_each_record_once(
     assert _count(central, DeviceCertificateRow) == 4
     assert verify_chain(central).ok
     assert push_journal(journal.engine, central.engine).total == 0
+
+
+def _offline(store: Store) -> bool:
+    return store.offline
+
+
+@pytest.mark.postgres
+def test_reads_on_a_bench_whose_link_just_dropped_go_to_its_journal(
+    link: tuple[Link, str, str], tmp_path: Path
+) -> None:
+    """The first read after the network drops (a device list, one device, the destinations,
+    the consignments, the custody chain) finds the central database unreachable and is answered
+    from the bench's journal, as writes are, instead of failing."""
+    proxy, through, _ = link
+    bench = Store(through, journal=f"sqlite:///{tmp_path / 'journal.db'}", retry_after=3600)
+    _intake(bench, "bench-01", "LBC-0001")
+    proxy.cut()
+    assert not _offline(bench)  # nothing has touched the database since the cut
+    assert records.list_devices(bench) == []  # the journal holds nothing yet
+    assert _offline(bench)
+    _intake(bench, "bench-01", "LBC-0002")
+    assert [d.tag for d in records.list_devices(bench)] == ["LBC-0002"]
+    assert records.get_device(bench, "LBC-0002") is not None
+    assert list_destinations(bench) == []
+    assert list_consignments(bench) == []
+    assert [e.subject for e in entries(bench)] == [device_subject("LBC-0002")]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("first", ["device", "destinations", "consignments", "chain"])
+def test_each_read_alone_falls_back_after_a_cut(
+    link: tuple[Link, str, str], tmp_path: Path, first: str
+) -> None:
+    """Whichever read comes first after the cut, it is answered (from the journal)."""
+    proxy, through, _ = link
+    bench = Store(through, journal=f"sqlite:///{tmp_path / 'journal.db'}", retry_after=3600)
+    _intake(bench, "bench-01", "LBC-0001")
+    proxy.cut()
+    read: Callable[[], object] = {
+        "device": lambda: records.get_device(bench, "LBC-0001"),
+        "destinations": lambda: list_destinations(bench),
+        "consignments": lambda: list_consignments(bench),
+        "chain": lambda: entries(bench),
+    }[first]
+    assert not read()
+    assert bench.offline
