@@ -44,7 +44,7 @@ from sanitiser.jobs.journal import (
     notes_to_json,
     outcome_to_json,
 )
-from sanitiser.jobs.pipeline import run_method, unlock_reason
+from sanitiser.jobs.method_run import run_method, unlock_reason
 from sanitiser.methods.base import Method, MethodContext
 from sanitiser.policy.loader import DEFAULT_POLICY, Policy, load_policy
 from sanitiser.policy.plan import Plan

@@ -6,10 +6,13 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from sanitiser.app.services import DriveStatus
 from sanitiser.domain import Drive
 from sanitiser.text import clean_text
+
+if TYPE_CHECKING:  # annotations only: who operates is asked where no store is (the agent)
+    from sanitiser.app.services import DriveStatus
 
 
 def session_operator(given: str | None) -> str:

@@ -108,7 +108,7 @@ def run(bench_url: str | None, credentials: Path | None, offline: Path | None) -
 @click.option("--operator", type=TypedText("operator", required=True), default=None)
 def import_(directory: Path, operator: str | None) -> None:
     """Check a stick's offline evidence, then certify it (captured off-bench)."""
-    from sanitiser.agent.offline import import_evidence  # noqa: PLC0415
+    from sanitiser.agent.evidence import import_evidence  # noqa: PLC0415
     from sanitiser.agent.service import AgentService  # noqa: PLC0415
 
     cli = cli_context()

@@ -8,13 +8,16 @@ with `cli_context()` (a command invoked on its own, as a test may, gets a fresh 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
-from sanitiser.app.services import Services, build_services
 from sanitiser.config import Settings, load_settings
-from sanitiser.store import Store
-from sanitiser.store.sync import settings_store
+
+if TYPE_CHECKING:  # imported when first used: the agent's commands never open a store, and
+    # its boot image carries no database libraries (sanitiser/netboot/spec.py)
+    from sanitiser.app.services import Services
+    from sanitiser.store import Store
 
 
 @dataclass
@@ -47,12 +50,16 @@ class CliContext:
 
     def services(self, lab: bool | None) -> Services:
         """The services for `lab` (see `lab_choice`), built once per invocation."""
+        from sanitiser.app.services import build_services  # noqa: PLC0415 - see the imports
+
         if lab not in self._services:
             self._services[lab] = build_services(self.settings, lab=lab)
         return self._services[lab]
 
     def store(self) -> Store:
         """The store the settings name (a fleet bench's with its journal), opened once."""
+        from sanitiser.store.sync import settings_store  # noqa: PLC0415 - see the imports
+
         if self._store is None:
             self._store = settings_store(self.settings)
         return self._store

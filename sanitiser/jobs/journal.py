@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from sanitiser.domain import (
     ByteRange,
@@ -36,7 +36,9 @@ from sanitiser.domain import (
 )
 from sanitiser.jobs.facts import JobFacts
 from sanitiser.jobs.states import JobState, check_transition
-from sanitiser.store import JobView, Store
+
+if TYPE_CHECKING:  # annotations only: the network-boot agent journals without a store
+    from sanitiser.store import JobView, Store
 
 # --- the process that owns a job ------------------------------------------------------------
 

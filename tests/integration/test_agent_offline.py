@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sanitiser.agent.offline import check_evidence, import_evidence, run_offline
+from sanitiser.agent.evidence import check_evidence, import_evidence
+from sanitiser.agent.offline import run_offline
 from sanitiser.certificate.sign import parse_envelope
 from sanitiser.errors import SanitiserError
 from sanitiser.lab.bench import LabKind

@@ -58,6 +58,9 @@ def test_image_carries_what_it_runs(netboot_image: BuildResult, tmp_path: Path) 
         "etc/ld.so.cache",
     ):
         assert (root / path).exists(), path
+    site = root / "usr/lib/python3/dist-packages"
+    for library in ("sqlalchemy", "sqlmodel", "alembic", "mako", "psycopg", "pyhanko", "textual"):
+        assert not (site / library).exists(), f"{library}: the agent never opens a store or a UI"
     init = (root / "init").read_text()
     assert "9p" not in init
     assert not list(root.rglob("*.py")), "sources are compiled and dropped"

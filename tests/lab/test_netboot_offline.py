@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sanitiser.agent.offline import import_evidence
+from sanitiser.agent.evidence import import_evidence
 from sanitiser.agent.service import AgentService
 from sanitiser.app.services import build_services
 from sanitiser.certificate.sign import parse_envelope

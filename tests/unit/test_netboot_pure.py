@@ -8,6 +8,7 @@ import gzip
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -266,3 +267,25 @@ def test_paths_packages_and_file_names() -> None:
         deb_fields("busybox.deb")
     assert "libc6" in CI_IMAGE.all_packages()
     assert len(set(CI_IMAGE.all_packages())) == len(CI_IMAGE.all_packages())
+
+
+def test_the_agents_modules_import_no_store_pdf_or_ui_library() -> None:
+    """The image carries every distribution its entry modules import (`stage_python`): they
+    must not pull in the store (SQLAlchemy, SQLModel, Alembic, Mako, psycopg), the PDF signer or
+    Textual, which the agent never uses (about 30 MB of the image before)."""
+    heavy = ("sqlalchemy", "sqlmodel", "alembic", "mako", "psycopg", "pyhanko", "textual")
+    probe = (
+        "import importlib, json, sys\n"
+        f"for m in {list(CI_IMAGE.entry_modules)!r}: importlib.import_module(m)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    loaded = set(json.loads(result.stdout))
+    assert "sanitiser" in loaded
+    assert not loaded & set(heavy), sorted(loaded & set(heavy))
