@@ -197,6 +197,9 @@ class RemoteJobs(Orchestrator):
                 if run.cancel.is_set() and not abort_sent:
                     abort_sent = True
                     self.bench.send_abort(follow)
+                elif abort_sent and self.bench.link_lost(follow.host):
+                    self._given_up(run)  # nobody will take the abort: end it here
+                    return
                 continue
             event = facts.get("event")
             if event == "rebooted":
@@ -278,13 +281,20 @@ class RemoteJobs(Orchestrator):
             )
         )
 
-    def _interrupted(self, run: RunningJob, follow: Follow) -> Follow:
-        """The device booted again while the job ran: record ``interrupted`` (nothing
-        certified), then re-poll a firmware erase the drive goes on with by itself."""
+    def _given_up(self, run: RunningJob) -> None:
+        """Cancelled at the bench while the computer is not answering (powered off, cable out):
+        recorded ``interrupted`` rather than waiting for a report that may never come. If the
+        computer comes back, its reports on this job are refused."""
+        self._record_interrupted(
+            run, "cancelled at the bench while the computer was not answering (the job was {})"
+        )
+
+    def _record_interrupted(self, run: RunningJob, what: str) -> JobState:
+        """Record ``interrupted`` (nothing certified), `what` saying why (``{}``: the state the
+        job was in, which is returned)."""
         state = run.journal.state
         reason = (
-            f"the computer restarted while the job was {state} (powered off, or its agent "
-            "stopped): what happened after its last report is not known; not certified"
+            what.format(state) + ": what happened after its last report is not known; not certified"
         )
         self._move(
             run,
@@ -296,6 +306,14 @@ class RemoteJobs(Orchestrator):
         )
         self._publish(
             JobPhase(run.job_id, run.drive.path, JobState.INTERRUPTED.value, state.value, reason)
+        )
+        return state
+
+    def _interrupted(self, run: RunningJob, follow: Follow) -> Follow:
+        """The device booted again while the job ran: record ``interrupted`` (nothing
+        certified), then re-poll a firmware erase the drive goes on with by itself."""
+        state = self._record_interrupted(
+            run, "the computer restarted while the job was {} (powered off, or its agent stopped)"
         )
         notes = self.store.job_journal(run.job_id)
         background = (
@@ -336,6 +354,9 @@ class AgentBench:
         """Jobs from offline evidence: their reports are already in their mailbox."""
         self._lock = threading.RLock()
         self._watchers: list[Callable[[str], None]] = []
+        self.lost_after = LINK_LOST_AFTER_S
+        """Seconds without a word from a computer before its link counts as lost (the service
+        sets it)."""
 
     # --- who follows the computers ---
 
@@ -488,6 +509,14 @@ class AgentBench:
         is sent (the work was done off-bench)."""
         with self._lock:
             self._imported[follow.job_id] = follow
+
+    def link_lost(self, key: str) -> bool:
+        """True when computer `key` has not been heard from for `lost_after` seconds (or is
+        not on the bench network at all)."""
+        with self._lock:
+            host = self.hosts.get(key)
+            seen = host.last_seen if host is not None else None
+        return seen is None or link_state(seen, time.monotonic(), self.lost_after) == LINK_LOST
 
     def send_abort(self, follow: Follow) -> None:
         """Ask the device to stop the job (the method decides whether it can)."""

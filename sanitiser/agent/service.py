@@ -164,6 +164,7 @@ class AgentService:
         self.lost_after = lost_after
         self.jobs = make_remote_jobs(services)
         self.bench: AgentBench = self.jobs.bench
+        self.bench.lost_after = lost_after
         self.receiver = AgentReceiver(
             services.store, services.settings.station, self.bench, host=host, port=port
         )

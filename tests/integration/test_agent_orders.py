@@ -137,3 +137,32 @@ def pending(rig: AgentRig) -> list[Order]:
     [host] = rig.service.bench.computers()
     session = rig.service.receiver.sessions[host.session]
     return list(rig.service.bench.orders_for(session, host.agent))
+
+
+def test_a_cancel_while_the_computer_is_not_answering_ends_the_job_interrupted(
+    agent_rig: AgentRig,
+) -> None:
+    """The computer goes quiet after the go (powered off before it took the order); the
+    technician cancels: the abort can reach nobody, so once the link is lost the job is recorded
+    interrupted, nothing certified, instead of waiting for a report that never comes."""
+    rig = agent_rig
+    rig.service.bench.lost_after = 1.0
+    rig.service.mint_session(rig.tmp / "creds")
+    _lab, seams = device_seams(rig.tmp / "laptop", (LabKind.USB_FLASH,))
+    running = boot_held(rig, rig.tmp / "creds", seams, threading.Event())
+    wait_until(rig.service.bench.drives, "the hello", refused=lambda: running.reporter.refused)
+    [remote] = rig.service.bench.drives()
+    [job_id] = rig.service.bench.start(
+        [remote.drive.path], operator="mia", confirmed={remote.drive.path: remote.shown}
+    )
+    running.power_off()
+    [host] = rig.service.bench.computers()
+    wait_until(lambda: rig.service.bench.link_lost(host.host), "the link lost")
+    assert rig.service.jobs.abort(job_id).accepted
+    assert rig.service.jobs.wait([job_id], timeout=120)
+    view = rig.services.store.job(job_id)
+    assert view is not None
+    assert view.state == "interrupted", view.detail
+    assert "cancelled at the bench while the computer was not answering" in str(view.detail)
+    assert rig.services.store.certificate_for_job(job_id) is None
+    assert not any(e.kind == "sanitised" for e in entries(rig.services.store))
