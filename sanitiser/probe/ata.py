@@ -336,7 +336,15 @@ def parse_hdparm_identify(stdout: str, stderr: str = "") -> AtaCapabilities:
     lba28 = re.search(r"^[ \t]+LBA[ \t]+user addressable sectors:\s+(\d+)", stdout, re.M)
     lba48 = re.search(r"^[ \t]+LBA48[ \t]+user addressable sectors:\s+(\d+)", stdout, re.M)
     sectors_match = lba48 or lba28
-    size = re.search(r"^[ \t]+Logical[ \t]+Sector size:\s+(\d+) bytes", stdout, re.MULTILINE)
+    # "Logical Sector size:" (hdparm 9.x with different sizes, and current hdparm), or
+    # "Logical/Physical Sector size:" (older hdparm, when both are the same): a 4Kn drive read
+    # as 512 would have its size and every offset wrong. Absent (very old hdparm): 512.
+    size_line = re.search(r"^[ \t]+Logical(?:/Physical)?[ \t]+Sector size:(.*)$", stdout, re.M)
+    size = re.match(r"\s*(\d+) bytes\b", size_line.group(1)) if size_line else None
+    if size_line and (size is None or not 512 <= int(size.group(1)) <= 65536):
+        raise ToolOutputError(
+            "hdparm", f"unreadable logical sector size: {size_line.group(0).strip()!r}", stdout
+        )
     commands = re.search(r"^Commands/features:[^\n]*\n((?:[ \t].*\n?)*)", stdout, re.MULTILINE)
     features = set(
         re.findall(r"^[ \t]+\*?[ \t]+(.+?)\s*$", commands.group(1) if commands else "", re.M)

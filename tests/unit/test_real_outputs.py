@@ -15,6 +15,7 @@ import pytest
 
 from sanitiser.devices.health import parse_smartctl_json
 from sanitiser.domain import HealthGrade
+from sanitiser.errors import ToolOutputError
 from sanitiser.probe.ata import parse_hdparm_identify
 from sanitiser.probe.nvme import parse_id_ctrl
 
@@ -186,3 +187,18 @@ def test_every_real_file_has_a_source_line(kind: str) -> None:
     listed = {line.split()[0] for line in lines if line.strip() and not line.startswith("#")}
     present = {p.name for p in directory.iterdir() if p.name != "SOURCES"}
     assert listed == present
+
+
+def test_hdparm_combined_sector_size_line_is_read() -> None:
+    """Older hdparm prints one "Logical/Physical Sector size" line when both are the same (the
+    WD report above); a 4Kn drive printed so is 4096, not the 512 default; a line that says no
+    size is an error, not a guess."""
+    text = (REAL / "hdparm-I" / "wdc-wd3200bevt-22zct0-spaces.txt").read_text()
+    line = "    Logical/Physical Sector size:           512 bytes\n"
+    assert line in text
+    assert parse_hdparm_identify(text).logical_sector_size == 512
+    four_k = text.replace(line, line.replace("512", "4096"))
+    assert parse_hdparm_identify(four_k).logical_sector_size == 4096
+    for bad in ("?? bytes", "0 bytes", "bytes"):
+        with pytest.raises(ToolOutputError, match="unreadable logical sector size"):
+            parse_hdparm_identify(text.replace(line, line.replace("512 bytes", bad)))
