@@ -215,6 +215,11 @@ async def test_grading_by_keys_is_recorded_and_readiness_follows(services: Servi
         assert "-> recycle" in readiness_of(screen)  # checks still missing
 
         assert "keyboard" not in readiness_of(screen)  # a monitor's checks: screen and ports
+        panel = str(screen.query_one("#device-checks").render())
+        assert "[s]*screen" in panel
+        assert "[p]*ports" in panel
+        assert "[k] keyboard" in panel  # offered, not asked of a monitor
+        assert "the policy asks these of a monitor" in panel
         await pilot.press("s", "p")
         await wait_for(pilot, lambda: "-> reuse" in readiness_of(screen))
         report = desk(services).report("MON-2")

@@ -17,7 +17,7 @@ written through the desk (`Bench.desk`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,13 +119,17 @@ def record_text(device: Device) -> str:
     return "\n".join(lines)
 
 
-def checks_text(device: Device) -> str:
-    """Every check and lock with its key: the result, who recorded it and when."""
+def checks_text(device: Device, required: Collection[str] = ()) -> str:
+    """Every check and lock with its key: the result, who recorded it and when; the checks
+    the policy asks of this kind of device (`required`) marked ``*``."""
     lines = []
     for key, name in CHECK_KEYS.items():
         check = device.checks.get(name)
         said = f"{check.result:<5} ({check.operator}, {check.at})" if check else "-"
-        lines.append(f"[{key}] {name:<22}{said}")
+        mark = "*" if name in required else " "
+        lines.append(f"[{key}]{mark}{name:<22}{said}")
+    if required:
+        lines.append("    * the policy asks these of a " + device.kind.value)
     for key, name in LOCK_KEYS.items():
         lines.append(f"[{key}] {name:<22}{device.locks.get(name, '-')}")
     return "\n".join(lines)
@@ -428,7 +432,12 @@ class DeviceDetailScreen(Screen[None]):
             else "not recorded (f: type or confirm them)"
         )
         self.query_one("#device-facts", Static).update(Text(facts))
-        self.query_one("#device-checks", Static).update(Text(checks_text(d)))
+        asked = {
+            c.name.removeprefix("check ")
+            for c in report.readiness.conditions
+            if c.name.startswith("check ")
+        }
+        self.query_one("#device-checks", Static).update(Text(checks_text(d, asked)))
         self.query_one("#device-drives", Static).update(Text(drives_text(d)))
         self.query_one("#device-readiness", Static).update(readiness_text(report))
 
