@@ -78,7 +78,8 @@ def format_timeout_ms(size_bytes: int) -> int:
     erase after 10 minutes, leaving a failed job and a drive in an unknown state. A drive that
     hangs holds the bench's job this long, no longer.
     """
-    return (FORMAT_TIMEOUT_FLOOR_S + max(0, size_bytes) // FORMAT_SLOWEST_BYTES_PER_S) * 1000
+    seconds = FORMAT_TIMEOUT_FLOOR_S + max(0, size_bytes) // FORMAT_SLOWEST_BYTES_PER_S
+    return min(seconds * 1000, 0xFFFFFFFF)  # nvme-cli reads it as a 32-bit count (49.7 days)
 
 
 """Guesses when the sanitize log reports no estimate (overwrite: size at 500 MB/s)."""

@@ -191,6 +191,7 @@ class TestFormat:
         assert format_timeout_ms(SIZE) == 3_600_000 + SIZE // 50_000_000 * 1000
         assert format_timeout_ms(8_000_000_000_000) == (3600 + 160_000) * 1000
         assert format_timeout_ms(8_000_000_000_000) > format_timeout_ms(4_000_000_000_000)
+        assert format_timeout_ms(10**15) == 0xFFFFFFFF  # nvme-cli's u32: capped, never wrapped
 
     def test_fna_all_namespaces_recorded(self, tmp_path: Path) -> None:
         """fna bit 0: the format covers every namespace, and the Outcome says so."""
