@@ -27,6 +27,9 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config.touch()
     monkeypatch.setenv("SANITISER_CONFIG_FILE", str(config))
     monkeypatch.setenv("SANITISER_DATA_DIR", str(data))
+    # Lab drives of 4 MiB, as the CLI tests have (`tests/cli.py`): the default 64 MiB made
+    # every bench a test built write 320 MB, about 48 GB a run.
+    monkeypatch.setenv("SANITISER_LAB_DRIVE_MIB", "4")
     for var in ("SANITISER_DATABASE_URL", "SANITISER_LAB", "SANITISER_STATION"):
         monkeypatch.delenv(var, raising=False)
     return data
