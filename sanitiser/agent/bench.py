@@ -164,6 +164,9 @@ class Follow:
     host: str
     order: Order
     mailbox: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
+    given_up: bool = False
+    """The job was recorded interrupted while the computer was not answering: a report that
+    comes later is kept in the job's log, never acted on."""
 
 
 class RemoteJobs(Orchestrator):
@@ -197,7 +200,11 @@ class RemoteJobs(Orchestrator):
                 if run.cancel.is_set() and not abort_sent:
                     abort_sent = True
                     self.bench.send_abort(follow)
-                elif abort_sent and self.bench.link_lost(follow.host):
+                elif (
+                    abort_sent
+                    and self.bench.link_lost(follow.host)
+                    and self.bench.give_up(follow)  # False: a report came meanwhile
+                ):
                     self._given_up(run)  # nobody will take the abort: end it here
                     return
                 continue
@@ -284,7 +291,8 @@ class RemoteJobs(Orchestrator):
     def _given_up(self, run: RunningJob) -> None:
         """Cancelled at the bench while the computer is not answering (powered off, cable out):
         recorded ``interrupted`` rather than waiting for a report that may never come. If the
-        computer comes back, its reports on this job are refused."""
+        computer comes back, it is still sent the abort (not the erase), and what it reports
+        on this job is kept in the job's log, never acted on (`AgentBench.give_up`)."""
         self._record_interrupted(
             run, "cancelled at the bench while the computer was not answering (the job was {})"
         )
@@ -518,6 +526,21 @@ class AgentBench:
             seen = host.last_seen if host is not None else None
         return seen is None or link_state(seen, time.monotonic(), self.lost_after) == LINK_LOST
 
+    def give_up(self, follow: Follow) -> bool:
+        """Stop following a job whose computer does not answer, unless a report on it has
+        arrived meanwhile (False: read it first). Its erase order, if not yet taken, is
+        withdrawn; its abort stays queued for the computer's return; later reports on it are
+        logged against the job (`accepted`)."""
+        with self._lock:
+            if not follow.mailbox.empty():
+                return False
+            follow.given_up = True
+            for pending in self._pending.values():
+                pending[:] = [
+                    o for o in pending if o.job_id != follow.job_id or o.action is OrderAction.ABORT
+                ]
+            return True
+
     def send_abort(self, follow: Follow) -> None:
         """Ask the device to stop the job (the method decides whether it can)."""
         with self._lock:
@@ -559,11 +582,32 @@ class AgentBench:
         elif report.kind is ReportKind.JOB:
             with self._lock:
                 follow = self._follows.get(str(report.body["job"]))
-                if follow is not None:
+                late = follow is not None and follow.given_up
+                if follow is not None and not late:
                     order_id = follow.order.order_id
                     pending = self._pending.get((session.session_id, report.agent), [])
                     pending[:] = [o for o in pending if o.order_id != order_id]
                     follow.mailbox.put(dict(report.body))
+            if late:
+                self._late(str(report.body["job"]), report.body)
+
+    def _late(self, job_id: str, body: Mapping[str, Any]) -> None:
+        """A report on a job recorded interrupted while its computer was not answering: kept
+        in the job's log as it came, not acted on (nothing is certified from it)."""
+        event = str(body.get("event") or "")
+        detail = body.get("reason") or body.get("state") or body.get("message") or ""
+        if event == JobEvent.OUTCOME.value:
+            outcome = body.get("outcome")
+            detail = outcome.get("status", "") if isinstance(outcome, Mapping) else ""
+        self.jobs.store.append_job_event(
+            job_id,
+            "log",
+            {
+                "level": "warning",
+                "message": f"a late report from the computer after the job was recorded "
+                f"interrupted, not acted on: {event} {detail}".rstrip(),
+            },
+        )
 
     def orders_for(self, session: AgentSession, agent: str) -> Sequence[Order]:
         """The orders waiting for `agent` (each sent until the agent reports on it)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from sanitiser.agent.agent import Agent
 from sanitiser.agent.credentials import AgentCredentials
 from sanitiser.agent.device import DeviceSeams
-from sanitiser.agent.link import BenchLink, Reporter, new_agent_id
+from sanitiser.agent.link import BenchLink, ChannelDown, Reporter, new_agent_id
 from sanitiser.agent.protocol import Order, Report, ReportKind
 from sanitiser.certificate.sign import parse_envelope
 from sanitiser.lab.bench import LabKind
@@ -25,6 +25,7 @@ from tests.integration.agent_rig import (
     agent_rig,
     cable_cut_after,
     device_seams,
+    sanitising,
     wait_until,
 )
 
@@ -142,20 +143,24 @@ def pending(rig: AgentRig) -> list[Order]:
 def test_a_cancel_while_the_computer_is_not_answering_ends_the_job_interrupted(
     agent_rig: AgentRig,
 ) -> None:
-    """The computer goes quiet after the go (powered off before it took the order); the
+    """The computer goes quiet after the go, before it took the order (its cable out); the
     technician cancels: the abort can reach nobody, so once the link is lost the job is recorded
-    interrupted, nothing certified, instead of waiting for a report that never comes."""
+    interrupted, nothing certified, instead of waiting for a report that never comes. When the
+    cable goes back in, the computer gets the abort but not the erase: its drive is untouched
+    and the job stays interrupted."""
     rig = agent_rig
     rig.service.bench.lost_after = 1.0
     rig.service.mint_session(rig.tmp / "creds")
-    _lab, seams = device_seams(rig.tmp / "laptop", (LabKind.USB_FLASH,))
-    running = boot_held(rig, rig.tmp / "creds", seams, threading.Event())
+    lab, seams = device_seams(rig.tmp / "laptop", (LabKind.USB_FLASH,))
+    [disk] = lab.drives()
+    before = digest(disk.path)
+    cable = threading.Event()
+    running = boot_held(rig, rig.tmp / "creds", seams, cable)
     wait_until(rig.service.bench.drives, "the hello", refused=lambda: running.reporter.refused)
     [remote] = rig.service.bench.drives()
     [job_id] = rig.service.bench.start(
         [remote.drive.path], operator="mia", confirmed={remote.drive.path: remote.shown}
     )
-    running.power_off()
     [host] = rig.service.bench.computers()
     wait_until(lambda: rig.service.bench.link_lost(host.host), "the link lost")
     assert rig.service.jobs.abort(job_id).accepted
@@ -164,5 +169,71 @@ def test_a_cancel_while_the_computer_is_not_answering_ends_the_job_interrupted(
     assert view is not None
     assert view.state == "interrupted", view.detail
     assert "cancelled at the bench while the computer was not answering" in str(view.detail)
+    [abort] = pending(rig)  # the erase is withdrawn
+    assert abort.action.value == "abort"
+
+    cable.set()  # back: it polls, and takes what is queued for it
+    wait_until(lambda: abort.order_id in running.agent.seen, "the abort taken")
+    assert len(running.agent.seen) == 1  # the abort alone: the erase never reached it
+    assert not running.agent.running
+    assert not running.reporter.refused
+    view = rig.services.store.job(job_id)
+    assert view is not None
+    assert view.state == "interrupted"
+    assert rig.services.store.certificate_for_job(job_id) is None
+    assert not any(e.kind == "sanitised" for e in entries(rig.services.store))
+    assert digest(disk.path) == before
+
+
+def test_what_a_given_up_computer_reports_later_is_logged_never_acted_on(
+    agent_rig: AgentRig,
+) -> None:
+    """The cable goes out once the overwrite has started (the computer waits to hand over its
+    notes); the technician cancels and the job is recorded interrupted. The cable goes back in:
+    the computer's queued reports and its outcome are accepted and kept in the job's log, and
+    nothing is certified."""
+    rig = agent_rig
+    rig.service.bench.lost_after = 1.0
+    rig.service.mint_session(rig.tmp / "creds")
+    _lab, seams = device_seams(rig.tmp / "laptop", (LabKind.USB_FLASH,))
+    creds = AgentCredentials.load(rig.tmp / "creds")
+    link = BenchLink(rig.service.url, creds)
+    cable = Cable(link, cut_after=sanitising)
+
+    def orders() -> Sequence[Order]:
+        if cable.cut.is_set():
+            raise ChannelDown("the cable is out")
+        return link.orders(reporter.agent)
+
+    reporter = Reporter(cable, creds.session_id, new_agent_id())
+    running = RunningAgent(Agent(seams, reporter, orders), reporter)
+    running.thread = threading.Thread(target=running.agent.run, args=(running.stop,), daemon=True)
+    running.thread.start()
+    rig.agents.append(running)
+    wait_until(rig.service.bench.drives, "the hello", refused=lambda: reporter.refused)
+    [remote] = rig.service.bench.drives()
+    [job_id] = rig.service.bench.start(
+        [remote.drive.path], operator="mia", confirmed={remote.drive.path: remote.shown}
+    )
+    wait_until(cable.cut.is_set, "the cable out once the overwrite started")
+    [host] = rig.service.bench.computers()
+    wait_until(lambda: rig.service.bench.link_lost(host.host), "the link lost")
+    assert rig.service.jobs.abort(job_id).accepted
+    assert rig.service.jobs.wait([job_id], timeout=120)
+
+    cable.cut.clear()  # back: the queued reports go out, and the computer carries on
+
+    def late() -> list[str]:
+        return [
+            str(e.data.get("message"))
+            for e in rig.services.store.job_events(job_id)
+            if "late report" in str(e.data.get("message"))
+        ]
+
+    wait_until(lambda: any("outcome" in m for m in late()), "the late outcome logged")
+    assert not reporter.refused
+    view = rig.services.store.job(job_id)
+    assert view is not None
+    assert view.state == "interrupted", view.detail
     assert rig.services.store.certificate_for_job(job_id) is None
     assert not any(e.kind == "sanitised" for e in entries(rig.services.store))
