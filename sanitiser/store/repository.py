@@ -335,7 +335,8 @@ class Store:
     def _session(self, *, commit: bool = True) -> Iterator[Session]:
         self._maybe_reconnect()
         with self._gate:
-            self._gate.wait_for(lambda: not self._switching)
+            if not self._depth():  # a nested session: this thread holds work the switch
+                self._gate.wait_for(lambda: not self._switching)  # waits for; never wait here
             self._active += 1
         self._tls.depth = self._depth() + 1
         try:

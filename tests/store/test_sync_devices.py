@@ -434,3 +434,34 @@ def test_a_device_taken_in_centrally_is_graded_linked_and_certified_offline(
     assert verify_chain(central).ok
     again = push_journal(local, central.central_engine)
     assert (again.total, again.conflicts) == (0, ())
+
+
+def test_a_nested_read_never_waits_for_a_switch_it_holds_up(tmp_path: Path) -> None:
+    """A read inside a store session on the same thread (the custody checkpoint writer reads
+    the chain right after an append) goes ahead while a reconnect is switching back: the switch
+    waits for that outer session to end, so waiting here would stall both (for the switch's
+    60 s, then the reconnect gave up)."""
+    bench = Store(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none",  # nothing listens: offline at once
+        journal=f"sqlite:///{tmp_path / 'journal.db'}",
+        retry_after=3600,
+    )
+    assert bench.offline
+    read: list[object] = []
+
+    def work() -> None:
+        with bench._session():
+            with bench._gate:
+                bench._switching = True  # a reconnect, waiting for open sessions to end
+            try:
+                read.append(entries(bench))
+            finally:
+                with bench._gate:
+                    bench._switching = False
+                    bench._gate.notify_all()
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the nested read waited for the switch"
+    assert read == [[]]
