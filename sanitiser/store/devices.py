@@ -191,18 +191,20 @@ def _remembered_links(store: Store, drive_key: str) -> dict[str, Any] | None:
 
 def latest_certificates(s: Session, drive_keys: Sequence[str]) -> dict[str, DriveCertificate]:
     """The latest certificate issued for each drive (by its jobs), for the drives that have one;
-    one query per 500 drives, however many devices are listed."""
-    latest: dict[str, CertificateRow] = {}
+    one query per 500 drives, however many devices are listed (the records only: never the
+    PDFs)."""
+    latest: dict[str, DriveCertificate] = {}
     for chunk in _chunks(sorted(set(drive_keys))):
         rows = s.exec(
-            select(Job.drive_key, CertificateRow)
+            select(Job.drive_key, CertificateRow.id, CertificateRow.record_json)
             .join(CertificateRow, col(CertificateRow.job_id) == col(Job.id))
             .where(col(Job.drive_key).in_(chunk))
             .order_by(col(CertificateRow.issued_at).desc(), col(CertificateRow.id).desc())
         ).all()
-        for key, row in rows:
-            latest.setdefault(key, row)
-    return {key: _drive_certificate(row) for key, row in latest.items()}
+        for key, cert_id, record_json in rows:
+            if key not in latest:
+                latest[key] = _drive_certificate(cert_id, bytes(record_json))
+    return latest
 
 
 def latest_certificate(s: Session, drive_key: str) -> DriveCertificate | None:
@@ -210,13 +212,12 @@ def latest_certificate(s: Session, drive_key: str) -> DriveCertificate | None:
     return latest_certificates(s, [drive_key]).get(drive_key)
 
 
-def _drive_certificate(row: CertificateRow) -> DriveCertificate:
-    raw = bytes(row.record_json)
+def _drive_certificate(cert_id: str, raw: bytes) -> DriveCertificate:
     try:
         record = parse_envelope(raw).record
     except SanitiserError as exc:
-        raise DeviceError(f"certificate {row.id} in the store is unreadable: {exc.msg}") from exc
-    return DriveCertificate(row.id, record_digest(dict(record)).hex(), record, raw)
+        raise DeviceError(f"certificate {cert_id} in the store is unreadable: {exc.msg}") from exc
+    return DriveCertificate(cert_id, record_digest(dict(record)).hex(), record, raw)
 
 
 def _linked(link: DeviceDriveRow, cert: DriveCertificate | None) -> LinkedDrive:
