@@ -62,6 +62,9 @@ _SANITIZE_TECHNIQUES = {
     "overwrite": Technique.NVME_SANITIZE_OVERWRITE,
 }
 _FALLBACK_SECONDS = {"crypto": 60, "block": 300}
+"""Guesses when the sanitize log reports no estimate (overwrite: size at 500 MB/s)."""
+_LOG_ESTIMATE_KEY = {"crypto": "time_crypto_erase", "block": "time_block_erase",
+                     "overwrite": "time_over_write"}  # fmt: skip
 FORMAT_TIMEOUT_FLOOR_S = 3600
 """The least time a Format NVM is given (nvme-cli's own default is 10 min, §2.5)."""
 FORMAT_SLOWEST_BYTES_PER_S = 50_000_000
@@ -80,11 +83,6 @@ def format_timeout_ms(size_bytes: int) -> int:
     """
     seconds = FORMAT_TIMEOUT_FLOOR_S + max(0, size_bytes) // FORMAT_SLOWEST_BYTES_PER_S
     return min(seconds * 1000, 0xFFFFFFFF)  # nvme-cli reads it as a 32-bit count (49.7 days)
-
-
-"""Guesses when the sanitize log reports no estimate (overwrite: size at 500 MB/s)."""
-_LOG_ESTIMATE_KEY = {"crypto": "time_crypto_erase", "block": "time_block_erase",
-                     "overwrite": "time_over_write"}  # fmt: skip
 
 
 def namespace_id(drive: Drive) -> int:
