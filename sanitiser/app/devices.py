@@ -462,7 +462,7 @@ class DeviceDesk:
         trust = signing_trust(signer)
         drive_records = []
         for d in device.drives:
-            envelope = records.drive_certificate_envelope(self.store, d.certificate_id)
+            envelope = self.store.certificate_record(d.certificate_id)
             if envelope is None:
                 raise DeviceError(f"certificate {d.certificate_id} is not in the store")
             verified = require_verified(

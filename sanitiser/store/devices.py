@@ -11,13 +11,10 @@ insert, so the retrying transaction never sees a clash it would take for a race)
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlmodel import Session, col, select, update
 
@@ -65,8 +62,6 @@ class DriveCertificate:
     certificate_id: str
     record_sha256: str
     record: Mapping[str, Any]
-    envelope: bytes = b""
-    """The signed envelope as stored (a device certificate verifies it before binding it)."""
 
 
 _CHUNK = 500
@@ -76,117 +71,6 @@ _CHUNK = 500
 def _chunks(keys: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(keys), _CHUNK):
         yield keys[start : start + _CHUNK]
-
-
-# --- a fleet bench offline: the central devices it has read -----------------------------------
-#
-# A fleet bench whose central database goes away writes to its local journal, which holds only
-# what it wrote itself. So that a device taken in centrally can still be shown, graded, linked
-# and certified there, the bench remembers each central device it reads (its row, its drive
-# links and their latest certificates), as the store does for jobs. A step on such a device
-# offline first copies it into the journal ("seeded"); `push_journal` later merges the copy
-# forward into the central row (its origin is the same intake).
-
-REMEMBERED = 5_000
-"""Central devices a fleet bench remembers (the most recently read; with their drives'
-certificates, a few KB each)."""
-
-
-@dataclass
-class _Seen:
-    """The central devices (and certificates) one store has read."""
-
-    devices: OrderedDict[str, tuple[dict[str, Any], tuple[dict[str, Any], ...]]] = field(
-        default_factory=OrderedDict
-    )
-    """tag key -> (device row values, its drive links' values)."""
-    certificates: dict[str, DriveCertificate] = field(default_factory=dict)
-    """drive key -> its latest central certificate."""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_SEEN: WeakKeyDictionary[Store, _Seen] = WeakKeyDictionary()
-_SEEN_LOCK = threading.Lock()
-
-
-def _seen(store: Store) -> _Seen:
-    with _SEEN_LOCK:
-        return _SEEN.setdefault(store, _Seen())
-
-
-def _on_journal(store: Store, s: Session) -> bool:
-    """True when `s` works on the fleet bench's local journal, not the central database."""
-    bind = s.get_bind()
-    return store.journal_url is not None and getattr(bind, "engine", bind) is not (
-        store.central_engine
-    )
-
-
-def _remember(
-    store: Store,
-    rows: Sequence[DeviceRow],
-    links: Mapping[str, Sequence[DeviceDriveRow]],
-    certs: Mapping[str, DriveCertificate],
-) -> None:
-    seen = _seen(store)
-    with seen.lock:
-        for row in rows:
-            held = tuple(x.model_dump() for x in links.get(row.tag_key, ()))
-            seen.devices[row.tag_key] = (row.model_dump(), held)
-            seen.devices.move_to_end(row.tag_key)
-            for link in held:
-                cert = certs.get(link["drive_key"])
-                if cert is not None:
-                    seen.certificates[link["drive_key"]] = cert
-        while len(seen.devices) > REMEMBERED:
-            _key, (_row, gone) = seen.devices.popitem(last=False)
-            for link in gone:
-                seen.certificates.pop(link["drive_key"], None)
-
-
-def _remembered(
-    store: Store, name: str
-) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]] | None:
-    """A central device read earlier, by tag or service tag (tag key `name`)."""
-    seen = _seen(store)
-    with seen.lock:
-        found = seen.devices.get(name)
-        if found is None:
-            found = next((d for d in seen.devices.values() if d[0]["service_key"] == name), None)
-        return found
-
-
-def _remembered_rows(store: Store) -> list[tuple[DeviceRow, list[DeviceDriveRow]]]:
-    seen = _seen(store)
-    with seen.lock:
-        held = list(seen.devices.values())
-    return [(DeviceRow(**v), [DeviceDriveRow(**x) for x in links]) for v, links in held]
-
-
-def _seed(store: Store, s: Session, name: str) -> DeviceRow | None:
-    """On the journal: copy a remembered central device (and its links) into it; the row."""
-    found = _remembered(store, name)
-    if found is None:
-        return None
-    values, links = found
-    row = DeviceRow(**values)
-    s.add(row)
-    for link in links:
-        if s.get(DeviceDriveRow, link["drive_key"]) is None:
-            s.add(DeviceDriveRow(**link))
-    s.flush()
-    return row
-
-
-def _remembered_links(store: Store, drive_key: str) -> dict[str, Any] | None:
-    """The remembered central link of a drive, or None."""
-    seen = _seen(store)
-    with seen.lock:
-        for _values, links in seen.devices.values():
-            for link in links:
-                if link["drive_key"] == drive_key:
-                    return link
-    return None
 
 
 def latest_certificates(s: Session, drive_keys: Sequence[str]) -> dict[str, DriveCertificate]:
@@ -217,7 +101,7 @@ def _drive_certificate(cert_id: str, raw: bytes) -> DriveCertificate:
         record = parse_envelope(raw).record
     except SanitiserError as exc:
         raise DeviceError(f"certificate {cert_id} in the store is unreadable: {exc.msg}") from exc
-    return DriveCertificate(cert_id, record_digest(dict(record)).hex(), record, raw)
+    return DriveCertificate(cert_id, record_digest(dict(record)).hex(), record)
 
 
 def _linked(link: DeviceDriveRow, cert: DriveCertificate | None) -> LinkedDrive:
@@ -254,15 +138,9 @@ def _inventory(row: DeviceRow) -> dict[str, Any]:
         raise DeviceError(f"device {row.tag}: its recorded inventory is unreadable: {exc}") from exc
 
 
-def _devices(
-    store: Store,
-    s: Session,
-    rows: Sequence[DeviceRow],
-    extra: Sequence[tuple[DeviceRow, list[DeviceDriveRow]]] = (),
-) -> list[Device]:
-    """The devices of `rows` (and the remembered central devices `extra`, not in this
-    database) with their drives and each drive's latest certificate, read in a few queries for
-    the whole list (a fleet lists tens of thousands of devices)."""
+def _devices(s: Session, rows: Sequence[DeviceRow]) -> list[Device]:
+    """The devices of `rows` with their drives and each drive's latest certificate, read in a
+    few queries for the whole list (a fleet lists tens of thousands of devices)."""
     links: dict[str, list[DeviceDriveRow]] = {r.tag_key: [] for r in rows}
     for chunk in _chunks(list(links)):
         for link in s.exec(
@@ -271,27 +149,12 @@ def _devices(
             .order_by(col(DeviceDriveRow.linked_at), col(DeviceDriveRow.drive_key))
         ).all():
             links[link.device_key].append(link)
-    for row, held in extra:
-        links[row.tag_key] = held
-    every = [*rows, *(row for row, _ in extra)]
     certs = latest_certificates(s, [x.drive_key for held in links.values() for x in held])
-    if store.journal_url is not None:
-        if _on_journal(store, s):
-            seen = _seen(store)
-            with seen.lock:
-                central = {k: c for k, c in seen.certificates.items() if k not in certs}
-            certs = {**central, **certs}
-        else:
-            _remember(store, rows, links, certs)
-    return [_build(row, links[row.tag_key], certs) for row in every]
+    return [_build(row, links[row.tag_key], certs) for row in rows]
 
 
-def _device(store: Store, s: Session, row: DeviceRow) -> Device:
-    if row in s:  # in this database
-        return _devices(store, s, [row])[0]
-    found = _remembered(store, row.tag_key)  # a remembered central device, on a journal
-    links = [DeviceDriveRow(**x) for x in found[1]] if found is not None else []
-    return _devices(store, s, [], [(row, links)])[0]
+def _device(s: Session, row: DeviceRow) -> Device:
+    return _devices(s, [row])[0]
 
 
 def _build(
@@ -326,39 +189,26 @@ def _build(
     )
 
 
-def _written(store: Store, s: Session, row: DeviceRow, also: Also) -> Device:
+def _written(s: Session, row: DeviceRow, also: Also) -> Device:
     """Keep the row's changes, run the step's custody `also` in the same transaction."""
     row.updated_at = _now()
     s.add(row)
     s.flush()
-    device = _device(store, s, row)
+    device = _device(s, row)
     also(s, device)
     return device
 
 
-def _find(store: Store, s: Session, tag: str, *, seed: bool = False) -> DeviceRow | None:
-    """The device row with this tag or service tag. On a fleet bench's journal, a central
-    device read earlier is found too: copied into the journal when `seed` (a step is about to
-    change it), else as a row outside the session (to show, or to refuse its tag again)."""
+def _find(s: Session, tag: str) -> DeviceRow | None:
     key = tag_key(tag.strip())
     row = s.get(DeviceRow, key)
     if row is None:
         row = s.exec(select(DeviceRow).where(DeviceRow.service_key == key)).first()
-    if row is None and store.journal_url is not None and _on_journal(store, s):
-        if seed:
-            return _seed(store, s, key)
-        found = _remembered(store, key)
-        return None if found is None else DeviceRow(**found[0])
     return row
 
 
-def _row(store: Store, s: Session, tag: str) -> DeviceRow:
-    """The device row a step changes (see `_find`; seeded into a journal).
-
-    Raises:
-        DeviceError: no device has the tag.
-    """
-    row = _find(store, s, tag, seed=True)
+def _row(s: Session, tag: str) -> DeviceRow:
+    row = _find(s, tag)
     if row is None:
         raise DeviceError(f"no device has the tag {tag.strip()!r}: take it in first (device add)")
     return row
@@ -382,7 +232,7 @@ def add_device(
         for what, tag in (("tag", intake.tag), ("service tag", intake.service_tag)):
             if not tag:
                 continue
-            other = _find(store, s, tag)
+            other = _find(s, tag)
             if other is not None:
                 raise DeviceError(
                     f"the {what} {tag!r} is already device {other.tag!r} "
@@ -406,7 +256,7 @@ def add_device(
             received_by=actor,
             updated_at=now,
         )
-        return _written(store, s, row, also)
+        return _written(s, row, also)
 
     return run_in_transaction(store, work)
 
@@ -414,8 +264,8 @@ def add_device(
 def get_device(store: Store, tag: str) -> Device | None:
     """The device with this tag or service tag, or None."""
     with store.reading() as s:
-        row = _find(store, s, tag)
-        return None if row is None else _device(store, s, row)
+        row = _find(s, tag)
+        return None if row is None else _device(s, row)
 
 
 def require_device(store: Store, tag: str) -> Device:
@@ -425,12 +275,7 @@ def require_device(store: Store, tag: str) -> Device:
         DeviceError: no device has it.
     """
     with store.reading() as s:
-        row = _find(store, s, tag)
-        if row is None:
-            raise DeviceError(
-                f"no device has the tag {tag.strip()!r}: take it in first (device add)"
-            )
-        return _device(store, s, row)
+        return _device(s, _row(s, tag))
 
 
 def list_devices(
@@ -446,19 +291,7 @@ def list_devices(
         query = query.where(DeviceRow.lot == lot)
     with store.reading() as s:
         rows = s.exec(query.order_by(col(DeviceRow.received_at), col(DeviceRow.tag_key))).all()
-        extra: list[tuple[DeviceRow, list[DeviceDriveRow]]] = []
-        if store.journal_url is not None and _on_journal(store, s):
-            here = set(s.exec(select(DeviceRow.tag_key)).all())
-            extra = [
-                (row, links)
-                for row, links in _remembered_rows(store)
-                if row.tag_key not in here
-                and (not kind or row.kind == kind)
-                and (not state or row.state == state)
-                and (not lot or row.lot == lot)
-            ]
-        devices = _devices(store, s, rows, extra)
-        return sorted(devices, key=lambda d: (d.received_at, tag_key(d.tag))) if extra else devices
+        return _devices(s, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,19 +318,16 @@ def link_drive(
     """
 
     def work(s: Session) -> tuple[Device, bool]:
-        row = _row(store, s, tag)
+        row = _row(s, tag)
         if row.kind in (DeviceKind.MONITOR.value, DeviceKind.DOCK.value):
             raise DeviceError(
                 f"device {row.tag!r} is a {row.kind}: it holds no data-bearing media to link"
             )
         existing = s.get(DeviceDriveRow, drive.key)
-        if existing is None and store.journal_url is not None and _on_journal(store, s):
-            central = _remembered_links(store, drive.key)  # linked centrally to another?
-            existing = DeviceDriveRow(**central) if central is not None else None
         if existing is not None:
             if existing.device_key == row.tag_key:
-                return _device(store, s, row), False
-            other = _find(store, s, existing.device_key)
+                return _device(s, row), False
+            other = s.get(DeviceRow, existing.device_key)
             owner = other.tag if other is not None else existing.device_key
             raise DeviceError(
                 f"drive {drive.key} is already linked to device {owner!r} "
@@ -515,7 +345,7 @@ def link_drive(
                 linked_by=actor,
             )
         )
-        return _written(store, s, row, also), True
+        return _written(s, row, also), True
 
     return run_in_transaction(store, work)
 
@@ -539,7 +369,7 @@ def update_device(
     """
 
     def work(s: Session) -> Device:
-        row = _row(store, s, tag)
+        row = _row(s, tag)
         if cosmetic is not None:
             row.cosmetic = cosmetic
         if checks:
@@ -557,7 +387,7 @@ def update_device(
             row.destination = destination
         if certificate_id is not None:
             row.certificate_id = certificate_id
-        return _written(store, s, row, also)
+        return _written(s, row, also)
 
     return run_in_transaction(store, work)
 
@@ -574,7 +404,7 @@ def move_state(
     """
 
     def work(s: Session) -> Device | None:
-        row = _row(store, s, tag)
+        row = _row(s, tag)
         if row.state != old.value:
             return None
         moved = s.execute(
@@ -586,7 +416,7 @@ def move_state(
         if getattr(moved, "rowcount", 1) != 1:
             raise ChainMovedError(f"device {row.tag} moved on; retry")
         s.expire(row)
-        device = _device(store, s, row)
+        device = _device(s, row)
         also(s, device)
         return device
 
@@ -608,14 +438,10 @@ def device_of_drive(store: Store, drive_key: str) -> Device | None:
     """The device a drive is linked to, or None."""
     with store.reading() as s:
         link = s.get(DeviceDriveRow, drive_key)
-        device_key = link.device_key if link is not None else None
-        if device_key is None and store.journal_url is not None and _on_journal(store, s):
-            remembered = _remembered_links(store, drive_key)
-            device_key = remembered["device_key"] if remembered is not None else None
-        if device_key is None:
+        if link is None:
             return None
-        row = _find(store, s, device_key)
-        return None if row is None else _device(store, s, row)
+        row = s.get(DeviceRow, link.device_key)
+        return None if row is None else _device(s, row)
 
 
 def save_device_certificate(
@@ -624,7 +450,7 @@ def save_device_certificate(
     """Keep a device certificate and name it on the device (one transaction)."""
 
     def work(s: Session) -> Device:
-        row = _row(store, s, tag)
+        row = _row(s, tag)
         s.add(
             DeviceCertificateRow(
                 id=cert_id,
@@ -635,21 +461,9 @@ def save_device_certificate(
             )
         )
         row.certificate_id = cert_id
-        return _written(store, s, row, also)
+        return _written(s, row, also)
 
     return run_in_transaction(store, work)
-
-
-def drive_certificate_envelope(store: Store, cert_id: str) -> bytes | None:
-    """A drive certificate's signed envelope from the store or, on a fleet bench offline,
-    as read centrally with the device that holds the drive (None when neither has it)."""
-    envelope = store.certificate_record(cert_id)
-    if envelope is not None or store.journal_url is None:
-        return envelope
-    seen = _seen(store)
-    with seen.lock:
-        found = next((c for c in seen.certificates.values() if c.certificate_id == cert_id), None)
-    return found.envelope if found is not None and found.envelope else None
 
 
 def device_certificate(store: Store, cert_id: str) -> tuple[bytes, bytes] | None:

@@ -12,14 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from sanitiser.assets.model import (
-    Check,
-    Device,
-    DeviceError,
-    DeviceState,
-    check_intake,
-    device_subject,
-)
+from sanitiser.assets.model import Check, Device, DeviceState, check_intake, device_subject
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.samples import make_pki
 from sanitiser.custody import devices as custody
@@ -340,11 +333,10 @@ def test_reads_on_a_bench_whose_link_just_dropped_go_to_its_journal(
     _intake(bench, "bench-01", "LBC-0001")
     proxy.cut()
     assert not _offline(bench)  # nothing has touched the database since the cut
-    # the journal holds nothing yet: the device taken in before the cut is the one remembered
-    assert [d.tag for d in records.list_devices(bench)] == ["LBC-0001"]
+    assert records.list_devices(bench) == []  # the journal holds nothing yet
     assert _offline(bench)
     _intake(bench, "bench-01", "LBC-0002")
-    assert [d.tag for d in records.list_devices(bench)] == ["LBC-0001", "LBC-0002"]
+    assert [d.tag for d in records.list_devices(bench)] == ["LBC-0002"]
     assert records.get_device(bench, "LBC-0002") is not None
     assert list_destinations(bench) == []
     assert list_consignments(bench) == []
@@ -362,78 +354,13 @@ def test_each_read_alone_falls_back_after_a_cut(
     _intake(bench, "bench-01", "LBC-0001")
     proxy.cut()
     read: Callable[[], object] = {
-        "device": lambda: records.get_device(bench, "LBC-0002"),
+        "device": lambda: records.get_device(bench, "LBC-0001"),
         "destinations": lambda: list_destinations(bench),
         "consignments": lambda: list_consignments(bench),
         "chain": lambda: entries(bench),
     }[first]
     assert not read()
     assert bench.offline
-
-
-@pytest.mark.postgres
-def test_a_device_taken_in_centrally_is_graded_linked_and_certified_offline(
-    link: tuple[Link, str, str], tmp_path: Path, signer: StationSigner
-) -> None:
-    """A laptop taken in at another bench, with a drive wiped and linked there, is read by this
-    bench before the network drops. Offline, this bench still shows it with that drive's
-    certificate, grades it, links and wipes a second drive and certifies it (the device copied
-    into its journal on the first step); an intake of the same tag and a link of the first
-    drive to another device are refused. One push merges it all forward into the central row;
-    a second adds nothing."""
-    proxy, through, direct = link
-    central = Store(direct)
-    _intake(central, "bench-02", "LBC-0009")
-    first = _link(central, "bench-02", "LBC-0009", 1, signer)
-    bench = Store(through, journal=f"sqlite:///{tmp_path / 'journal.db'}", retry_after=3600)
-    [seen] = records.list_devices(bench)  # read while online: remembered
-    assert seen.drives[0].certificate_id
-    proxy.cut()
-
-    shown = records.require_device(bench, "lbc-0009")
-    assert _offline(bench)
-    assert shown == seen  # as read centrally, drive certificate and all
-    cert_id = seen.drives[0].certificate_id
-    assert bench.certificate_record(cert_id) is None  # not in the journal...
-    envelope = records.drive_certificate_envelope(bench, cert_id)  # ...but kept when read
-    assert envelope is not None
-    assert envelope == central.certificate_record(cert_id)  # what a device certificate verifies
-    records.update_device(
-        bench,
-        "LBC-0009",
-        cosmetic="A",
-        also=custody.event(AuditKind.GRADED, station="bench-01", actor="ana"),
-    )
-    second = _link(bench, "bench-01", "LBC-0009", 2, signer)
-    _certify(bench, "bench-01", "LBC-0009", "dev-cert-0009")
-    offline = records.require_device(bench, "LBC-0009")
-    assert (offline.cosmetic, offline.certificate_id) == ("A", "dev-cert-0009")
-    assert [d.drive_key for d in offline.drives] == [first, second]
-    assert all(d.certificate_id for d in offline.drives)
-    with pytest.raises(DeviceError, match="already device 'LBC-0009'"):
-        _intake(bench, "bench-01", "lbc-0009")
-    _intake(bench, "bench-01", "LBC-0010")
-    with pytest.raises(DeviceError, match="already linked to device 'LBC-0009'"):
-        records.link_drive(bench, "LBC-0010", records.DriveRef(first), actor="ana")
-
-    proxy.restore()
-    local = bench.journal_engine()
-    assert local is not None
-    pushed = push_journal(local, central.central_engine)
-    assert pushed.conflicts == ()
-    device = records.require_device(central, "LBC-0009")
-    assert (device.cosmetic, device.certificate_id) == ("A", "dev-cert-0009")
-    assert [d.drive_key for d in device.drives] == [first, second]
-    assert [e.kind for e in entries(central, subject=device_subject("LBC-0009"))] == [
-        AuditKind.RECEIVED,
-        AuditKind.DRIVE_LINKED,
-        AuditKind.GRADED,
-        AuditKind.DRIVE_LINKED,
-        AuditKind.DEVICE_CERTIFIED,
-    ]
-    assert verify_chain(central).ok
-    again = push_journal(local, central.central_engine)
-    assert (again.total, again.conflicts) == (0, ())
 
 
 def test_a_nested_read_never_waits_for_a_switch_it_holds_up(tmp_path: Path) -> None:
