@@ -50,6 +50,10 @@ ON_DEVICE: Final = "on-device"
 OFF_BENCH: Final = "off-bench"
 REMOTE_REASON: Final = "a drive inside a computer on the bench network: only its agent touches it"
 _WAKE_S: Final = 1.0
+_LATE_LOGGED: Final = frozenset(
+    {JobEvent.OUTCOME.value, JobEvent.FAILED.value, JobEvent.REFUSED.value}
+)
+"""The reports on a given-up job kept in its log (how it ended on the computer)."""
 LINK_LOST_AFTER_S: Final = 10.0
 """A computer not heard from (a report, or its poll for orders, every second) for this long is
 shown with its link lost."""
@@ -588,26 +592,35 @@ class AgentBench:
                     pending = self._pending.get((session.session_id, report.agent), [])
                     pending[:] = [o for o in pending if o.order_id != order_id]
                     follow.mailbox.put(dict(report.body))
-            if late:
-                self._late(str(report.body["job"]), report.body)
+            if late and str(report.body.get("event")) in _LATE_LOGGED:
+                threading.Thread(  # off the receiver's thread: a store write may wait
+                    target=self._late,
+                    args=(str(report.body["job"]), dict(report.body)),
+                    name="agent-late-report",
+                    daemon=True,
+                ).start()
 
     def _late(self, job_id: str, body: Mapping[str, Any]) -> None:
-        """A report on a job recorded interrupted while its computer was not answering: kept
-        in the job's log as it came, not acted on (nothing is certified from it)."""
+        """How a job recorded interrupted while its computer was not answering ended on the
+        computer after all (its outcome, failure or refusal; every report is kept by the
+        receiver anyway): in the job's log, not acted on (nothing is certified from it)."""
         event = str(body.get("event") or "")
-        detail = body.get("reason") or body.get("state") or body.get("message") or ""
-        if event == JobEvent.OUTCOME.value:
-            outcome = body.get("outcome")
-            detail = outcome.get("status", "") if isinstance(outcome, Mapping) else ""
-        self.jobs.store.append_job_event(
-            job_id,
-            "log",
-            {
-                "level": "warning",
-                "message": f"a late report from the computer after the job was recorded "
-                f"interrupted, not acted on: {event} {detail}".rstrip(),
-            },
+        outcome = body.get("outcome")
+        detail = (str(outcome.get("status", "")) if isinstance(outcome, Mapping) else "") or str(
+            body.get("reason") or ""
         )
+        try:
+            self.jobs.store.append_job_event(
+                job_id,
+                "log",
+                {
+                    "level": "warning",
+                    "message": f"a late report from the computer after the job was recorded "
+                    f"interrupted, not acted on: {event} {detail}".rstrip(),
+                },
+            )
+        except SanitiserError as exc:
+            log.warning("job %s: a late %s report not logged: %s", job_id, event, exc.msg)
 
     def orders_for(self, session: AgentSession, agent: str) -> Sequence[Order]:
         """The orders waiting for `agent` (each sent until the agent reports on it)."""
