@@ -161,7 +161,6 @@ class AgentService:
     ) -> None:
         self.services = services
         self.operator = operator or session_operator(None)
-        self.lost_after = lost_after
         self.jobs = make_remote_jobs(services)
         self.bench: AgentBench = self.jobs.bench
         self.bench.lost_after = lost_after
@@ -222,7 +221,7 @@ class AgentService:
     def computers(self) -> list[ComputerView]:
         """Every computer that said hello, as the bench shows it now."""
         now = time.monotonic()
-        return [computer_view(h, now, self.lost_after) for h in self.bench.computers()]
+        return [computer_view(h, now, self.bench.lost_after) for h in self.bench.computers()]
 
     def mint_session(self, directory: Path) -> AgentSession:
         """A fresh session: the agent's credentials written into `directory` (for the
