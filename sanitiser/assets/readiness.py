@@ -68,6 +68,10 @@ class Windows11Verdict:
         return {"eligible": self.eligible, "reasons": list(self.reasons), "text": self.text}
 
 
+CHECK_CONDITION = "check "
+"""The name of a functional check's condition is this, then the check's name."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReadinessReport:
     """What the rules made of a device."""
@@ -82,6 +86,13 @@ class ReadinessReport:
     notes: tuple[str, ...] = ()
     """What the next holder must know (``needs storage``)."""
     policy: str = ""
+
+    def checks_asked(self) -> frozenset[str]:
+        """The functional checks the policy asked of this device (its kind's list)."""
+        return frozenset(
+            c.name.removeprefix(CHECK_CONDITION) for c in self.conditions
+            if c.name.startswith(CHECK_CONDITION)
+        )  # fmt: skip
 
     def explain(self) -> str:
         """Every condition, one per line, then the decision."""
@@ -251,11 +262,13 @@ def _bench_conditions(device: Device, rules: DeviceRules) -> list[Condition]:
     for check in r.checks_for(device.kind.value):
         c = device.checks.get(check)
         if c is None:
-            out.append(Condition(f"check {check}", False, "not checked yet"))
+            out.append(Condition(CHECK_CONDITION + check, False, "not checked yet"))
         else:
             out.append(
                 Condition(
-                    f"check {check}", c.result in ("pass", "n/a"), f"{c.result} ({c.operator})"
+                    CHECK_CONDITION + check,
+                    c.result in ("pass", "n/a"),
+                    f"{c.result} ({c.operator})",
                 )
             )
     if r.locks_cleared and device.holds_data:

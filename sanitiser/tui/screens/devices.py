@@ -432,11 +432,7 @@ class DeviceDetailScreen(Screen[None]):
             else "not recorded (f: type or confirm them)"
         )
         self.query_one("#device-facts", Static).update(Text(facts))
-        asked = {
-            c.name.removeprefix("check ")
-            for c in report.readiness.conditions
-            if c.name.startswith("check ")
-        }
+        asked = report.readiness.checks_asked()
         self.query_one("#device-checks", Static).update(Text(checks_text(d, asked)))
         self.query_one("#device-drives", Static).update(Text(drives_text(d)))
         self.query_one("#device-readiness", Static).update(readiness_text(report))
