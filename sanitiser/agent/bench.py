@@ -27,7 +27,7 @@ from sanitiser.agent.credentials import AgentSession
 from sanitiser.agent.protocol import JobEvent, Order, OrderAction, Report, ReportKind
 from sanitiser.app.computers import Attachment
 from sanitiser.devices.guard import DriveIdentity, Opened, SystemState
-from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Protection
+from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Protection, Transport
 from sanitiser.errors import DriveBusyError, DriveDetectionError, SanitiserError
 from sanitiser.inventory.model import HostInventory, identifier, inventory_from_json
 from sanitiser.jobs.events import JobPhase, JobProgress
@@ -77,15 +77,40 @@ def is_remote(drive: Drive) -> bool:
     return drive.path.startswith(REMOTE_SCHEME)
 
 
-def host_key(inventory: HostInventory | None, agent: str) -> str:
-    """A computer's identity on the bench: its DMI UUID, else its serial, else (no DMI) the
-    agent's boot id (such a computer is a new one at each boot)."""
+IDENTITY_TRANSPORTS: Final = frozenset(
+    {Transport.SATA, Transport.NVME, Transport.SCSI, Transport.MMC, Transport.VIRTIO}
+)
+"""The transports of a computer's own drives (a USB stick or disk moves between computers)."""
+
+
+def host_key(inventory: HostInventory | None, agent: str, drives: Sequence[Drive] = ()) -> str:
+    """A computer's identity on the bench: its DMI UUID, else its serial; with no DMI identity,
+    its own drives (`own_drives_identity`), which a restart does not change; with none of
+    those, the agent's boot id (such a computer is a new one at each boot)."""
     system = inventory.system if inventory is not None else None
     for value in (system.uuid if system else None, system.serial if system else None):
         text = identifier(value)
         if text:
             return hashlib.sha256(text.encode()).hexdigest()[:16]
+    own = own_drives_identity(drives)
+    if own:
+        return "drives-" + hashlib.sha256(own.encode()).hexdigest()[:16]
     return f"boot-{agent[:12]}"
+
+
+def own_drives_identity(drives: Sequence[Drive]) -> str:
+    """The computer's own drives as one text (model, serial and size of each, in order), or ""
+    when it has none that names itself: only internal, fixed drives (not USB, not removable)
+    whose serial is not a placeholder count. Two computers share it only by sharing their
+    drives, so a job follows its drive; a drive pulled between boots makes a new computer."""
+    named = sorted(
+        f"{d.model.strip()}\x1f{serial}\x1f{d.size_bytes}"
+        for d in drives
+        if d.transport in IDENTITY_TRANSPORTS
+        and not d.removable
+        and (serial := identifier(d.serial.lower().removeprefix("0x")))
+    )
+    return "\x1e".join(named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -635,11 +660,11 @@ class AgentBench:
         a job it was running when it booted again is interrupted."""
         host_doc = body.get("host")
         inventory = inventory_from_json(host_doc) if isinstance(host_doc, Mapping) else None
-        key = host_key(inventory, agent)
+        entries = [(drive_from_json(dict(e["drive"])), e) for e in body.get("drives") or ()]
+        key = host_key(inventory, agent, [drive for drive, _ in entries])
         host = RemoteHost(key, session, agent, inventory, captured=captured)
-        for entry in body.get("drives") or ():
+        for drive, entry in entries:
             reported = dict(entry["drive"])
-            drive = drive_from_json(reported)
             named = replace(drive, path=remote_path(key, drive.path))
             host.drives[named.path] = RemoteDrive(
                 drive=named,

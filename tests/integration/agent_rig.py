@@ -60,15 +60,25 @@ def laptop_inventory(serial: str = "PF1LAB01") -> HostInventory:
     return dataclasses.replace(inv, system=system)
 
 
+def no_dmi_inventory() -> HostInventory:
+    """The real T480's facts as captured: serial and UUID redacted (``--``), as a computer
+    whose firmware names itself by nothing (many tablets and white boxes)."""
+    return inventory_from_dmi(parse_dmidecode(DMI.read_text(encoding="utf-8")))
+
+
 def device_seams(
-    directory: Path, kinds: tuple[LabKind, ...], *, own: tuple[str, ...] = ()
+    directory: Path,
+    kinds: tuple[LabKind, ...],
+    *,
+    own: tuple[str, ...] = (),
+    inventory: Callable[[], HostInventory] = laptop_inventory,
 ) -> tuple[LabBench, DeviceSeams]:
     """A computer whose drives are lab files in `directory` (its own lab)."""
     lab = LabBench(directory, drive_mib=4, kinds=kinds)
     seams = DeviceSeams(
         runner=lab_runner(lab),
         list_drives=lab.drives,
-        inventory=laptop_inventory,
+        inventory=inventory,
         backend_for=lambda _d: lab.backend,
         own_medium=own,
         health_of=lambda d, _r: lab_health(d),

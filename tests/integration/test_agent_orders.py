@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import pytest
 
 from sanitiser.agent.agent import Agent
 from sanitiser.agent.credentials import AgentCredentials
@@ -15,6 +17,7 @@ from sanitiser.agent.device import DeviceSeams
 from sanitiser.agent.link import BenchLink, ChannelDown, Reporter, new_agent_id
 from sanitiser.agent.protocol import Order, Report, ReportKind
 from sanitiser.certificate.sign import parse_envelope
+from sanitiser.inventory.model import HostInventory
 from sanitiser.lab.bench import LabKind
 from sanitiser.methods.nvme import JOURNAL_SANITIZE
 from sanitiser.store.audit import entries
@@ -25,6 +28,8 @@ from tests.integration.agent_rig import (
     agent_rig,
     cable_cut_after,
     device_seams,
+    laptop_inventory,
+    no_dmi_inventory,
     sanitising,
     wait_until,
 )
@@ -42,16 +47,20 @@ def sanitize_sent(report: Report) -> bool:
     return isinstance(notes, dict) and bool(notes.get(JOURNAL_SANITIZE))
 
 
+@pytest.mark.parametrize(
+    "inventory", [laptop_inventory, no_dmi_inventory], ids=["dmi-serial", "no-dmi-identity"]
+)
 def test_a_restart_mid_sanitize_is_interrupted_then_re_polled_to_a_certificate(
-    agent_rig: AgentRig,
+    agent_rig: AgentRig, inventory: Callable[[], HostInventory]
 ) -> None:
     """The cable is cut once the bench has the sanitize's notes; the computer powers off (its
     drive finishes the sanitize on its own, as NVMe does) and boots again: the job is recorded
     interrupted, a resume order re-polls the drive, and the bench certifies; the backing file
-    proves the erase."""
+    proves the erase. A computer whose firmware names itself by nothing is known again by its
+    own drive."""
     rig = agent_rig
     rig.service.mint_session(rig.tmp / "creds")
-    lab, seams = device_seams(rig.tmp / "laptop", (LabKind.NVME,))
+    lab, seams = device_seams(rig.tmp / "laptop", (LabKind.NVME,), inventory=inventory)
     [disk] = lab.drives()
     before = digest(disk.path)
     cables: list[Cable] = []
@@ -79,6 +88,7 @@ def test_a_restart_mid_sanitize_is_interrupted_then_re_polled_to_a_certificate(
     assert any("resumed after the computer restarted" in m for m in events), events
     assert digest(disk.path) != before
     assert not second.reporter.refused
+    assert list(rig.service.bench.hosts) == [remote.drive.path.split("/")[2]]  # one computer
 
 
 def boot_held(
