@@ -4,7 +4,7 @@
   a TPM 1.2 also has ``device/caps`` (``Manufacturer: 0x49465800``, ``TCG version: 1.2``,
   ``Firmware version: 3.19``, as drivers/char/tpm/tpm-sysfs.c prints them).
 - TPM from ``tpm2_getcap properties-fixed`` (tpm2-tools 4+ YAML-like output).
-- Secure Boot from the efivarfs file ``SecureBoot-8be4df61-93ca-11d0-aa0d-00e098032b8c``: 4
+- Secure Boot from the efivarfs file ``SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c``: 4
   attribute bytes, then the value (1 enabled, 0 disabled). No ``/sys/firmware/efi`` (a legacy
   BIOS boot) or a UEFI without the variable is ``unsupported``; a UEFI whose variables cannot
   be read is ``unknown``.
@@ -17,7 +17,7 @@ import re
 from sanitiser.errors import ToolOutputError
 from sanitiser.inventory.model import SecureBootState, Tpm
 
-SECURE_BOOT_VAR = "SecureBoot-8be4df61-93ca-11d0-aa0d-00e098032b8c"
+SECURE_BOOT_VAR = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 """The efivarfs file name of the UEFI global variable SecureBoot."""
 
 _CAPS_MANUFACTURER = re.compile(r"^Manufacturer:\s*0x([0-9A-Fa-f]{1,8})\s*$", re.M)

@@ -47,7 +47,7 @@ def laptop_sys(tmp_path: Path) -> Path:
     write(root / "class" / "tpm" / "tpm0" / "tpm_version_major", "2\n")
     write(root / "firmware" / "efi" / "efivars" / SECURE_BOOT_VAR, ATTRS + b"\x01")
     write(
-        root / "firmware" / "efi" / "efivars" / "BootOrder-8be4df61-93ca-11d0-aa0d-00e098032b8c",
+        root / "firmware" / "efi" / "efivars" / "BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c",
         ATTRS + b"\x00\x00",
     )
     panel = edid_from_hex((REAL / "edid" / "auo-b133hab-auo102d.edid-decode.txt").read_text())

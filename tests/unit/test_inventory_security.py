@@ -9,6 +9,7 @@ here 0x06 = boot-service + runtime access, then the 1-byte value).
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from sanitiser.errors import ToolOutputError
 from sanitiser.inventory.model import Tpm
 from sanitiser.inventory.security import (
+    SECURE_BOOT_VAR,
     parse_tpm2_getcap_fixed,
     secure_boot_from_efivar,
     secure_boot_state,
@@ -74,3 +76,14 @@ def test_secure_boot() -> None:
     assert secure_boot_state(True, True, None) == "unsupported"  # UEFI without the variable
     assert secure_boot_state(True, False, None) == "unknown"  # efivarfs not mounted
     assert secure_boot_state(True, True, ATTRS + b"\x01") == "enabled"
+
+
+def test_the_secure_boot_variable_is_uefis_global_one() -> None:
+    """efivarfs names a variable NAME-GUID; SecureBoot is in EFI_GLOBAL_VARIABLE, which the UEFI
+    specification writes {0x8BE4DF61, 0x93CA, 0x11D2, {0xAA, 0x0D, 0x00, 0xE0, 0x98, 0x03,
+    0x2B, 0x8C}} (a wrong GUID read every UEFI computer as having no Secure Boot at all)."""
+    name, _, guid = SECURE_BOOT_VAR.partition("-")
+    assert name == "SecureBoot"
+    assert uuid.UUID(guid) == uuid.UUID(
+        fields=(0x8BE4DF61, 0x93CA, 0x11D2, 0xAA, 0x0D, 0x00E098032B8C)
+    )
