@@ -14,9 +14,10 @@ python3-venv cups-client cups-ipp-utils dnsmasq-base ipxe syslinux syslinux-comm
 # The test suite and benchmark: PDF/QR checks, loop/device-mapper faults, fio/nwipe, the QEMU drive
 # lab, PostgreSQL, headless Chromium, tmux for the end-to-end TUI test, a CUPS scheduler with its
 # filters (the label printing tests start their own cupsd), and ipxe-qemu (QEMU's PXE ROMs: the
-# network-boot tests boot a donor guest through pxe-e1000.rom).
+# network-boot tests boot a donor guest through pxe-e1000.rom) and ovmf (UEFI firmware: the USB
+# stick boots with Secure Boot on, and over the network through UEFI iPXE).
 TEST="poppler-utils zbar-tools dmsetup fdisk fio nwipe e2fsprogs qemu-system-x86 qemu-utils busybox-static cpio \
-postgresql chromium tmux libfuse3-3 cups cups-bsd cups-filters ghostscript ipxe-qemu"
+postgresql chromium tmux libfuse3-3 cups cups-bsd cups-filters ghostscript ipxe-qemu ovmf"
 
 want="$BENCH"
 [ "${1:-}" = "--test" ] && want="$BENCH $TEST"

@@ -17,7 +17,8 @@ Every external command goes through the `CommandRunner`. The steps (`ImageBuilde
 5. Kernel modules (named, and whole driver directories for the full image) with ``depmod``,
    /init, busybox's applets, ``ld.so.cache``; packed with `cpio.newc_archive` (sorted, one
    mtime) and gzip (no name, no time).
-6. The USB image: MBR + FAT32 (``mkfs.fat --invariant``), syslinux, the kernel and initramfs.
+6. The USB image: MBR + FAT32 (``mkfs.fat --invariant``), the kernel and initramfs, syslinux
+   (BIOS) and Debian's signed shim and GRUB (UEFI, Secure Boot on).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import os
 import shutil
 import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ import sanitiser
 from sanitiser.errors import SanitiserError
 from sanitiser.netboot import cpio, disk, texts
 from sanitiser.netboot.spec import (
+    EFI_BOOT_FILES,
     LIBDIR,
     MANIFEST_PATH,
     PYTHON,
@@ -259,10 +261,24 @@ class ImageBuilder:
 
     def debs(self) -> dict[str, Deb]:
         """Every package of the spec: downloaded once into CACHE/debs, unpacked in CACHE/x."""
+        return self._fetch(self.spec.all_packages())
+
+    def efi_files(self) -> tuple[dict[str, Path], dict[str, Deb]]:
+        """The stick's UEFI loaders (`spec.EFI_BOOT_FILES`: its path, the file) and their
+        packages."""
+        debs = self._fetch(sorted({package for package, _ in EFI_BOOT_FILES.values()}))
+        files: dict[str, Path] = {}
+        for stick_path, (package, inner) in EFI_BOOT_FILES.items():
+            files[stick_path] = debs[package].root / inner
+            if not files[stick_path].is_file():
+                raise ImageBuildError(f"{debs[package].file.name} has no {inner}")
+        return files, debs
+
+    def _fetch(self, wanted: Sequence[str]) -> dict[str, Deb]:
+        """Packages `wanted`: downloaded once into CACHE/debs, unpacked in CACHE/x."""
         debs_dir = self.cache / "debs"
         debs_dir.mkdir(parents=True, exist_ok=True)
         with _locked(self.cache / ".lock"):
-            wanted = self.spec.all_packages()
 
             def cached(name: str) -> Path | None:
                 found = sorted(debs_dir.glob(f"{name}_*_*.deb"))
@@ -542,8 +558,11 @@ class ImageBuilder:
 
     # --- 6. USB image -------------------------------------------------------------------------
 
-    def usb_image(self, kernel_file: Path, initrd_file: Path, cmdline: str) -> Path:
-        """MBR + one FAT32 partition with syslinux, the kernel and the initramfs."""
+    def usb_image(
+        self, kernel_file: Path, initrd_file: Path, cmdline: str, efi: Mapping[str, Path]
+    ) -> Path:
+        """MBR + one FAT32 partition with the kernel and the initramfs, syslinux for BIOS and
+        the signed shim and GRUB (`efi`: path on the stick, file) for UEFI and Secure Boot."""
         work = self.out / ".usb"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -552,8 +571,11 @@ class ImageBuilder:
                 texts.KERNEL_FILE: kernel_file,
                 texts.INITRD_FILE: initrd_file,
                 "syslinux.cfg": work / "syslinux.cfg",
+                texts.GRUB_CONFIG: work / "grub.cfg",
+                **efi,
             }
             (work / "syslinux.cfg").write_text(texts.syslinux_config(cmdline))
+            (work / "grub.cfg").write_text(texts.grub_config(cmdline))
             for f in files.values():
                 os.utime(f, (self.epoch, self.epoch))
             sectors = disk.fat_size_sectors(sum(f.stat().st_size for f in files.values()))
@@ -566,9 +588,11 @@ class ImageBuilder:
                 "mkfs.fat",
             )  # fmt: skip
             self._run((*env, "syslinux", "--install", str(part)), "syslinux --install")
+            folders = {str(p) for name in files for p in Path(name).parents if str(p) != "."}
+            for folder in (*sorted(folders), texts.OFFLINE_DIR):
+                self._run((*env, "mmd", "-i", str(part), f"::/{folder}"), "mmd")
             for name, f in sorted(files.items()):
                 self._run((*env, "mcopy", "-m", "-i", str(part), str(f), f"::/{name}"), "mcopy")
-            self._run((*env, "mmd", "-i", str(part), f"::/{texts.OFFLINE_DIR}"), "mmd")
             if not SYSLINUX_MBR.exists():
                 raise ImageBuildError(
                     f"{SYSLINUX_MBR} missing (install the syslinux-common package)"
@@ -623,7 +647,11 @@ class ImageBuilder:
             initrd.write_bytes(cpio.gzip_archive(raw))
             vmlinuz = self.out / texts.KERNEL_FILE
             shutil.copyfile(kernel.vmlinuz, vmlinuz)
-            usb = self.usb_image(vmlinuz, initrd, texts.kernel_cmdline()) if self.usb else None
+            usb: Path | None = None
+            efi_debs: dict[str, Deb] = {}
+            if self.usb:
+                efi, efi_debs = self.efi_files()
+                usb = self.usb_image(vmlinuz, initrd, texts.kernel_cmdline(), efi)
             initrd_sha256 = _sha256(initrd)
             manifest["initrd"] = {
                 "sha256": initrd_sha256,
@@ -632,7 +660,14 @@ class ImageBuilder:
                 "entries": len(entries),
             }
             if usb is not None:
-                manifest["usb"] = {"sha256": _sha256(usb), "bytes": usb.stat().st_size}
+                manifest["usb"] = {
+                    "sha256": _sha256(usb),
+                    "bytes": usb.stat().st_size,
+                    "efi": {
+                        d.package: {"version": d.version, "sha256": d.sha256}
+                        for d in sorted(efi_debs.values(), key=lambda d: d.package)
+                    },
+                }
             path = self.out / "image.json"
             path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
             return BuildResult(

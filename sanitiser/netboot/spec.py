@@ -144,6 +144,21 @@ class ImageSpec:
         return tuple(sorted({*self.payload_packages(), *self.library_packages}))
 
 
+EFI_BOOT_FILES: dict[str, tuple[str, str]] = {
+    "EFI/BOOT/BOOTX64.EFI": ("shim-signed", "usr/lib/shim/shimx64.efi.signed"),
+    "EFI/BOOT/grubx64.efi": (
+        "grub-efi-amd64-signed",
+        "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed",
+    ),
+}
+"""The USB stick's UEFI boot path (its file: the Debian package and the file in it): Debian's
+shim, signed by Microsoft's UEFI CA, as the removable-media loader; it verifies and starts
+Debian's signed GRUB beside it, which verifies Debian's signed kernel, so the stick boots with
+Secure Boot on. GRUB reads ``EFI/debian/grub.cfg`` on the stick itself (its built-in prefix),
+never searching other disks. No ``fbx64.efi``: shim's fallback would write boot entries into
+the donor's firmware."""
+
+
 TOOL_PAYLOADS = (
     Payload("busybox-static", ("usr/bin/busybox",)),
     Payload("libc6", ("usr/lib64/ld-linux-x86-64.so.2", f"{LIBDIR}/ld-linux-x86-64.so.2")),
@@ -225,13 +240,16 @@ STORAGE_MODULES = (
     "nls_ascii",
 )
 NETWORK_MODULES = ("e1000", "e1000e", "virtio_net", "af_packet")
+FIRMWARE_MODULES = ("efivarfs",)
+"""UEFI's variables as files (Secure Boot's state): a module in Debian's kernel, so without it
+every UEFI computer's Secure Boot read as unknown."""
 
 CI_IMAGE = ImageSpec(
     name="ci",
     payloads=TOOL_PAYLOADS,
     library_packages=LIBRARY_PACKAGES,
     dlopen_libraries=("libudev.so.1",),
-    modules=STORAGE_MODULES + NETWORK_MODULES,
+    modules=STORAGE_MODULES + NETWORK_MODULES + FIRMWARE_MODULES,
     udev_subsystems=(
         "block",
         "scsi",

@@ -126,8 +126,17 @@ def dnsmasq_config(p: ProxyDhcp) -> str:
     )
 
 
+GRUB_CONFIG = "EFI/debian/grub.cfg"
+"""Where Debian's signed GRUB looks first on the disk it was started from (its prefix)."""
+
+
+def stick_cmdline(cmdline: str) -> str:
+    """The command line a stick boots with: `cmdline` and the label /init finds the stick by."""
+    return f"{cmdline} sanitiser.stick={STICK_LABEL}"
+
+
 def syslinux_config(cmdline: str) -> str:
-    """The USB stick's syslinux.cfg: boot the image at once, no menu."""
+    """The USB stick's syslinux.cfg (BIOS): boot the image at once, no menu."""
     return "\n".join(
         [
             "DEFAULT sanitiser",
@@ -136,7 +145,23 @@ def syslinux_config(cmdline: str) -> str:
             "LABEL sanitiser",
             f"  LINUX /{KERNEL_FILE}",
             f"  INITRD /{INITRD_FILE}",
-            f"  APPEND {cmdline} sanitiser.stick={STICK_LABEL}",
+            f"  APPEND {stick_cmdline(cmdline)}",
+            "",
+        ]
+    )
+
+
+def grub_config(cmdline: str) -> str:
+    """The USB stick's grub.cfg (UEFI): boot the image at once, no menu, from the disk GRUB
+    was started from (its root; no search, which could find another disk's files)."""
+    return "\n".join(
+        [
+            "set default=0",
+            "set timeout=0",
+            'menuentry "sanitiser" {',
+            f"  linux /{KERNEL_FILE} {stick_cmdline(cmdline)}",
+            f"  initrd /{INITRD_FILE}",
+            "}",
             "",
         ]
     )
@@ -193,13 +218,14 @@ mkdir -p /dev/pts /dev/shm /run /tmp /mnt/stick
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
-[ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars
 ln -sfn /proc/self/fd /dev/fd
 mkdir -p /run/sanitiser
 say() { read -r up _ < /proc/uptime; echo "SANITISER: [$up] $*" > /dev/console; }
 arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -n 1; }
 say "image up: $(cat /etc/sanitiser/image-id 2>/dev/null)"
 for m in @MODULES@; do modprobe "$m" 2>/dev/null; done
+# UEFI's variables (Secure Boot's state) once efivarfs is loaded: it is a module in Debian
+[ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars
 /usr/lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/dev/null
 udevadm trigger --action=add @TRIGGER@
 udevadm settle -t 60

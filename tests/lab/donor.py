@@ -11,8 +11,10 @@ report back.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from sanitiser.netboot.texts import SELFTEST_BEGIN, SELFTEST_END
 from tests.lab.drivelab import detect_accel, fill_image, run_qemu
 
 PXE_ROM = Path("/usr/lib/ipxe/qemu/pxe-e1000.rom")
+EFI_PXE_ROM = Path("/usr/lib/ipxe/qemu/efi-e1000.rom")
+"""iPXE for the e1000 card as BIOS and UEFI drivers in one ROM (ipxe-qemu)."""
 SMBIOS = "type=1,manufacturer=SanitiserLab,product=NetBook 13,serial=NB-SN-0042"
 NVME_SERIAL = "NBNVME01"
 SATA_SERIAL = "NBSATA01"
@@ -47,6 +51,41 @@ class Boot:
         return json.loads(self.console[start + len(SELFTEST_BEGIN) : end])  # type: ignore[no-any-return]
 
 
+class Firmware(Enum):
+    """The donor's firmware."""
+
+    BIOS = "bios"
+    UEFI = "uefi"
+    UEFI_SECURE_BOOT = "uefi-secure-boot"
+
+
+OVMF_DIR = Path("/usr/share/OVMF")
+"""Debian's ovmf package: UEFI firmware for QEMU, with a Secure Boot build (SMM) and a variable
+store that has Microsoft's keys enrolled and Secure Boot on (the ``.ms`` files)."""
+
+
+def uefi_firmware(workdir: Path, firmware: Firmware) -> list[str]:
+    """The pflash drives of UEFI `firmware` (none for BIOS: QEMU's SeaBIOS), each guest with
+    its own copy of the variable store."""
+    if firmware is Firmware.BIOS:
+        return []
+    if not OVMF_DIR.is_dir():
+        raise AssertionError(f"UEFI needs {OVMF_DIR}: run scripts/install-system.sh --test")
+    secure = firmware is Firmware.UEFI_SECURE_BOOT
+    code, variables = (
+        ("OVMF_CODE_4M.ms.fd", "OVMF_VARS_4M.ms.fd")
+        if secure
+        else ("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd")
+    )
+    store = workdir / "efivars.fd"
+    shutil.copyfile(OVMF_DIR / variables, store)
+    return [
+        *("-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_DIR / code}"),
+        *("-drive", f"if=pflash,format=raw,unit=1,file={store}"),
+        *(("-global", "driver=cfi.pflash01,property=secure,value=on") if secure else ()),
+    ]
+
+
 def donor_argv(
     workdir: Path,
     boot_args: Sequence[str],
@@ -54,11 +93,13 @@ def donor_argv(
     memory_mb: int = 1024,
     sata_bps: int = 0,
     console: Path | None = None,
+    firmware: Firmware = Firmware.BIOS,
 ) -> list[str]:
     """The guest's command line: q35, NVMe + SATA drives, identity, `boot_args` (network or
     stick), and no -kernel/-initrd/9p. `sata_bps` caps the SATA drive's writes (bytes per
     second; 0: no cap), so that an erase of it is surely still running when a test cuts in;
-    `console` makes the serial console a UNIX socket the test can type on."""
+    `console` makes the serial console a UNIX socket the test can type on; `firmware` is
+    SeaBIOS or UEFI (OVMF, with Secure Boot on or off)."""
     throttle = f",throttling.bps-write={sata_bps}" if sata_bps else ""
     serial = ["-serial", f"file:{workdir / 'console.log'}"]
     if console is not None:  # a console the test can also type on (a UNIX socket), logged too
@@ -67,9 +108,11 @@ def donor_argv(
         )
         serial = ["-chardev", chardev, "-serial", "chardev:con"]
     accel = detect_accel()
+    machine = "q35,smm=on" if firmware is Firmware.UEFI_SECURE_BOOT else "q35"
     return [
         "qemu-system-x86_64",
-        *("-accel", accel, "-machine", "q35", "-cpu", "max" if accel == "tcg" else "host"),
+        *("-accel", accel, "-machine", machine, "-cpu", "max" if accel == "tcg" else "host"),
+        *uefi_firmware(workdir, firmware),
         *("-smp", "2", "-m", str(memory_mb), "-nodefaults", "-display", "none", "-no-reboot"),
         *serial,
         *("-smbios", SMBIOS),
@@ -81,12 +124,13 @@ def donor_argv(
     ]
 
 
-def pxe_user_net(tftp_root: Path, bootfile: str) -> list[str]:
+def pxe_user_net(tftp_root: Path, bootfile: str, firmware: Firmware = Firmware.BIOS) -> list[str]:
     """Network boot on QEMU's user networking: its DHCP names `bootfile`, its TFTP serves
-    `tftp_root`, and the host is 10.0.2.2."""
+    `tftp_root`, and the host is 10.0.2.2; the card's iPXE ROM is the one for `firmware`."""
+    rom = PXE_ROM if firmware is Firmware.BIOS else EFI_PXE_ROM
     return [
         *("-netdev", f"user,id=n0,tftp={tftp_root},bootfile={bootfile}"),
-        *("-device", f"e1000,netdev=n0,romfile={PXE_ROM},bootindex=1"),
+        *("-device", f"e1000,netdev=n0,romfile={rom},bootindex=1"),
     ]
 
 

@@ -5,14 +5,16 @@ from the same inputs gives the same bytes, and it carries what it runs (no 9p, n
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from sanitiser.netboot.build import BuildResult, ImageBuilder
-from sanitiser.netboot.spec import CI_IMAGE
+from sanitiser.netboot import texts
+from sanitiser.netboot.build import BuildResult, ImageBuilder, default_cache
+from sanitiser.netboot.spec import CI_IMAGE, EFI_BOOT_FILES
 from sanitiser.runner import SubprocessRunner
 
 pytestmark = [pytest.mark.serial, pytest.mark.root]
@@ -78,3 +80,38 @@ def test_image_carries_what_it_runs(netboot_image: BuildResult, tmp_path: Path) 
     )
     assert result.returncode == 0, result.stderr
     assert "inventory" in result.stdout
+
+
+def test_the_stick_boots_bios_and_uefi_with_secure_boot(
+    netboot_image: BuildResult, tmp_path: Path
+) -> None:
+    """The USB image's FAT holds syslinux (BIOS) and, for UEFI, Debian's signed shim as the
+    removable-media loader with Debian's signed GRUB beside it, byte for byte as in the
+    packages the manifest names, and no shim fallback (it would write boot entries into the
+    donor's firmware)."""
+    assert netboot_image.usb is not None
+    part = f"{netboot_image.usb}@@1M"
+    listing = subprocess.run(
+        ["mdir", "-a", "-/", "-b", "-i", part, "::/"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in ("ldlinux.sys", "syslinux.cfg", "vmlinuz", "initrd.gz", *EFI_BOOT_FILES):
+        assert f"::/{name}" in listing, listing
+    assert not [n for n in listing if n.lower().endswith("fbx64.efi")], listing
+    efi = json.loads(netboot_image.manifest.read_text())["usb"]["efi"]
+    assert set(efi) == {"shim-signed", "grub-efi-amd64-signed"}
+    for stick_path, (package, inner) in EFI_BOOT_FILES.items():
+        [deb] = [
+            d
+            for d in (default_cache() / "debs").glob(f"{package}_*.deb")
+            if hashlib.sha256(d.read_bytes()).hexdigest() == efi[package]["sha256"]
+        ]
+        unpacked = tmp_path / package
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
+        on_stick = subprocess.run(
+            ["mtype", "-i", part, f"::/{stick_path}"], capture_output=True, check=True
+        ).stdout
+        assert on_stick == (unpacked / inner).read_bytes(), stick_path
+    grub_cfg = subprocess.run(
+        ["mtype", "-i", part, f"::/{texts.GRUB_CONFIG}"], capture_output=True, text=True, check=True
+    ).stdout
+    assert grub_cfg == texts.grub_config(texts.kernel_cmdline())

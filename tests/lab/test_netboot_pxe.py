@@ -23,12 +23,16 @@ from tests.served import served_dir
 pytestmark = [pytest.mark.qemu, pytest.mark.serial, pytest.mark.root]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=[donor.Firmware.BIOS, donor.Firmware.UEFI])
 def pxe_boot(
-    netboot_image: BuildResult, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[donor.Boot, list[str]]:
-    """One network boot of the donor; the HTTP requests our server saw."""
-    workdir = tmp_path_factory.mktemp("pxe")
+    netboot_image: BuildResult,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> tuple[donor.Boot, list[str], donor.Firmware]:
+    """One network boot of the donor per firmware (BIOS, and UEFI: OVMF with iPXE's UEFI
+    driver for the card); the HTTP requests our server saw."""
+    firmware: donor.Firmware = request.param
+    workdir = tmp_path_factory.mktemp(f"pxe-{firmware.value}")
     donor.prepare(workdir)
     creds = workdir / "creds"
     creds.mkdir()
@@ -49,26 +53,30 @@ def pxe_boot(
         )
         server.start()
         try:
-            argv = donor.donor_argv(workdir, donor.pxe_user_net(server.tftp_root, "boot.ipxe"))
-            boot = donor.boot(argv, workdir)
+            net = donor.pxe_user_net(server.tftp_root, "boot.ipxe", firmware)
+            boot = donor.boot(donor.donor_argv(workdir, net, firmware=firmware), workdir)
         finally:
             server.stop()
-    print(f"network boot to powered off: {boot.seconds:.0f} s")
+    print(f"network boot ({firmware.value}) to powered off: {boot.seconds:.0f} s")
     assert not boot.timed_out, boot.console[-4000:]
-    return boot, requests
+    return boot, requests, firmware
 
 
-def test_donor_boots_from_our_files_over_http(pxe_boot: tuple[donor.Boot, list[str]]) -> None:
+def test_donor_boots_from_our_files_over_http(
+    pxe_boot: tuple[donor.Boot, list[str], donor.Firmware],
+) -> None:
     """iPXE fetched the kernel, the image and the session overlay from our HTTP server."""
-    _, requests = pxe_boot
+    _, requests, _ = pxe_boot
     for name in ("vmlinuz", "initrd.gz", "session.cpio.gz"):
         assert any(f'"GET /{name} HTTP/1.1" 200' in r for r in requests), requests
 
 
-def test_agent_entry_point_reports_the_donor(pxe_boot: tuple[donor.Boot, list[str]]) -> None:
+def test_agent_entry_point_reports_the_donor(
+    pxe_boot: tuple[donor.Boot, list[str], donor.Firmware],
+) -> None:
     """Inside the guest, ``python3 -m sanitiser agent inventory`` names the firmware serial and
     both drives (by the serials QEMU gave them)."""
-    boot, _ = pxe_boot
+    boot, _, _ = pxe_boot
     report: dict[str, Any] = boot.selftest()
     system = report["inventory"]["system"]
     assert (system["vendor"], system["product"], system["serial"]) == (
@@ -84,9 +92,20 @@ def test_agent_entry_point_reports_the_donor(pxe_boot: tuple[donor.Boot, list[st
 
 
 def test_guest_got_dhcp_and_the_session_credentials(
-    pxe_boot: tuple[donor.Boot, list[str]],
+    pxe_boot: tuple[donor.Boot, list[str], donor.Firmware],
 ) -> None:
     """/init got a lease on the card that booted, and the overlay's credentials are in place."""
-    boot, _ = pxe_boot
+    boot, _, _ = pxe_boot
     assert "network: eth0 10.0.2.15" in boot.console
     assert "credentials: agent.key agent.pem ca.pem session.json" in boot.console
+
+
+def test_the_firmware_is_the_one_asked(
+    pxe_boot: tuple[donor.Boot, list[str], donor.Firmware],
+) -> None:
+    """The report's Secure Boot state is the firmware's: no UEFI under BIOS; UEFI with Secure
+    Boot off (iPXE's UEFI driver is not signed by Microsoft: a computer with Secure Boot on
+    boots the USB stick, whose loaders are)."""
+    boot, _, firmware = pxe_boot
+    expected = {donor.Firmware.BIOS: "unsupported", donor.Firmware.UEFI: "disabled"}
+    assert boot.selftest()["inventory"]["secure_boot"] == expected[firmware]

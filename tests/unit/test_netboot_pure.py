@@ -191,6 +191,17 @@ def test_syslinux_config_names_the_stick() -> None:
     assert "APPEND quiet sanitiser.stick=SANITISER" in cfg
 
 
+def test_grub_config_boots_the_same_way_from_the_stick_itself() -> None:
+    """UEFI's configuration boots the same kernel, image and command line as syslinux's, at
+    once, from the disk GRUB started from (it searches no other disk)."""
+    cfg = texts.grub_config("quiet")
+    assert "set timeout=0" in cfg
+    assert "  linux /vmlinuz quiet sanitiser.stick=SANITISER" in cfg
+    assert "  initrd /initrd.gz" in cfg
+    assert "search" not in cfg
+    assert texts.GRUB_CONFIG == "EFI/debian/grub.cfg"
+
+
 def test_parse_ld_list_of_the_real_loader() -> None:
     """The loader's real --list output: every library resolved to a path."""
     out = subprocess.run(
