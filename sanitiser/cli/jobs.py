@@ -188,7 +188,12 @@ def _echo_recovery(report: RecoveryReport, printer: Printer) -> None:
 
 @click.command()
 @click.argument("devices", nargs=-1)
-@click.option("--all", "all_drives", is_flag=True, help="Every usable (unprotected) drive.")
+@click.option(
+    "--all",
+    "all_drives",
+    is_flag=True,
+    help="Every usable (unprotected) drive; with --lab, every simulated lab drive and no real one.",
+)
 @click.option("--lab", "lab_flag", is_flag=True, help="Use the simulated lab bench drives.")
 @click.option(
     "--method",
@@ -263,6 +268,8 @@ def _wipe(
     refused: list[JobOutcome] = []
     if all_drives:
         for st in statuses:
+            if lab and not st.drive.simulated:
+                continue  # --lab --all: the simulated drives only, never a real one beside them
             if st.protection.protected:
                 printer(JobLog("", st.drive.path, f"skipped: {st.protection.reason}", "info"))
             else:

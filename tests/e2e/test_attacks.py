@@ -239,3 +239,26 @@ def test_a_lab_drive_cannot_reach_a_real_disk(loop_device: LoopFactory, tmp_path
         assert outcome["status"] == "refused", outcome
         assert "is not a regular file" in str(outcome["reason"]), outcome
     assert junk_left(image) == 16
+
+
+def test_lab_all_never_takes_a_real_drive_beside_the_lab(
+    loop_device: LoopFactory, tmp_path: Path
+) -> None:
+    """``wipe --lab --all`` with loop devices offered (a real, unprotected drive beside the lab):
+    the drives it would erase are the five simulated ones and never the loop device. Asked
+    without --yes and with no answer, so nothing is erased whatever it chose (other tests' loop
+    devices are offered too); --yes acts on the same list."""
+    image = junk_image(tmp_path / "beside.img", 16 * MiB)
+    dev = loop_device(image=image)
+    data = tmp_path / "data"
+    asked = run_sanitiser(
+        "wipe", "--lab", "--all", data=data, env={"SANITISER_LOOP_DEVICES": "true"}
+    )
+    assert asked.returncode == 1, asked.stdout + asked.stderr
+    assert "not confirmed: nothing was erased" in asked.stderr
+    listed = [line for line in asked.stderr.splitlines() if line.startswith("  /")]
+    assert len(listed) == 5, asked.stderr
+    assert all(line.endswith("[SIMULATED]") for line in listed), asked.stderr
+    assert not [line for line in listed if line.split()[0] == dev], asked.stderr
+    assert "Type 'ERASE 5' to continue" in asked.stderr
+    assert junk_left(image) == 16
