@@ -222,6 +222,7 @@ LIBRARY_PACKAGES = (
 build, naming the soname (add the Debian package that holds it here)."""
 
 STORAGE_MODULES = (
+    "virtio_pci",  # the bus of virtio_blk, virtio_scsi and virtio_net (a module in Debian)
     "nvme",
     "ahci",
     "sd_mod",

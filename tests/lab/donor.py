@@ -142,6 +142,16 @@ def pxe_tap(tap: str, mac: str = "52:54:00:5a:4e:01") -> list[str]:
     ]
 
 
+def uefi_pxe_tap(tap: str, mac: str = "52:54:00:5a:4e:02") -> list[str]:
+    """Network boot on a tap interface by the firmware's own UEFI PXE (OVMF's virtio-net and
+    PXE drivers; the card has no iPXE ROM): an ordinary PXE client, which must be given iPXE
+    (``ipxe.efi``) first."""
+    return [
+        *("-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no"),
+        *("-device", f"virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1"),
+    ]
+
+
 def usb_stick(image: Path) -> list[str]:
     """Boot from `image` as a USB stick (usb-storage on xHCI), no network card."""
     return [

@@ -89,12 +89,13 @@ def segment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         _cleanup()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["ipxe-rom", "uefi-pxe"])
 def proxy_boot(
-    segment: Path, netboot_image: BuildResult
-) -> Iterator[tuple[donor.Boot, NetbootServer]]:
-    """One donor boot through our proxy-DHCP on the bridge."""
-    workdir = segment / "donor"
+    segment: Path, netboot_image: BuildResult, request: pytest.FixtureRequest
+) -> Iterator[tuple[donor.Boot, NetbootServer, str]]:
+    """One donor boot through our proxy-DHCP on the bridge: by the card's iPXE ROM (BIOS), or
+    by the firmware's own UEFI PXE, which our proxy gives ``ipxe.efi`` to chain through."""
+    workdir = segment / f"donor-{request.param}"
     donor.prepare(workdir)
     creds = workdir / "creds"
     creds.mkdir()
@@ -111,16 +112,22 @@ def proxy_boot(
         )
         server.start()
         try:
-            boot = donor.boot(donor.donor_argv(workdir, donor.pxe_tap(TAP)), workdir)
-            print(f"proxy-DHCP network boot to powered off: {boot.seconds:.0f} s")
-            yield boot, server
+            if request.param == "uefi-pxe":
+                argv = donor.donor_argv(
+                    workdir, donor.uefi_pxe_tap(TAP), firmware=donor.Firmware.UEFI
+                )
+            else:
+                argv = donor.donor_argv(workdir, donor.pxe_tap(TAP))
+            boot = donor.boot(argv, workdir)
+            print(f"proxy-DHCP network boot ({request.param}) to powered off: {boot.seconds:.0f} s")
+            yield boot, server, request.param
         finally:
             server.stop()
 
 
-def test_proxy_dhcp_boots_the_donor(proxy_boot: tuple[donor.Boot, NetbootServer]) -> None:
+def test_proxy_dhcp_boots_the_donor(proxy_boot: tuple[donor.Boot, NetbootServer, str]) -> None:
     """The donor ran the agent's entry point, which names its serial and both drives."""
-    boot, _ = proxy_boot
+    boot, _, _ = proxy_boot
     assert not boot.timed_out, boot.console[-4000:]
     report = boot.selftest()
     assert report["inventory"]["system"]["serial"] == "NB-SN-0042"
@@ -129,11 +136,11 @@ def test_proxy_dhcp_boots_the_donor(proxy_boot: tuple[donor.Boot, NetbootServer]
 
 
 def test_address_came_from_the_networks_own_server(
-    proxy_boot: tuple[donor.Boot, NetbootServer], segment: Path
+    proxy_boot: tuple[donor.Boot, NetbootServer, str], segment: Path
 ) -> None:
     """Proxy mode handed out no address: the donor's lease is the namespace server's; our
     dnsmasq answered as a proxy and sent the boot script by TFTP."""
-    boot, server = proxy_boot
+    boot, server, how = proxy_boot
     assert re.search(r"network: eth0 10\.98\.0\.1[0-5][0-9]\n", boot.console), boot.console[-3000:]
     assert "DHCPACK" in (segment / "lan-dhcp.log").read_text()
     log = server.dnsmasq_log
@@ -141,3 +148,8 @@ def test_address_came_from_the_networks_own_server(
     assert "sent" in log
     assert "boot.ipxe" in log
     assert "DHCPACK" not in log  # our dnsmasq never leased an address
+    if how == "uefi-pxe":  # the firmware's own PXE was given iPXE first, which then asked
+        assert "ipxe.efi" in log, log[-3000:]
+        assert boot.selftest()["inventory"]["secure_boot"] == "disabled"
+    else:  # iPXE from the card's ROM asked for the script at once
+        assert "ipxe.efi" not in log, log[-3000:]
