@@ -126,6 +126,10 @@ async def test_a_duplicate_tag_is_refused_and_what_was_typed_stays(services: Ser
         assert screen.value("tag") == "lbc-0199"
         assert screen.value("model") == "Latitude 7490"
         assert screen.taken == []
+        await scan(pilot, "LBC-0201")  # the next scan replaces the refused tag
+        await wait_for(pilot, lambda: len(screen.taken) == 1)
+        assert [d.tag for d in screen.taken] == ["LBC-0201"]
+        assert screen.value("tag") == ""
 
         screen.query_one("#intake-tag", Input).value = ""
         await scan(pilot, "A B")  # a blank is not in a barcode tag
@@ -141,7 +145,7 @@ async def test_a_duplicate_tag_is_refused_and_what_was_typed_stays(services: Ser
         assert app.focused is notes
         assert notes.value == "ok\nChecked by: root"
         assert screen.value("tag") == "LBC-0200"
-    assert [d.tag for d in desk(services).list()] == ["LBC-0199"]
+    assert sorted(d.tag for d in desk(services).list()) == ["LBC-0199", "LBC-0201"]
     assert desk(services).report("LBC-0199").device.intake.model == ""
 
 

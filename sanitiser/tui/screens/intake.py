@@ -224,7 +224,9 @@ class IntakeScreen(Screen[None]):
                 self._set(name, message.fields[name])
         tag = message.fields["tag"].strip()
         self._refuse(f"{tag} NOT taken in: {message.reason}")
-        self.query_one("#intake-tag").focus()
+        field = self.query_one("#intake-tag", Input)
+        field.focus()
+        field.select_all()  # the next scan replaces the refused tag, never runs into it
 
     def _refuse(self, reason: str) -> None:
         self.query_one("#intake-hint", Static).update(Text(reason, style="bold red"))
