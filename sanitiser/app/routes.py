@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from sanitiser.certificate.record import DESTINATION_ROUTES
 from sanitiser.certificate.sign import parse_envelope
+from sanitiser.domain import DestinationKind
 from sanitiser.errors import SanitiserError
-from sanitiser.jobs.detail import detail_of
+from sanitiser.jobs.detail import JobDetail, detail_of
+from sanitiser.routing.destinations import ROUTE_KINDS
 from sanitiser.store import Store
 from sanitiser.store.audit import AuditKind, append_event
 from sanitiser.store.identity import record_drive_key
@@ -28,8 +30,22 @@ class RouteInfo:
     """Where a job's drive goes: the routing decision and any technician override."""
 
     destination: str
+    """The kind of destination: reuse, recycle, destroy or undecided (as a job records it)."""
     reason: str
     overridden_by: str = ""
+    route: str = ""
+    """The route in a certificate's words (internal-reuse, recycling, destruction ...): the
+    technician's, else the certificate record's ("" before there is a certificate)."""
+
+
+def effective_destination(detail: JobDetail) -> str:
+    """The kind of destination a job's drive goes to: the technician's override's, else the
+    routing decision's (``undecided`` when there is neither, or the override names none)."""
+    override = detail.route_override or {}
+    if override:
+        kind = ROUTE_KINDS.get(str(override.get("destination", "")))
+        return kind.value if kind is not None else "undecided"
+    return detail.destination or "undecided"
 
 
 def route_of(store: Store, job_id: str) -> RouteInfo:
@@ -41,14 +57,18 @@ def route_of(store: Store, job_id: str) -> RouteInfo:
     override = detail.route_override or {}
     if override:
         return RouteInfo(
-            str(override.get("destination", "")),
+            effective_destination(detail),
             str(override.get("reason", "")),
             str(override.get("operator", "")),
+            str(override.get("destination", "")),
         )
     routing = detail.routing or {}
     reason = str(routing.get("reason") or routing.get("summary") or "")
     reason = reason or detail.destination_reason
-    return RouteInfo(detail.destination or "undecided", reason)
+    route = ""
+    if detail.certificate_id and (raw := store.certificate_record(detail.certificate_id)):
+        route = str((parse_envelope(raw).record.get("destination") or {}).get("route") or "")
+    return RouteInfo(effective_destination(detail), reason, route=route)
 
 
 def override_route(
@@ -70,16 +90,23 @@ def override_route(
     view = store.job(job_id)
     if view is None:
         raise SanitiserError(f"no job {job_id}", title="Routing")
+    detail = detail_of(view)
+    if detail.status != "sanitised" and ROUTE_KINDS.get(destination) is not DestinationKind.DESTROY:
+        raise SanitiserError(
+            f"job {job_id}'s drive was not sanitised ({detail.status or view.state}): "
+            "it may only go to destruction",
+            title="Routing",
+        )
     before = route_of(store, job_id)
     facts = {
         "destination": destination,
-        "previous": before.destination,
+        "previous": before.route or before.destination,
         "reason": reason.strip(),
         "operator": operator,
     }
     store.update_job_detail(job_id, route_override=facts)
     store.append_job_event(job_id, "route-override", facts)
-    cert_id = detail_of(view).certificate_id
+    cert_id = detail.certificate_id
     subject = view.drive_key
     if cert_id:
         raw = store.certificate_record(cert_id)

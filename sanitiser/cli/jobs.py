@@ -30,7 +30,7 @@ import click
 
 from sanitiser.app.jobs import make_orchestrator, plan_for, shown_method
 from sanitiser.app.naming import match_drive, session_operator
-from sanitiser.app.routes import OVERRIDE_ROUTES, override_route, route_of
+from sanitiser.app.routes import OVERRIDE_ROUTES, effective_destination, override_route, route_of
 from sanitiser.app.services import assess_drives
 from sanitiser.cli.context import cli_context
 from sanitiser.cli.errors import EXIT_ERROR, EXIT_NOT_DONE, fail
@@ -353,7 +353,10 @@ def _job_json(view: JobView) -> dict[str, Any]:
         retried_by=detail.retried_by or None,
         progress=detail.progress.to_json() if detail.progress is not None else None,
         policy=detail.policy or None,
+        route_override=dict(detail.route_override) if detail.route_override else None,
     )
+    if detail.route_override:  # where the drive goes now: the technician's route
+        out["destination"] = effective_destination(detail)
     return out
 
 
@@ -494,5 +497,7 @@ def route_cmd(
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(info), sort_keys=True))
     else:
-        by = f" (override by {info.overridden_by})" if info.overridden_by else ""
-        click.echo(f"{job_id}: {info.destination}{by}: {info.reason}")
+        said = [info.route] if info.route and info.route != info.destination else []
+        said += [f"override by {info.overridden_by}"] if info.overridden_by else []
+        shown = f" ({'; '.join(said)})" if said else ""
+        click.echo(f"{job_id}: {info.destination}{shown}: {info.reason}")

@@ -121,16 +121,21 @@ def parse_accepts(values: str | Iterable[str]) -> tuple[MediaKind, ...]:
     return tuple(sorted(kinds, key=lambda k: k.value))
 
 
-def refusal_reason(destination: DestinationView, record: Mapping[str, Any]) -> str | None:
+def refusal_reason(
+    destination: DestinationView, record: Mapping[str, Any], *, route_override: str = ""
+) -> str | None:
     """Why `destination` may not take the device of a certificate record, or None.
 
     Args:
         destination: where the device would go.
         record: the signed certificate record of the device.
+        route_override: the technician's later route for it ("" : the record's stands); a
+            device that was not sanitised still goes to destruction only.
     """
     device = record.get("device") or {}
     outcome = record.get("outcome") or {}
-    route = str((record.get("destination") or {}).get("route") or "undecided")
+    route = route_override or str((record.get("destination") or {}).get("route") or "undecided")
+    named = "the technician routed the device" if route_override else "the record routes the device"
     cert = record.get("certificate_id", "?")
     if not destination.active:
         return f"destination {destination.name!r} has been removed"
@@ -150,8 +155,7 @@ def refusal_reason(destination: DestinationView, record: Mapping[str, Any]) -> s
     implied = ROUTE_KINDS.get(route)
     if status == "sanitised" and implied is not None and implied is not destination.kind:
         return (
-            f"certificate {cert}: the record routes the device to {route}, not to a "
-            f"{destination.kind.value} destination"
+            f"certificate {cert}: {named} to {route}, not to a {destination.kind.value} destination"
         )
     return None
 

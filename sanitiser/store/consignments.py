@@ -24,6 +24,7 @@ entries, retried as a whole when another writer wins a race.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ from sanitiser.store.tables import (
     DeviceCertificateRow,
     DeviceDriveRow,
     DeviceRow,
+    Job,
 )
 from sanitiser.text import clean_text
 
@@ -360,7 +362,18 @@ def _drive_reason(s: Session, dest: DestinationView, record: dict[str, Any]) -> 
                 f"certificate {record.get('certificate_id', '?')}: the drive is inside device "
                 f"{device.tag}, which is in consignment {holder.consignment_id}"
             )
-    return refusal_reason(dest, record)
+    return refusal_reason(dest, record, route_override=_route_override(s, record))
+
+
+def _route_override(s: Session, record: dict[str, Any]) -> str:
+    """The technician's later route for the drive of `record` (``sanitiser jobs route``; the
+    custody chain holds it), or "" when its job's routing decision stands."""
+    cert = s.get(CertificateRow, str(record.get("certificate_id") or ""))
+    job = s.get(Job, cert.job_id) if cert is not None and cert.job_id else None
+    if job is None:
+        return ""
+    override = json.loads(job.detail or "{}").get("route_override") or {}
+    return str(override.get("destination") or "") if isinstance(override, dict) else ""
 
 
 def _device_reason(s: Session, dest: DestinationView, wanted: _Wanted) -> str | None:

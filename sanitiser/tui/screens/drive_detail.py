@@ -289,7 +289,8 @@ class DriveDetailScreen(Screen[None]):
             r = message.route
             who = f" (override by {r.overridden_by})" if r.overridden_by else ""
             why = f"\n{r.reason}" if r.reason else ""
-            self.query_one("#route", Static).update(f"{r.destination}{who}{why}")
+            route = f" ({r.route})" if r.route and r.route != r.destination else ""
+            self.query_one("#route", Static).update(f"{r.destination}{route}{who}{why}")
         if message.preview is not None:
             self.query_one("#certificate", Static).update(certificate_text(message.preview))
 
@@ -326,7 +327,7 @@ class DriveDetailScreen(Screen[None]):
         if self.view is None or self.view.state not in ("routed", "failed"):
             self.notify("The drive can be routed once its job has ended.", severity="warning")
             return
-        current = self.route.destination if self.route is not None else "undecided"
+        current = (self.route.route or self.route.destination) if self.route else "undecided"
 
         def done(result: tuple[str, str] | None) -> None:
             if result is not None:
