@@ -293,6 +293,11 @@ def _wipe(
             click.echo("sanitiser: no usable drive to wipe", err=True)
         return EXIT_NOT_ALL_SANITISED
     orch = make_orchestrator(services)
+    try:  # before the confirmation: nothing is asked for that could not be certified
+        orch.check_can_sign()
+    except SanitiserError:
+        orch.close()
+        raise
     technique = None if method == "auto" else method
     shown: dict[str, str] = {}
     if not yes:
@@ -439,6 +444,7 @@ def restart_cmd(
     who = session_operator(operator)
     try:
         orch.recover(resume=False)
+        orch.check_can_sign()
         # Every job is checked (and its drive found as attached now) before anything is asked.
         drives = [orch.restart_target(job_id).drive for job_id in job_ids]
         if not yes and not _confirm(drives):

@@ -57,11 +57,12 @@ class Conclusion(JobEngine):
         """End a job whose body raised: ``failed``, with its signed record once planned.
 
         A job that broke while certifying a sanitised outcome ends without a record (its
-        certificate is what could not be made); whatever breaks here, the job still ends.
+        certificate is what could not be made) and is routed as the failed job it is
+        (`_uncertified`); whatever breaks here, the job still ends.
         """
         try:
             if run.journal.state is JobState.CERTIFYING:
-                self._end(run, JobState.FAILED, reason=reason, status="failed")
+                self._uncertified(run, reason)
             else:
                 self._fail(run, reason=reason, status="failed")
         except Exception as exc:  # noqa: BLE001 - the job must end recorded, whatever broke
@@ -71,6 +72,31 @@ class Conclusion(JobEngine):
                 log.error("job %s: its end cannot be recorded: %s", run.job_id, again)
             else:
                 log.warning("job %s: ended without its signed record: %s", run.job_id, exc)
+
+    def _uncertified(self, run: RunningJob, reason: str) -> None:
+        """End ``failed`` a job whose certificate could not be made, routed as a failed job.
+
+        The route the sanitised outcome was given (kept before the certificate) does not stand:
+        no certificate says the drive was sanitised, so the policy routes the failure (a drive
+        not proven clean: destruction). A certificate already kept for the job (the job broke
+        after it) stands, and so does the route it names.
+        """
+        if self.store.certificate_for_job(run.job_id) is not None:
+            self._end(run, JobState.FAILED, reason=reason, status="failed")
+            return
+        reason = f"the certificate could not be issued: {reason}"
+        plan = self._plan_of(run)
+        if plan is None:
+            undecided = undecided_detail("the job's plan is lost: the technician decides")
+            self._end(run, JobState.FAILED, reason=reason, status="failed", **undecided)
+            return
+        decision = self._route(run, failed_outcome(run, plan, reason, "failed"), run.health)
+        if isinstance(decision, RoutingDecision):
+            routing = routing_detail(decision)
+            self._log(run, f"routing: {decision.explain()}")
+        else:
+            routing = undecided_detail(decision)
+        self._end(run, JobState.FAILED, reason=reason, status="failed", **routing)
 
     def _certify(
         self,

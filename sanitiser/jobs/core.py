@@ -240,6 +240,38 @@ class JobEngine:
                 self._signer = self.deps.signer()
             return self._signer
 
+    def signing_refusal(self) -> str:
+        """Why this station cannot sign a certificate now ("" when it can).
+
+        The same judgement signing makes, not a copy of it: the signer is loaded afresh as a
+        certificate's first signature loads it (a missing, unreadable or mismatched key or
+        certificate is refused there), then `StationSigner.check_usable` (revoked, retired,
+        not valid now, not issued by the organisation CA), which every signature runs first.
+        """
+        try:
+            self.deps.signer().check_usable()
+        except SanitiserError as exc:
+            return exc.msg
+        except OSError as exc:  # a key or certificate file the system would not read
+            return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        return ""
+
+    def check_can_sign(self) -> None:
+        """Refuse to start work whose certificate this station could not sign (pre-flight).
+
+        Raises:
+            SanitiserError: the station cannot sign now (why, and what to do).
+        """
+        refusal = self.signing_refusal()
+        if refusal:
+            raise SanitiserError(
+                f"this station ({self.station}) cannot sign certificates now: {refusal}. "
+                "Nothing was started and nothing was written to any drive. Give the station "
+                "a valid certificate and key (whoever holds the organisation CA: 'sanitiser "
+                "keys new-station --force'), or erase on a station that can sign.",
+                title="Station cannot sign",
+            )
+
     def _checkpoint(self) -> None:
         """Sign a checkpoint of this station's chain head (kept in the store and beside it;
         a failure is logged: the job's end and its record stand)."""

@@ -131,8 +131,14 @@ class Orchestrator(Recovery):
                 technique, or ``DESTROY``. A job whose own plan differs (the drive changed in
                 between: frozen, locked, removed and another put in) ends ``refused`` before
                 anything is written, and says both.
+
+        Raises:
+            SanitiserError: this station cannot sign a certificate now (revoked, retired,
+                expired, its key missing or unreadable: `check_can_sign`); no job is recorded
+                and nothing is written.
         """
         operator = clean_text(operator, "operator", required=True)
+        self.check_can_sign()
         policy_name = policy or self.deps.default_policy
         started: list[RunningJob] = []
         ids = list(job_ids) if job_ids is not None else [None] * len(drives)
@@ -272,6 +278,7 @@ class Orchestrator(Recovery):
         """
         with self._restart_lock:
             target = self.restart_target(job_id)
+            self.check_can_sign()  # before the old job is marked restarted
             new_id = str(uuid.uuid4())
             winner = self.store.claim_restart(job_id, new_id)  # atomic across processes
             if winner:

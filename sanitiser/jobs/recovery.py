@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 
+from sanitiser.devices.guard import Claim
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Outcome
 from sanitiser.errors import DriveBusyError, SanitiserError
 from sanitiser.jobs.detail import JobDetail, detail_of
-from sanitiser.jobs.events import (
-    JobPhase,
-)
+from sanitiser.jobs.events import JobLog, JobPhase
 from sanitiser.jobs.journal import (
     JobJournal,
     MethodNotes,
@@ -24,7 +23,7 @@ from sanitiser.jobs.model import (
     RunningJob,
 )
 from sanitiser.jobs.pipeline import Pipeline
-from sanitiser.jobs.restart import identify
+from sanitiser.jobs.restart import identify, short_id
 from sanitiser.jobs.states import ACTIVE, FINAL, JobState
 from sanitiser.jobs.views import outcome_of, recorded_plan
 from sanitiser.store import JobView, StaleJobStateError
@@ -140,6 +139,10 @@ class Recovery(Pipeline):
         except SanitiserError as exc:
             log.warning("job %s: %s", view.id, exc.msg)
         if came_from == JobState.CERTIFYING.value and detail.outcome is not None:
+            refusal = self.signing_refusal()
+            if refusal:  # it stays interrupted; the next recovery certifies it
+                self._not_resumed(view, f"not certified now: this station cannot sign: {refusal}")
+                return ""
             outcome = detail.outcome
             self._launch(run, lambda r: self._resume_certify(r, outcome, health, policy_version))
             return "certified"
@@ -153,16 +156,27 @@ class Recovery(Pipeline):
         )
         if not background:
             return ""
+        newer = self._newer_job(view)
+        if newer:
+            self._not_resumed(view, f"not re-polled: {newer}")
+            return ""
         drive = self.deps.find_drive(recorded)
         if drive is None:
-            self.store.append_job_event(
-                view.id, "note", {"message": "drive not attached: cannot re-poll it now"}
-            )
+            self._not_resumed(view, "drive not attached: cannot re-poll it now")
             return ""
         try:  # the same rules as a restart: everything recorded must match
             identify(view, recorded, drive, self.deps.fingerprint)
         except SanitiserError as exc:
-            self.store.append_job_event(view.id, "note", {"message": f"not re-polled: {exc.msg}"})
+            self._not_resumed(view, f"not re-polled: {exc.msg}")
+            return ""
+        refusal = self.signing_refusal()
+        if refusal:  # its end could not be certified: look once the station can sign
+            self._not_resumed(view, f"not re-polled now: this station cannot sign: {refusal}")
+            return ""
+        try:  # claimed before the job moves: a busy drive leaves it interrupted, untouched
+            claim = self.deps.claim(drive, recorded, self.deps.backend_for(drive))
+        except DriveBusyError as exc:  # cannot look now; not a failure of the sanitize
+            self._not_resumed(view, f"not re-polled now (the drive is busy): {exc.msg}")
             return ""
         run.confirmed = recorded
         run.drive = drive
@@ -173,10 +187,40 @@ class Recovery(Pipeline):
             run.verification = detail.plan.verification
         else:
             run.overwrite_passes = ()
-        self._launch(
-            run, lambda r: self._resume_method(r, technique, notes, health, policy_version)
-        )
+        try:
+            self._launch(
+                run,
+                lambda r: self._resume_method(r, claim, technique, notes, health, policy_version),
+            )
+        except BaseException:
+            claim.close()
+            raise
         return "resumed"
+
+    def _newer_job(self, view: JobView) -> str:
+        """Why the drive of interrupted job `view` now belongs to another job ("" if it does
+        not): a job in progress on it, or one started on it after `view` (what the drive
+        reports now may be that job's work, never to be certified as this one's)."""
+        for other in self.store.jobs():
+            if other.id == view.id or other.drive_key != view.drive_key:
+                continue
+            if JobState(other.state) in ACTIVE:
+                return (
+                    f"job {short_id(other.id)} is in progress on the drive ({other.state}); "
+                    "this job stays interrupted and is looked at again once the drive is free"
+                )
+            if other.created_at > view.created_at:
+                return (
+                    f"job {short_id(other.id)} was started on the drive after this one "
+                    f"({other.state}): its record tells what the drive holds"
+                )
+        return ""
+
+    def _not_resumed(self, view: JobView, why: str) -> None:
+        """Say (in the job's record and the log) why an interrupted job was left as it is."""
+        log.info("job %s left interrupted: %s", view.id, why)
+        self.store.append_job_event(view.id, "note", {"message": why})
+        self._publish(JobLog(view.id, detail_of(view).device, why, "warning"))
 
     def _resume_record(self, view: JobView) -> None:
         """Issue the signed record a failed or aborted job ended without (exactly once)."""
@@ -214,31 +258,35 @@ class Recovery(Pipeline):
         )
         self._finish_certified(run, outcome, health, policy_version)
 
-    def _resume_method(
+    def _resume_method(  # noqa: PLR0917 - one job's resumption, all of it
         self,
         run: RunningJob,
+        claim: Claim,
         technique: str,
         notes: MethodNotes,
         health: Health,
         policy_version: str,
     ) -> None:
-        """Re-poll a drive that kept sanitising on its own, through its method and journal."""
-        self._move(
-            run,
-            JobState.SANITISING,
-            why=f"resumed after restart: re-polling {technique} on the drive",
-            owner=self.owner.to_json(),
-        )
+        """Re-poll a drive that kept sanitising on its own, through its method and journal.
+
+        The drive was claimed before (`_resume`). One that does not answer its identify
+        commands now is left interrupted, as it was: not looked at is not failed.
+        """
         runner = self.deps.runner_for(run.drive)
-        try:
-            claim = self.deps.claim(
-                run.drive, run.confirmed or run.drive, self.deps.backend_for(run.drive)
-            )
-        except DriveBusyError as exc:  # the firmware operation was sent: not proven clean
-            self._fail(run, reason=f"cannot re-poll the drive: {exc.msg}", status="failed")
-            return
         with claim:
-            caps = self.deps.probe(claim.drive, runner)
+            try:
+                caps = self.deps.probe(claim.drive, runner)
+            except SanitiserError as exc:
+                view = self.store.job(run.job_id)
+                if view is not None:
+                    self._not_resumed(view, f"not re-polled now (probe failed): {exc.msg}")
+                return
+            self._move(
+                run,
+                JobState.SANITISING,
+                why=f"resumed after restart: re-polling {technique} on the drive",
+                owner=self.owner.to_json(),
+            )
             method = self.deps.method_for(technique)
             outcome = self._run_method(
                 run, method=method, claim=claim, runner=runner, caps=caps, notes=notes

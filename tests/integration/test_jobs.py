@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import itertools
 import json
 import os
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from sanitiser.certificate import keys as keymod
 from sanitiser.certificate.keys import StationSigner
 from sanitiser.certificate.samples import make_pki
 from sanitiser.certificate.sign import check_signature, parse_envelope
@@ -589,6 +591,124 @@ def test_nvme_sanitize_still_running_after_a_restart_is_repolled_to_completion(
     record = signed_record(rig, view.detail["certificate_id"])
     assert record["destination"] == dataclasses.asdict(decision.destination())
     assert trail(rig, drive) == ["sanitised", "routed"]
+
+
+@dataclass
+class MidSanitize:
+    """A job whose process died right after 'nvme sanitize' was accepted on a lab NVMe drive
+    that goes on sanitising; recorded interrupted by a recovery that did not resume it."""
+
+    job_id: str
+    drive: Drive
+    runner: LabRunner
+
+
+def interrupted_mid_sanitize(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> MidSanitize:
+    lab = LabBench(tmp_path / "labdata", drive_mib=4, kinds=(LabKind.NVME,))
+    [drive] = lab.list()
+    emulator = emulator_for(drive)
+    assert isinstance(emulator, NvmeDriveEmulator)
+    emulator.polls_per_sanitize = 2
+    inner = LabRunner(lab)
+    crashed = threading.Event()
+
+    class CrashAfterSanitize:
+        def run(self, argv: Any, **kw: Any) -> CommandResult:
+            res = inner.run(argv, **kw)
+            if tuple(argv[:2]) == ("nvme", "sanitize") and not crashed.is_set():
+                crashed.set()
+                raise _Crash
+            return res
+
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the staged "death"
+    rig.runner = CrashAfterSanitize()
+    first = rig.orchestrator()
+    [job_id] = first.start([drive], operator="gina")
+    first.wait([job_id], timeout=60)
+    assert crashed.is_set()
+    rig.kill_owner(job_id)
+    rig.runner = inner
+    assert rig.orchestrator().recover(resume=False).interrupted == (job_id,)
+    return MidSanitize(job_id, drive, inner)
+
+
+def notes_of(rig: Rig, job_id: str) -> list[str]:
+    """The messages of a job's notes, in order."""
+    return [
+        str(e.data.get("message", "")) for e in rig.store.job_events(job_id) if e.kind == "note"
+    ]
+
+
+def test_recovery_leaves_a_job_interrupted_while_its_drive_is_busy_and_repolls_it_later(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another holder locks the drive (its lab file) while recovery would re-poll a sanitize:
+    the job stays interrupted, untouched (no failure, no record, no custody), with a note saying
+    why; once the drive is free, the next recovery re-polls it to its certificate."""
+    old = interrupted_mid_sanitize(rig, tmp_path, monkeypatch)
+    before = rig.job(old.job_id).detail
+    fd = os.open(old.drive.path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        later = rig.orchestrator()
+        report = later.recover()
+        assert later.wait(timeout=60)
+    finally:
+        os.close(fd)
+    view = rig.job(old.job_id)
+    assert view.state == "interrupted", view.detail.get("reason")
+    assert (report.resumed, report.restartable) == ((), (old.job_id,))
+    assert view.detail == before, "its record must be left as it was"
+    assert rig.certificates(old.job_id) == []
+    assert trail(rig, old.drive) == []
+    assert any("not re-polled now (the drive is busy)" in n for n in notes_of(rig, old.job_id))
+    said = [e.message for e in rig.of(old.job_id, JobLog)]
+    assert any("the drive is busy" in m for m in said)
+
+    again = rig.orchestrator()
+    assert again.recover().resumed == (old.job_id,)
+    assert again.wait(timeout=120)
+    view = rig.job(old.job_id)
+    assert view.state == "routed", view.detail.get("reason")
+    assert len(rig.certificates(old.job_id)) == 1
+
+
+def test_recovery_does_not_repoll_a_job_whose_drive_another_job_is_erasing(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tester's case: a new erase of the same drive runs (the TUI) while another command's
+    recovery meets the old interrupted job. The old job is not re-polled (before: its re-poll
+    found the drive locked and recorded it failed, with a signed NOT-sanitised record routing
+    the drive to destruction, seconds before the new job certified it sanitised). It stays
+    interrupted with no record; the new job's certificate is the drive's only one."""
+    old = interrupted_mid_sanitize(rig, tmp_path, monkeypatch)
+    gate, entered = threading.Event(), threading.Event()
+    hold_method(rig, gate, entered)
+    tui = rig.orchestrator()
+    [new] = tui.start([old.drive], operator="ana", technique="host-overwrite")
+    try:
+        assert entered.wait(60), rig.job(new).detail.get("reason")
+        cli = rig.orchestrator()
+        report = cli.recover()
+        assert cli.wait(timeout=60)
+    finally:
+        gate.set()
+    assert tui.wait([new], timeout=120)
+    view = rig.job(old.job_id)
+    assert view.state == "interrupted", view.detail.get("reason")
+    assert (report.resumed, report.restartable) == ((), (old.job_id,))
+    assert rig.certificates(old.job_id) == []
+    assert any(f"job {new[:8]} is in progress" in n for n in notes_of(rig, old.job_id))
+    assert rig.job(new).state == "routed", rig.job(new).detail.get("reason")
+    assert trail(rig, old.drive) == ["sanitised", "routed"]
+    # Nor later: the drive's sanitize log now tells of the new job's work, not the old one's.
+    assert rig.orchestrator().recover().resumed == ()
+    assert rig.job(old.job_id).state == "interrupted"
+    assert any(
+        f"job {new[:8]} was started on the drive after" in n for n in notes_of(rig, old.job_id)
+    )
 
 
 def test_recovery_leaves_the_jobs_of_a_live_process_alone(rig: Rig) -> None:
@@ -1273,7 +1393,11 @@ def test_a_record_that_cannot_be_signed_now_is_issued_by_the_next_recovery(
     stays pending with why, and the next process (key back) issues it, once."""
     drive = file_drive(rig.tmp, "NOKEY-1")
 
-    def no_key() -> StationSigner:
+    loads = itertools.count()
+
+    def no_key() -> StationSigner:  # there at the start (the pre-flight), gone at the record
+        if next(loads) == 0:
+            return rig.signer
         raise ConfigError("no station key in /etc/sanitiser/keys")
 
     deps = dataclasses.replace(rig.deps(), signer=no_key)
@@ -1369,3 +1493,49 @@ def test_wipe_json_outcome_carries_the_record_of_a_job_that_did_not_sanitise(
     code, outcome = wipe("SIM-HDD-0001", "--method", "ata-sanitize-crypto")
     assert (code, outcome["status"], outcome["certificate_id"]) == (1, "refused", None)
     assert store.certificate_for_job(outcome["job_id"]) is None
+
+
+def test_a_station_that_cannot_sign_starts_no_job_and_writes_nothing(rig: Rig) -> None:
+    """The pre-flight every shell's start goes through (`Orchestrator.start`): a retired
+    station records no job and writes nothing, and says why and what to do."""
+    keymod.revoke_station(
+        rig.tmp / "pki" / "certs", rig.tmp / "pki" / "keys", STATION, reason=keymod.RETIRED
+    )
+    drive = file_drive(rig.tmp, "RETIRED-1")
+    before = Path(drive.path).read_bytes()
+    orch = rig.orchestrator()
+    with pytest.raises(SanitiserError, match=f"'{STATION}' was retired") as refused:
+        orch.start([drive], operator="ana")
+    assert "nothing was written to any drive" in refused.value.msg
+    assert "sanitiser keys new-station" in refused.value.msg
+    assert refused.value.title == "Station cannot sign"
+    assert rig.store.jobs() == []
+    assert Path(drive.path).read_bytes() == before
+
+
+def test_a_job_whose_certificate_cannot_be_signed_is_routed_as_failed(rig: Rig) -> None:
+    """The station is retired while a job erases (the pre-flight passed): the certificate
+    cannot be signed, so the job ends failed and is routed as a failed job by the policy
+    (destruction), not with the route its sanitised outcome would have had (before: recycle)."""
+    gate, entered = threading.Event(), threading.Event()
+    hold_method(rig, gate, entered)
+    drive = file_drive(rig.tmp, "RETIRE-MID-1")
+    orch = rig.orchestrator()
+    [job_id] = orch.start([drive], operator="ana")
+    assert entered.wait(60)
+    keymod.revoke_station(
+        rig.tmp / "pki" / "certs", rig.tmp / "pki" / "keys", STATION, reason=keymod.RETIRED
+    )
+    gate.set()
+    assert orch.wait([job_id], timeout=120)
+    view = rig.job(job_id)
+    assert (view.state, view.detail["status"]) == ("failed", "failed")
+    assert view.detail["reason"].startswith("the certificate could not be issued: ")
+    assert "was retired" in view.detail["reason"]
+    assert view.detail["destination"] == "destroy"
+    assert view.detail["destruction_level"]
+    assert view.detail["routing"]["outcome_class"] == "failed"
+    outcome = orch.outcome(job_id)
+    assert outcome is not None
+    assert (outcome.status, outcome.destination) == ("failed", "destroy")
+    assert rig.certificates(job_id) == []

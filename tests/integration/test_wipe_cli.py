@@ -250,3 +250,29 @@ def test_the_confirmation_shows_each_drives_plan_and_the_job_runs_it(
     assert "plan: host-overwrite clear" in right.stderr
     [o] = outcomes(right.stdout).values()
     assert (o["status"], o["method"]) == ("sanitised", "host-overwrite")
+
+
+def test_a_station_that_cannot_sign_erases_nothing_and_says_why(
+    tmp_path: Path, isolated_settings: Path
+) -> None:
+    """A retired station: `wipe` refuses before anything is asked or written, exit 2, with
+    why and what to do (before: the drive was overwritten, then certification failed and the
+    job said failed, destination recycle). No job is recorded; restarting one is refused too."""
+    for args in (
+        ("keys", "init-org", "--development", "--no-encrypt", "--organisation", "Test Org"),
+        ("keys", "new-station", "bench-ci"),
+        ("keys", "revoke", "bench-ci", "--reason", "retired"),
+    ):
+        done = sanitiser(tmp_path, *args)
+        assert done.returncode == 0, done.stderr
+    out = sanitiser(tmp_path, "wipe", "--lab", "SIM-USB-0001", "--yes", "--operator", "ana")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "this station (bench-ci) cannot sign certificates now" in out.stderr
+    assert "'bench-ci' was retired (revoked)" in out.stderr
+    assert "nothing was written to any drive" in out.stderr
+    assert "sanitiser keys new-station" in out.stderr
+    assert lab_file(isolated_settings, "SIM-USB-0001").read_bytes().startswith(PATTERN_MAGIC)
+    asked = sanitiser(tmp_path, "wipe", "--lab", "SIM-USB-0001", stdin="ERASE 1\n")
+    assert asked.returncode == 2
+    assert "ERASE" not in asked.stderr, "nothing is asked for that could not be certified"
+    assert json.loads(sanitiser(tmp_path, "jobs", "--json").stdout) == []
