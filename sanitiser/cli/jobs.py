@@ -28,6 +28,7 @@ from typing import Any
 
 import click
 
+from sanitiser.app.confirm import confirmation_phrase, phrase_matches
 from sanitiser.app.jobs import make_orchestrator, plan_for, shown_method
 from sanitiser.app.naming import match_drive, session_operator
 from sanitiser.app.routes import OVERRIDE_ROUTES, effective_destination, override_route, route_of
@@ -119,10 +120,10 @@ def _confirm(drives: Sequence[Drive], plans: Mapping[str, Plan | str] | None = N
             click.echo(
                 f"      plan: {shown_method(plan)} {plan.chosen.nist_category.value}{why}", err=True
             )
-    phrase = f"ERASE {len(drives)}"
+    phrase = confirmation_phrase(drives)
     click.echo(f"Type '{phrase}' to continue: ", err=True, nl=False)
     line = sys.stdin.readline() if sys.stdin is not None else ""
-    return line.strip() == phrase
+    return phrase_matches(line, phrase)
 
 
 def _plan_or_reason(

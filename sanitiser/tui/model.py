@@ -162,32 +162,6 @@ def elapsed(row: RowState, now: datetime) -> float | None:
     return max(0.0, (end - row.started_at).total_seconds())
 
 
-def serial_tail(drive: Drive, length: int = 4) -> str:
-    """The last characters of the serial (of the kernel name for a drive without one)."""
-    text = drive.serial or drive.name
-    return text[-length:]
-
-
-def confirmation_phrase(drives: Sequence[Drive]) -> str:
-    """What the technician must type to erase `drives`: it names what will be destroyed.
-
-    One drive: ``ERASE <last 4 of its serial>``; several: ``ERASE <n> DRIVES``.
-
-    Raises:
-        ValueError: no drive is given.
-    """
-    if not drives:
-        raise ValueError("no drive to confirm")
-    if len(drives) == 1:
-        return f"ERASE {serial_tail(drives[0])}"
-    return f"ERASE {len(drives)} DRIVES"
-
-
-def phrase_matches(typed: str, phrase: str) -> bool:
-    """The typed text is the phrase (case and surrounding/double spaces do not matter)."""
-    return " ".join(typed.split()).upper() == " ".join(phrase.split()).upper()
-
-
 def job_matches(view: JobView, query: str) -> bool:
     """Does a job match a search? Every word must be found in its serial, certificate id,
     job id, operator, station, state, method or date (``YYYY-MM-DD``)."""

@@ -260,5 +260,5 @@ def test_lab_all_never_takes_a_real_drive_beside_the_lab(
     assert len(listed) == 5, asked.stderr
     assert all(line.endswith("[SIMULATED]") for line in listed), asked.stderr
     assert not [line for line in listed if line.split()[0] == dev], asked.stderr
-    assert "Type 'ERASE 5' to continue" in asked.stderr
+    assert "Type 'ERASE 5 DRIVES' to continue" in asked.stderr
     assert junk_left(image) == 16

@@ -207,7 +207,7 @@ def test_typed_confirmation_names_the_drives_and_proceeds(
     assert wrong.returncode == 1
     assert "SIM-UHDD-0001" in wrong.stderr
     assert lab_file(isolated_settings, "SIM-UHDD-0001").read_bytes().startswith(PATTERN_MAGIC)
-    right = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", stdin="ERASE 1\n")
+    right = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", stdin="ERASE 0001\n")
     assert right.returncode == 0, right.stderr
     assert "SANITISED host-overwrite clear" in right.stdout
 
@@ -245,7 +245,7 @@ def test_the_confirmation_shows_each_drives_plan_and_the_job_runs_it(
     and the job is started with the plan shown, so it runs that or refuses."""
     wrong = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", stdin="no\n")
     assert "plan: host-overwrite clear" in wrong.stderr
-    right = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", "--json", stdin="ERASE 1\n")
+    right = sanitiser(tmp_path, "wipe", "--lab", "lab-usb-hdd0", "--json", stdin="erase 0001\n")
     assert right.returncode == 0, right.stderr
     assert "plan: host-overwrite clear" in right.stderr
     [o] = outcomes(right.stdout).values()
@@ -272,7 +272,7 @@ def test_a_station_that_cannot_sign_erases_nothing_and_says_why(
     assert "nothing was written to any drive" in out.stderr
     assert "sanitiser keys new-station" in out.stderr
     assert lab_file(isolated_settings, "SIM-USB-0001").read_bytes().startswith(PATTERN_MAGIC)
-    asked = sanitiser(tmp_path, "wipe", "--lab", "SIM-USB-0001", stdin="ERASE 1\n")
+    asked = sanitiser(tmp_path, "wipe", "--lab", "SIM-USB-0001", stdin="ERASE 0001\n")
     assert asked.returncode == 2
     assert "ERASE" not in asked.stderr, "nothing is asked for that could not be certified"
     assert json.loads(sanitiser(tmp_path, "jobs", "--json").stdout) == []

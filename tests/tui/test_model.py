@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sanitiser.app.confirm import confirmation_phrase, phrase_matches
 from sanitiser.app.services import DriveStatus
 from sanitiser.certificate.qr import qr_matrix
 from sanitiser.domain import Drive, Health, HealthGrade, Protection, Transport
@@ -14,11 +15,9 @@ from sanitiser.store import JobView
 from sanitiser.tui.model import (
     RowState,
     apply_event,
-    confirmation_phrase,
     duration,
     elapsed,
     job_matches,
-    phrase_matches,
     progress_bar,
     qr_lines,
     search_jobs,

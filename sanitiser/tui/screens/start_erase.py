@@ -13,10 +13,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker
 
+from sanitiser.app.confirm import confirmation_phrase, phrase_matches
 from sanitiser.domain import Drive
 from sanitiser.tui.bench import Bench, DrivePlan
 from sanitiser.tui.messages import PlansMade
-from sanitiser.tui.model import confirmation_phrase, phrase_matches
 from sanitiser.tui.screens.error import report_worker_failure
 from sanitiser.units import human_size
 
