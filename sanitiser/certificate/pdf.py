@@ -52,6 +52,11 @@ from sanitiser.certificate.style import RULE_GREY, document_styles, font_coverag
 from sanitiser.errors import CertificateError
 
 SIGNATURE_FIELD = "SanitisationRecord"
+"""The PDF signature field of a certificate (a drive's or a device's)."""
+MANIFEST_FIELD = "ConsignmentManifest"
+"""The PDF signature field of a consignment manifest."""
+MANIFEST_FILE_PREFIX = "consignment-manifest-"
+"""How the name of the signed manifest embedded in a manifest PDF begins."""
 _MAX_VALUE = 160
 _LONGER_VALUES = {"Downgraded": 500}
 """Rows whose value may run past `_MAX_VALUE` before it is cut (a downgrade reason ends with
@@ -62,6 +67,12 @@ def record_file_name(certificate_id: str) -> str:
     """The name of the embedded record file inside the PDF."""
     safe = "".join(c for c in certificate_id if c.isalnum() or c == "-")[:64]
     return f"sanitisation-record-{safe}.json"
+
+
+def manifest_file_name(consignment_id: str) -> str:
+    """The name of the signed manifest embedded in a manifest PDF."""
+    safe = "".join(c for c in consignment_id if c.isalnum() or c == "-")[:64]
+    return f"{MANIFEST_FILE_PREFIX}{safe}.json"
 
 
 def visible(

@@ -44,6 +44,10 @@ DEVICE_SCHEMA = "sanitiser.device/1"
 """Schema tag of a device certificate's record (`sanitiser.assets.record`): a computer, its
 grades and readiness, and its drives' certificates by id and SHA-256."""
 
+MANIFEST_SCHEMA = "sanitiser.manifest/1"
+"""Schema tag of a signed consignment manifest (`sanitiser.custody.manifest`): the devices
+handed over to a destination, each by its certificate id and SHA-256."""
+
 DEFAULT_STANDARD = "NIST SP 800-88 Rev. 1"
 """The standard a record claims when its context names none (the policy's ``standard`` is
 what a job's record claims: `sanitiser.jobs.conclusion`)."""

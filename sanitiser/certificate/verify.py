@@ -1,5 +1,6 @@
-"""Verification for auditors: a PDF certificate, a signed JSON record, a QR token (or URL), or an
-image of the QR code, checked offline against the organisation CA.
+"""Verification for auditors: a PDF certificate, a signed JSON record, a QR token (or URL), an
+image of the QR code, or a signed consignment manifest (its PDF or JSON), checked offline
+against the organisation CA.
 
 Every check is recorded in the `Verdict`; the first failing check gives the reason. Validity is
 ``valid`` (exit 0), ``invalid`` (exit 1: altered, untrusted, revoked, expired ...) or
@@ -16,6 +17,7 @@ import io
 import os
 import stat
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,18 +62,26 @@ from sanitiser.certificate.keys import (
     read_certificates,
     read_crl,
 )
-from sanitiser.certificate.pdf import SIGNATURE_FIELD, embedded_files, visible
+from sanitiser.certificate.pdf import (
+    MANIFEST_FIELD,
+    MANIFEST_FILE_PREFIX,
+    SIGNATURE_FIELD,
+    embedded_files,
+    visible,
+)
 from sanitiser.certificate.qr import (
     Token,
     capacity_text,
     check_raw_signature,
     decode_token,
     looks_like_token,
+    method_label,
     token_bytes,
     token_matches_record,
 )
 from sanitiser.certificate.record import (
     DEVICE_SCHEMA,
+    MANIFEST_SCHEMA,
     RECORD_SCHEMA,
     UnusableInputError,
     parse_utc,
@@ -215,9 +225,60 @@ class _Run:
         )
 
 
+def _counts(values: Sequence[str]) -> str:
+    """``2 sanitised, 1 failed``: how many of each, in name order."""
+    return ", ".join(f"{n} {k or 'unknown'}" for k, n in sorted(Counter(values).items()))
+
+
+def _manifest_facts(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a consignment manifest states: where the devices go, each device, the counts."""
+    dest = record_part(record, "destination")
+    listed = record.get("items")
+    items = [i for i in (listed if isinstance(listed, list) else []) if isinstance(i, dict)]
+    anchor = record_part(record, "audit_anchor")
+    facts: list[tuple[str, object]] = [
+        ("consignment_id", record.get("consignment_id")),
+        ("record_kind", "manifest"),
+        ("destination", f"{dest.get('name', '')} ({dest.get('kind', '')})"),
+        ("destination_contact", dest.get("contact")),
+        ("destination_scheme", dest.get("scheme")),
+        ("count", record.get("count")),
+        ("outcomes", _counts([str(i.get("outcome") or "") for i in items])),
+        ("media", _counts([str(i.get("media_kind") or "") for i in items])),
+    ]
+    for n, i in enumerate(items, start=1):
+        how = method_label(str(i.get("method") or i.get("technique") or ""))
+        said = f"{i.get('serial')} ({i.get('media_kind')}"
+        said += f" {i.get('model')})" if i.get("model") else ")"
+        said += f" {i.get('outcome')} by {how} (NIST {i.get('nist_category') or '-'}, "
+        said += f"verification {i.get('verification') or '-'}, grade {i.get('health_grade')}), "
+        said += f"certificate {i.get('certificate_id')}"
+        facts.append((f"item {n}", said))
+    facts += [
+        ("opened_at", record.get("opened_at")),
+        ("opened_by", record.get("opened_by")),
+        ("issued_at", record.get("issued_at")),
+        ("organisation", record.get("organisation")),
+        ("station", record.get("station")),
+        ("operator", record.get("operator")),
+        ("csv_sha256", record.get("csv_sha256")),
+        (
+            "audit_anchor",
+            f"{anchor.get('station')} entry {anchor.get('seq')}, hash {anchor.get('hash')}"
+            if anchor
+            else "",
+        ),
+        ("simulated", record.get("simulated")),
+        ("development_key", record.get("development_key")),
+    ]
+    return [(k, fact_text(v)) for k, v in facts]
+
+
 def _record_facts(record: dict[str, Any]) -> list[tuple[str, str]]:
     if record.get("schema") == DEVICE_SCHEMA:
         return device_facts(record)
+    if record.get("schema") == MANIFEST_SCHEMA:
+        return _manifest_facts(record)
 
     def part(name: str) -> dict[str, Any]:
         return record_part(record, name)
@@ -266,8 +327,27 @@ def _need_trust(trust: Trust) -> None:
         )
 
 
-RECORD_SCHEMAS = (RECORD_SCHEMA, DEVICE_SCHEMA)
-"""The signed records this verifier knows: a drive's certificate and a device's."""
+RECORD_SCHEMAS = (RECORD_SCHEMA, DEVICE_SCHEMA, MANIFEST_SCHEMA)
+"""The signed records this verifier knows: a drive's certificate, a device's, and a signed
+consignment manifest."""
+
+_SCHEMA_NAMES = {
+    RECORD_SCHEMA: "a drive's certificate",
+    DEVICE_SCHEMA: "a device certificate",
+    MANIFEST_SCHEMA: "a consignment manifest",
+}
+
+
+def _check_manifest_counts(record: dict[str, Any]) -> str:
+    """A manifest's own totals agree with the devices it lists; returns what it says."""
+    items = record.get("items")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise CertificateError("the manifest's list of devices is malformed")
+    if record.get("count") != len(items):
+        raise CertificateError(
+            f"the manifest says it lists {record.get('count')} device(s) but lists {len(items)}"
+        )
+    return f"{len(items)} device(s) for {record_part(record, 'destination').get('name')}"
 
 
 def _check_signed_record(
@@ -281,6 +361,10 @@ def _check_signed_record(
     record = signed.record
     run.facts = _record_facts(record)
     if record.get("schema") not in schemas:
+        if record.get("schema") in _SCHEMA_NAMES:
+            raise UnusableInputError(
+                f"not supported here: {_SCHEMA_NAMES[str(record.get('schema'))]}"
+            )
         raise CertificateError(f"unknown record schema {record.get('schema')!r}")
     check_signature(signed)
     run.ok("record signature", "the signature matches the canonical record")
@@ -297,7 +381,15 @@ def _check_signed_record(
         run.warnings.append("the station certificate has expired since the record was signed")
     if record.get("development_key"):
         run.warnings.append("signed with a DEVELOPMENT KEY: not proof for an organisation")
-    if record.get("simulated"):
+    if record.get("schema") == MANIFEST_SCHEMA:
+        run.ok("manifest counts", _check_manifest_counts(record))
+        if record.get("simulated"):
+            run.warnings.append("SIMULATED: it lists lab drives, not real sanitisations")
+        run.warnings.append(
+            "a consignment manifest: it states what was handed over; each device it lists is "
+            "proven by its own certificate (verify those too)"
+        )
+    elif record.get("simulated"):
         run.warnings.append("SIMULATED: a lab drive, not a real sanitisation")
     if record.get("schema") == DEVICE_SCHEMA:
         run.warnings.append(
@@ -334,6 +426,12 @@ def require_verified(
     """
     run = _Run("record")
     cid = signed.record.get("certificate_id") or "(no id)"
+    given = signed.record.get("schema")
+    if given != schema and given in _SCHEMA_NAMES:
+        raise CertificateError(
+            f"the record given is {_SCHEMA_NAMES[str(given)]}, not {_SCHEMA_NAMES[schema]}, "
+            "and nothing was signed from it"
+        )
     try:
         _need_trust(trust)
         _check_signed_record(run, signed, trust, now or datetime.now(UTC), (schema,))
@@ -466,8 +564,10 @@ class _PdfSignature:
     """The signing time in the signature dictionary (/M, covered by the signature)."""
 
 
-def _pdf_signature(data: bytes, trust: Trust, issued: datetime, now: datetime) -> _PdfSignature:
-    """Check the single signature of a certificate PDF, at its own signing time.
+def _pdf_signature(
+    data: bytes, trust: Trust, issued: datetime, now: datetime, field_name: str = SIGNATURE_FIELD
+) -> _PdfSignature:
+    """Check the single signature of a certificate (or manifest) PDF, at its own signing time.
 
     A PDF is signed when its record is issued, or later when a station re-exports it, so the
     signer's certificate and revocation are judged at the PDF's signing time, not the record's.
@@ -477,7 +577,7 @@ def _pdf_signature(data: bytes, trust: Trust, issued: datetime, now: datetime) -
     if len(sigs) != 1:
         raise CertificateError(f"expected exactly one PDF signature, found {len(sigs)}")
     sig = sigs[0]
-    if sig.field_name != SIGNATURE_FIELD:
+    if sig.field_name != field_name:
         raise CertificateError(f"unexpected signature field {sig.field_name!r}")
     reported = sig.self_reported_timestamp
     if reported is None:
@@ -616,19 +716,27 @@ def _check_cms_frame(blob: bytes, trust_cas: tuple[x509.Certificate, ...]) -> by
     return signature
 
 
+_EMBEDDED_PREFIXES = ("sanitisation-record-", "device-", MANIFEST_FILE_PREFIX)
+"""How an embedded signed record's name begins: a drive's record, a device's, a manifest."""
+
+
+def _embedded(data: bytes) -> tuple[str, bytes]:
+    reader = _pdf_reader(data)
+    files = [(n, d) for n, d in embedded_files(reader) if n.startswith(_EMBEDDED_PREFIXES)]
+    if len(files) != 1:
+        raise CertificateError(f"expected one embedded signed record, found {len(files)}")
+    return files[0]
+
+
 def embedded_record(data: bytes) -> bytes:
-    """The signed record embedded in a certificate PDF (read within `PDF_DECODE_LIMITS`).
+    """The signed record embedded in a certificate or manifest PDF (read within
+    `PDF_DECODE_LIMITS`).
 
     Raises:
         CertificateError: not exactly one embedded record.
         PdfDecodeLimitError: the PDF expands to more than a certificate ever holds.
     """
-    reader = _pdf_reader(data)
-    prefixes = ("sanitisation-record-", "device-")  # a drive's record, or a device's
-    files = [(n, d) for n, d in embedded_files(reader) if n.startswith(prefixes)]
-    if len(files) != 1:
-        raise CertificateError(f"expected one embedded signed record, found {len(files)}")
-    return files[0][1]
+    return _embedded(data)[1]
 
 
 def _guard(step: Callable[[], Any], what: str) -> Any:
@@ -647,20 +755,29 @@ def _guard(step: Callable[[], Any], what: str) -> Any:
 
 
 def verify_pdf_bytes(data: bytes, trust: Trust, now: datetime | None = None) -> Verdict:
-    """Verify a PDF certificate: its PAdES signature, its embedded record, and that they agree."""
+    """Verify a PDF certificate or consignment manifest: its PAdES signature, its embedded
+    record, and that they agree."""
     run = _Run("pdf")
     now = now or datetime.now(UTC)
     try:
         _need_trust(trust)
         if not data.startswith(b"%PDF-"):
             raise UnusableInputError("not a PDF file")
-        envelope = _guard(lambda: embedded_record(data), "reading the embedded record")
+        name, envelope = _guard(lambda: _embedded(data), "reading the embedded record")
         signed = parse_envelope(envelope)
         run.ok("embedded record", "one canonical signed record")
         _check_signed_record(run, signed, trust, now)
+        manifest = signed.record.get("schema") == MANIFEST_SCHEMA
+        if manifest != name.startswith(MANIFEST_FILE_PREFIX):
+            raise CertificateError(
+                f"the embedded record {visible(name, 80)} is not of the kind its name says "
+                "(altered?)"
+            )
+        field_name = MANIFEST_FIELD if manifest else SIGNATURE_FIELD
         issued = parse_utc(signed.record["issued_at"])
         pdf: _PdfSignature = _guard(
-            lambda: _pdf_signature(data, trust, issued, now), "validating the PDF signature"
+            lambda: _pdf_signature(data, trust, issued, now, field_name),
+            "validating the PDF signature",
         )
         status, pdf_signer = pdf.status, pdf.signer
         if not status.intact:
@@ -932,6 +1049,29 @@ _LABELS = (
 )
 
 
+_MANIFEST_LABELS = (
+    ("consignment_id", "Consignment"),
+    ("destination", "Destination"),
+    ("destination_contact", "Contact"),
+    ("destination_scheme", "Scheme"),
+    ("count", "Devices"),
+    ("outcomes", "Outcomes"),
+    ("media", "Media"),
+    ("opened_at", "Opened (UTC)"),
+    ("opened_by", "Opened by"),
+    ("issued_at", "Issued (UTC)"),
+    ("organisation", "Organisation"),
+    ("station", "Station"),
+    ("operator", "Operator"),
+    ("csv_sha256", "CSV SHA-256"),
+    ("audit_anchor", "Audit chain"),
+    ("signer", "Signed by"),
+    ("signer_organisation", "Signer organisation"),
+    ("signer_fingerprint", "Signer SHA-256"),
+)
+"""What a consignment manifest shows, in order (then each device it lists)."""
+
+
 def format_verdict(verdict: Verdict) -> str:
     """The verdict as plain text for a terminal (control characters made visible)."""
     head = {
@@ -945,7 +1085,9 @@ def format_verdict(verdict: Verdict) -> str:
     facts = dict(verdict.facts)
     if facts and not verdict.valid:
         lines.append("  (what the input claims; NOT verified)")
-    labels = DEVICE_LABELS if facts.get("record_kind") == "device" else _LABELS
+    labels = {"device": DEVICE_LABELS, "manifest": _MANIFEST_LABELS}.get(
+        facts.get("record_kind", ""), _LABELS
+    )
     for key, label in labels:
         if facts.get(key):
             lines.append(f"  {label + ':':<21}{visible(facts[key], 200)}")
@@ -954,6 +1096,10 @@ def format_verdict(verdict: Verdict) -> str:
             if key.startswith(("spec ", "drive ")) and value:
                 name = key.removeprefix("spec ") if key.startswith("spec ") else key.capitalize()
                 lines.append(f"  {name + ':':<21}{visible(value, 300)}")
+    if facts.get("record_kind") == "manifest":  # every device it lists
+        for key, value in verdict.facts:
+            if key.startswith("item ") and value:
+                lines.append(f"  {key.capitalize() + ':':<21}{visible(value, 300)}")
     for flag, text in (("simulated", "SIMULATED"), ("development_key", "DEVELOPMENT KEY")):
         if facts.get(flag) == "yes":
             lines.append(f"  *** {text} ***")

@@ -248,7 +248,8 @@ def verify(  # noqa: PLR0917 - click passes each option as an argument
     drives: tuple[Path, ...],
     certs: Path,
 ) -> None:
-    """Verify a certificate PDF, signed JSON record, QR token/URL or QR image.
+    """Verify a certificate PDF, signed JSON record, QR token/URL, QR image, or a signed
+    consignment manifest (PDF or JSON).
 
     Exit status: 0 valid, 1 invalid (the reason is printed: altered, untrusted, revoked,
     malformed), 2 unusable input (not a certificate, no trust anchor, or too big to check: a

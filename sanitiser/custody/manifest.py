@@ -41,9 +41,16 @@ from reportlab.platypus import (
 
 from sanitiser.certificate.issue import signing_trust
 from sanitiser.certificate.keys import DEV_MARKER, StationSigner, common_name, fingerprint
-from sanitiser.certificate.pdf import markup, sign_pdf, visible
+from sanitiser.certificate.pdf import (
+    MANIFEST_FIELD,
+    manifest_file_name,
+    markup,
+    sign_pdf,
+    visible,
+)
 from sanitiser.certificate.record import (
     DEVICE_SCHEMA,
+    MANIFEST_SCHEMA,
     RECORD_SCHEMA,
     Record,
     check_typed_text,
@@ -69,10 +76,20 @@ from sanitiser.store.consignments import (
 )
 from sanitiser.text import spreadsheet_text
 
-MANIFEST_SCHEMA = "sanitiser.manifest/1"
-"""Schema tag of a manifest record."""
-MANIFEST_FIELD = "ConsignmentManifest"
-"""The PDF signature field of a manifest."""
+__all__ = [
+    "CSV_COLUMNS",
+    "MANIFEST_FIELD",
+    "MANIFEST_SCHEMA",
+    "IssuedManifest",
+    "build_manifest",
+    "csv_of_manifest",
+    "issue_manifest",
+    "manifest_csv",
+    "manifest_file_name",
+    "render_manifest_pdf",
+    "sign_manifest_pdf",
+    "stored_manifest",
+]
 
 CSV_COLUMNS = (
     "consignment_id",
@@ -92,12 +109,6 @@ CSV_COLUMNS = (
     "certificate_sha256",
 )
 """The CSV header, in order."""
-
-
-def manifest_file_name(consignment_id: str) -> str:
-    """The name of the signed manifest embedded in the PDF."""
-    safe = "".join(c for c in consignment_id if c.isalnum() or c == "-")[:64]
-    return f"consignment-manifest-{safe}.json"
 
 
 # --- the functional core -------------------------------------------------------------------
