@@ -46,7 +46,7 @@ from sanitiser.certificate.keys import (
     fingerprint,
 )
 from sanitiser.certificate.qr import qr_png
-from sanitiser.certificate.record import Record
+from sanitiser.certificate.record import Record, is_caveat, record_caveats
 from sanitiser.certificate.sign import SignedRecord, VerifiedRecord
 from sanitiser.certificate.style import RULE_GREY, document_styles, font_coverage, fonts
 from sanitiser.errors import CertificateError
@@ -58,9 +58,12 @@ MANIFEST_FIELD = "ConsignmentManifest"
 MANIFEST_FILE_PREFIX = "consignment-manifest-"
 """How the name of the signed manifest embedded in a manifest PDF begins."""
 _MAX_VALUE = 160
-_LONGER_VALUES = {"Downgraded": 500}
+_UNCUT = 4000
+"""The limit for text that qualifies the claim (caveats, the downgrade, the outcome's reason):
+longer than any a method or plan writes, so it is printed whole (the page shrinks to fit)."""
+_LONGER_VALUES = {"Downgraded": _UNCUT, "Reason": _UNCUT}
 """Rows whose value may run past `_MAX_VALUE` before it is cut (a downgrade reason ends with
-what the plan downgraded to)."""
+what the plan downgraded to; an outcome's reason says why it is not sanitised)."""
 
 
 def record_file_name(certificate_id: str) -> str:
@@ -210,7 +213,10 @@ def certificate_sections(record: Record) -> list[tuple[str, list[tuple[str, obje
                 *([("Captured", _captured_text(san.get("captured")))] if "captured" in san else []),
                 ("Method used", san.get("technique")),
                 ("Method", san.get("method")),
-                ("Method details", ", ".join(f"{k}={v}" for k, v in details.items())),
+                (
+                    "Method details",
+                    ", ".join(f"{k}={v}" for k, v in details.items() if not is_caveat(str(k))),
+                ),
                 ("Commands", cmd_text),
                 ("HPA/DCO", san.get("hpa_dco")),
                 ("Standard", san.get("standard")),
@@ -271,6 +277,21 @@ def _banner_text(record: Record) -> list[str]:
     return banners
 
 
+def _rows_table(cells: list[list[Paragraph]], *, caveat: bool = False) -> Table:
+    """A section's label/value rows (a caveat's framed, so it reads as one)."""
+    table = Table(cells, colWidths=[45 * mm, 137 * mm])
+    style: list[Any] = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE_GREY),
+        ("TOPPADDING", (0, 0), (-1, -1), 1),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+    ]
+    if caveat:
+        style.append(("BOX", (0, 0), (-1, -1), 0.75, RULE_GREY))
+    table.setStyle(TableStyle(style))
+    return table
+
+
 def render_pdf(signed: SignedRecord, url: str) -> bytes:
     """Lay out the one-page certificate (unsigned, record not yet embedded).
 
@@ -318,21 +339,16 @@ def render_pdf(signed: SignedRecord, url: str) -> bytes:
     story: list[Flowable] = [header]
     for text in _banner_text(record):
         story += [Spacer(1, 2 * mm), p(text, banner, 120)]
+    caveats = record_caveats(record)
+    if caveats:  # what qualifies the claim above: printed in full, never cut
+        story.append(p("Caveats", heading))
+        story.append(
+            _rows_table([[p(k, label), p(v, base, _UNCUT)] for k, v in caveats], caveat=True)
+        )
     for name, rows in certificate_sections(record):
         story.append(p(name, heading))
         cells = [[p(k, label), p(v, base, _LONGER_VALUES.get(k, _MAX_VALUE))] for k, v in rows]
-        table = Table(cells, colWidths=[45 * mm, 137 * mm])
-        table.setStyle(
-            TableStyle(
-                [
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE_GREY),
-                    ("TOPPADDING", (0, 0), (-1, -1), 1),
-                    ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-                ]
-            )
-        )
-        story.append(table)
+        story.append(_rows_table(cells))
     signer = signed.signer
     story += [
         p("Digital signature", heading),

@@ -321,6 +321,46 @@ def technique_of(outcome: Outcome) -> str:
     return technique
 
 
+CAVEAT_KEYS = {
+    "category_note": "NIST category",
+    "not_covered": "Not reached",
+    "note": "Reach",
+    "readback_note": "Read-back",
+    "password_left_on_drive": "ATA password",
+}
+"""The method details that qualify what a record claims (its caveats), with their printed
+labels, in the order they are printed. Any other detail whose name ends in ``_note`` is a
+caveat too."""
+
+
+def record_caveats(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The caveats a record carries, as (label, text), in full: the method details that
+    qualify its claim (`CAVEAT_KEYS`, and any ``*_note``), e.g. that a crypto erase is Purge
+    only if all data was encrypted from the start. Pure; every rendering prints these uncut."""
+    san = record.get("sanitisation")
+    details = san.get("details") if isinstance(san, Mapping) else None
+    if not isinstance(details, Mapping):
+        return []
+    order = list(CAVEAT_KEYS)
+    found = []
+    for key, value in details.items():
+        text = str(value).strip()
+        if not is_caveat(str(key)) or not text:
+            continue
+        if key == "password_left_on_drive" and text == "no":
+            continue  # says nothing was left behind: not a caveat
+        label = (
+            CAVEAT_KEYS.get(key) or str(key).removesuffix("_note").replace("_", " ").capitalize()
+        )
+        found.append((order.index(key) if key in order else len(order), str(key), label, text))
+    return [(label, text) for _, _, label, text in sorted(found)]
+
+
+def is_caveat(key: str) -> bool:
+    """True when a method detail is a caveat (`record_caveats` prints it on its own)."""
+    return key in CAVEAT_KEYS or key.endswith("_note")
+
+
 def _ranges(ranges: tuple[ByteRange, ...]) -> list[JsonValue]:
     return [{"start": r.start, "length": r.length} for r in ranges]
 

@@ -85,6 +85,7 @@ from sanitiser.certificate.record import (
     RECORD_SCHEMA,
     UnusableInputError,
     parse_utc,
+    record_caveats,
     record_digest,
 )
 from sanitiser.certificate.sign import (
@@ -307,6 +308,7 @@ def _record_facts(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("development_key", record.get("development_key")),
         ("supersedes", record.get("supersedes")),
     ]
+    facts += [(f"caveat {label}", text) for label, text in record_caveats(record)]
     return [(k, fact_text(v)) for k, v in facts]
 
 
@@ -1096,6 +1098,9 @@ def format_verdict(verdict: Verdict) -> str:
             if key.startswith(("spec ", "drive ")) and value:
                 name = key.removeprefix("spec ") if key.startswith("spec ") else key.capitalize()
                 lines.append(f"  {name + ':':<21}{visible(value, 300)}")
+    for key, value in verdict.facts:  # what qualifies the claim, in full
+        if key.startswith("caveat ") and value:
+            lines.append(f"  Caveat ({key.removeprefix('caveat ')}): {visible(value, 4000)}")
     if facts.get("record_kind") == "manifest":  # every device it lists
         for key, value in verdict.facts:
             if key.startswith("item ") and value:

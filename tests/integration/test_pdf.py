@@ -42,6 +42,7 @@ from sanitiser.certificate.sign import parse_envelope, sign_record
 from sanitiser.certificate.verify import (
     Trust,
     Validity,
+    format_verdict,
     load_trust,
     verify_pdf_bytes,
     verify_record_bytes,
@@ -375,3 +376,48 @@ def test_pdf_states_the_downgrade_reason_in_full(
         sample_outcome(), sample_drive(), sample_health(), sample_context(), pki.signer
     )
     assert "Downgraded" not in RUN.run(["pdftotext", str(_write(tmp_path, plain.pdf)), "-"]).stdout
+
+
+def test_a_caveat_is_printed_in_full_in_its_own_place(
+    pki: SamplePki, trust: Trust, tmp_path: Path
+) -> None:
+    """An ATA crypto scramble's record says it is Purge only if all data was encrypted from the
+    start: however long the method's details, the PDF prints that caveat whole under its own
+    heading (not cut inside "Method details"), the page stays one page and verifies, and
+    `verify` prints it too. A record without caveats has no such section."""
+    note = (
+        "crypto scramble is Purge only if all data was encrypted from the start "
+        "(NIST r1 §2.6); the host cannot check that"
+    )
+    reach = (  # an eMMC's, longer than a row's limit
+        "only the user area was erased: the two boot partitions (mmcblkNboot0/1, 4096 KiB "
+        "each), the RPMB (4096 KiB), any general-purpose partitions are separate areas these "
+        "commands do not reach"
+    )
+    details = (
+        *((f"pattern_{n}", "x" * 60) for n in range(6)),
+        ("canaries_surviving", "0"),
+        ("canaries_written", "16"),
+        ("category_note", note),
+        ("final_status", "SD0 (sanitize completed), no failure reported, " + "y" * 80),
+        ("not_covered", reach),
+        ("technique", "crypto-erase"),
+    )
+    outcome = dataclasses.replace(sample_outcome(), details=details)
+    cert = issue_certificate(outcome, sample_drive(), sample_health(), sample_context(), pki.signer)
+    assert cert.signed.record["sanitisation"]["details"]["category_note"] == note
+    assert verify_pdf_bytes(cert.pdf, trust).valid
+    path = _write(tmp_path, cert.pdf)
+    text = " ".join(RUN.run(["pdftotext", str(path), "-"]).stdout.split())
+    caveats, first_section = text.index("Caveats NIST category"), text.index("Person performing")
+    assert caveats < text.index(note) < first_section
+    assert caveats < text.index(reach) < first_section
+    assert text.count("encrypted from the start") == 1  # not also cut inside "Method details"
+    assert "category_note" not in text
+    assert re.search(r"^Pages:\s+1$", RUN.run(["pdfinfo", str(path)]).stdout, re.M)
+    said = format_verdict(verify_pdf_bytes(cert.pdf, trust))
+    assert f"Caveat (NIST category): {note}" in said
+    plain = issue_certificate(
+        sample_outcome(), sample_drive(), sample_health(), sample_context(), pki.signer
+    )
+    assert "Caveats" not in RUN.run(["pdftotext", str(_write(tmp_path, plain.pdf)), "-"]).stdout
