@@ -7,7 +7,10 @@ Formats (width x height, mm):
 - ``62x29``: 62 x 29 die-cut labels (Brother DK-11209): the device label;
 - ``a4``: A4 sheets of 3 x 7 labels of 63.5 x 38.1 mm (Avery L7160 layout).
 
-One layout (`label_lines` and `_cell`) drives both renderers, so the PDF and PNG agree.
+One layout (`label_lines`, `fit_lines` and `_cell`) drives both renderers, so the PDF and PNG
+agree; the printer templates (`sanitiser.labels.render`) fit their text with `fit_lines` too.
+A bold line states what the label is for (the outcome, the serial, SIMULATED, a device's
+grade and readiness): it is never cut, only wrapped at its " · " parts or set smaller.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -111,6 +115,61 @@ def _device_lines(record: Record) -> list[tuple[str, bool]]:
     ]
 
 
+Measure = Callable[[str, float, bool], float]
+"""The width of a text at a size, bold or not (in the units of the width it must fit)."""
+SEPARATOR = " · "
+
+
+def _wrap(text: str, fits: Callable[[str], bool]) -> list[str] | None:
+    """`text` as few lines as fit, broken only between its " · " parts (None: a part alone
+    does not fit)."""
+    out: list[str] = []
+    for part in text.split(SEPARATOR):
+        if out and fits(out[-1] + SEPARATOR + part):
+            out[-1] += SEPARATOR + part
+        elif fits(part):
+            out.append(part)
+        else:
+            return None
+    return out
+
+
+def _fits(text: str, *, measure: Measure, size: float, width: float) -> bool:
+    return measure(text, size, True) <= width
+
+
+def fit_lines(
+    lines: Sequence[tuple[str, bool]],
+    width: float,
+    height: float,
+    measure: Measure,
+    *,
+    largest: float,
+    smallest: float,
+    line_height: float,
+) -> tuple[float, list[tuple[str, bool]]]:
+    """The size to set a label's text at, and its lines as set: the largest size (from
+    `largest` down to `smallest`) at which every bold line fits whole in `width`, wrapped at
+    its " · " parts onto more lines when needed, and all the lines fit in `height` (a line
+    takes ``size * line_height``). Other lines stay one line each (the renderer ellipsises
+    them). Pure.
+    """
+    size = largest
+    while True:
+        out: list[tuple[str, bool]] = []
+        whole = True
+        for text, bold in lines:
+            if not bold:
+                out.append((text, False))
+                continue
+            wrapped = _wrap(text, partial(_fits, measure=measure, size=size, width=width))
+            whole = whole and wrapped is not None
+            out += [(t, True) for t in wrapped or [text]]
+        if (whole and len(out) * size * line_height <= height) or size <= smallest:
+            return size, out
+        size = max(smallest, size * 0.92)
+
+
 def label_lines(record: Record) -> list[tuple[str, bool]]:
     """The text of a label, top to bottom, as (text, bold)."""
     if record.get("schema") == DEVICE_SCHEMA:
@@ -149,6 +208,7 @@ class _Painter:
 
 
 def _fit(text: str, width_mm: float, size: float, font: str) -> str:
+    """`text` ellipsised to `width_mm` at `size` points."""
     if stringWidth(text, font, size) <= width_mm * mm:
         return text
     while text and stringWidth(text + "…", font, size) > width_mm * mm:
@@ -168,20 +228,38 @@ def _cell(paint: _Painter, fmt: LabelFormat, record: Record, url: str) -> None:
         for c, dark in enumerate(row):
             if dark:
                 paint.square(margin + (c + quiet) * module, margin + (r + quiet) * module, module)
-    font, bold_font = fonts()
     x = margin + side + 1.0
-    width = fmt.label_w - x - margin
-    lines = label_lines(record)
-    size = min(8.0, (fmt.label_h - 2 * margin) / len(lines) / 0.3528 / 1.25)
-    for text, bold in lines[:2]:  # outcome and serial must fit whole: shrink the text to fit
-        natural = stringWidth(text, bold_font if bold else font, 1.0) / mm
-        size = min(size, width / natural if natural else size)
-    size = max(size, 4.0)
+    size, lines = cell_lines(fmt, record)
     y = margin
     for text, bold in lines:
-        y += size * 0.3528 * 1.25
-        fitted = _fit(text, width, size, bold_font if bold else font)
-        paint.text(x, y, fitted, size, bold)
+        y += size * _LINE_MM
+        paint.text(x, y, text, size, bold)
+
+
+_LINE_MM = 0.3528 * 1.25
+"""A line's height in mm per point of text."""
+
+
+def cell_lines(fmt: LabelFormat, record: Record) -> tuple[float, list[tuple[str, bool]]]:
+    """The size (points) and the lines of text exactly as a label of `fmt` prints them: bold
+    lines whole (wrapped or smaller, `fit_lines`), others ellipsised to the width."""
+    margin = 1.5
+    width = fmt.label_w - (margin + fmt.label_h - 2 * margin + 1.0) - margin
+    font, bold_font = fonts()
+
+    def measure(text: str, size: float, bold: bool) -> float:
+        return float(stringWidth(text, bold_font if bold else font, size)) / mm
+
+    size, lines = fit_lines(
+        label_lines(record),
+        width,
+        fmt.label_h - 2 * margin,
+        measure,
+        largest=8.0,
+        smallest=4.0,
+        line_height=_LINE_MM,
+    )
+    return size, [(_fit(t, width, size, bold_font if b else font), b) for t, b in lines]
 
 
 def _positions(fmt: LabelFormat) -> list[tuple[float, float]]:

@@ -4,8 +4,9 @@ printer dots per QR module, text beside (or below) the QR and never over it.
 A stock is named by its size as read (width x height, mm); ``62`` is 62 mm continuous tape
 (cut at 32 mm). `render` lays a `Label` out on an area of printer dots: the QR code takes the
 height (landscape) or the width (portrait) less the margins, at the largest whole number of
-dots per module that fits; each line of text is fitted to what is left, the first two (the
-outcome and the serial on a drive label) shrunk to fit whole and the rest ellipsised ("…").
+dots per module that fits; each line of text is fitted to what is left: the bold ones (the
+outcome, the serial, SIMULATED, a device's grade and readiness) whole, wrapped at their " · "
+parts onto more lines or set smaller (`fit_lines`), the rest ellipsised ("…").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from sanitiser.certificate.label import fit_lines
 from sanitiser.certificate.qr import qr_matrix
 from sanitiser.errors import SanitiserError
 
@@ -183,12 +185,17 @@ def _text(
             f"({width} x {height} dots at {dpi} dpi): use a larger label",
             title="Label",
         )
-    px = min(height * 10 // (len(lines) * 12), round(16 * dpi / 72))
-    for text, bold in lines[:2]:  # the first two lines must fit whole: shrink to fit
-        natural = _width(text, px, bold)
-        if natural > width:
-            px = int(px * width / natural)
-    px = max(px, smallest)
+    size, set_lines = fit_lines(  # bold lines whole: wrapped at their parts, or smaller
+        lines,
+        width,
+        height,
+        lambda text, at, bold: _width(text, int(at), bold),
+        largest=min(height * 10 // (len(lines) * 12), round(16 * dpi / 72)),
+        smallest=smallest,
+        line_height=1.2,
+    )
+    px = max(int(size), smallest)
+    lines = tuple(set_lines)
     step = height // len(lines)
     boxes: list[Box] = []
     drawn: list[str] = []

@@ -4,12 +4,16 @@ text only right of (or below) the QR and inside the label, long lines ellipsised
 
 from __future__ import annotations
 
+import io
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from sanitiser.certificate.label import FORMATS, cell_lines, label_lines, labels_png
+from sanitiser.certificate.record import DEVICE_SCHEMA
 from sanitiser.labels.address import Language, PrinterAddressError, parse_address
 from sanitiser.labels.render import STOCKS, LabelError, dots, render, render_on, stock_named
 
@@ -115,3 +119,75 @@ def test_a_label_too_small_for_its_qr_is_refused() -> None:
     """A QR that would need modules under two dots is an error, not an unreadable label."""
     with pytest.raises(LabelError, match="needs at least"):
         render(URL, LINES, 300, 100, 203)
+
+
+DRIVE = {
+    "schema": "sanitiser.record/1",
+    "certificate_id": "01a241e1-f3f9-7400-89e2-3c72bc64879d",
+    "device": {"manufacturer": "", "model": "SIMULATED SATA HDD", "serial": "SIM-HDD-0001"},
+    "sanitisation": {
+        "nist_category": "purge",
+        "technique": "ata-sanitize-overwrite",
+        "finished_at": "2026-12-04T16:27:30Z",
+    },
+    "outcome": {"status": "sanitised"},
+    "simulated": True,
+    "development_key": True,
+}
+"""What a lab wipe's record gives a drive label (the fields `label_lines` reads)."""
+DEVICE = {
+    "schema": DEVICE_SCHEMA,
+    "certificate_id": "01a241e1-f3f9-7400-89e2-3c72bc64879e",
+    "device": {"tag": "LBC-L-0199", "make": "Lenovo", "model": "ThinkPad T480", "holds_data": True},
+    "grade": {"cosmetic": "B"},
+    "readiness": {"ready": False},
+    "destination": {"route": "external-reuse"},
+    "drives": [{"outcome": "sanitised"}],
+    "simulated": True,
+    "development_key": True,
+}
+"""A device record's fields a device label reads."""
+MUST_SHOW = {
+    "drive": ("SANITISED", "PURGE", "SIMULATED", "DEV KEY", "S/N SIM-HDD-0001"),
+    "device": ("LBC-L-0199", "Grade B", "not ready", "external-reuse", "SIMULATED", "DEV KEY"),
+}
+"""The words that state what a label is for: each must be printed whole."""
+
+
+def _shows_whole(lines: Sequence[str], words: Sequence[str]) -> None:
+    text = " | ".join(lines)
+    for word in words:  # on a line of its own that was not cut short
+        assert any(word in line and "…" not in line for line in lines), (word, text)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("kind", ["drive", "device"])
+def test_a_label_prints_its_outcome_simulated_and_grade_whole(
+    fmt: str, kind: str, tmp_path: Path
+) -> None:
+    """On every certificate label format, the outcome, SIMULATED, DEV KEY, the serial and a
+    device's grade, readiness and route are printed whole (wrapped at their parts or smaller,
+    never ellipsised), the lines fit in the label's height, and the QR still decodes."""
+    record = DRIVE if kind == "drive" else DEVICE
+    size, lines = cell_lines(FORMATS[fmt], record)
+    _shows_whole([t for t, _ in lines], MUST_SHOW[kind])
+    assert size >= 4.0
+    assert len(lines) * size * 0.3528 * 1.25 <= FORMATS[fmt].label_h - 3.0
+    (png,) = labels_png([(record, URL)], FORMATS[fmt])
+    assert _qr(Image.open(io.BytesIO(png)), tmp_path) == URL
+
+
+@pytest.mark.parametrize("stock", sorted(STOCKS))
+@pytest.mark.parametrize("dpi", [203, 300])
+@pytest.mark.parametrize("kind", ["drive", "device"])
+def test_a_printed_label_prints_its_outcome_simulated_and_grade_whole(
+    stock: str, dpi: int, kind: str, tmp_path: Path
+) -> None:
+    """The same on every printer stock at both resolutions, as drawn, with the QR readable
+    and every line inside the label."""
+    r = render_on(
+        stock_named(stock), URL, tuple(label_lines(DRIVE if kind == "drive" else DEVICE)), dpi
+    )
+    _shows_whole(r.lines, MUST_SHOW[kind])
+    assert _qr(r.image, tmp_path) == URL
+    assert all(b[3] <= r.image.height for b in r.text_boxes)
