@@ -166,6 +166,8 @@ class Trust:
     stations: tuple[x509.Certificate, ...] = ()
     """Station certificates (not trusted by themselves; used to find a token's signer)."""
     crls: tuple[x509.CertificateRevocationList, ...] = ()
+    trust_file: Path | None = None
+    """The --trust file given, if any (to say why it gave no CA)."""
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -198,7 +200,9 @@ def load_trust(
             crls.append(read_crl(certs_dir / CRL_FILE))
     if crl_file is not None:
         crls.append(read_crl(crl_file))
-    return Trust(org_cas=tuple(org_cas), stations=tuple(stations), crls=tuple(crls))
+    return Trust(
+        org_cas=tuple(org_cas), stations=tuple(stations), crls=tuple(crls), trust_file=trust_file
+    )
 
 
 @dataclass
@@ -322,6 +326,11 @@ def _signer_facts(cert: x509.Certificate, issuer: x509.Certificate) -> list[tupl
 
 
 def _need_trust(trust: Trust) -> None:
+    if not trust.org_cas and trust.trust_file is not None:
+        raise UnusableInputError(
+            f"{trust.trust_file} holds no CA certificate (a station's certificate is not a "
+            f"trust anchor): pass the organisation CA ({ORG_CA_FILE}) with --trust"
+        )
     if not trust.org_cas:
         raise UnusableInputError(
             f"no organisation CA to verify against: put {ORG_CA_FILE} in the certs directory "

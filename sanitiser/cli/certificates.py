@@ -422,6 +422,12 @@ def make_cert_group(lookup: RecordLookup | None = None) -> click.Group:
         The record must verify first (signature, chain to the organisation CA in --certs,
         revocation): an altered or foreign record is refused and nothing is written or signed.
         """
+        if pdf_out is None and json_out is None and label_out is None:
+            fail(
+                UnusableInputError(
+                    "nothing to export: give --pdf FILE, --json FILE and/or --label FILE"
+                )
+            )
         try:
             signed, looked_up = read_signed(id_or_file, lookup)
             # never pass on an altered, foreign or swapped-in record

@@ -244,3 +244,24 @@ def test_verify_and_label_refuse_input_too_large_to_read(
     result = cli.invoke(verify, [str(tmp_path), "--certs", str(pki.certs)])
     assert result.exit_code == 2
     assert "is not a regular file" in result.output
+
+
+def test_cert_export_with_nothing_to_write_is_an_error(
+    cli: CliRunner, pki: SamplePki, record_file: Path
+) -> None:
+    """No --pdf, --json or --label: exit 2 saying what to give, not a silent success."""
+    result = cli.invoke(cert, ["export", str(record_file), "--certs", str(pki.certs)])
+    assert result.exit_code == 2
+    assert "give --pdf FILE, --json FILE and/or --label FILE" in result.output
+
+
+def test_verify_with_a_station_certificate_as_trust_says_it_is_not_a_ca(
+    cli: CliRunner, pki: SamplePki, record_file: Path
+) -> None:
+    """--trust naming a station's certificate: exit 2 saying the file holds no CA, not that
+    --trust is missing."""
+    station = pki.certs / "station-bench-01.pem"
+    result = cli.invoke(verify, [str(record_file), "--trust", str(station)])
+    assert result.exit_code == 2
+    assert f"{station} holds no CA certificate" in result.output
+    assert "pass --trust FILE" not in result.output
