@@ -150,8 +150,7 @@ class ComputerDesk:
             raise DeviceError(
                 f"device {device.tag!r} is a {device.kind.value}: not a computer to attach"
             )
-        if device.state not in _PRESENT:
-            raise DeviceError(f"device {device.tag} has already left: {device.state.value}")
+        records.require_held(self.store, device.tag, "attached to a computer")
         serials = identity_serials(inventory) if inventory is not None else ()
         typed = identifier(device.intake.serial)
         if typed and serials and tag_key(typed) not in {tag_key(s) for s in serials}:

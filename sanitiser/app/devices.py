@@ -223,10 +223,14 @@ class DeviceDesk:
 
         Raises:
             DeviceError: an unknown tag, a monitor or dock, or a drive that is another device's.
+            LeftCustodyError: the device, or a drive, has left our custody.
         """
         lines: list[str] = []
-        device = records.require_device(self.store, tag)
+        device = records.require_held(self.store, tag, "linked to a drive")
         for ref in refs:  # every refusal before the first link: all or nothing
+            records.require_drive_held(
+                self.store, ref.key, f"drive {ref.serial or ref.key}", "linked"
+            )
             other = records.device_of_drive(self.store, ref.key)
             if other is not None and other.tag != device.tag:
                 raise DeviceError(
@@ -444,6 +448,7 @@ class DeviceDesk:
 
         Raises:
             DeviceError: an unknown tag, or a linked drive without a certificate yet.
+            LeftCustodyError: the device has left our custody (no new certificate for it).
             CertificateError: a drive's certificate in the store does not verify (altered).
         """
         # pyHanko (PDF signing and checking) costs about a second to import: only when issuing
@@ -451,6 +456,7 @@ class DeviceDesk:
         from sanitiser.certificate.issue import signing_trust  # noqa: PLC0415
         from sanitiser.certificate.verify import require_verified  # noqa: PLC0415
 
+        records.require_held(self.store, tag, "certified")  # before anything is signed
         report = self.advance(tag)
         device = report.device
         waiting = [d.serial or d.drive_key for d in device.drives if not d.certificate_id]
@@ -528,9 +534,8 @@ class DeviceDesk:
             raise DeviceError(f"{outcome!r}: a device is handed-over, recycled or destroyed")
         to = clean_text(to, "--to", kind="name", required=True)
         reason = clean_text(reason, "--reason", kind="reason")
+        records.require_held(self.store, tag, "released again")
         device = self.advance(tag).device
-        if device.state not in _ORDER:
-            raise DeviceError(f"device {device.tag} has already left: {device.state.value}")
         consigned = (
             consignment_of(self.store, device.certificate_id) if device.certificate_id else None
         )
@@ -563,6 +568,7 @@ class DeviceDesk:
             tag,
             device.state,
             target,
+            destination=f"{outcome}: {to}",
             also=custody.event(
                 kind,
                 station=self.station,
@@ -573,7 +579,7 @@ class DeviceDesk:
         )
         if moved is None:  # another process moved it first
             return self.release(tag, outcome=outcome, to=to, reason=reason)
-        return records.update_device(self.store, tag, destination=f"{outcome}: {to}")
+        return moved
 
     def device_of_drive(self, key: str) -> Device | None:
         """The device the drive with key `key` is linked to, if any (nothing is written)."""

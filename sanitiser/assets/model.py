@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -83,6 +83,57 @@ def later_state(a: DeviceState, b: DeviceState) -> DeviceState:
     if a in LEFT or b in LEFT:
         return a if a in LEFT else b
     return a if LIFECYCLE.index(a) > LIFECYCLE.index(b) else b
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """How a device or drive left our custody: how, when, in which consignment, to whom.
+
+    Read from the store (the consignment it was closed in, else its custody entry); the one
+    rule that uses it is `refuse_if_left`."""
+
+    state: str
+    """``handed-over``, ``recycled`` or ``destroyed``."""
+    at: datetime | None = None
+    consignment_id: str = ""
+    destination: str = ""
+    """To whom (the destination and its collector, or what ``--to`` named)."""
+    inside: str = ""
+    """The device a drive left inside ("" for a drive that left on its own, or a device)."""
+
+    def describe(self) -> str:
+        """One line: ``handed-over on 2026-01-02 10:11 UTC in consignment C to R (Jo)``."""
+        parts = [f"inside device {self.inside}, " if self.inside else "", self.state]
+        if self.at is not None:
+            parts.append(f" on {self.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+        if self.consignment_id:
+            parts.append(f" in consignment {self.consignment_id}")
+        if self.destination:
+            parts.append(f" to {self.destination}")
+        return "".join(parts)
+
+
+class LeftCustodyError(DeviceError):
+    """A step on a device or drive that has left our custody: nothing changes after it left."""
+
+
+def refuse_if_left(what: str, departure: Departure | None, step: str) -> None:
+    """The custody rule every step on a device or drive obeys: once it has left (handed over,
+    recycled, destroyed), nothing about it is changed, linked, certified or consigned again;
+    a signed record made now would claim what we can no longer see.
+
+    Args:
+        what: ``device LBC-1`` or ``drive SERIAL``.
+        departure: how it left, None while it is still in our custody.
+        step: what was asked, as a past participle (``graded``, ``linked`` ...).
+
+    Raises:
+        LeftCustodyError: it has left, saying how, when and where.
+    """
+    if departure is not None:
+        raise LeftCustodyError(
+            f"{what} has left our custody ({departure.describe()}): it cannot be {step} now"
+        )
 
 
 COSMETIC_GRADES: Final = GRADES

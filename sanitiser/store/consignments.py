@@ -38,6 +38,7 @@ from sanitiser.assets.model import (
     LEFT,
     DeviceState,
     device_subject,
+    refuse_if_left,
     tag_key,
 )
 from sanitiser.certificate.record import DEVICE_SCHEMA, RECORD_SCHEMA, new_certificate_id
@@ -52,6 +53,7 @@ from sanitiser.routing.destinations import (
 from sanitiser.routing.items import consignment_line
 from sanitiser.store.audit import AuditKind, append_event, chain_head, run_in_transaction
 from sanitiser.store.destinations import destination_view, get_row
+from sanitiser.store.devices import device_departure, drive_departure
 from sanitiser.store.identity import record_drive_key
 from sanitiser.store.repository import Store
 from sanitiser.store.tables import (
@@ -304,9 +306,7 @@ def _verified(envelope: bytes, certificate_id: str, schema: str) -> dict[str, An
 
 
 def _device_certificate(s: Session, device: DeviceRow, certificate_id: str) -> _Wanted:
-    gone = DeviceState(device.state) in LEFT
-    if gone:
-        raise ConsignmentError(f"device {device.tag} has already left: {device.state}")
+    refuse_if_left(f"device {device.tag}", device_departure(s, device), "consigned again")
     if not device.certificate_id:
         raise ConsignmentError(
             f"device {device.tag} has no device certificate yet; issue it first "
@@ -334,7 +334,14 @@ def _wanted(s: Session, name: str) -> _Wanted:
     """
     cert = s.get(CertificateRow, name)
     if cert is not None:
-        return _Wanted(name, _verified(cert.record_json, name, RECORD_SCHEMA), None)
+        record = _verified(cert.record_json, name, RECORD_SCHEMA)
+        serial = str((record.get("device") or {}).get("serial") or "")
+        refuse_if_left(
+            f"drive {serial or record_drive_key(record)} (certificate {name})",
+            drive_departure(s, record_drive_key(record)),
+            "consigned again",
+        )
+        return _Wanted(name, record, None)
     issued = s.get(DeviceCertificateRow, name)
     device = s.get(DeviceRow, issued.device_key if issued is not None else tag_key(name))
     if device is None:
@@ -422,8 +429,10 @@ def add_certificates(
 
     Raises:
         ConsignmentError: the consignment is closed or unknown; a name is unknown, does not
-            verify, is given twice, or is already in a consignment; a device that has left
-            already, has no certificate, or is named by an older certificate.
+            verify, is given twice, or is already in a consignment; a device that has no
+            certificate, or is named by an older certificate.
+        LeftCustodyError: the device or drive has left our custody already (a closed
+            consignment, or released): it cannot leave twice.
         DestinationError: the destination may not take one of them (`refusal_reason`,
             `device_refusal_reason`).
     """

@@ -19,13 +19,17 @@ from typing import Any
 from sqlmodel import Session, col, select, update
 
 from sanitiser.assets.model import (
+    LEFT,
     Check,
+    Departure,
     Device,
     DeviceError,
     DeviceKind,
     DeviceState,
     Intake,
     LinkedDrive,
+    device_subject,
+    refuse_if_left,
     tag_key,
 )
 from sanitiser.certificate.record import record_digest
@@ -35,7 +39,10 @@ from sanitiser.inventory.model import HostInventory, inventory_from_json, invent
 from sanitiser.store.audit import run_in_transaction
 from sanitiser.store.repository import Store
 from sanitiser.store.tables import (
+    AuditEntry,
     CertificateRow,
+    ConsignmentItemRow,
+    ConsignmentRow,
     DeviceCertificateRow,
     DeviceDriveRow,
     DeviceRow,
@@ -214,6 +221,108 @@ def _row(s: Session, tag: str) -> DeviceRow:
     return row
 
 
+_LEAVING_KINDS = ("handed-over", "recycled", "destroyed")
+"""The custody entries that end a device's custody (`AuditKind` values)."""
+
+
+def _handed_in(s: Session, subject: str) -> Departure | None:
+    """How `subject` (a drive key or ``device:TAG``) left in a closed consignment, if it did."""
+    found = s.exec(
+        select(ConsignmentItemRow, ConsignmentRow)
+        .join(ConsignmentRow, col(ConsignmentRow.id) == col(ConsignmentItemRow.consignment_id))
+        .where(
+            col(ConsignmentItemRow.drive_key) == subject,
+            col(ConsignmentItemRow.handed_over_at).is_not(None),
+        )
+        .order_by(col(ConsignmentItemRow.handed_over_at).desc())
+    ).first()
+    if found is None:
+        return None
+    item, consignment = found
+    to = f"{consignment.destination} ({consignment.collector})" if consignment.collector else ""
+    return Departure(
+        "handed-over",
+        _aware(item.handed_over_at) if item.handed_over_at else None,
+        consignment.id,
+        to or consignment.destination,
+    )
+
+
+def device_departure(s: Session, row: DeviceRow) -> Departure | None:
+    """How the device of `row` left our custody, or None while we hold it: its closed
+    consignment, else its last custody entry (``device release``), else its recorded state."""
+    if DeviceState(row.state) not in LEFT:
+        return None
+    handed = _handed_in(s, device_subject(row.tag))
+    if handed is not None:
+        return Departure(row.state, handed.at, handed.consignment_id, handed.destination)
+    entry = s.exec(
+        select(AuditEntry)
+        .where(
+            col(AuditEntry.subject) == device_subject(row.tag),
+            col(AuditEntry.kind).in_(_LEAVING_KINDS),
+        )
+        .order_by(col(AuditEntry.at).desc())
+    ).first()
+    if entry is None:
+        return Departure(row.state, destination=row.destination)
+    data = json.loads(entry.data or "{}")
+    try:
+        at: datetime | None = datetime.fromisoformat(entry.at.replace("Z", "+00:00"))
+    except ValueError:
+        at = None
+    return Departure(
+        row.state, at, str(data.get("consignment_id") or ""), str(data.get("to") or "")
+    )
+
+
+def drive_departure(s: Session, drive_key: str) -> Departure | None:
+    """How a drive left our custody, or None while we hold it: one of its certificates was
+    handed over in a closed consignment, or the device it is linked to has left."""
+    handed = _handed_in(s, drive_key)
+    if handed is not None:
+        return handed
+    link = s.get(DeviceDriveRow, drive_key)
+    device = None if link is None else s.get(DeviceRow, link.device_key)
+    departure = None if device is None else device_departure(s, device)
+    if departure is None or device is None:
+        return None
+    return Departure(
+        departure.state,
+        departure.at,
+        departure.consignment_id,
+        departure.destination,
+        inside=device.tag,
+    )
+
+
+def _held(s: Session, tag: str, step: str) -> DeviceRow:
+    """The device's row, refused when it has left our custody (`refuse_if_left`)."""
+    row = _row(s, tag)
+    refuse_if_left(f"device {row.tag}", device_departure(s, row), step)
+    return row
+
+
+def require_held(store: Store, tag: str, step: str) -> Device:
+    """The device with this tag, still in our custody.
+
+    Raises:
+        DeviceError: no device has it; LeftCustodyError: it has left (how, when, where).
+    """
+    with store.reading() as s:
+        return _device(s, _held(s, tag, step))
+
+
+def require_drive_held(store: Store, drive_key: str, what: str, step: str) -> None:
+    """Refuse a step on a drive that has left our custody (on its own or inside its device).
+
+    Raises:
+        LeftCustodyError: it has left, saying how, when and where.
+    """
+    with store.reading() as s:
+        refuse_if_left(what, drive_departure(s, drive_key), step)
+
+
 def nothing(_s: Session, _d: Device) -> None:
     """No custody entry."""
     return
@@ -318,7 +427,10 @@ def link_drive(
     """
 
     def work(s: Session) -> tuple[Device, bool]:
-        row = _row(s, tag)
+        row = _held(s, tag, "linked to a drive")
+        refuse_if_left(
+            f"drive {drive.serial or drive.key}", drive_departure(s, drive.key), "linked"
+        )
         if row.kind in (DeviceKind.MONITOR.value, DeviceKind.DOCK.value):
             raise DeviceError(
                 f"device {row.tag!r} is a {row.kind}: it holds no data-bearing media to link"
@@ -365,11 +477,11 @@ def update_device(
     """Change what is given (checks and locks are merged into those recorded).
 
     Raises:
-        DeviceError: no such device.
+        DeviceError: no such device; LeftCustodyError: it has left our custody.
     """
 
     def work(s: Session) -> Device:
-        row = _row(s, tag)
+        row = _held(s, tag, "changed")
         if cosmetic is not None:
             row.cosmetic = cosmetic
         if checks:
@@ -393,11 +505,21 @@ def update_device(
 
 
 def move_state(
-    store: Store, tag: str, old: DeviceState, new: DeviceState, *, also: Also = nothing
+    store: Store,
+    tag: str,
+    old: DeviceState,
+    new: DeviceState,
+    *,
+    also: Also = nothing,
+    destination: str | None = None,
 ) -> Device | None:
     """Move a device from `old` to `new` with its custody entry, exactly once however many
     processes try at the same moment (two jobs ending together): compare-and-set on the state,
     retried when another writer moved first.
+
+    Args:
+        destination: where it goes, kept in the same step (a device that leaves is changed
+            no more afterwards).
 
     Returns:
         The device moved, or None when it was not in `old` (someone else moved it).
@@ -410,7 +532,11 @@ def move_state(
         moved = s.execute(
             update(DeviceRow)
             .where(col(DeviceRow.tag_key) == row.tag_key, col(DeviceRow.state) == old.value)
-            .values(state=new.value, updated_at=_now())
+            .values(
+                state=new.value,
+                updated_at=_now(),
+                **({} if destination is None else {"destination": destination}),
+            )
             .execution_options(synchronize_session=False)
         )
         if getattr(moved, "rowcount", 1) != 1:
@@ -447,10 +573,14 @@ def device_of_drive(store: Store, drive_key: str) -> Device | None:
 def save_device_certificate(
     store: Store, tag: str, cert_id: str, record_json: bytes, pdf: bytes, *, also: Also = nothing
 ) -> Device:
-    """Keep a device certificate and name it on the device (one transaction)."""
+    """Keep a device certificate and name it on the device (one transaction).
+
+    Raises:
+        DeviceError: no such device; LeftCustodyError: it has left our custody.
+    """
 
     def work(s: Session) -> Device:
-        row = _row(s, tag)
+        row = _held(s, tag, "certified")
         s.add(
             DeviceCertificateRow(
                 id=cert_id,

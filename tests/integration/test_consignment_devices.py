@@ -114,7 +114,7 @@ def test_devices_leave_in_a_consignment_by_their_device_certificates(tmp_path: P
     ok(data, "consignment", "manifest", reuse, "--json", str(out / "r.json"))
     ok(data, "consignment", "close", reuse, "--collector", "Jo", "--operator", "ana")
     assert show(data, "MON-1")["state"] == "handed-over"
-    assert "has already left: handed-over" in refused(
+    assert "has left our custody (handed-over on " in refused(
         data, "device", "release", "MON-1", "--as", "destroyed", "--to", "X"
     )
 

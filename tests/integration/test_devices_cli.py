@@ -242,7 +242,7 @@ def test_a_device_certificate_binds_its_drives_and_verifies_offline(tmp_path: Pa
     assert "LBC-7: recycled (WEEE Ltd)" in ok(
         data, "device", "release", "LBC-7", "--as", "recycled", "--to", "WEEE Ltd"
     )
-    assert "has already left: recycled" in refused(
+    assert "has left our custody (recycled on " in refused(
         data, "device", "release", "LBC-7", "--as", "destroyed", "--to", "X"
     )
     store = settings_store(Settings(data_dir=data))
