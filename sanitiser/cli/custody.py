@@ -34,8 +34,10 @@ from sanitiser.routing.destinations import DestinationView
 from sanitiser.store import Store
 from sanitiser.store.audit import AuditEntryView, entries, verify_chain
 from sanitiser.store.consignments import (
+    CANCELLED,
     ConsignmentView,
     add_certificates,
+    cancel_consignment,
     close_consignment,
     consignment_items,
     get_consignment,
@@ -288,6 +290,9 @@ def destinations_remove(name: str, operator: str | None) -> None:
 
 
 def _consignment_line(c: ConsignmentView) -> str:
+    if c.state == CANCELLED:
+        when = f" {c.closed_at:%Y-%m-%d %H:%M}" if c.closed_at else ""
+        return f"{c.id}  {c.state} {c.destination}{when} by {c.closed_by}: nothing left"
     closed = (
         f", handed over {c.closed_at:%Y-%m-%d %H:%M} to {c.collector} by {c.closed_by}"
         if c.closed_at
@@ -299,7 +304,8 @@ def _consignment_line(c: ConsignmentView) -> str:
 
 @click.group("consignment")
 def consignment() -> None:
-    """Hand devices over: open a consignment, add certificates, make the manifest, close."""
+    """Hand devices over: open a consignment, add certificates, make the manifest, close (or
+    cancel one opened by mistake)."""
 
 
 @consignment.command("open")
@@ -372,6 +378,8 @@ def consignment_manifest(  # noqa: PLR0917 - click passes each option as an argu
     with _errors():
         settings, store = _context()
         view = get_consignment(store, consignment_id)
+        if view is not None and view.state == CANCELLED:
+            raise SanitiserError(f"consignment {consignment_id} was cancelled: it has no manifest")
         if view is not None and not view.is_open:
             issued = stored_manifest(store, consignment_id)
             if issued is None:
@@ -425,8 +433,34 @@ def consignment_close(consignment_id: str, collector: str, operator: str) -> Non
     click.echo(f"closed {_consignment_line(view)}")
 
 
+@consignment.command("cancel")
+@click.argument("consignment_id")
+@click.option(
+    "--reason",
+    type=TypedText("reason", required=True),
+    required=True,
+    help="Why it is called off (kept in the audit chain).",
+)
+@click.option(
+    "--operator",
+    type=TypedText("operator", required=True),
+    required=True,
+    help="Who cancels it.",
+)
+def consignment_cancel(consignment_id: str, reason: str, operator: str) -> None:
+    """Cancel open consignment CONSIGNMENT_ID: nothing is handed over; it is kept as cancelled
+    in the audit chain, its drives and devices are taken out (free to be consigned again), and
+    its destination can be removed. A closed consignment cannot be cancelled."""
+    with _errors():
+        settings, store = _context()
+        view = cancel_consignment(
+            store, consignment_id, reason=reason, operator=operator, station=settings.station
+        )
+    click.echo(f"cancelled {_consignment_line(view)}")
+
+
 @consignment.command("list")
-@click.option("--state", type=click.Choice(["open", "closed"]), default=None)
+@click.option("--state", type=click.Choice(["open", "closed", "cancelled"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def consignment_list(state: str | None, as_json: bool) -> None:
     """List consignments, newest first."""

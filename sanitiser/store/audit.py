@@ -104,6 +104,12 @@ class AuditKind(StrEnum):
     CONSIGNMENT_OPENED = "consignment-opened"
     MANIFEST_ISSUED = "manifest-issued"
     CONSIGNMENT_CLOSED = "consignment-closed"
+    CONSIGNMENT_CANCELLED = "consignment-cancelled"
+    """An open consignment was called off before it left (why, by whom); nothing was handed
+    over, and each item in it was taken out (``unconsigned``)."""
+    UNCONSIGNED = "unconsigned"
+    """A drive or device (by its certificate) was taken out of a cancelled consignment: it is
+    in our custody as before, free to be consigned again."""
 
 
 CUSTODY_KINDS = (

@@ -7,6 +7,8 @@ The life of a consignment::
       -> manifest (signed by the station; adding a device afterwards makes it stale)
       -> close (the collector signed the manifest off: every device is handed over, each
          appends ``handed-over``; nothing can be added or changed afterwards)
+      or, while open: cancel (called off, with a reason: ``consignment-cancelled``, and each
+         item taken out, ``unconsigned``; nothing left, its trail stays)
 
 Any signed record can be consigned, whatever its outcome: a record saying the drive was NOT
 sanitised (a failed, refused or aborted job, or a planned destruction; the job's custody reads
@@ -69,6 +71,8 @@ from sanitiser.text import clean_text
 
 OPEN = "open"
 CLOSED = "closed"
+CANCELLED = "cancelled"
+"""Called off while open: nothing left; its items were taken out, its trail stays."""
 
 
 class ConsignmentError(SanitiserError):
@@ -224,6 +228,13 @@ def _row(s: Session, consignment_id: str) -> ConsignmentRow:
 
 def _open_row(s: Session, consignment_id: str) -> ConsignmentRow:
     row = _row(s, consignment_id)
+    if row.state == CANCELLED:
+        when = _aware(row.closed_at)
+        raise ConsignmentError(
+            f"consignment {consignment_id} was cancelled"
+            f"{f' on {when:%Y-%m-%d}' if when else ''} by {row.closed_by or '?'}; "
+            "nothing can be changed (open a new one)"
+        )
     if row.state != OPEN:
         when = _aware(row.closed_at)
         raise ConsignmentError(
@@ -700,6 +711,76 @@ def close_consignment(
     return run_in_transaction(store, work)
 
 
+def cancel_consignment(
+    store: Store, consignment_id: str, *, reason: str, operator: str, station: str
+) -> ConsignmentView:
+    """Call off an open consignment (opened by mistake, or its collection will not happen).
+
+    It is kept, marked ``cancelled`` with who and when, never deleted; the chain records
+    ``consignment-cancelled`` (with the reason, and any manifest it had, which is void now) and
+    ``unconsigned`` for each item, whose certificate is free to be consigned again. Its
+    destination no longer has it open (it can be removed).
+
+    Raises:
+        ConsignmentError: unknown, closed (handed over: it cannot be undone) or cancelled
+            already; no reason or operator given.
+    """
+    why = clean_text(reason, "--reason", kind="reason")
+    by = clean_text(operator, "operator")
+    if not why:
+        raise ConsignmentError("say why the consignment is cancelled (--reason)")
+    if not by:
+        raise ConsignmentError("name the operator cancelling it (--operator)")
+
+    def work(s: Session) -> ConsignmentView:
+        row = _open_row(s, consignment_id)
+        now = _now()
+        items = _items(s, consignment_id)
+        for item in items:
+            append_event(
+                s,
+                station=station,
+                kind=AuditKind.UNCONSIGNED,
+                subject=item.drive_key,
+                ref=item.certificate_id,
+                actor=by,
+                data={
+                    "certificate_id": item.certificate_id,
+                    "consignment_id": row.id,
+                    "destination": row.destination,
+                    "serial": item.serial,
+                    "reason": why,
+                },
+                at=now,
+            )
+            s.delete(item)
+        row.state = CANCELLED
+        row.closed_at = now
+        row.closed_by = by
+        s.add(row)
+        s.flush()
+        append_event(
+            s,
+            station=station,
+            kind=AuditKind.CONSIGNMENT_CANCELLED,
+            subject=row.id,
+            ref=row.id,
+            actor=by,
+            data={
+                "consignment_id": row.id,
+                "destination": row.destination,
+                "operator": by,
+                "reason": why,
+                "items": len(items),
+                "void_manifest_sha256": row.manifest_sha256,
+            },
+            at=now,
+        )
+        return _view(s, row)
+
+    return run_in_transaction(store, work)
+
+
 def get_consignment(store: Store, consignment_id: str) -> ConsignmentView | None:
     """A consignment, or None when unknown."""
     with store.reading() as s:
@@ -708,7 +789,7 @@ def get_consignment(store: Store, consignment_id: str) -> ConsignmentView | None
 
 
 def list_consignments(store: Store, *, state: str | None = None) -> list[ConsignmentView]:
-    """Consignments, newest first (optionally only ``open`` or ``closed`` ones)."""
+    """Consignments, newest first (optionally only ``open``, ``closed`` or ``cancelled`` ones)."""
     with store.reading() as s:
         query = select(ConsignmentRow).order_by(col(ConsignmentRow.opened_at).desc())
         if state is not None:

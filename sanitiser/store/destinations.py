@@ -143,7 +143,7 @@ def remove_destination(
         if open_ids:
             raise DestinationError(
                 f"destination {clean!r} has open consignment(s) {', '.join(open_ids)}; "
-                "close them first"
+                "close them, or cancel them ('sanitiser consignment cancel ID --reason ...')"
             )
         row.active = False
         row.updated_at = _now()

@@ -434,7 +434,7 @@ def _drive_decision(row: Any, values: dict[str, Any]) -> dict[str, Any] | None:
 def _consignment_decision(row: Any, values: dict[str, Any]) -> dict[str, Any] | None:
     if row is None:
         return values
-    closed_here = values["state"] == "closed" and row.state != "closed"
+    closed_here = values["state"] in {"closed", "cancelled"} and row.state == "open"
     newer_manifest = values["manifest_at"] is not None and (
         row.manifest_at is None or values["manifest_at"] > row.manifest_at
     )

@@ -466,15 +466,28 @@ class Bench:
         """
         from sanitiser.store.consignments import (
             add_certificates,
+            cancel_consignment,
             get_consignment,
             open_consignment,
         )
 
         store = self.services.store
         consignment = get_consignment(store, target)
+        opened = consignment is None
         if consignment is None:
             consignment = open_consignment(store, target, station=self.station, operator=operator)
-        add_certificates(
-            store, consignment.id, [certificate_id], station=self.station, operator=operator
-        )
+        try:
+            add_certificates(
+                store, consignment.id, [certificate_id], station=self.station, operator=operator
+            )
+        except SanitiserError as e:
+            if opened:  # opened for this one only: an empty consignment would block its destination
+                cancel_consignment(
+                    store,
+                    consignment.id,
+                    reason=f"opened for {certificate_id}, which it refused: {e}"[:500],
+                    operator=operator,
+                    station=self.station,
+                )
+            raise
         return consignment.id

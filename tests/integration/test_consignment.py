@@ -59,13 +59,16 @@ from sanitiser.store.audit import AuditKind, entries, verify_chain
 from sanitiser.store.consignments import (
     ConsignmentError,
     add_certificates,
+    cancel_consignment,
     close_consignment,
     consignment_items,
     consignment_of,
     get_consignment,
+    list_consignments,
     open_consignment,
 )
 from sanitiser.store.destinations import add_destination, list_destinations, remove_destination
+from tests.cli import run_sanitiser
 
 RUN = SubprocessRunner()
 STATION = "bench-01"
@@ -372,6 +375,103 @@ def test_destination_registry(store: Store) -> None:
     assert kinds.count("destination-added") == 3
     assert kinds.count("destination-removed") == 1
     assert verify_chain(store).ok
+
+
+def test_an_empty_consignment_opened_by_mistake_is_cancelled_and_its_destination_removed(
+    store: Store,
+) -> None:
+    """One mistaken ``consignment open`` no longer blocks removing its destination for ever:
+    cancelled (with a reason and who), kept as cancelled in the chain, never deleted."""
+    con = open_consignment(store, "GreenCycle", station=STATION, operator="ana")
+    with pytest.raises(ConsignmentError, match="is empty; nothing to hand over"):
+        close_consignment(store, con.id, collector="Bob", operator="ana", station=STATION)
+    with pytest.raises(DestinationError, match="consignment cancel"):
+        remove_destination(store, "GreenCycle", station=STATION)
+    with pytest.raises(ConsignmentError, match="say why"):
+        cancel_consignment(store, con.id, reason=" ", operator="ana", station=STATION)
+    cancelled = cancel_consignment(
+        store, con.id, reason="opened for the wrong recycler", operator="ana", station=STATION
+    )
+    assert (cancelled.state, cancelled.closed_by, cancelled.items) == ("cancelled", "ana", 0)
+    remove_destination(store, "GreenCycle", station=STATION, actor="ana")
+    assert [c.id for c in list_consignments(store, state="cancelled")] == [con.id]
+    [entry] = entries(store, kind=AuditKind.CONSIGNMENT_CANCELLED)
+    assert (entry.ref, entry.actor, entry.data["reason"]) == (
+        con.id,
+        "ana",
+        "opened for the wrong recycler",
+    )
+    with pytest.raises(ConsignmentError, match=f"{con.id} was cancelled"):
+        cancel_consignment(store, con.id, reason="again", operator="ana", station=STATION)
+    assert verify_chain(store).ok
+
+
+def test_a_cancelled_consignment_releases_its_items_and_takes_nothing_more(
+    store: Store, pki: SamplePki
+) -> None:
+    """Its drives are taken out (``unconsigned``) and can be consigned again; the cancelled
+    consignment takes no more, has no manifest, cannot be closed; a closed one cannot be
+    cancelled."""
+    a, b = _issue(store, pki, "SSD0701"), _issue(store, pki, "SSD0702")
+    con = open_consignment(store, "London Device Bank", station=STATION)
+    add_certificates(store, con.id, [a, b], station=STATION)
+    issue_manifest(store, con.id, pki.signer, station=STATION)
+    cancel_consignment(store, con.id, reason="collection off", operator="ana", station=STATION)
+    assert consignment_items(store, con.id) == []
+    assert consignment_of(store, a) is None
+    unconsigned = entries(store, kind=AuditKind.UNCONSIGNED)
+    assert sorted(e.ref for e in unconsigned) == sorted([a, b])
+    assert {e.data["consignment_id"] for e in unconsigned} == {con.id}
+    for step in (
+        lambda: add_certificates(store, con.id, [a], station=STATION),
+        lambda: issue_manifest(store, con.id, pki.signer, station=STATION),
+        lambda: close_consignment(store, con.id, collector="B", operator="ana", station=STATION),
+    ):
+        with pytest.raises(ConsignmentError, match=f"consignment {con.id} was cancelled"):
+            step()
+    again = open_consignment(store, "London Device Bank", station=STATION)
+    add_certificates(store, again.id, [a, b], station=STATION)
+    issue_manifest(store, again.id, pki.signer, station=STATION)
+    close_consignment(store, again.id, collector="Bob", operator="ana", station=STATION)
+    with pytest.raises(ConsignmentError, match=f"consignment {again.id} is closed"):
+        cancel_consignment(store, again.id, reason="too late", operator="ana", station=STATION)
+    assert [i.certificate_id for i in consignment_items(store, again.id)] == [a, b]
+    trail = [e.kind for e in entries(store, subject=unconsigned[0].subject)]
+    assert trail == [
+        "received",
+        "sanitised",
+        "consigned",
+        "unconsigned",
+        "consigned",
+        "handed-over",
+    ]
+    assert verify_chain(store).ok
+
+
+def test_consignment_cancel_on_the_command_line(tmp_path: Path) -> None:
+    """``sanitiser consignment cancel ID --reason --operator``, then the destination goes."""
+    data = tmp_path / "data"
+
+    def run(*args: str) -> str:
+        out = run_sanitiser(*args, data=data)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    run("destinations", "add", "Oops", "--kind", "recycle", "--contact", "c", "--accepts", "hdd")
+    con = run("consignment", "open", "Oops").strip()
+    blocked = run_sanitiser("destinations", "remove", "Oops", data=data)
+    assert blocked.returncode == 2
+    assert "sanitiser consignment cancel ID" in blocked.stderr
+    said = run("consignment", "cancel", con, "--reason", "wrong one", "--operator", "ana")
+    assert said.startswith(f"cancelled {con}  cancelled Oops ")
+    assert said.rstrip().endswith("by ana: nothing left")
+    assert run("destinations", "remove", "Oops") == "removed Oops\n"
+    assert run("consignment", "list", "--state", "cancelled").startswith(con)
+    again = run_sanitiser(
+        "consignment", "cancel", con, "--reason", "x", "--operator", "a", data=data
+    )
+    assert again.returncode == 2
+    assert f"consignment {con} was cancelled" in again.stderr
 
 
 # --- a lab job that did not sanitise, handed over for destruction ----------------------------
