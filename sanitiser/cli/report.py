@@ -55,7 +55,8 @@ def report(  # noqa: PLR0917 - click passes every option as an argument
     """Report the devices certified across the fleet, by period and group.
 
     Reads the configured database (for a fleet, the central PostgreSQL every bench writes
-    to). Counts a corrected certificate once.
+    to). Counts each drive once, by its latest certificate in the period (a drive wiped twice
+    is one drive), and a corrected certificate once.
     """
     verbose = cli_context().verbose
     with user_errors(verbose):

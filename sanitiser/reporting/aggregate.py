@@ -2,7 +2,9 @@
 
 A report is built from certificate records (the signed facts, one per sanitised or attempted
 device) and, for each, the destination of the consignment it left in (if any). A record that a
-later record supersedes (a correction) is counted once, as the later record.
+later record supersedes (a correction) is counted once, as the later record. A drive is counted
+once, by its latest certificate in the period: a drive wiped twice (two certificates) is one
+drive, reported as its last record says.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class DeviceRow:
     device_tag: str = ""
     """The device (laptop, desktop ...) the drive came out of ("" when none was linked)."""
     device_kind: str = NO_DEVICE
+    drive_key: str = ""
+    """The drive's identity (`record_drive_key`): rows of one drive count once ("" unknown)."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready facts."""
@@ -220,7 +224,8 @@ def build_report(
 ) -> Report:
     """Aggregate devices issued in ``[start, end)`` by `group_by`.
 
-    Superseded records are left out (their correction counts); groups are sorted by key,
+    Superseded records are left out (their correction counts), and so is every certificate of
+    a drive but its latest in the period (a drive counts once); groups are sorted by key,
     devices by time then certificate id.
     """
     keys = check_group_by(group_by)
@@ -239,6 +244,8 @@ def build_report(
         ),
         key=lambda r: (r.issued_at, r.certificate_id),
     )
+    latest = {r.drive_key: r.certificate_id for r in chosen if r.drive_key}  # sorted: last wins
+    chosen = [r for r in chosen if not r.drive_key or latest[r.drive_key] == r.certificate_id]
     buckets: dict[tuple[str, ...], list[DeviceRow]] = {}
     for r in chosen:
         buckets.setdefault(tuple(group_value(r, k) for k in keys), []).append(r)

@@ -1,4 +1,5 @@
-"""The report's rows, asked of the store: one per certificate issued in a period, with the
+"""The report's rows, asked of the store: one per certificate issued in a period (with its
+drive's identity, so a drive wiped twice counts once in the report), with the
 destination its device left for (in a consignment of its own, or inside the laptop, desktop ...
 it came out of, consigned by its device certificate) and that device."""
 
@@ -57,7 +58,9 @@ def load_devices(
             if destination:
                 row = replace(row, destination=destination)
             inner = record.get("record")
-            owner = owners.get(record_drive_key(inner if isinstance(inner, dict) else record))
+            key = record_drive_key(inner if isinstance(inner, dict) else record)
+            row = replace(row, drive_key=key)
+            owner = owners.get(key)
             if owner is not None:
                 row = replace(row, device_tag=owner[0], device_kind=owner[1])
                 carried = in_devices.get(device_subject(owner[0]))

@@ -470,6 +470,26 @@ def add_certificates(
                 )
                 raise ConsignmentError(f"certificate {cert_id} is already in {where}")
             record = item_of.record
+            subject = (
+                record_drive_key(record)
+                if item_of.device is None
+                else device_subject(item_of.device.tag)
+            )
+            same = s.exec(
+                select(ConsignmentItemRow).where(ConsignmentItemRow.drive_key == subject)
+            ).first()
+            if same is not None:  # one drive (or device), another of its certificates
+                where = (
+                    "this consignment"
+                    if same.consignment_id == consignment_id
+                    else f"consignment {same.consignment_id}"
+                )
+                raise ConsignmentError(
+                    f"certificate {cert_id}: {where} already holds certificate "
+                    f"{same.certificate_id} of the same "
+                    f"{'drive' if item_of.device is None else 'device'} "
+                    f"{same.serial or subject}; it leaves once, by one certificate"
+                )
             if item_of.device is None:
                 reason = _drive_reason(s, dest, record)
             else:

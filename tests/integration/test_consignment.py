@@ -52,6 +52,8 @@ from sanitiser.lab.runner import emulator_for, lab_runner, reset_lab_emulators
 from sanitiser.methods.registry import method_for
 from sanitiser.policy.loader import load_policy
 from sanitiser.policy.select import select_method
+from sanitiser.reporting.aggregate import build_report
+from sanitiser.reporting.devices import load_devices
 from sanitiser.routing.destinations import DestinationError
 from sanitiser.runner import SubprocessRunner
 from sanitiser.store import Store
@@ -375,6 +377,31 @@ def test_destination_registry(store: Store) -> None:
     assert kinds.count("destination-added") == 3
     assert kinds.count("destination-removed") == 1
     assert verify_chain(store).ok
+
+
+def test_a_drive_wiped_twice_leaves_once_and_is_reported_once(store: Store, pki: SamplePki) -> None:
+    """Two certificates of one drive: a consignment takes one of them, and says which it holds
+    when given the other (in one call, later, or in another open consignment); the report
+    counts the drive once, by its latest certificate."""
+    first, second = _issue(store, pki, "SSD0801"), _issue(store, pki, "SSD0801")
+    con = open_consignment(store, "London Device Bank", station=STATION)
+    with pytest.raises(
+        ConsignmentError, match=f"this consignment already holds certificate {first}"
+    ):
+        add_certificates(store, con.id, [first, second], station=STATION)
+    assert consignment_items(store, con.id) == []
+    add_certificates(store, con.id, [second], station=STATION)
+    said = f"{first}: this consignment already holds certificate {second} of the same drive SSD0801"
+    with pytest.raises(ConsignmentError, match=said):
+        add_certificates(store, con.id, [first], station=STATION)
+    other = open_consignment(store, "GreenCycle", station=STATION)
+    with pytest.raises(ConsignmentError, match=f"consignment {con.id} already holds"):
+        add_certificates(store, other.id, [first], station=STATION)
+    manifest = issue_manifest(store, con.id, pki.signer, station=STATION)
+    assert manifest.signed.record["count"] == 1
+    report = build_report(load_devices(store), group_by=["station"])
+    assert [d.certificate_id for d in report.devices] == [second]
+    assert report.totals.devices == 1
 
 
 def test_an_empty_consignment_opened_by_mistake_is_cancelled_and_its_destination_removed(

@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -114,6 +115,26 @@ def test_a_corrected_certificate_counts_once() -> None:
     rows = [_row(0), _row(1, supersedes="c000", outcome="failed")]
     report = build_report(rows, group_by=["outcome"])
     assert [d.certificate_id for d in report.devices] == ["c001"]
+
+
+def test_a_drive_wiped_twice_counts_once_by_its_latest_certificate() -> None:
+    """Two certificates of one drive (a failed wipe, then a good one) are one drive, reported
+    as its latest record says; rows of unknown drives are never merged."""
+    first, second = _row(0, outcome="failed"), _row(3)
+    rows = [
+        replace(first, drive_key="serial:S0", serial="S0"),
+        replace(second, drive_key="serial:S0", serial="S0"),
+        _row(1),
+        _row(2),
+    ]
+    report = build_report(rows, group_by=["station"])
+    assert [d.certificate_id for d in report.devices] == ["c001", "c002", "c003"]
+    assert (report.totals.devices, report.totals.sanitised) == (3, 3)
+    [north] = report.groups
+    assert north.devices == 3
+    # a period holding only the first certificate reports what was true then
+    early = build_report(rows, end=T0 + timedelta(hours=2, minutes=30))
+    assert [d.certificate_id for d in early.devices] == ["c000", "c001", "c002"]
 
 
 def test_bad_arguments_are_refused() -> None:
