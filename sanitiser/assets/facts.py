@@ -9,6 +9,7 @@ where each inventory came from.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -97,11 +98,21 @@ def typed_battery(pct: float | None = None) -> Battery:
     )
 
 
-def _bios(text: str) -> Bios:
+def date_problem(text: str) -> str:
+    """Why `text` is not a date as ``YYYY-MM-DD`` ("" when it is one): not written so, or
+    written so but no such day (``2019-02-30``)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return "give it as YYYY-MM-DD"
     try:
         date.fromisoformat(text)
     except ValueError:
-        raise DeviceError(f"BIOS date {text!r}: give it as YYYY-MM-DD") from None
+        return "there is no such day"
+    return ""
+
+
+def _bios(text: str) -> Bios:
+    if problem := date_problem(text):
+        raise DeviceError(f"BIOS date {text!r}: {problem}")
     return Bios(vendor=None, version=None, release_date=text, release_date_text=text)
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Final
 
 from sanitiser.assets.facts import (
     SECURE_BOOT_STATES,
     TPM_NOT_RECORDED,
+    date_problem,
     typed_battery,
     typed_cpu,
 )
@@ -272,12 +272,8 @@ def _resolution(text: str) -> tuple[int, int] | None:
 def _bios_date(text: str) -> str | None:
     if not text:
         return None
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        raise _refuse("bios_date", f"{text!r}: give it as YYYY-MM-DD") from None
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise _refuse("bios_date", f"{text!r}: give it as YYYY-MM-DD")
+    if problem := date_problem(text):
+        raise _refuse("bios_date", f"{text!r}: {problem}")
     return text
 
 

@@ -64,6 +64,7 @@ def test_the_form_of_a_device_without_facts_starts_from_its_intake() -> None:
         ("product", "x" * 121, "DMI product is 121 characters long"),
         ("cores", "4.5", "CPU cores: '4.5' is not a whole number"),
         ("bios_date", "03/14/2019", "BIOS date: '03/14/2019': give it as YYYY-MM-DD"),
+        ("bios_date", "2019-02-30", "BIOS date: '2019-02-30': there is no such day"),
         ("ram_slots", "3/2", "RAM slots: 3/2"),
         ("resolution", "1080p", "Resolution: '1080p': give WIDTHxHEIGHT"),
         ("tpm", "3.0", "TPM version: '3.0' is not one of 2.0, 1.2, none"),
