@@ -133,6 +133,20 @@ DESTINATION_LABELS = {
 }
 """Human labels of the destination routes (the page shows these)."""
 
+
+def placeholder_url_warning(base_url: str) -> str:
+    """A warning when QR codes would point at the built-in placeholder `DEFAULT_BASE_URL`
+    (``verify_base_url`` unset): a phone scanning a printed label reaches nothing ("" when a
+    real base is set)."""
+    if base_url and base_url != DEFAULT_BASE_URL:
+        return ""
+    return (
+        f"QR codes point at the placeholder {DEFAULT_BASE_URL}: a phone scanning a printed "
+        "label reaches nothing. Host the verify page ('sanitiser verify-page') and set "
+        "verify_base_url (or SANITISER_VERIFY_BASE_URL) to its address."
+    )
+
+
 _HEAD1 = struct.Struct(">BBB16sII8s16sB")
 _HEAD2 = struct.Struct(">BBBBB16sII8s16sQBBB")
 _SIG_LEN = 64

@@ -13,6 +13,7 @@ import click
 
 from sanitiser.app.labels import ACCESSORIES, LabelDesk, PrintOutcome
 from sanitiser.app.naming import session_operator
+from sanitiser.certificate.qr import placeholder_url_warning
 from sanitiser.cli.certificates import label as render_command
 from sanitiser.cli.context import cli_context
 from sanitiser.cli.devices import json_option, operator_option
@@ -33,6 +34,8 @@ class LabelGroup(click.Group):
 
 def _desk(operator: str | None) -> LabelDesk:
     cli = cli_context()
+    if warning := placeholder_url_warning(cli.settings.verify_base_url):
+        click.echo(f"sanitiser: warning: {warning}", err=True)
     return LabelDesk(cli.settings, cli.store(), session_operator(operator))
 
 

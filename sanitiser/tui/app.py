@@ -20,6 +20,7 @@ from textual.widgets import DataTable
 from textual.worker import Worker
 
 from sanitiser.app.services import Services, assess_drives
+from sanitiser.certificate.qr import placeholder_url_warning
 from sanitiser.domain import Drive
 from sanitiser.errors import SanitiserError
 from sanitiser.jobs.events import JobEvent
@@ -142,6 +143,8 @@ class SanitiserApp(App[None]):
         self._scan()
         if self._recover:
             self._recover_jobs()
+        if warning := placeholder_url_warning(self.services.settings.verify_base_url):
+            self.notify(warning, title="Labels", severity="warning", timeout=15)
         if not self.operator:
             self.push_screen(OperatorModal(self.bench.station), self._set_operator)
 
@@ -331,6 +334,8 @@ class SanitiserApp(App[None]):
 
     def action_start_erase(self) -> None:
         """Plan and confirm the erase of the selected drives (or the one under the cursor)."""
+        if warning := placeholder_url_warning(self.services.settings.verify_base_url):
+            self.notify(warning, title="Labels", severity="warning", timeout=15)
         if not self.operator:
             self.push_screen(OperatorModal(self.bench.station), self._set_operator)
             return

@@ -81,6 +81,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         SANITISER_CERTS_DIR=str(tmp_path / "certs"),
         SANITISER_CONFIG_FILE=str(tmp_path / "config.toml"),
         SANITISER_STATION="e2e-bench",
+        SANITISER_VERIFY_BASE_URL="https://verify.example.org/v",  # no placeholder toast
         SANITISER_POLL_INTERVAL="0.01",
         TERM="xterm-256color",
     )

@@ -56,6 +56,7 @@ def test_a_device_label_through_cups_reads_back_to_its_token(
                             data=bench.data)  # fmt: skip
     assert printed.returncode == 0, printed.stdout + printed.stderr + cupsd.log()
     assert "CUPS job zebra-1 completed" in printed.stdout
+    assert "a phone scanning a printed label reaches nothing" in printed.stderr  # unset URL
     wait_for(lambda: out_file.exists() and b"^XZ" in out_file.read_bytes(), "the ZPL file")
     [image] = decode_zpl(out_file.read_text("ascii"))
     path = tmp_path / "cups.png"

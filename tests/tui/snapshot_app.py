@@ -101,7 +101,11 @@ class SnapshotServices(Services):
 def make_app() -> SanitiserApp:
     """The bench over the fixed drives, operator set, clock frozen at `NOW`."""
     built = build_services(
-        load_settings(), lab=False, runner=FakeRunner(), real=FakeDriveSource(list(DRIVES))
+        # A configured bench: its QR codes point at a real verify page (no placeholder warning).
+        load_settings().model_copy(update={"verify_base_url": "https://verify.example.org/v"}),
+        lab=False,
+        runner=FakeRunner(),
+        real=FakeDriveSource(list(DRIVES)),
     )
     built.settings.station = "bench-07"
     services = SnapshotServices(
