@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from sanitiser.agent.credentials import AgentSession
 from sanitiser.agent.protocol import JobEvent, Order, OrderAction, Report, ReportKind
-from sanitiser.app.computers import Attachment
+from sanitiser.app.computers import Attachment, internal_drives
 from sanitiser.devices.guard import DriveIdentity, Opened, SystemState
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Protection, Transport
 from sanitiser.errors import DriveBusyError, DriveDetectionError, SanitiserError
@@ -77,10 +77,13 @@ def is_remote(drive: Drive) -> bool:
     return drive.path.startswith(REMOTE_SCHEME)
 
 
+DRIVES_KEY: Final = "drives-"
+"""How a computer known by its own drives is named (see `own_drives_identity`)."""
 IDENTITY_TRANSPORTS: Final = frozenset(
     {Transport.SATA, Transport.NVME, Transport.SCSI, Transport.MMC, Transport.VIRTIO}
 )
-"""The transports of a computer's own drives (a USB stick or disk moves between computers)."""
+"""The transports of the drives that may name a computer (`app.computers.internal_drives`
+decides which are its own; a loop or unknown device names nothing)."""
 
 
 def host_key(inventory: HostInventory | None, agent: str, drives: Sequence[Drive] = ()) -> str:
@@ -94,20 +97,21 @@ def host_key(inventory: HostInventory | None, agent: str, drives: Sequence[Drive
             return hashlib.sha256(text.encode()).hexdigest()[:16]
     own = own_drives_identity(drives)
     if own:
-        return "drives-" + hashlib.sha256(own.encode()).hexdigest()[:16]
+        return DRIVES_KEY + hashlib.sha256(own.encode()).hexdigest()[:16]
     return f"boot-{agent[:12]}"
 
 
 def own_drives_identity(drives: Sequence[Drive]) -> str:
     """The computer's own drives as one text (model, serial and size of each, in order), or ""
     when it has none that names itself: only internal, fixed drives (not USB, not removable)
-    whose serial is not a placeholder count. Two computers share it only by sharing their
-    drives, so a job follows its drive; a drive pulled between boots makes a new computer."""
+    whose serial is not a placeholder count. A job follows its drive; a drive pulled between
+    boots makes a new computer. Cheap drives can report one serial between them, so a second
+    computer answering with the same drives while the first still answers is never taken for
+    it (`AgentBench.record_hello`)."""
     named = sorted(
         f"{d.model.strip()}\x1f{serial}\x1f{d.size_bytes}"
-        for d in drives
+        for d in internal_drives(drives)
         if d.transport in IDENTITY_TRANSPORTS
-        and not d.removable
         and (serial := identifier(d.serial.lower().removeprefix("0x")))
     )
     return "\x1e".join(named)
@@ -662,6 +666,11 @@ class AgentBench:
         inventory = inventory_from_json(host_doc) if isinstance(host_doc, Mapping) else None
         entries = [(drive_from_json(dict(e["drive"])), e) for e in body.get("drives") or ()]
         key = host_key(inventory, agent, [drive for drive, _ in entries])
+        if key.startswith(DRIVES_KEY) and self._answering_as_another(key, agent):
+            # Two computers alive at once cannot hold the same drives: a serial shared by
+            # cheap drives, not one computer. Neither is taken for the other.
+            log.warning("computer %s: its drives name a computer still answering; new row", key)
+            key = f"boot-{agent[:12]}"
         host = RemoteHost(key, session, agent, inventory, captured=captured)
         for drive, entry in entries:
             reported = dict(entry["drive"])
@@ -686,6 +695,14 @@ class AgentBench:
                         self._pending.pop((before.session, before.agent), None)
                         follow.mailbox.put({"event": "rebooted"})
         self.changed(key)
+
+    def _answering_as_another(self, key: str, agent: str) -> bool:
+        """True when computer `key` is on the bench now as another boot (`agent` differs) that
+        is still answering: a restart stops the old boot's polls first."""
+        with self._lock:
+            before = self.hosts.get(key)
+            other = before is not None and before.agent != agent
+        return other and not self.link_lost(key)
 
     def _ended(self, job_id: str) -> bool:
         view = self.jobs.store.job(job_id)

@@ -72,11 +72,14 @@ def test_a_restart_mid_sanitize_is_interrupted_then_re_polled_to_a_certificate(
         [remote.drive.path], operator="mia", confirmed={remote.drive.path: remote.shown}
     )
     wait_until(lambda: cables and cables[0].cut.is_set(), "the cut after the sanitize's notes")
+    rig.service.bench.lost_after = 1.0  # a real restart is silent for longer than this
     first.power_off()
     wait_until(lambda: not first.agent.running, "the first boot's method to stop")
     view = rig.services.store.job(job_id)
     assert view is not None
     assert view.state == "sanitising"  # nothing invented while the computer was away
+    host = remote.drive.path.split("/")[2]
+    wait_until(lambda: rig.service.bench.link_lost(host), "the first boot to fall silent")
     second = rig.boot(rig.tmp / "creds", seams)
     assert rig.service.jobs.wait([job_id], timeout=120)
     view = rig.services.store.job(job_id)
@@ -89,6 +92,31 @@ def test_a_restart_mid_sanitize_is_interrupted_then_re_polled_to_a_certificate(
     assert digest(disk.path) != before
     assert not second.reporter.refused
     assert list(rig.service.bench.hosts) == [remote.drive.path.split("/")[2]]  # one computer
+
+
+def test_two_computers_answering_with_the_same_drives_are_never_one(
+    agent_rig: AgentRig,
+) -> None:
+    """Two computers with no DMI identity whose drives report the same model, serial and size
+    (cheap drives do), both answering: each is a computer of its own on the bench, with its
+    own drive; neither boot is taken for a restart of the other."""
+    rig = agent_rig
+    rig.service.mint_session(rig.tmp / "creds")
+    booted = []
+    for count, name in enumerate(("tablet-a", "tablet-b"), start=1):
+        _, seams = device_seams(rig.tmp / name, (LabKind.NVME,), inventory=no_dmi_inventory)
+        booted.append(rig.boot(rig.tmp / "creds", seams))
+        wait_until(
+            lambda n=count: len(rig.service.bench.drives()) == n,
+            f"{name}'s hello",
+            refused=lambda: booted[-1].reporter.refused,
+        )
+    hosts = list(rig.service.bench.hosts.values())
+    assert len(hosts) == 2
+    assert {h.agent for h in hosts} == {b.reporter.agent for b in booted}
+    assert hosts[0].host.startswith("drives-")
+    assert hosts[1].host.startswith("boot-")
+    assert not any(b.reporter.refused for b in booted)
 
 
 def boot_held(
