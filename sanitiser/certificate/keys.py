@@ -21,6 +21,7 @@ are one trust model; a reader checks who may sign what, until when, in one place
 
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -659,10 +660,18 @@ def ensure_development_identity(
 
     Used by `make run`: when no organisation CA exists yet, a development one is created
     (unencrypted keys, ``DEVELOPMENT KEY`` in every name); when the station has no certificate
-    yet and the organisation key is here, one is issued.
+    yet and the organisation key is here, one is issued. Processes starting together on a
+    fresh bench (two ``wipe`` commands, the TUI and a command) make it once: the making is
+    held under a lock file beside the keys, and whoever waited finds it made.
     """
-    if not (certs_dir / ORG_CA_FILE).exists():
-        init_org(certs_dir, keys_dir, organisation, development=True)
-    if not (certs_dir / station_file(station)).exists():
-        new_station(certs_dir, keys_dir, station)
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # as its private keys
+    fd = os.open(keys_dir / ".identity.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not (certs_dir / ORG_CA_FILE).exists():
+            init_org(certs_dir, keys_dir, organisation, development=True)
+        if not (certs_dir / station_file(station)).exists():
+            new_station(certs_dir, keys_dir, station)
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
     return load_station_signer(certs_dir, keys_dir, station)

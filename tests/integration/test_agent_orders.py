@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,7 @@ def test_two_computers_answering_with_the_same_drives_are_never_one(
         _, seams = device_seams(rig.tmp / name, (LabKind.NVME,), inventory=no_dmi_inventory)
         booted.append(rig.boot(rig.tmp / "creds", seams))
         wait_until(
-            lambda n=count: len(rig.service.bench.drives()) == n,
+            partial(lambda n: len(rig.service.bench.drives()) == n, count),
             f"{name}'s hello",
             refused=lambda: booted[-1].reporter.refused,
         )

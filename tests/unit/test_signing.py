@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import re
 import stat
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from asn1crypto import cms
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -635,3 +637,22 @@ def test_an_embedded_certificate_signature_with_unused_bits_is_rejected(tmp_path
     verdict = verify_pdf_bytes(_with_cms_byte(pdf, start, unused_bits, 1), trust)
     assert verdict.validity is Validity.INVALID
     assert "a certificate in the PDF signature is damaged" in verdict.reason
+
+
+def test_processes_starting_together_make_one_development_identity(tmp_path: Path) -> None:
+    """Eight starts at once on a fresh bench (two wipes, the TUI and a command...): one
+    organisation CA and one station certificate are made, and every start gets a signer (one
+    used to be refused: 'org-ca.key exists; refusing to overwrite a private key')."""
+    certs, keys = tmp_path / "certs", tmp_path / "keys"
+    start = threading.Barrier(8)
+
+    def one() -> bytes:
+        start.wait()
+        signer = keymod.ensure_development_identity(certs, keys, "Org", "bench-1")
+        return signer.cert.fingerprint(hashes.SHA256())
+
+    with ThreadPoolExecutor(8) as pool:
+        certificates = list(pool.map(lambda _: one(), range(8)))
+    assert len(set(certificates)) == 1  # one station certificate, every start signs with it
+    assert len(list(keys.glob("*.key"))) == 2
+    assert (keys.stat().st_mode & 0o777) == 0o700
