@@ -153,8 +153,7 @@ def test_two_wipe_processes_on_one_disk_one_is_refused(
                 if event["event"] == "progress" and 0 < event["bytes_done"] < event["total"]:
                     break
                 assert event["event"] != "outcome", f"finished too soon: {event}"
-            (tmp_path / "second").mkdir()
-            done = cli(tmp_path / "second", "wipe", dev, "--yes", "--json")
+            done = cli(tmp_path, "wipe", dev, "--yes", "--json")  # the same bench's settings
             assert done.returncode == 1, done.stdout + done.stderr
             [second] = outcomes(done.stdout).values()  # its job is refused at the claim
             assert second["status"] == "refused"
