@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sanitiser.assets.model import refuse_if_left
 from sanitiser.certificate.record import DESTINATION_ROUTES
 from sanitiser.certificate.sign import parse_envelope
 from sanitiser.domain import DestinationKind
@@ -18,6 +19,8 @@ from sanitiser.jobs.detail import JobDetail, detail_of
 from sanitiser.routing.destinations import ROUTE_KINDS
 from sanitiser.store import Store
 from sanitiser.store.audit import AuditKind, append_event
+from sanitiser.store.consignments import consignment_of
+from sanitiser.store.devices import drive_departure
 from sanitiser.store.identity import record_drive_key
 from sanitiser.text import clean_text
 
@@ -97,6 +100,21 @@ def override_route(
             "it may only go to destruction",
             title="Routing",
         )
+    cert_id = detail.certificate_id
+    subject = view.drive_key
+    if cert_id:
+        raw = store.certificate_record(cert_id)
+        if raw is not None:
+            subject = record_drive_key(parse_envelope(raw).record)
+    with store.reading() as s:  # a drive that left, or is leaving, keeps the route it left by
+        refuse_if_left(f"drive {view.serial or subject}", drive_departure(s, subject), "re-routed")
+    held = consignment_of(store, cert_id) if cert_id else None
+    if held is not None:
+        raise SanitiserError(
+            f"job {job_id}'s drive is in consignment {held.consignment_id}, which it leaves by "
+            "its present route: cancel that consignment first to route it elsewhere",
+            title="Routing",
+        )
     before = route_of(store, job_id)
     facts = {
         "destination": destination,
@@ -106,12 +124,6 @@ def override_route(
     }
     store.update_job_detail(job_id, route_override=facts)
     store.append_job_event(job_id, "route-override", facts)
-    cert_id = detail.certificate_id
-    subject = view.drive_key
-    if cert_id:
-        raw = store.certificate_record(cert_id)
-        if raw is not None:
-            subject = record_drive_key(parse_envelope(raw).record)
     append_event(
         store,
         station=station,

@@ -101,6 +101,9 @@ def test_an_override_is_where_the_drive_goes_and_a_failed_drive_goes_to_destruct
     reuse = cli(tmp_path, "consignment", "open", "Device Bank").stdout.strip()
     added = cli(tmp_path, "consignment", "add", reuse, cert)
     assert added.returncode == 0, added.stderr
+    again = cli(tmp_path, "jobs", "route", job, "--to", "destruction", "--reason", "dropped")
+    assert again.returncode == 2, again.stdout  # it leaves by the route it was consigned on
+    assert f"is in consignment {reuse}" in again.stderr
 
     failed = cli(tmp_path, "wipe", "--lab", "lab-usb-flash0", "--policy", "strict", "--yes",
                  "--json")  # fmt: skip
