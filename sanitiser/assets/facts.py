@@ -101,7 +101,7 @@ def typed_battery(pct: float | None = None) -> Battery:
 def date_problem(text: str) -> str:
     """Why `text` is not a date as ``YYYY-MM-DD`` ("" when it is one): not written so, or
     written so but no such day (``2019-02-30``)."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         return "give it as YYYY-MM-DD"
     try:
         date.fromisoformat(text)

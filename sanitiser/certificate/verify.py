@@ -397,8 +397,9 @@ def _check_signed_record(
         if record.get("simulated"):
             run.warnings.append("SIMULATED: it lists lab drives, not real sanitisations")
         run.warnings.append(
-            "a consignment manifest: it states what was handed over; each device it lists is "
-            "proven by its own certificate (verify those too)"
+            "a consignment manifest: it lists what was consigned when it was issued; whether it "
+            "was handed over (closed) or cancelled is in the custody chain ('sanitiser audit "
+            "show'); each device it lists is proven by its own certificate (verify those too)"
         )
     elif record.get("simulated"):
         run.warnings.append("SIMULATED: a lab drive, not a real sanitisation")

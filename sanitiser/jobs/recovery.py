@@ -272,8 +272,8 @@ class Recovery(Pipeline):
         The drive was claimed before (`_resume`). One that does not answer its identify
         commands now is left interrupted, as it was: not looked at is not failed.
         """
-        runner = self.deps.runner_for(run.drive)
-        with claim:
+        with claim:  # released whatever happens below, the runner's making included
+            runner = self.deps.runner_for(run.drive)
             try:
                 caps = self.deps.probe(claim.drive, runner)
             except SanitiserError as exc:

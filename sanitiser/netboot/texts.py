@@ -224,8 +224,9 @@ say() { read -r up _ < /proc/uptime; echo "SANITISER: [$up] $*" > /dev/console; 
 arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -n 1; }
 say "image up: $(cat /etc/sanitiser/image-id 2>/dev/null)"
 for m in @MODULES@; do modprobe "$m" 2>/dev/null; done
-# UEFI's variables (Secure Boot's state) once efivarfs is loaded: it is a module in Debian
-[ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+# UEFI's variables (Secure Boot's state), read-only: the agent only reads them (efivarfs is
+# a module in Debian, loaded above)
+[ -d /sys/firmware/efi/efivars ] && mount -t efivarfs -o ro efivarfs /sys/firmware/efi/efivars
 /usr/lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/dev/null
 udevadm trigger --action=add @TRIGGER@
 udevadm settle -t 60
