@@ -33,3 +33,10 @@ def confirmation_phrase(drives: Sequence[Drive]) -> str:
 def phrase_matches(typed: str, phrase: str) -> bool:
     """The typed text is the phrase (case and surrounding/double spaces do not matter)."""
     return " ".join(typed.split()).upper() == " ".join(phrase.split()).upper()
+
+
+def taken_by_all(drive: Drive, *, lab_on: bool) -> bool:
+    """Whether "all" (``wipe --all``, the TUI's ``a``) takes `drive`: with the lab bench on,
+    the simulated drives only; a real drive beside the lab is never taken by "all" (it can
+    still be chosen by name, and confirmed)."""
+    return drive.simulated or not lab_on

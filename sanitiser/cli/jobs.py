@@ -28,7 +28,7 @@ from typing import Any
 
 import click
 
-from sanitiser.app.confirm import confirmation_phrase, phrase_matches
+from sanitiser.app.confirm import confirmation_phrase, phrase_matches, taken_by_all
 from sanitiser.app.jobs import make_orchestrator, plan_for, shown_method
 from sanitiser.app.naming import match_drive, session_operator
 from sanitiser.app.routes import OVERRIDE_ROUTES, effective_destination, override_route, route_of
@@ -269,8 +269,8 @@ def _wipe(
     refused: list[JobOutcome] = []
     if all_drives:
         for st in statuses:
-            if lab and not st.drive.simulated:
-                continue  # --lab --all: the simulated drives only, never a real one beside them
+            if not taken_by_all(st.drive, lab_on=lab):
+                continue
             if st.protection.protected:
                 printer(JobLog("", st.drive.path, f"skipped: {st.protection.reason}", "info"))
             else:

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 from textual.worker import Worker
 
+from sanitiser.app.confirm import taken_by_all
 from sanitiser.app.services import Services, assess_drives
 from sanitiser.certificate.qr import placeholder_url_warning
 from sanitiser.domain import Drive
@@ -309,8 +310,10 @@ class SanitiserApp(App[None]):
         self._update_status()
 
     def action_select_all(self) -> None:
-        """Select every eligible drive (again: unselect them)."""
-        n = self.table.select_all()
+        """Select every eligible drive (again: unselect them); with the lab on, the simulated
+        drives only (`taken_by_all`)."""
+        lab_on = self.services.lab is not None
+        n = self.table.select_all(lambda r: taken_by_all(r.drive, lab_on=lab_on))
         self._update_status()
         self.notify(f"{n} drive(s) selected" if n else "Selection cleared")
 

@@ -4,6 +4,10 @@ routing override, label, consignment, history and help."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
+import pytest
 from textual.widgets import Button, Input, RichLog, Select
 
 from sanitiser.app.services import Services, build_services
@@ -22,7 +26,7 @@ from sanitiser.tui.screens.history import HistoryScreen
 from sanitiser.tui.screens.operator import OperatorModal
 from sanitiser.tui.screens.route import RouteOverrideModal
 from sanitiser.tui.screens.start_erase import StartEraseModal
-from tests.tui.helpers import bench_ready, go_to, make_app, sanitise_one, wait_for
+from tests.tui.helpers import SYSTEM, bench_ready, go_to, make_app, sanitise_one, wait_for
 
 
 async def test_operator_is_asked_and_empty_or_unreadable_names_are_refused(
@@ -65,6 +69,37 @@ async def test_protected_drive_cannot_be_selected_or_started(services: Services)
             n for n in app.table.states if n != "sdz"
         }
     assert services.store.jobs() == []
+
+
+async def test_select_all_beside_the_lab_takes_the_simulated_drives_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real, unprotected data disk beside the lab bench: `a` selects the five lab drives and
+    never it (as `wipe --lab --all`); it can still be selected by itself with Space."""
+    monkeypatch.setenv("SANITISER_CERTS_DIR", str(tmp_path / "certs"))
+    data_disk = dataclasses.replace(SYSTEM, path="/dev/sdy", name="sdy", serial="DATA-1",
+                                    model="DATA DISK", devnum="65:128")  # fmt: skip
+    svc = build_services(
+        load_settings(), lab=True, runner=FakeRunner(), real=FakeDriveSource([SYSTEM, data_disk])
+    )
+    state = SystemState(
+        blocks={"sdz": BlockDevice("sdz", "65:144"), "sdy": BlockDevice("sdy", "65:128")},
+        system_disks={"sdz": ("holds the root filesystem /",)},
+    )
+    svc.system_state = lambda: state
+    app = make_app(svc)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await bench_ready(pilot, app)
+        assert app.table.states["sdy"].eligible
+        await pilot.press("a")
+        selected = {r.drive.name for r in app.table.selected()}
+        assert "sdy" not in selected
+        assert selected == {n for n, r in app.table.states.items() if r.drive.simulated}
+        assert len(selected) == 5
+        await go_to(pilot, app, "sdy")
+        await pilot.press("space")
+        assert app.table.states["sdy"].selected
+    assert svc.store.jobs() == []
 
 
 async def test_confirmation_refuses_anything_but_the_phrase(services: Services) -> None:

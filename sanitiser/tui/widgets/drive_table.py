@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -193,9 +194,10 @@ class DriveTable(DataTable[str | Text]):
         self._show_cells(name, ("sel",))
         return True
 
-    def select_all(self) -> int:
-        """Select every eligible drive (or unselect all when all are selected); the count."""
-        eligible = [n for n, r in self.states.items() if r.eligible]
+    def select_all(self, taken: Callable[[RowState], bool] = lambda _r: True) -> int:
+        """Select every eligible drive that `taken` accepts (or unselect them all when all are
+        selected); the count."""
+        eligible = [n for n, r in self.states.items() if r.eligible and taken(r)]
         everything = all(self.states[n].selected for n in eligible)
         for n in eligible:
             self.set_selected(n, not everything)
