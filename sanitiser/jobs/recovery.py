@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from sanitiser.devices.fingerprint import needs_fingerprint
 from sanitiser.devices.guard import Claim
 from sanitiser.domain import UNKNOWN_HEALTH, Drive, Health, Outcome
 from sanitiser.errors import DriveBusyError, SanitiserError
@@ -27,6 +28,7 @@ from sanitiser.jobs.restart import identify, short_id
 from sanitiser.jobs.states import ACTIVE, FINAL, JobState
 from sanitiser.jobs.views import outcome_of, recorded_plan
 from sanitiser.store import JobView, StaleJobStateError
+from sanitiser.store.identity import is_identity
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +158,7 @@ class Recovery(Pipeline):
         )
         if not background:
             return ""
-        newer = self._newer_job(view)
+        newer = self._newer_job(view, recorded)
         if newer:
             self._not_resumed(view, f"not re-polled: {newer}")
             return ""
@@ -197,10 +199,20 @@ class Recovery(Pipeline):
             raise
         return "resumed"
 
-    def _newer_job(self, view: JobView) -> str:
+    def _newer_job(self, view: JobView, recorded: Drive) -> str:
         """Why the drive of interrupted job `view` now belongs to another job ("" if it does
         not): a job in progress on it, or one started on it after `view` (what the drive
-        reports now may be that job's work, never to be certified as this one's)."""
+        reports now may be that job's work, never to be certified as this one's).
+
+        A key that names no one drive (`is_identity`: a ``path:`` key) is shared by every
+        serial-less drive at that node over time, so a later job there says nothing of this
+        drive, which `identify` proves by its content fingerprint instead. A placeholder
+        serial is no identity either, but `identify` does not fingerprint such a drive, so
+        the later job still counts. A job in progress at the node is on whatever is there
+        now, and makes this one wait."""
+        later_counts = is_identity(view.drive_key) or not needs_fingerprint(
+            recorded.serial, recorded.wwn
+        )
         for other in self.store.jobs():
             if other.id == view.id or other.drive_key != view.drive_key:
                 continue
@@ -209,7 +221,7 @@ class Recovery(Pipeline):
                     f"job {short_id(other.id)} is in progress on the drive ({other.state}); "
                     "this job stays interrupted and is looked at again once the drive is free"
                 )
-            if other.created_at > view.created_at:
+            if later_counts and other.created_at > view.created_at:
                 return (
                     f"job {short_id(other.id)} was started on the drive after this one "
                     f"({other.state}): its record tells what the drive holds"

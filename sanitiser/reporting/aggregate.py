@@ -61,7 +61,9 @@ class DeviceRow:
     """The device (laptop, desktop ...) the drive came out of ("" when none was linked)."""
     device_kind: str = NO_DEVICE
     drive_key: str = ""
-    """The drive's identity (`record_drive_key`): rows of one drive count once ("" unknown)."""
+    """The drive's identity (`record_drive_key`): rows of one drive count once. "" when
+    unknown, or when the key names no one drive (`sanitiser.store.identity.is_identity`: no
+    serial or WWN, a placeholder serial): each such row counts, one per certificate."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready facts."""

@@ -17,7 +17,7 @@ from sanitiser.reporting.aggregate import DeviceRow, device_row
 from sanitiser.store import Store
 from sanitiser.store.consignments import consigned_destinations, consigned_device_destinations
 from sanitiser.store.devices import devices_by_drive
-from sanitiser.store.identity import record_drive_key
+from sanitiser.store.identity import is_identity, record_drive_key
 
 _SLACK = timedelta(days=1)
 """The store's issue time and the record's may differ a little; the record's decides."""
@@ -59,7 +59,8 @@ def load_devices(
                 row = replace(row, destination=destination)
             inner = record.get("record")
             key = record_drive_key(inner if isinstance(inner, dict) else record)
-            row = replace(row, drive_key=key)
+            if is_identity(key):  # else known by its certificate alone: each one counts
+                row = replace(row, drive_key=key)
             owner = owners.get(key)
             if owner is not None:
                 row = replace(row, device_tag=owner[0], device_kind=owner[1])

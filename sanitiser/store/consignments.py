@@ -56,7 +56,7 @@ from sanitiser.routing.items import consignment_line
 from sanitiser.store.audit import AuditKind, append_event, chain_head, run_in_transaction
 from sanitiser.store.destinations import destination_view, get_row
 from sanitiser.store.devices import device_departure, drive_departure
-from sanitiser.store.identity import record_drive_key
+from sanitiser.store.identity import is_identity, record_drive_key
 from sanitiser.store.repository import Store
 from sanitiser.store.tables import (
     CertificateRow,
@@ -475,9 +475,13 @@ def add_certificates(
                 if item_of.device is None
                 else device_subject(item_of.device.tag)
             )
-            same = s.exec(
-                select(ConsignmentItemRow).where(ConsignmentItemRow.drive_key == subject)
-            ).first()
+            same = (
+                s.exec(
+                    select(ConsignmentItemRow).where(ConsignmentItemRow.drive_key == subject)
+                ).first()
+                if item_of.device is not None or is_identity(subject)
+                else None  # a drive with no serial or WWN is known only by its certificate
+            )
             if same is not None:  # one drive (or device), another of its certificates
                 where = (
                     "this consignment"

@@ -37,6 +37,7 @@ from sanitiser.certificate.sign import parse_envelope
 from sanitiser.errors import SanitiserError
 from sanitiser.inventory.model import HostInventory, inventory_from_json, inventory_to_json
 from sanitiser.store.audit import run_in_transaction
+from sanitiser.store.identity import is_identity
 from sanitiser.store.repository import Store
 from sanitiser.store.tables import (
     AuditEntry,
@@ -278,7 +279,14 @@ def device_departure(s: Session, row: DeviceRow) -> Departure | None:
 
 def drive_departure(s: Session, drive_key: str) -> Departure | None:
     """How a drive left our custody, or None while we hold it: one of its certificates was
-    handed over in a closed consignment, or the device it is linked to has left."""
+    handed over in a closed consignment, or the device it is linked to has left.
+
+    None for a key that names no one drive (`is_identity`: a ``path:`` key, a placeholder
+    serial): the drives that share it are not one drive, and none inherits another's
+    departure. Such a drive is known only by its certificate, which leaves once
+    (`add_certificates` refuses a certificate already in a consignment)."""
+    if not is_identity(drive_key):
+        return None
     handed = _handed_in(s, drive_key)
     if handed is not None:
         return handed

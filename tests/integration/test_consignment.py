@@ -19,6 +19,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import text
 
+from sanitiser.assets.model import LeftCustodyError, check_intake
 from sanitiser.certificate.issue import issue_certificate
 from sanitiser.certificate.pdf import embedded_files
 from sanitiser.certificate.record import Destination
@@ -57,6 +58,7 @@ from sanitiser.reporting.devices import load_devices
 from sanitiser.routing.destinations import DestinationError
 from sanitiser.runner import SubprocessRunner
 from sanitiser.store import Store
+from sanitiser.store import devices as records
 from sanitiser.store.audit import AuditKind, entries, verify_chain
 from sanitiser.store.consignments import (
     ConsignmentError,
@@ -127,6 +129,7 @@ def _issue(
     status: OutcomeStatus = OutcomeStatus.SANITISED,
     grade: HealthGrade = HealthGrade.A,
     route: str = "external-reuse",
+    path: str = "",
 ) -> str:
     """Receive a drive, issue its certificate and keep it, as the bench does."""
     drive = dataclasses.replace(
@@ -136,7 +139,7 @@ def _issue(
         rotational=rotational,
         removable=removable,
         wwn="",
-        path=f"/dev/{serial.lower()}",
+        path=path or f"/dev/{serial.lower()}",
     )
     record_received(store, drive, station=STATION, actor="ana")
     context = dataclasses.replace(sample_context(), destination=Destination(route=route))
@@ -402,6 +405,74 @@ def test_a_drive_wiped_twice_leaves_once_and_is_reported_once(store: Store, pki:
     report = build_report(load_devices(store), group_by=["station"])
     assert [d.certificate_id for d in report.devices] == [second]
     assert report.totals.devices == 1
+
+
+@pytest.mark.parametrize("serial", ["", "Not Specified", "000000000000"])
+def test_drives_with_no_serial_at_one_path_are_distinct_drives(
+    store: Store, pki: SamplePki, serial: str
+) -> None:
+    """SD cards read through one USB reader share its path and have no serial (or a
+    placeholder one): their key names no drive, so each is known by its certificate. One
+    consignment takes two of them, and the report counts both."""
+    first = _issue(store, pki, serial, path="/dev/sdx")
+    second = _issue(store, pki, serial, path="/dev/sdx")
+    con = open_consignment(store, "London Device Bank", station=STATION)
+    add_certificates(store, con.id, [first, second], station=STATION)
+    assert {i.certificate_id for i in consignment_items(store, con.id)} == {first, second}
+    with pytest.raises(ConsignmentError, match=f"certificate {first} is already in this"):
+        add_certificates(store, con.id, [first], station=STATION)  # a certificate leaves once
+    manifest = issue_manifest(store, con.id, pki.signer, station=STATION)
+    assert manifest.signed.record["count"] == 2
+    report = build_report(load_devices(store), group_by=["station"])
+    assert {d.certificate_id for d in report.devices} == {first, second}
+    assert report.totals.devices == 2
+
+
+def test_a_serial_less_drive_after_another_left_from_its_path_can_leave(
+    store: Store, pki: SamplePki
+) -> None:
+    """The first card at /dev/sdx left in a closed consignment; the next card there has not
+    left our custody: it can be linked to a device and consigned. The first card's own
+    certificate still cannot leave again."""
+    first = _issue(store, pki, "", path="/dev/sdx")
+    con = open_consignment(store, "London Device Bank", station=STATION)
+    add_certificates(store, con.id, [first], station=STATION)
+    issue_manifest(store, con.id, pki.signer, station=STATION)
+    close_consignment(store, con.id, collector="Bob", operator="ana", station=STATION)
+
+    second = _issue(store, pki, "", path="/dev/sdx")
+    records.add_device(
+        store,
+        check_intake(kind="laptop", tag="LBC-0301", make="Dell"),
+        station=STATION,
+        actor="ana",
+    )
+    _, new = records.link_drive(store, "LBC-0301", records.DriveRef("path:/dev/sdx"), actor="ana")
+    assert new
+    records.require_drive_held(store, "path:/dev/sdx", "drive /dev/sdx", "linked")
+    later = open_consignment(store, "London Device Bank", station=STATION)
+    add_certificates(store, later.id, [second], station=STATION)
+    assert [i.certificate_id for i in consignment_items(store, later.id)] == [second]
+    with pytest.raises(ConsignmentError, match=f"certificate {first} is already in consignment"):
+        add_certificates(store, later.id, [first], station=STATION)
+
+
+def test_a_drive_with_a_serial_that_left_is_still_refused(store: Store, pki: SamplePki) -> None:
+    """The rule stands for a drive that has an identity: a later certificate of a drive that
+    left cannot leave again, nor can the drive be linked."""
+    first = _issue(store, pki, "SSD0901")
+    con = open_consignment(store, "London Device Bank", station=STATION)
+    add_certificates(store, con.id, [first], station=STATION)
+    issue_manifest(store, con.id, pki.signer, station=STATION)
+    close_consignment(store, con.id, collector="Bob", operator="ana", station=STATION)
+    second = _issue(store, pki, "SSD0901")
+    later = open_consignment(store, "London Device Bank", station=STATION)
+    with pytest.raises(
+        LeftCustodyError, match=rf"drive SSD0901 \(certificate {second}\) has left our custody"
+    ):
+        add_certificates(store, later.id, [second], station=STATION)
+    with pytest.raises(LeftCustodyError, match="has left our custody"):
+        records.require_drive_held(store, "sata:SSD0901:", "drive SSD0901", "linked")
 
 
 def test_an_empty_consignment_opened_by_mistake_is_cancelled_and_its_destination_removed(
