@@ -747,7 +747,8 @@ def cancel_consignment(
 
     Raises:
         ConsignmentError: unknown, closed (handed over: it cannot be undone) or cancelled
-            already; no reason or operator given.
+            already; no reason or operator given; a fleet bench whose central database is
+            away (the cancel is made on the central database only).
     """
     why = clean_text(reason, "--reason", kind="reason")
     by = clean_text(operator, "operator")
@@ -757,6 +758,12 @@ def cancel_consignment(
         raise ConsignmentError("name the operator cancelling it (--operator)")
 
     def work(s: Session) -> ConsignmentView:
+        if store.offline:  # a push carries rows, not their removal: cancel where it is whole
+            raise ConsignmentError(
+                f"consignment {consignment_id}: the central database cannot be reached, and a "
+                "cancel made in this bench's journal would not reach it (its items would stay "
+                "consigned there): cancel once the link is back"
+            )
         row = _open_row(s, consignment_id)
         now = _now()
         items = _items(s, consignment_id)

@@ -16,6 +16,13 @@ from sanitiser.custody.events import drive_seen, record_sanitised
 from sanitiser.domain import UNKNOWN_HEALTH, Protection
 from sanitiser.store import Store
 from sanitiser.store.audit import entries, verify_chain
+from sanitiser.store.consignments import (
+    ConsignmentError,
+    cancel_consignment,
+    list_consignments,
+    open_consignment,
+)
+from sanitiser.store.destinations import add_destination
 from sanitiser.store.sync import push_journal
 from sanitiser.store.tables import AuditEntry, CertificateRow, Job, JobEvent, SyncLedger
 from tests.pg import Link, PostgresServer
@@ -230,3 +237,21 @@ def test_a_certificate_id_clash_is_reported_never_overwritten(
     report = push_journal(local.engine, central.engine)
     assert any(cert_id in c for c in report.conflicts)
     assert central.certificate_record(cert_id) == b'{"other": true}\n'
+
+
+def test_a_consignment_is_not_cancelled_in_the_journal(tmp_path: Path) -> None:
+    """A push carries rows, not their removal: a cancel made while the central database is
+    away would leave its items consigned centrally, so it is refused there with why; the
+    consignment stays open."""
+    bench = Store(
+        "postgresql+psycopg://bench:secret@127.0.0.1:1/fleet?connect_timeout=2",
+        journal=_journal(tmp_path),
+        retry_after=3600,
+    )
+    assert bench.offline
+    add_destination(bench, "Device Bank", kind="reuse", contact="c@x", accepts=["ssd"],
+                    station="bench-05")  # fmt: skip
+    opened = open_consignment(bench, "Device Bank", station="bench-05", operator="ana")
+    with pytest.raises(ConsignmentError, match="cancel once the link is back"):
+        cancel_consignment(bench, opened.id, reason="mistake", operator="ana", station="bench-05")
+    assert [c.state for c in list_consignments(bench)] == ["open"]
