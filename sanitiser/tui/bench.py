@@ -7,6 +7,7 @@ workers only. The logic stays in the core (`sanitiser.jobs`, `sanitiser.policy`,
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from sanitiser.agent.service import AgentService, ComputerView
     from sanitiser.agent.serving import AgentServing
     from sanitiser.routing.destinations import DestinationView
+
+log = logging.getLogger(__name__)
 
 
 def is_remote(drive: Drive) -> bool:
@@ -480,14 +483,17 @@ class Bench:
             add_certificates(
                 store, consignment.id, [certificate_id], station=self.station, operator=operator
             )
-        except SanitiserError as e:
+        except SanitiserError:
             if opened:  # opened for this one only: an empty consignment would block its destination
-                cancel_consignment(
-                    store,
-                    consignment.id,
-                    reason=f"opened for {certificate_id}, which it refused: {e}"[:500],
-                    operator=operator,
-                    station=self.station,
-                )
+                try:
+                    cancel_consignment(
+                        store,
+                        consignment.id,
+                        reason=f"opened for {certificate_id}, which it refused",
+                        operator=operator,
+                        station=self.station,
+                    )
+                except SanitiserError as not_cancelled:  # the refusal is what the technician needs
+                    log.warning("consignment %s left open: %s", consignment.id, not_cancelled.msg)
             raise
         return consignment.id
